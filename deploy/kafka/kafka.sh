@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Single-node Apache Kafka 4.x (KRaft, combined broker+controller) on 127.0.0.1.
+#
+#   deploy/kafka/kafka.sh fetch            resolve broker jars from Maven Central into $KAFKA_LIB
+#   deploy/kafka/kafka.sh start RUN_DIR    format storage, start, wait until it answers;
+#                                          prints the bootstrap address (127.0.0.1:PORT)
+#   deploy/kafka/kafka.sh stop RUN_DIR     stop it cleanly (SIGTERM, then SIGKILL after 30 s)
+#
+# Env: KAFKA_LIB (default deploy/kafka/lib), KAFKA_PORT (default: a free port),
+#      KAFKA_HEAP (default -Xmx768m).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+lib="${KAFKA_LIB:-$here/lib}"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+fetch() {
+  if [ -f "$lib/.complete" ]; then return 0; fi
+  mkdir -p "$lib"
+  mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$lib" >&2
+  touch "$lib/.complete"
+}
+
+java_run() {  # java_run MAIN_CLASS ARGS...
+  local main="$1"; shift
+  java ${KAFKA_HEAP:--Xmx768m} -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$here/log4j2.properties" \
+    -cp "$lib/*" "$main" "$@"
+}
+
+start() {
+  local run="$1"
+  fetch
+  mkdir -p "$run"
+  run="$(cd "$run" && pwd)"
+  local port="${KAFKA_PORT:-$(free_port)}" cport
+  cport="$(free_port)"
+  cat > "$run/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$run/data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.cleaner.backoff.ms=1000
+log.segment.bytes=16777216
+PROPS
+  java_run kafka.tools.StorageTool format -t "$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+    -c "$run/server.properties" > "$run/format.log" 2>&1
+  nohup bash -c "$(declare -f java_run); here='$here'; lib='$lib'; KAFKA_HEAP='${KAFKA_HEAP:-}'; exec 3>&-; java_run kafka.Kafka '$run/server.properties'" \
+    > "$run/kafka.log" 2>&1 < /dev/null &
+  echo $! > "$run/kafka.pid"
+  echo "127.0.0.1:$port" > "$run/bootstrap"
+  local deadline=$((SECONDS + 90))
+  until grep -q "Kafka Server started" "$run/kafka.log" 2>/dev/null; do
+    if ! kill -0 "$(cat "$run/kafka.pid")" 2>/dev/null; then
+      echo "kafka exited during start; see $run/kafka.log" >&2; tail -20 "$run/kafka.log" >&2; exit 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then echo "kafka did not start within 90 s" >&2; stop "$run"; exit 1; fi
+    sleep 0.5
+  done
+  cat "$run/bootstrap"
+}
+
+stop() {
+  local run="$1" pid
+  [ -f "$run/kafka.pid" ] || return 0
+  pid="$(cat "$run/kafka.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$run/kafka.pid"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) start "${2:?run dir}" ;;
+  stop) stop "${2:?run dir}" ;;
+  *) echo "usage: $0 fetch | start RUN_DIR | stop RUN_DIR" >&2; exit 2 ;;
+esac

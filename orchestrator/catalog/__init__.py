@@ -1,0 +1,1 @@
+"""The declarative topic catalog in `topics/`."""

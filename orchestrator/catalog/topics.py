@@ -1,0 +1,117 @@
+"""Topic specs (one YAML file per topic) and the catalog that maps roles to names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from orchestrator.configfile import load_yaml, validate, yaml_files
+from orchestrator.contracts.schema import ALL_SCHEMAS
+from orchestrator.core.timeutil import parse_duration_ms
+from orchestrator.errors import ConfigError
+
+#: Roles the code refers to; the names are configuration.
+ROLES = (
+    "arrivals",
+    "windows",
+    "late",
+    "model_updates",
+    "champions",
+    "commands",
+    "audit",
+    "training",
+    "dlq",
+)
+
+TopicName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
+
+
+class TopicSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["topic"]
+    role: Literal[
+        "arrivals",
+        "windows",
+        "late",
+        "model_updates",
+        "champions",
+        "commands",
+        "audit",
+        "training",
+        "dlq",
+    ]
+    name: TopicName
+    partitions: Annotated[int, Field(ge=1, le=10_000)]
+    replication: Annotated[int, Field(ge=1, le=32)]
+    retention: str = Field(description="ISO 8601 duration, or 'unlimited'")
+    cleanup_policy: Literal["delete", "compact", "compact,delete"]
+    key: str
+    value: list[str]
+    description: str | None = None
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, v: str) -> str:
+        if v != "unlimited":
+            parse_duration_ms(v)
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: list[str]) -> list[str]:
+        unknown = [t for t in v if t not in ALL_SCHEMAS]
+        if unknown:
+            raise ValueError(f"unknown value type(s) {unknown}; known: {sorted(ALL_SCHEMAS)}")
+        return v
+
+    @property
+    def retention_ms(self) -> int:
+        return -1 if self.retention == "unlimited" else parse_duration_ms(self.retention)
+
+    def broker_configs(self) -> dict[str, str]:
+        """The topic-level configs we set at creation and verify afterwards."""
+        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+
+
+class Catalog:
+    """All topic specs, by role. Every role must be present exactly once."""
+
+    def __init__(self, specs: dict[str, TopicSpec], files: dict[str, Path]) -> None:
+        self.specs = specs
+        self.files = files
+
+    def name(self, role: str) -> str:
+        return self.specs[role].name
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.specs[r] for r in ROLES)
+
+    @classmethod
+    def load(cls, directory: Path) -> Catalog:
+        specs: dict[str, TopicSpec] = {}
+        files: dict[str, Path] = {}
+        names: dict[str, Path] = {}
+        for path in yaml_files(directory):
+            spec = validate(TopicSpec, load_yaml(path), path)
+            if spec.role in specs:
+                raise ConfigError(
+                    str(path),
+                    "role",
+                    f"role {spec.role!r} is already defined in {files[spec.role]}",
+                )
+            if spec.name in names:
+                raise ConfigError(
+                    str(path),
+                    "name",
+                    f"topic {spec.name!r} is already defined in {names[spec.name]}",
+                )
+            specs[spec.role] = spec
+            files[spec.role] = path
+            names[spec.name] = path
+        missing = [r for r in ROLES if r not in specs]
+        if missing:
+            raise ConfigError(str(directory), "role", f"no topic file for role(s) {missing}")
+        return cls(specs, files)

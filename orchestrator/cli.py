@@ -1,0 +1,184 @@
+"""The `orchestrator` command line. Builds Settings once and passes it down."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from orchestrator import __version__
+from orchestrator.errors import BrokerError, ConfigError, OrchestratorError, TopicMismatch
+from orchestrator.settings import Settings
+
+EXIT_OK, EXIT_INVALID, EXIT_CONFIG = 0, 1, 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for flag, field in (
+        ("broker", "broker"),
+        ("gates", "gates_dir"),
+        ("topics", "topics_dir"),
+        ("log_level", "log_level"),
+        ("web_host", "web_host"),
+        ("web_port", "web_port"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[field] = value
+    return Settings(**overrides)
+
+
+def _err(message: str) -> None:
+    print(f"orchestrator: error: {message}", file=sys.stderr)
+
+
+# -- verbs ---------------------------------------------------------------------------------
+
+
+def cmd_schema_export(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestrator.contracts.schema import export
+
+    for path in export(Path(args.dir)):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_topics_apply(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestrator.catalog.topics import Catalog
+    from orchestrator.kafka.admin import apply_topics
+    from orchestrator.kafka.connect import broker_session
+
+    catalog = Catalog.load(settings.topics_dir)
+    with broker_session(settings) as broker:
+        try:
+            report = asyncio.run(apply_topics(broker.bootstrap, catalog))
+        except TopicMismatch as exc:
+            _err("existing topics differ from the catalog; nothing was changed:")
+            for line in str(exc).splitlines():
+                print(f"  {line}", file=sys.stderr)
+            return EXIT_INVALID
+    for name in report.created:
+        print(f"created  {name}")
+    for name in report.verified:
+        print(f"verified {name}")
+    return EXIT_OK
+
+
+def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestrator.catalog.topics import Catalog
+    from orchestrator.kafka.connect import broker_session
+    from orchestrator.produce import parse_lines, send_events
+    from orchestrator.settings import producer_idempotence
+
+    catalog = Catalog.load(settings.topics_dir)
+    source = args.file
+    if source == "-":
+        parsed = parse_lines(sys.stdin.buffer)
+        name = "<stdin>"
+    else:
+        try:
+            with open(source, "rb") as fh:
+                parsed = parse_lines(fh)
+        except OSError as exc:
+            _err(f"{source}: {exc.strerror}")
+            return EXIT_CONFIG
+        name = source
+    for error in parsed.errors:
+        print(f"{name}: {error}", file=sys.stderr)
+    sent = 0
+    if parsed.events and (not parsed.errors or args.skip_invalid):
+        with broker_session(settings) as broker:
+            sent = asyncio.run(
+                send_events(
+                    broker.bootstrap,
+                    catalog,
+                    [e for _, e in parsed.events],
+                    idempotent=producer_idempotence(settings, broker.embedded),
+                )
+            )
+    elif parsed.errors:
+        print(
+            f"{name}: nothing sent: {len(parsed.errors)} invalid line(s) "
+            "(use --skip-invalid to send the valid ones)",
+            file=sys.stderr,
+        )
+    print(f"sent {sent}, invalid {len(parsed.errors)}")
+    return EXIT_INVALID if parsed.errors else EXIT_OK
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # SUPPRESS: a flag given before the verb must not be reset by the verb's own parser.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument(
+        "--broker",
+        help="Kafka bootstrap servers, or 'embedded' (default; env ORCHESTRATOR_BROKER)",
+    )
+    common.add_argument("--gates", type=Path, help="gate and dataset policies (default ./gates)")
+    common.add_argument("--topics", type=Path, help="topic catalog (default ./topics)")
+    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+    parser = argparse.ArgumentParser(
+        prog="orchestrator",
+        description="Event-driven streaming orchestrator for ML pipelines.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    topics = verbs.add_parser("topics", help="manage the topic catalog", parents=[common])
+    topics_verbs = topics.add_subparsers(dest="topics_verb", required=True, metavar="ACTION")
+    apply = topics_verbs.add_parser(
+        "apply", help="create missing topics and verify existing ones", parents=[common]
+    )
+    apply.set_defaults(func=cmd_topics_apply)
+
+    produce = verbs.add_parser(
+        "produce", help="validate JSON lines and send them to Kafka", parents=[common]
+    )
+    produce.add_argument("file", nargs="?", default="-", help="JSON lines file, or - for stdin")
+    produce.add_argument(
+        "--skip-invalid", action="store_true", help="send the valid lines even if some are invalid"
+    )
+    produce.set_defaults(func=cmd_produce)
+
+    schema = verbs.add_parser("schema", help="JSON Schema of the event contracts", parents=[common])
+    schema_verbs = schema.add_subparsers(dest="schema_verb", required=True, metavar="ACTION")
+    export = schema_verbs.add_parser(
+        "export", help="write one JSON Schema file per type", parents=[common]
+    )
+    export.add_argument("dir", help="output directory")
+    export.set_defaults(func=cmd_schema_export)
+
+    from orchestrator import cli_worker
+
+    cli_worker.register(verbs, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+        from orchestrator.logging import configure
+
+        configure(settings.log_level, settings.log_format)
+        result: int = args.func(settings, args)
+        return result
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_CONFIG
+    except BrokerError as exc:
+        _err(f"broker: {exc}")
+        return EXIT_CONFIG
+    except OrchestratorError as exc:
+        _err(str(exc))
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return 130

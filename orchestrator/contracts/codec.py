@@ -1,0 +1,116 @@
+"""Bytes <-> contracts. Every failure is a `ContractError` with a stable code, never anything else."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from orchestrator import errors
+from orchestrator.contracts.events import (
+    EVENT_TYPES,
+    KEY_FIELD,
+    SUPPORTED_VERSIONS,
+    TOPIC_ROLE_FOR_TYPE,
+    AnyInputEvent,
+    InputEvent,
+)
+
+MAX_PAYLOAD_BYTES = 1024 * 1024
+
+_ADAPTER: TypeAdapter[InputEvent] = TypeAdapter(AnyInputEvent)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A short human sentence per error: `field 'a.b': reason`."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        # The discriminated union puts the tag first; it is not a field of the event.
+        if loc and loc[0] in EVENT_TYPES:
+            loc = loc[1:]
+        field = ".".join(loc) or "(event)"
+        parts.append(f"field '{field}': {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_obj(obj: Any) -> InputEvent:
+    """Validate an already-decoded JSON value into its contract model."""
+    if not isinstance(obj, dict):
+        raise errors.ContractError(errors.E_SCHEMA, "an event must be a JSON object")
+    event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
+    etype = obj.get("type")
+    if not isinstance(etype, str) or etype not in EVENT_TYPES:
+        raise errors.ContractError(
+            errors.E_UNKNOWN_TYPE, f"field 'type': unknown event type {etype!r}", event_id
+        )
+    v = obj.get("v")
+    if type(v) is not int or v not in SUPPORTED_VERSIONS[etype]:
+        raise errors.ContractError(
+            errors.E_UNKNOWN_TYPE,
+            f"field 'v': schema version {v!r} of {etype} is not supported "
+            f"(supported: {sorted(SUPPORTED_VERSIONS[etype])})",
+            event_id,
+        )
+    try:
+        return _ADAPTER.validate_python(obj)
+    except ValidationError as exc:
+        raise errors.ContractError(
+            errors.E_SCHEMA, describe_validation_error(exc), event_id
+        ) from None
+
+
+def decode(
+    value: bytes | None, key: bytes | None = None, *, topic_role: str | None = None
+) -> InputEvent:
+    """Decode one record; check size, JSON, type, version, fields, topic and key (SPEC §2)."""
+    if value is None:
+        raise errors.ContractError(errors.E_DECODE, "record has no value (tombstone)")
+    if len(value) > MAX_PAYLOAD_BYTES:
+        raise errors.ContractError(
+            errors.E_TOO_LARGE, f"payload is {len(value)} bytes; the limit is {MAX_PAYLOAD_BYTES}"
+        )
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise errors.ContractError(errors.E_DECODE, f"not UTF-8 JSON: {exc}") from None
+    event = parse_obj(obj)
+    if topic_role is not None and TOPIC_ROLE_FOR_TYPE[event.type] != topic_role:
+        raise errors.ContractError(
+            errors.E_UNKNOWN_TYPE,
+            f"field 'type': {event.type} does not belong on the {topic_role} topic",
+            event.event_id,
+        )
+    if key is not None:
+        expected = getattr(event, KEY_FIELD[event.type])
+        if key != expected.encode():
+            shown = key.decode("utf-8", "backslashreplace")
+            raise errors.ContractError(
+                errors.E_KEY_MISMATCH,
+                f"record key {shown!r} must equal field '{KEY_FIELD[event.type]}' "
+                f"({expected!r}) for {event.type}",
+                event.event_id,
+            )
+    return event
+
+
+def to_jsonable(model: BaseModel) -> dict[str, Any]:
+    """The model as plain JSON types, optional fields that are unset left out."""
+    out: dict[str, Any] = model.model_dump(mode="json", exclude_none=True)
+    return out
+
+
+def encode(model: BaseModel) -> bytes:
+    """The wire form: compact orjson of the model, None fields left out."""
+    return orjson.dumps(to_jsonable(model))
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """Canonical JSON (sorted keys, compact) for digests and signatures."""
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+def b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")

@@ -1,0 +1,138 @@
+"""Input event contracts (SPEC §2): one frozen pydantic model per `type`, no subclassing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+AttrValue = str | int | float | bool | None
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+#: RFC 3339 with an offset on the wire, handled as UTC inside (SPEC §2).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+
+class DataArrival(BaseModel):
+    """A batch of data landed for a dataset (key: dataset)."""
+
+    model_config = _FROZEN
+    type: Literal["data.arrival"] = "data.arrival"
+    v: Literal[1] = 1
+    event_id: EventId
+    dataset: Name
+    source: Name
+    event_time: UtcDatetime
+    uri: Text
+    record_count: Annotated[int, Field(ge=0)]
+    checksum: Text
+    schema_fingerprint: Text | None = None
+    produced_at: UtcDatetime | None = None
+    attributes: dict[str, AttrValue] | None = None
+
+
+class DataWatermark(BaseModel):
+    """A source asserts that nothing older than `watermark` follows (key: dataset)."""
+
+    model_config = _FROZEN
+    type: Literal["data.watermark"] = "data.watermark"
+    v: Literal[1] = 1
+    event_id: EventId
+    dataset: Name
+    source: Name
+    watermark: UtcDatetime
+
+
+class ModelUpdate(BaseModel):
+    """A model version was trained (key: model)."""
+
+    model_config = _FROZEN
+    type: Literal["model.update"] = "model.update"
+    v: Literal[1] = 1
+    event_id: EventId
+    model: Name
+    version: Name
+    artifact_uri: Text
+    artifact_digest: Text
+    metrics: dict[Name, float]
+    trained_on: list[Name]
+    params: dict[str, AttrValue] | None = None
+    code_version: Text | None = None
+    event_time: UtcDatetime | None = None
+
+
+class CommandRollback(BaseModel):
+    """An operator asks to restore the previous champion, or `to_version` (key: model)."""
+
+    model_config = _FROZEN
+    type: Literal["command.rollback"] = "command.rollback"
+    v: Literal[1] = 1
+    event_id: EventId
+    model: Name
+    actor: Name
+    reason: Text
+    signature: Text
+    to_version: Name | None = None
+
+
+class CommandOverride(BaseModel):
+    """An operator forces an outcome on a subject with a justification (key: subject id)."""
+
+    model_config = _FROZEN
+    type: Literal["command.override"] = "command.override"
+    v: Literal[1] = 1
+    event_id: EventId
+    subject: Name
+    outcome: Literal["promote", "reject"]
+    actor: Name
+    reason: Text
+    signature: Text
+
+
+InputEvent = DataArrival | DataWatermark | ModelUpdate | CommandRollback | CommandOverride
+AnyInputEvent = Annotated[InputEvent, Field(discriminator="type")]
+
+EVENT_TYPES: dict[str, type[BaseModel]] = {
+    "data.arrival": DataArrival,
+    "data.watermark": DataWatermark,
+    "model.update": ModelUpdate,
+    "command.rollback": CommandRollback,
+    "command.override": CommandOverride,
+}
+
+#: Schema versions each type accepts; anything else is E_UNKNOWN_TYPE.
+SUPPORTED_VERSIONS: dict[str, frozenset[int]] = {t: frozenset({1}) for t in EVENT_TYPES}
+
+#: The field whose value must equal the Kafka record key.
+KEY_FIELD: dict[str, str] = {
+    "data.arrival": "dataset",
+    "data.watermark": "dataset",
+    "model.update": "model",
+    "command.rollback": "model",
+    "command.override": "subject",
+}
+
+#: Which topic (by catalog role) carries which types.
+TOPIC_ROLE_FOR_TYPE: dict[str, str] = {
+    "data.arrival": "arrivals",
+    "data.watermark": "arrivals",
+    "model.update": "model_updates",
+    "command.rollback": "commands",
+    "command.override": "commands",
+}
+
+
+def key_of(event: InputEvent) -> str:
+    """The Kafka key a producer must use for this event (SPEC §2 table)."""
+    value: str = getattr(event, KEY_FIELD[event.type])
+    return value

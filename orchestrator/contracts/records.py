@@ -1,0 +1,165 @@
+"""Records the orchestrator writes: window manifests, late and dlq envelopes, audit decisions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from orchestrator.contracts.events import DataArrival, EventId, Name
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class ArrivalRef(BaseModel):
+    """One accepted arrival inside a window manifest: enough for lineage down to the bytes."""
+
+    model_config = _FROZEN
+    event_id: EventId
+    source: Name
+    uri: str
+    checksum: str
+    record_count: int
+    schema_fingerprint: str | None = None
+    digest: str
+    partition: int
+    offset: int
+
+
+class WindowManifest(BaseModel):
+    """A fired window revision on `data.windows` (key: dataset)."""
+
+    model_config = _FROZEN
+    type: Literal["data.window"] = "data.window"
+    v: Literal[1] = 1
+    window_id: str
+    dataset: Name
+    start: AwareDatetime
+    end: AwareDatetime
+    revision: Annotated[int, Field(ge=1)]
+    supersedes_revision: int | None = None
+    watermark: AwareDatetime
+    arrivals: list[ArrivalRef]
+    record_total: int
+    sources: list[str]
+    checksums: list[str]
+    inputs_digest: str
+
+
+class LateRecord(BaseModel):
+    """An arrival judged too late (SPEC §3), on `data.late`."""
+
+    model_config = _FROZEN
+    type: Literal["data.late"] = "data.late"
+    v: Literal[1] = 1
+    code: str
+    window_id: str
+    watermark: AwareDatetime
+    event: DataArrival
+    partition: int
+    offset: int
+
+
+class DlqRecord(BaseModel):
+    """Any invalid input (SPEC §2): code, message, original bytes and where they came from."""
+
+    model_config = _FROZEN
+    type: Literal["dlq.record"] = "dlq.record"
+    v: Literal[1] = 1
+    code: str
+    message: str
+    event_id: str | None = None
+    original: str  # base64 of the original value bytes
+    key: str | None = None  # base64 of the original key bytes
+    topic: str
+    partition: int
+    offset: int
+    at: AwareDatetime
+
+
+class Check(BaseModel):
+    """One gate check's evidence (SPEC §4)."""
+
+    model_config = _FROZEN
+    name: str
+    passed: bool
+    severity: Literal["error", "warn"]
+    observed: Any = None
+    expected: Any = None
+    code: str
+
+
+class Subject(BaseModel):
+    model_config = _FROZEN
+    kind: Literal["data_window", "model_version", "command"]
+    id: str
+
+
+class GateRef(BaseModel):
+    model_config = _FROZEN
+    name: str
+    version: int
+    digest: str
+
+
+class SourceOffset(BaseModel):
+    model_config = _FROZEN
+    topic: str
+    partition: int
+    offset: int
+
+
+class Inputs(BaseModel):
+    model_config = _FROZEN
+    event_ids: list[str]
+    digest: str
+    offsets: list[SourceOffset]
+
+
+Outcome = Literal["promote", "reject", "hold", "rollback", "override", "denied"]
+
+
+class AuditDecision(BaseModel):
+    """The audit record of SPEC §5, on `audit.decisions` (key: subject id)."""
+
+    model_config = _FROZEN
+    type: Literal["audit.decision"] = "audit.decision"
+    v: Literal[1] = 1
+    decision_id: str
+    subject: Subject
+    revision: int
+    outcome: Outcome
+    gate: GateRef
+    checks: list[Check]
+    inputs: Inputs
+    watermark: AwareDatetime | None = None
+    supersedes: str | None = None
+    champion_before: str | None = None
+    champion_after: str | None = None
+    decided_at: AwareDatetime
+    orchestrator_version: str
+
+
+class ChampionRecord(BaseModel):
+    """The current champion of a model on `models.champions` (compacted, key: model)."""
+
+    model_config = _FROZEN
+    type: Literal["model.champion"] = "model.champion"
+    v: Literal[1] = 1
+    model: Name
+    version: str | None
+    decision_id: str
+    since: AwareDatetime
+
+
+class TrainingRequested(BaseModel):
+    """A model policy asks for retraining on the named promoted windows (key: model)."""
+
+    model_config = _FROZEN
+    type: Literal["training.requested"] = "training.requested"
+    v: Literal[1] = 1
+    request_id: str
+    model: Name
+    windows: list[str]
+    policy: str
+    policy_version: int

@@ -1,0 +1,70 @@
+"""One root exception, split by fault, and the stable error codes of the contract (SPEC §2, §4).
+
+Bad input (a contract violation) carries a code and goes to the dlq or, at the CLI, to the user.
+Our own bugs are `InvariantViolation`: they crash loudly instead of being routed anywhere.
+"""
+
+from __future__ import annotations
+
+# -- stream input codes (SPEC §2, §3) -------------------------------------------------------
+E_DECODE = "E_DECODE"
+E_UNKNOWN_TYPE = "E_UNKNOWN_TYPE"
+E_SCHEMA = "E_SCHEMA"
+E_TOO_LARGE = "E_TOO_LARGE"
+E_KEY_MISMATCH = "E_KEY_MISMATCH"
+E_DUPLICATE_CONFLICT = "E_DUPLICATE_CONFLICT"
+E_TOO_LATE = "E_TOO_LATE"
+
+# -- gate check codes (SPEC §4) --------------------------------------------------------------
+OK = "OK"
+E_MISSING_SOURCE = "E_MISSING_SOURCE"
+E_RECORD_COUNT = "E_RECORD_COUNT"
+E_SCHEMA_MISMATCH = "E_SCHEMA_MISMATCH"
+E_VOLUME_DRIFT = "E_VOLUME_DRIFT"
+E_METRIC_MISSING = "E_METRIC_MISSING"
+E_METRIC_THRESHOLD = "E_METRIC_THRESHOLD"
+E_REGRESSION = "E_REGRESSION"
+E_LINEAGE_REJECTED = "E_LINEAGE_REJECTED"
+E_LINEAGE_PENDING = "E_LINEAGE_PENDING"
+E_UNAUTHORIZED = "E_UNAUTHORIZED"
+E_BAD_SIGNATURE = "E_BAD_SIGNATURE"
+
+INPUT_CODES = frozenset(
+    {E_DECODE, E_UNKNOWN_TYPE, E_SCHEMA, E_TOO_LARGE, E_KEY_MISMATCH, E_DUPLICATE_CONFLICT}
+)
+
+
+class OrchestratorError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ContractError(OrchestratorError):
+    """Input that violates the event contract; `code` is one of the stable input codes."""
+
+    def __init__(self, code: str, message: str, event_id: str | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.event_id = event_id
+
+
+class ConfigError(OrchestratorError):
+    """An invalid configuration file: names the file, the field and the reason."""
+
+    def __init__(self, file: str, field: str, reason: str) -> None:
+        super().__init__(f"{file}: {field}: {reason}")
+        self.file = file
+        self.field = field
+        self.reason = reason
+
+
+class TopicMismatch(OrchestratorError):
+    """An existing topic differs from the catalog in a setting we cannot change safely."""
+
+
+class BrokerError(OrchestratorError):
+    """The broker could not be started or reached."""
+
+
+class InvariantViolation(OrchestratorError):
+    """Our bug: a state the code promises never to reach. Never routed to the dlq."""

@@ -1,0 +1,1 @@
+"""Broker plumbing: the embedded broker, connecting, admin (topics apply)."""
