@@ -71,7 +71,6 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.catalog.topics import Catalog
     from orchestrator.kafka.connect import broker_session
     from orchestrator.produce import parse_lines, send_events
-    from orchestrator.settings import producer_idempotence
 
     catalog = Catalog.load(settings.topics_dir)
     source = args.file
@@ -92,12 +91,7 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     if parsed.events and (not parsed.errors or args.skip_invalid):
         with broker_session(settings) as broker:
             sent = asyncio.run(
-                send_events(
-                    broker.bootstrap,
-                    catalog,
-                    [e for _, e in parsed.events],
-                    idempotent=producer_idempotence(settings, broker.embedded),
-                )
+                send_events(settings, broker.bootstrap, catalog, [e for _, e in parsed.events])
             )
     elif parsed.errors:
         print(

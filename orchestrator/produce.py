@@ -12,6 +12,8 @@ from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import encode, parse_obj
 from orchestrator.contracts.events import TOPIC_ROLE_FOR_TYPE, InputEvent, key_of
 from orchestrator.errors import ContractError
+from orchestrator.kafka.capabilities import producer_idempotence
+from orchestrator.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,10 @@ def route(event: InputEvent, catalog: Catalog) -> tuple[str, bytes, bytes]:
 
 
 async def send_events(
-    bootstrap: str, catalog: Catalog, events: list[InputEvent], *, idempotent: bool
+    settings: Settings, bootstrap: str, catalog: Catalog, events: list[InputEvent]
 ) -> int:
     """Send in order, wait for every acknowledgement; returns the number sent."""
+    idempotent = await producer_idempotence(settings, bootstrap)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",

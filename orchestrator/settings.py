@@ -28,8 +28,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     state_dir: Path = Path(".run/state")
-    #: Idempotent producer: 'auto' turns it on for real Kafka and off for the embedded broker,
-    #: which does not support it.
+    #: Idempotent producer: 'auto' asks the broker (InitProducerId) and turns it on where it is
+    #: granted (Apache Kafka), off where it is not (the embedded broker).
     idempotent_producer: Literal["auto", "on", "off"] = "auto"
 
     @property
@@ -39,9 +39,3 @@ class Settings(BaseSettings):
     def with_broker(self, bootstrap: str) -> Settings:
         """A copy pointing at a concrete bootstrap address (after the embedded broker started)."""
         return self.model_copy(update={"broker": bootstrap})
-
-
-def producer_idempotence(settings: Settings, embedded: bool) -> bool:
-    if settings.idempotent_producer == "auto":
-        return not embedded
-    return settings.idempotent_producer == "on"

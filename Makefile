@@ -1,0 +1,33 @@
+# The two commands a newcomer needs (see README):
+#   make demo   set up and run `orchestrator demo` on the embedded broker
+#   make test   set up (system packages, venv, Kafka jars) and run lint, types and every test tier
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup system demo test lint unit integration clean
+
+$(BIN)/orchestrator: pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/orchestrator
+
+system:
+	bash scripts/install-system.sh
+
+demo: setup
+	$(BIN)/orchestrator demo
+
+lint: setup
+	$(BIN)/ruff check orchestrator tests
+	$(BIN)/mypy orchestrator
+
+test: system setup lint
+	bash deploy/kafka/kafka.sh fetch
+	$(BIN)/pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) .run deploy/kafka/lib

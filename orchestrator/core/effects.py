@@ -1,0 +1,99 @@
+"""What the event-time core asks the shell to do, as plain data (STYLE: handle(event) -> effects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.contracts.events import DataArrival
+from orchestrator.contracts.records import WindowManifest
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The arrival was added to its window."""
+
+    dataset: str
+    event_id: str
+    window_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """Same event_id, same content: ignored and counted."""
+
+    dataset: str
+    event_id: str
+    window_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Not applied: goes to the dlq with `code` (E_DUPLICATE_CONFLICT, E_UNKNOWN_DATASET)."""
+
+    dataset: str
+    event_id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TooLate:
+    """The arrival's window is past end + L: goes to `data.late`, changes nothing."""
+
+    event: DataArrival
+    code: str
+    window_id: str
+    watermark_ms: int
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFired:
+    """A window revision fired: its manifest goes to `data.windows` and the data gate."""
+
+    manifest: WindowManifest
+
+
+@dataclass(frozen=True, slots=True)
+class WindowDropped:
+    """The window's state was dropped at WM >= end + L."""
+
+    dataset: str
+    window_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatermarkAdvanced:
+    """The dataset watermark moved forward."""
+
+    dataset: str
+    watermark_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatePut:
+    """Persist `value` (JSON-able) under `key` in the partition's state changelog."""
+
+    key: str
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
+class StateDelete:
+    """Remove `key` from the partition's state changelog."""
+
+    key: str
+
+
+Effect = (
+    Accepted
+    | Duplicate
+    | Rejected
+    | TooLate
+    | WindowFired
+    | WindowDropped
+    | WatermarkAdvanced
+    | StatePut
+    | StateDelete
+)

@@ -1,0 +1,218 @@
+"""Event-time windows for one dataset: dedupe, lateness, revisions, manifests (SPEC §3).
+
+`DatasetWindows.handle_*` take one decoded event with its log position and return effects.
+State is only the open windows (not yet past end + L), their arrivals and the source
+watermarks; every change is also returned as StatePut/StateDelete so that the shell can keep a
+changelog per event instead of rewriting the whole dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.contracts.codec import to_jsonable
+from orchestrator.contracts.events import DataArrival, DataWatermark
+from orchestrator.contracts.records import ArrivalRef, WindowManifest
+from orchestrator.core.digest import digest
+from orchestrator.core.effects import (
+    Accepted,
+    Duplicate,
+    Effect,
+    Rejected,
+    StateDelete,
+    StatePut,
+    TooLate,
+    WatermarkAdvanced,
+    WindowDropped,
+    WindowFired,
+)
+from orchestrator.core.policy import DatasetSpec
+from orchestrator.core.timeutil import from_ms, to_ms, window_id, window_start_ms
+from orchestrator.core.watermark import Watermarks
+from orchestrator.errors import E_DUPLICATE_CONFLICT, E_TOO_LATE, InvariantViolation
+
+SEP = "\x1f"
+
+
+@dataclass(slots=True)
+class OpenWindow:
+    start_ms: int
+    revision: int = 0
+    arrivals: dict[str, ArrivalRef] = field(default_factory=dict)
+
+
+def arrival_digest(event: DataArrival) -> str:
+    """Content digest of an arrival: equal for the same content however it was serialized."""
+    return digest(to_jsonable(event))
+
+
+class DatasetWindows:
+    """All event-time state of one dataset."""
+
+    def __init__(self, spec: DatasetSpec) -> None:
+        self.spec = spec
+        self.watermarks = Watermarks(spec.required_sources)
+        self.windows: dict[int, OpenWindow] = {}
+        #: event_id -> (window start, content digest) across all open windows: the dedupe memory.
+        self.index: dict[str, tuple[int, str]] = {}
+
+    # -- keys of the state changelog ---------------------------------------------------------
+
+    def _key(self, kind: str, ident: str) -> str:
+        return f"{self.spec.name}{SEP}{kind}{SEP}{ident}"
+
+    # -- events ------------------------------------------------------------------------------
+
+    def handle_arrival(self, event: DataArrival, partition: int, offset: int) -> list[Effect]:
+        spec = self.spec
+        wm_before = self.watermarks.value
+        event_ms = to_ms(event.event_time)
+        start = window_start_ms(event_ms, spec.window_ms)
+        end = start + spec.window_ms
+        wid = window_id(spec.name, start, spec.window_ms)
+        # 1. too late first: judged against WM(D) as it stood before this arrival.
+        if wm_before >= end + spec.allowed_lateness_ms:
+            return [TooLate(event, E_TOO_LATE, wid, wm_before, partition, offset)]
+        # 2. dedupe across every open window of the dataset.
+        content = arrival_digest(event)
+        seen = self.index.get(event.event_id)
+        if seen is not None:
+            seen_wid = window_id(spec.name, seen[0], spec.window_ms)
+            if seen[1] == content:
+                return [Duplicate(spec.name, event.event_id, seen_wid)]
+            return [
+                Rejected(
+                    spec.name,
+                    event.event_id,
+                    E_DUPLICATE_CONFLICT,
+                    f"event_id {event.event_id!r} was already accepted into {seen_wid} "
+                    f"with different content ({seen[1]} != {content})",
+                )
+            ]
+        # 3. accept.
+        window = self.windows.get(start)
+        if window is None:
+            window = self.windows[start] = OpenWindow(start)
+        ref = ArrivalRef(
+            event_id=event.event_id,
+            source=event.source,
+            uri=event.uri,
+            checksum=event.checksum,
+            record_count=event.record_count,
+            schema_fingerprint=event.schema_fingerprint,
+            digest=content,
+            partition=partition,
+            offset=offset,
+        )
+        window.arrivals[event.event_id] = ref
+        self.index[event.event_id] = (start, content)
+        effects: list[Effect] = [
+            Accepted(spec.name, event.event_id, wid),
+            StatePut(
+                self._key("a", event.event_id), {"w": start, "r": ref.model_dump(mode="json")}
+            ),
+        ]
+        refire = window.revision > 0
+        effects.extend(self._observe(event.source, event_ms - spec.out_of_orderness_ms))
+        effects.extend(self._advance(refire_start=start if refire else None))
+        return effects
+
+    def handle_watermark(self, event: DataWatermark) -> list[Effect]:
+        effects = self._observe(event.source, to_ms(event.watermark))
+        effects.extend(self._advance(refire_start=None))
+        return effects
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _observe(self, source: str, candidate_ms: int) -> list[Effect]:
+        before = self.watermarks.value
+        if not self.watermarks.observe(source, candidate_ms):
+            return []
+        effects: list[Effect] = [StatePut(self._key("s", source), candidate_ms)]
+        if self.watermarks.value > before:
+            effects.append(WatermarkAdvanced(self.spec.name, self.watermarks.value))
+        return effects
+
+    def _advance(self, refire_start: int | None) -> list[Effect]:
+        """Fire due windows in ascending start order, then drop windows past end + L."""
+        spec = self.spec
+        wm = self.watermarks.value
+        due = sorted(
+            s
+            for s, w in self.windows.items()
+            if (w.revision == 0 and wm >= s + spec.window_ms) or s == refire_start
+        )
+        effects: list[Effect] = []
+        for start in due:
+            window = self.windows[start]
+            window.revision += 1
+            effects.append(WindowFired(self._manifest(window, wm)))
+            effects.append(StatePut(self._key("w", str(start)), window.revision))
+        for start in sorted(self.windows):
+            if wm >= start + spec.window_ms + spec.allowed_lateness_ms:
+                effects.extend(self._drop(start))
+        return effects
+
+    def _drop(self, start: int) -> list[Effect]:
+        window = self.windows.pop(start)
+        if window.revision == 0:
+            raise InvariantViolation(f"window {start} of {self.spec.name} dropped before firing")
+        effects: list[Effect] = [
+            WindowDropped(self.spec.name, window_id(self.spec.name, start, self.spec.window_ms)),
+            StateDelete(self._key("w", str(start))),
+        ]
+        for event_id in window.arrivals:
+            del self.index[event_id]
+            effects.append(StateDelete(self._key("a", event_id)))
+        return effects
+
+    def _manifest(self, window: OpenWindow, wm: int) -> WindowManifest:
+        spec = self.spec
+        arrivals = sorted(
+            window.arrivals.values(), key=lambda a: (a.partition, a.offset, a.event_id)
+        )
+        inputs = sorted([a.event_id, a.digest] for a in arrivals)
+        return WindowManifest(
+            window_id=window_id(spec.name, window.start_ms, spec.window_ms),
+            dataset=spec.name,
+            start=from_ms(window.start_ms),
+            end=from_ms(window.start_ms + spec.window_ms),
+            revision=window.revision,
+            supersedes_revision=window.revision - 1 if window.revision > 1 else None,
+            watermark=from_ms(wm),
+            arrivals=arrivals,
+            record_total=sum(a.record_count for a in arrivals),
+            sources=sorted({a.source for a in arrivals}),
+            checksums=[a.checksum for a in arrivals],
+            inputs_digest=digest(inputs),
+        )
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def restore(self, kind: str, ident: str, value: Any) -> None:
+        """Apply one changelog entry (the inverse of the StatePut effects)."""
+        if kind == "s":
+            self.watermarks.observe(ident, int(value))
+        elif kind == "w":
+            start = int(ident)
+            self.windows.setdefault(start, OpenWindow(start)).revision = int(value)
+        elif kind == "a":
+            start = int(value["w"])
+            ref = ArrivalRef.model_validate(value["r"])
+            self.windows.setdefault(start, OpenWindow(start)).arrivals[ref.event_id] = ref
+            self.index[ref.event_id] = (start, ref.digest)
+        else:
+            raise InvariantViolation(f"unknown state kind {kind!r}")
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the dataset holds, as changelog entries (key -> value); for tests and tools."""
+        out: dict[str, Any] = {}
+        for source, wm in self.watermarks.sources.items():
+            out[self._key("s", source)] = wm
+        for start, window in self.windows.items():
+            if window.revision:
+                out[self._key("w", str(start))] = window.revision
+            for ref in window.arrivals.values():
+                out[self._key("a", ref.event_id)] = {"w": start, "r": ref.model_dump(mode="json")}
+        return out
