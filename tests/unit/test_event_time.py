@@ -133,7 +133,7 @@ def test_event_exactly_at_end_belongs_to_next_window() -> None:
 
 def test_duplicate_same_content_is_ignored() -> None:
     """The same event_id with the same content is counted as a duplicate and changes nothing."""
-    engine, out = run(CLICKS, [a("e1", "10:10:00"), a("e1", "10:10:00"), a("e2", "11:10:00")])
+    _, out = run(CLICKS, [a("e1", "10:10:00"), a("e1", "10:10:00"), a("e2", "11:10:00")])
     assert kinds(out[1]) == ["Duplicate"]
     assert fired(out[2]) == [(W10, 1, ["e1"])]
 
@@ -264,7 +264,7 @@ def test_restore_from_changelog_continues_identically(cut: int) -> None:
         wm("w", "11:40:00"),
         a("e5", "11:41:00"),
     ]
-    engine, full = run(CLICKS, events)
+    _, full = run(CLICKS, events)
     log: dict[str, object] = {}
     for effects in full[:cut]:
         for e in effects:
