@@ -26,7 +26,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         ("web_port", "web_port"),
     ):
         value = getattr(args, flag, None)
-        if value is not None:
+        if value is not None:  # flags default to SUPPRESS, so absent ones are missing here
             overrides[field] = value
     return Settings(**overrides)
 

@@ -1,9 +1,46 @@
-"""CLI verbs that run the long-lived service (filled in by the event-time engine)."""
+"""CLI verbs that run the long-lived service."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+
+from orchestrator.settings import Settings
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestrator.catalog.topics import Catalog
+    from orchestrator.kafka.admin import apply_topics
+    from orchestrator.kafka.capabilities import producer_idempotence
+    from orchestrator.kafka.connect import broker_session
+    from orchestrator.policies import Policies
+    from orchestrator.worker.app import build_app, run_worker
+
+    # Validate every file before consuming anything.
+    catalog = Catalog.load(settings.topics_dir)
+    policies = Policies.load(settings.gates_dir)
+    with broker_session(settings) as broker:
+        if broker.embedded or args.apply_topics:
+            asyncio.run(apply_topics(broker.bootstrap, catalog))
+        idempotent = asyncio.run(producer_idempotence(settings, broker.bootstrap))
+        runtime = build_app(
+            settings, broker.bootstrap, catalog, policies.dataset_specs(), idempotent=idempotent
+        )
+        return run_worker(runtime, settings.log_level)
 
 
 def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     """Add the service verbs to the parser."""
+    worker = verbs.add_parser(
+        "worker", help="run the orchestrator service (Faust agents)", parents=[common]
+    )
+    worker.add_argument("--web-host", help="HTTP bind address (default 127.0.0.1)")
+    worker.add_argument(
+        "--web-port", type=int, help="HTTP port for /metrics, /healthz, /readyz (default 6066)"
+    )
+    worker.add_argument(
+        "--apply-topics",
+        action="store_true",
+        help="create missing topics first (always done on the embedded broker)",
+    )
+    worker.set_defaults(func=cmd_worker)

@@ -23,6 +23,7 @@ ROLES = (
     "audit",
     "training",
     "dlq",
+    "eventtime_state",
 )
 
 TopicName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
@@ -42,6 +43,7 @@ class TopicSpec(BaseModel):
         "audit",
         "training",
         "dlq",
+        "eventtime_state",
     ]
     name: TopicName
     partitions: Annotated[int, Field(ge=1, le=10_000)]
@@ -62,7 +64,7 @@ class TopicSpec(BaseModel):
     @field_validator("value")
     @classmethod
     def _value(cls, v: list[str]) -> list[str]:
-        unknown = [t for t in v if t not in ALL_SCHEMAS]
+        unknown = [t for t in v if t not in ALL_SCHEMAS and t != "state.entry"]
         if unknown:
             raise ValueError(f"unknown value type(s) {unknown}; known: {sorted(ALL_SCHEMAS)}")
         return v
@@ -114,4 +116,12 @@ class Catalog:
         missing = [r for r in ROLES if r not in specs]
         if missing:
             raise ConfigError(str(directory), "role", f"no topic file for role(s) {missing}")
+        state, arrivals = specs["eventtime_state"], specs["arrivals"]
+        if state.partitions != arrivals.partitions:
+            raise ConfigError(
+                str(files["eventtime_state"]),
+                "partitions",
+                f"must equal the partitions of {arrivals.name} ({arrivals.partitions}): "
+                "the changelog is co-partitioned with its input",
+            )
         return cls(specs, files)
