@@ -51,13 +51,10 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.args,
-            env=self.env,
-            stdout=open(self.log, "ab"),
-            stderr=subprocess.STDOUT,
-            cwd=self.log.parent,
-        )
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.log.parent
+            )
 
     def kill(self) -> None:
         assert self.proc
