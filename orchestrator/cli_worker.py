@@ -29,6 +29,14 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         return run_worker(runtime, settings.log_level)
 
 
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestrator.demo import run_demo
+    from orchestrator.kafka.connect import broker_session
+
+    with broker_session(settings) as broker:
+        return run_demo(settings, broker, seed=args.seed, timeout_s=args.timeout)
+
+
 def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     """Add the service verbs to the parser."""
     worker = verbs.add_parser(
@@ -44,3 +52,14 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
         help="create missing topics first (always done on the embedded broker)",
     )
     worker.set_defaults(func=cmd_worker)
+
+    demo = verbs.add_parser(
+        "demo",
+        help="run a seeded simulation end to end and verify it (embedded broker by default)",
+        parents=[common],
+    )
+    demo.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
+    demo.add_argument(
+        "--timeout", type=float, default=90.0, help="seconds to wait for the worker to settle"
+    )
+    demo.set_defaults(func=cmd_demo)

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
-import orjson
-
-from orchestrator.contracts import decode
-from orchestrator.core.effects import Rejected, TooLate, WindowFired
-from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
+from orchestrator.derive import derive
 from tests import factories
 
 
@@ -77,24 +72,6 @@ def events() -> list[dict[str, Any]]:
 
 
 def expected(specs: dict[str, DatasetSpec], evs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Windows (id, revision) -> (digest, total, ids); late event ids; dlq codes. Per dataset the
-    order of events is their order in the list (one dataset, one partition)."""
-    engines: dict[str, EventTimeEngine] = defaultdict(lambda: EventTimeEngine(specs))
-    windows: dict[tuple[str, int], tuple[str, int, list[str]]] = {}
-    late: list[str] = []
-    dlq: list[str] = []
-    for i, obj in enumerate(evs):
-        event = decode(orjson.dumps(obj))
-        for eff in engines[event.dataset].handle(event, 0, i):  # type: ignore[union-attr, arg-type]
-            if isinstance(eff, WindowFired):
-                m = eff.manifest
-                windows[(m.window_id, m.revision)] = (
-                    m.inputs_digest,
-                    m.record_total,
-                    sorted(a.event_id for a in m.arrivals),
-                )
-            elif isinstance(eff, TooLate):
-                late.append(eff.event.event_id)
-            elif isinstance(eff, Rejected):
-                dlq.append(eff.code)
-    return {"windows": windows, "late": sorted(late), "dlq": sorted(dlq)}
+    """Windows (id, revision) -> (digest, total, ids); late event ids; dlq codes, per the core."""
+    d = derive(specs, evs)
+    return {"windows": d.windows, "late": d.late, "dlq": sorted(d.rejected.elements())}

@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import decode, encode
@@ -38,6 +37,7 @@ from orchestrator.core.effects import (
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.errors import ContractError
+from orchestrator.kafka.read import read_range
 from orchestrator.worker.outputs import Outputs, dlq_record, late_record, utcnow
 
 log = structlog.get_logger("orchestrator.eventtime")
@@ -256,35 +256,3 @@ async def read_changelog(bootstrap: str, topic: str, partition: int) -> dict[str
         else:
             state[k] = orjson.loads(value)
     return state
-
-
-async def read_range(
-    bootstrap: str, topic: str, partition: int, start: int, end: int | None
-) -> list[tuple[int, bytes | None, bytes | None]]:
-    """Records of one partition with start <= offset < end (end None: up to the current end)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        group_id=None,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    out: list[tuple[int, bytes | None, bytes | None]] = []
-    try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        high = (await consumer.end_offsets([tp]))[tp]
-        stop = high if end is None else min(end, high)
-        if start >= stop:
-            return out
-        consumer.seek(tp, start)
-        while True:
-            batch = await consumer.getmany(tp, timeout_ms=1000)
-            for record in batch.get(tp, []):
-                if record.offset >= stop:
-                    return out
-                out.append((record.offset, record.key, record.value))
-            if await consumer.position(tp) >= stop:
-                return out
-    finally:
-        await consumer.stop()

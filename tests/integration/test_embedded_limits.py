@@ -69,3 +69,36 @@ async def _transaction(bootstrap: str) -> bool:
 def test_embedded_has_no_transactions(embedded_bootstrap: str) -> None:
     """A transactional producer cannot start on the embedded broker."""
     assert asyncio.run(_transaction(embedded_bootstrap)) is False
+
+
+async def _end_vs_records(bootstrap: str) -> tuple[int, int]:
+    from orchestrator.kafka.read import read_range
+
+    topic = f"limits-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 3, 1)])
+    await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    for i in range(30):
+        await producer.send(topic, b"v%d" % i, key=b"k%d" % (i % 7))
+    await producer.flush()
+    await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    tps = [TopicPartition(topic, p) for p in range(3)]
+    reported = sum((await consumer.end_offsets(tps)).values())
+    await consumer.stop()
+    records = sum([len(await read_range(bootstrap, topic, p, 0, None)) for p in range(3)])
+    return reported, records
+
+
+def test_end_offsets_after_multi_partition_produce(
+    kafka_bootstrap: str, embedded_bootstrap: str
+) -> None:
+    """Kafka reports end offsets that match the records; the embedded broker under-reports them,
+    and read_range still reads every record on both."""
+    assert asyncio.run(_end_vs_records(kafka_bootstrap)) == (30, 30)
+    reported, records = asyncio.run(_end_vs_records(embedded_bootstrap))
+    assert records == 30 and reported < 30

@@ -14,10 +14,11 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.embedded import free_port
+from orchestrator.kafka.read import read_topic
 from orchestrator.policies import Policies
 from tests import scenario
 from tests.conftest import ROOT, make_catalog, run_cli
@@ -70,36 +71,8 @@ class Worker:
                 self.proc.kill()
 
 
-async def _read(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    out = []
-    try:
-        parts = await consumer._client._wait_on_metadata(topic) and consumer.partitions_for_topic(
-            topic
-        )
-        tps = [TopicPartition(topic, p) for p in sorted(parts or [])]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        while True:
-            positions = [await consumer.position(tp) for tp in tps]
-            if all(pos >= end[tp] for pos, tp in zip(positions, tps, strict=True)):
-                break
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend(orjson.loads(r.value) for r in records)
-    finally:
-        await consumer.stop()
-    return out
-
-
 def read(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    return asyncio.run(_read(bootstrap, topic))
+    return [orjson.loads(r[2]) for _, r in asyncio.run(read_topic(bootstrap, topic)) if r[2]]
 
 
 def observed(bootstrap: str, catalog: Catalog) -> dict[str, Any]:

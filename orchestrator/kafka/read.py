@@ -1,0 +1,66 @@
+"""Reading topics directly (assign + seek, no consumer group): recovery, demo, replay, tests."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.client import AIOKafkaClient
+
+Record = tuple[int, bytes | None, bytes | None]  # (offset, key, value)
+
+
+async def read_range(
+    bootstrap: str, topic: str, partition: int, start: int, end: int | None, *, idle_ms: int = 300
+) -> list[Record]:
+    """Records of one partition with start <= offset < end; end None: until the partition is
+    drained (past the reported end offset and one poll of `idle_ms` brings nothing).
+
+    The reported end offset is only a lower bound: the embedded broker under-reports it after
+    produce requests that span several partitions.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    out: list[Record] = []
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        high = (await consumer.end_offsets([tp]))[tp]
+        if end is not None and start >= end:
+            return out
+        consumer.seek(tp, start)
+        while True:
+            batch = await consumer.getmany(tp, timeout_ms=idle_ms)
+            records = batch.get(tp, [])
+            for record in records:
+                if end is not None and record.offset >= end:
+                    return out
+                out.append((record.offset, record.key, record.value))
+            position = await consumer.position(tp)
+            if end is not None and position >= end:
+                return out
+            if end is None and not records and position >= high:
+                return out
+    finally:
+        await consumer.stop()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, client_id="orchestrator-reader")
+    await client.bootstrap()
+    try:
+        await client._wait_on_metadata(topic)
+        return sorted(client.cluster.partitions_for_topic(topic) or [])
+    finally:
+        await client.close()
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[tuple[int, Record]]:
+    """Every record of every partition, as (partition, record), partition by partition."""
+    out: list[tuple[int, Record]] = []
+    for p in await partitions_of(bootstrap, topic):
+        out.extend((p, r) for r in await read_range(bootstrap, topic, p, 0, None))
+    return out
