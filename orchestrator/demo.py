@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
@@ -26,23 +25,13 @@ from orchestrator.kafka.connect import BrokerInfo
 from orchestrator.kafka.embedded import free_port
 from orchestrator.kafka.read import read_topic
 from orchestrator.policies import Policies
-from orchestrator.produce import send_events
+from orchestrator.produce import send_events, send_raw
 from orchestrator.settings import Settings
 from orchestrator.simulate import generate
 
 
 def say(msg: str) -> None:
     print(msg, flush=True)
-
-
-async def _send_raw(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for key, value in records:
-            await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
 
 
 def _observe(bootstrap: str, catalog: Catalog) -> dict[str, Any]:
@@ -106,7 +95,7 @@ def run_demo(settings: Settings, broker: BrokerInfo, *, seed: int, timeout_s: fl
         stream = generate(specs, seed=seed)
         events = [parse_obj(e) for e in stream.events]
         sent = asyncio.run(send_events(settings, broker.bootstrap, catalog, events))
-        asyncio.run(_send_raw(broker.bootstrap, catalog.name("arrivals"), stream.malformed))
+        asyncio.run(send_raw(broker.bootstrap, catalog.name("arrivals"), stream.malformed))
         say(
             f"[demo] simulated stream (seed {seed}): {sent} events, {len(stream.malformed)} malformed records"
         )

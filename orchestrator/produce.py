@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -77,5 +77,18 @@ async def send_events(
         for fut in futures:
             await fut
         return len(futures)
+    finally:
+        await producer.stop()
+
+
+async def send_raw(
+    bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes]]
+) -> None:
+    """Send records as they are, unvalidated: for simulating malformed input."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="orchestrator-raw")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, value, key=key)
     finally:
         await producer.stop()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from orchestrator.core.effects import Effect, StateDelete, StatePut
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.derive import derive
 from tests import factories
@@ -75,3 +78,16 @@ def expected(specs: dict[str, DatasetSpec], evs: list[dict[str, Any]]) -> dict[s
     """Windows (id, revision) -> (digest, total, ids); late event ids; dlq codes, per the core."""
     d = derive(specs, evs)
     return {"windows": d.windows, "late": d.late, "dlq": sorted(d.rejected.elements())}
+
+
+def changelog(effects: list[list[Effect]]) -> list[tuple[str, Any]]:
+    """The latest value per key after applying StatePut/StateDelete effects, JSON round-tripped
+    as the worker stores them."""
+    log: dict[str, object] = {}
+    for batch in effects:
+        for e in batch:
+            if isinstance(e, StatePut):
+                log[e.key] = e.value
+            elif isinstance(e, StateDelete):
+                del log[e.key]
+    return list(orjson.loads(orjson.dumps(log)).items())

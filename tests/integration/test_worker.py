@@ -14,12 +14,12 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.embedded import free_port
 from orchestrator.kafka.read import read_topic
 from orchestrator.policies import Policies
+from orchestrator.produce import send_raw
 from tests import scenario
 from tests.conftest import ROOT, make_catalog, run_cli
 
@@ -101,16 +101,6 @@ def wait_for(pred, timeout: float = 90, every: float = 1.0) -> None:  # type: ig
         time.sleep(every)
 
 
-async def _send_raw(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for key, value in records:
-            await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
-
-
 MALFORMED: list[tuple[bytes | None, bytes]] = [
     (b"clicks", b"\x00\xffnot json"),
     (b"clicks", orjson.dumps({"type": "data.arrival", "v": 9, "event_id": "bad-v"})),
@@ -153,7 +143,7 @@ def test_worker_matches_core_and_survives_sigkill(
             str(topics),
         )
         assert out.returncode == 0, out.stderr
-        asyncio.run(_send_raw(bootstrap, catalog.name("arrivals"), MALFORMED))
+        asyncio.run(send_raw(bootstrap, catalog.name("arrivals"), MALFORMED))
         wait_for(lambda: len(observed(bootstrap, catalog)["windows"]) >= 1)
         worker.kill()
 

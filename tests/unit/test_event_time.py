@@ -21,6 +21,7 @@ from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import parse_rfc3339_ms
 from tests import factories
+from tests.scenario import changelog
 
 H = 3_600_000
 M = 60_000
@@ -253,7 +254,6 @@ def test_window_id_and_digest_are_content_based() -> None:
 @pytest.mark.parametrize("cut", [1, 2, 3, 4, 5])
 def test_restore_from_changelog_continues_identically(cut: int) -> None:
     """Replaying the StatePut/StateDelete effects rebuilds a state that behaves identically."""
-    from orchestrator.core.effects import StateDelete, StatePut
 
     events = [
         a("e1", "10:10:00"),
@@ -265,14 +265,7 @@ def test_restore_from_changelog_continues_identically(cut: int) -> None:
         a("e5", "11:41:00"),
     ]
     _, full = run(CLICKS, events)
-    log: dict[str, object] = {}
-    for effects in full[:cut]:
-        for e in effects:
-            if isinstance(e, StatePut):
-                log[e.key] = e.value
-            elif isinstance(e, StateDelete):
-                log.pop(e.key, None)
-    restored = EventTimeEngine.restore({"clicks": CLICKS}, orjson.loads(orjson.dumps(log)).items())
+    restored = EventTimeEngine.restore({"clicks": CLICKS}, changelog(full[:cut]))
     rest = [
         restored.handle(decode(orjson.dumps(e)), 0, i) for i, e in enumerate(events) if i >= cut
     ]  # type: ignore[arg-type]

@@ -15,8 +15,6 @@ from orchestrator.core.effects import (
     Duplicate,
     Effect,
     Rejected,
-    StateDelete,
-    StatePut,
     TooLate,
     WatermarkAdvanced,
     WindowFired,
@@ -25,6 +23,7 @@ from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import to_ms, window_id, window_start_ms
 from orchestrator.core.watermark import NEG_INF
+from tests.scenario import changelog
 
 BASE = 1_795_428_000_000  # 2026-11-23T10:00:00Z
 SPECS = [
@@ -145,14 +144,7 @@ def test_restore_mid_stream_is_invisible(
     spec, events = case
     cut = data.draw(st.integers(min_value=0, max_value=len(events)))
     _, full = run(spec, events)
-    log: dict[str, object] = {}
-    for effects in full[:cut]:
-        for e in effects:
-            if isinstance(e, StatePut):
-                log[e.key] = e.value
-            elif isinstance(e, StateDelete):
-                del log[e.key]
-    engine = EventTimeEngine.restore({"d": spec}, orjson.loads(orjson.dumps(log)).items())
+    engine = EventTimeEngine.restore({"d": spec}, changelog(full[:cut]))
     rest = [engine.handle(e, 0, i) for i, e in enumerate(events) if i >= cut]
     assert [repr(x) for x in rest] == [repr(x) for x in full[cut:]]
 
