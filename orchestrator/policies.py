@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from orchestrator.configfile import load_yaml, validate, yaml_files
+from orchestrator.core.datagate import DataGateSpec
+from orchestrator.core.decision import GateInfo
 from orchestrator.core.digest import digest
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import parse_duration_ms
 from orchestrator.errors import ConfigError
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
+M = TypeVar("M", bound=BaseModel)
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,200}$")]
 Severity = Literal["error", "warn"]
 
@@ -83,6 +86,24 @@ class DatasetPolicy(BaseModel):
             raise ValueError("must be a positive duration")
         return v
 
+    def gate_spec(self) -> DataGateSpec:
+        """The data-gate part: checks and the policy's identity for the audit record."""
+        c = self.checks
+        return DataGateSpec(
+            gate=GateInfo(f"dataset/{self.name}", self.version, policy_digest(self)),
+            required_sources=frozenset(self.required_sources or ()),
+            completeness_severity=c.completeness,
+            record_count=(c.record_count.min, c.record_count.max, c.record_count.severity)
+            if c.record_count
+            else None,
+            schema_fingerprint=(c.schema_fingerprint.equals, c.schema_fingerprint.severity)
+            if c.schema_fingerprint
+            else None,
+            volume_drift=(c.volume_drift.last, c.volume_drift.max_ratio, c.volume_drift.severity)
+            if c.volume_drift
+            else None,
+        )
+
     def spec(self) -> DatasetSpec:
         return DatasetSpec(
             name=self.name,
@@ -93,33 +114,121 @@ class DatasetPolicy(BaseModel):
             idle_timeout_ms=parse_duration_ms(self.idle_timeout) if self.idle_timeout else None,
             expected_by_ms=parse_duration_ms(self.expected_by) if self.expected_by else None,
             version=self.version,
-            digest=digest(self.model_dump(mode="json")),
+            digest=policy_digest(self),
         )
 
 
-class Policies:
-    """Everything loaded from the gates directory."""
+class Threshold(BaseModel):
+    model_config = _STRICT
+    min: float | None = None
+    max: float | None = None
 
-    def __init__(self, datasets: dict[str, DatasetPolicy]) -> None:
+
+class PrimaryMetric(BaseModel):
+    model_config = _STRICT
+    name: Name
+    direction: Literal["max", "min"]
+    tolerance: Annotated[float, Field(ge=0)] = 0.0
+
+
+class ModelPolicy(BaseModel):
+    """`gates/models/<name>.yaml` (SPEC §8)."""
+
+    model_config = _STRICT
+    kind: Literal["model"]
+    name: Name
+    version: Annotated[int, Field(ge=1)]
+    datasets: list[Name]
+    required_metrics: list[Name] = []
+    thresholds: dict[Name, Threshold] = {}
+    primary_metric: PrimaryMetric | None = None
+    retrain_every: Annotated[int, Field(ge=1)] | None = None
+
+
+class Grant(BaseModel):
+    model_config = _STRICT
+    action: Literal["rollback", "override"]
+    models: list[Name]
+
+
+class Actor(BaseModel):
+    model_config = _STRICT
+    key_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
+    key_file: str | None = None
+    allow: list[Grant] = []
+
+
+class AccessPolicy(BaseModel):
+    """`gates/access.yaml`: who may do what to which model, and where each actor's key lives."""
+
+    model_config = _STRICT
+    kind: Literal["access"]
+    version: Annotated[int, Field(ge=1)]
+    actors: dict[Name, Actor] = {}
+
+
+class Policies:
+    """Everything loaded from the gates directory, validated as a whole."""
+
+    def __init__(
+        self,
+        datasets: dict[str, DatasetPolicy],
+        models: dict[str, ModelPolicy],
+        access: AccessPolicy,
+    ) -> None:
         self.datasets = datasets
+        self.models = models
+        self.access = access
 
     def dataset_specs(self) -> dict[str, DatasetSpec]:
         return {name: p.spec() for name, p in self.datasets.items()}
 
     @classmethod
     def load(cls, gates_dir: Path) -> Policies:
-        datasets: dict[str, DatasetPolicy] = {}
-        seen: dict[str, Path] = {}
-        for path in yaml_files(gates_dir / "datasets"):
-            policy = validate(DatasetPolicy, load_yaml(path), path)
-            if policy.name in seen:
+        datasets = _load_named(gates_dir / "datasets", DatasetPolicy)
+        models_dir = gates_dir / "models"
+        models = _load_named(models_dir, ModelPolicy) if models_dir.is_dir() else {}
+        for name, policy in models.items():
+            unknown = [d for d in policy.datasets if d not in datasets]
+            if unknown:
                 raise ConfigError(
-                    str(path),
-                    "name",
-                    f"dataset {policy.name!r} is already defined in {seen[policy.name]}",
+                    str(models_dir / f"{name}.yaml"), "datasets", f"no dataset policy for {unknown}"
                 )
-            if path.stem != policy.name:
-                raise ConfigError(str(path), "name", f"must match the file name ({path.stem!r})")
-            datasets[policy.name] = policy
-            seen[policy.name] = path
-        return cls(datasets)
+        access_path = gates_dir / "access.yaml"
+        if access_path.is_file():
+            access = validate(AccessPolicy, load_yaml(access_path), access_path)
+            for actor, spec in access.actors.items():
+                if (spec.key_env is None) == (spec.key_file is None):
+                    raise ConfigError(
+                        str(access_path),
+                        f"actors.{actor}",
+                        "set exactly one of key_env or key_file",
+                    )
+                for i, grant in enumerate(spec.allow):
+                    unknown = [m for m in grant.models if m not in models and m != "*"]
+                    if unknown:
+                        raise ConfigError(
+                            str(access_path),
+                            f"actors.{actor}.allow.{i}.models",
+                            f"no model policy for {unknown}",
+                        )
+        else:
+            access = AccessPolicy(kind="access", version=1)
+        return cls(datasets, models, access)
+
+
+def _load_named(directory: Path, model: type[M]) -> dict[str, M]:
+    """Load `<name>.yaml` files whose `name` field matches the file name."""
+    out: dict[str, M] = {}
+    for path in yaml_files(directory):
+        policy = validate(model, load_yaml(path), path)
+        name = policy.name  # type: ignore[attr-defined]
+        if path.stem != name:
+            raise ConfigError(str(path), "name", f"must match the file name ({path.stem!r})")
+        out[name] = policy
+    return out
+
+
+def policy_digest(policy: BaseModel) -> str:
+    """Content digest recorded with every decision the policy makes."""
+    return digest(policy.model_dump(mode="json"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestrator.contracts.events import DataArrival
-from orchestrator.contracts.records import WindowManifest
+from orchestrator.contracts.records import AuditDecision, TrainingRequested, WindowManifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,29 @@ class WindowFired:
 
 
 @dataclass(frozen=True, slots=True)
+class Decided:
+    """A gate decided: the decision goes to `audit.decisions` (and on to whoever depends on it)."""
+
+    decision: AuditDecision
+
+
+@dataclass(frozen=True, slots=True)
+class ChampionChanged:
+    """`models.champions` must now say `version` (None: no champion) for `model`."""
+
+    model: str
+    version: str | None
+    decision_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingRequest:
+    """A model policy asks for retraining on the named promoted windows."""
+
+    request: TrainingRequested
+
+
+@dataclass(frozen=True, slots=True)
 class WindowDropped:
     """The window's state was dropped at WM >= end + L."""
 
@@ -92,6 +115,9 @@ Effect = (
     | Rejected
     | TooLate
     | WindowFired
+    | Decided
+    | ChampionChanged
+    | TrainingRequest
     | WindowDropped
     | WatermarkAdvanced
     | StatePut

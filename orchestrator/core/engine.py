@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from orchestrator.contracts.events import DataArrival, DataWatermark
+from orchestrator.core.datagate import DataGate
 from orchestrator.core.effects import Effect, Rejected, StatePut
 from orchestrator.core.policy import DatasetSpec
-from orchestrator.core.windows import SEP, DatasetWindows
+from orchestrator.core.windows import EPOCH, SEP, DatasetWindows
 
 E_UNKNOWN_DATASET = "E_UNKNOWN_DATASET"
 #: Changelog key of the partition's position: the next input offset not yet reflected in state.
@@ -18,8 +20,13 @@ POSITION_KEY = f"{SEP}pos"
 class EventTimeEngine:
     """Pure: `handle(event, partition, offset) -> effects`. One instance per input partition."""
 
-    def __init__(self, specs: Mapping[str, DatasetSpec]) -> None:
+    def __init__(
+        self,
+        specs: Mapping[str, DatasetSpec],
+        gates: Mapping[str, Callable[[], DataGate]] | None = None,
+    ) -> None:
         self.specs = dict(specs)
+        self.gates = dict(gates or {})
         self.datasets: dict[str, DatasetWindows] = {}
         #: The next input offset this state has not seen (recovery skips offsets below it).
         self.position = 0
@@ -30,11 +37,16 @@ class EventTimeEngine:
             spec = self.specs.get(name)
             if spec is None:
                 return None
-            windows = self.datasets[name] = DatasetWindows(spec)
+            make_gate = self.gates.get(name)
+            windows = self.datasets[name] = DatasetWindows(spec, make_gate() if make_gate else None)
         return windows
 
     def handle(
-        self, event: DataArrival | DataWatermark, partition: int, offset: int
+        self,
+        event: DataArrival | DataWatermark,
+        partition: int,
+        offset: int,
+        decided_at: datetime = EPOCH,
     ) -> list[Effect]:
         windows = self.dataset(event.dataset)
         if windows is None:
@@ -47,9 +59,9 @@ class EventTimeEngine:
                 )
             ]
         elif isinstance(event, DataArrival):
-            effects = windows.handle_arrival(event, partition, offset)
+            effects = windows.handle_arrival(event, partition, offset, decided_at)
         else:
-            effects = windows.handle_watermark(event)
+            effects = windows.handle_watermark(event, decided_at)
         self.position = offset + 1
         return effects
 
@@ -64,10 +76,13 @@ class EventTimeEngine:
 
     @classmethod
     def restore(
-        cls, specs: Mapping[str, DatasetSpec], entries: Iterable[tuple[str, Any]]
+        cls,
+        specs: Mapping[str, DatasetSpec],
+        entries: Iterable[tuple[str, Any]],
+        gates: Mapping[str, Callable[[], DataGate]] | None = None,
     ) -> EventTimeEngine:
         """Rebuild from the latest value of every changelog key (tombstones already removed)."""
-        engine = cls(specs)
+        engine = cls(specs, gates)
         for key, value in entries:
             if key == POSITION_KEY:
                 engine.position = int(value)

@@ -9,14 +9,17 @@ changelog per event instead of rewriting the whole dataset.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.contracts.codec import to_jsonable
 from orchestrator.contracts.events import DataArrival, DataWatermark
 from orchestrator.contracts.records import ArrivalRef, WindowManifest
+from orchestrator.core.datagate import DataGate
 from orchestrator.core.digest import digest
 from orchestrator.core.effects import (
     Accepted,
+    Decided,
     Duplicate,
     Effect,
     Rejected,
@@ -33,6 +36,8 @@ from orchestrator.core.watermark import Watermarks
 from orchestrator.errors import E_DUPLICATE_CONFLICT, E_TOO_LATE, InvariantViolation
 
 SEP = "\x1f"
+#: decided_at when the caller does not care (tests): the field is left out of every comparison.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -48,10 +53,11 @@ def arrival_digest(event: DataArrival) -> str:
 
 
 class DatasetWindows:
-    """All event-time state of one dataset."""
+    """All event-time state of one dataset, and its data gate when one is configured."""
 
-    def __init__(self, spec: DatasetSpec) -> None:
+    def __init__(self, spec: DatasetSpec, gate: DataGate | None = None) -> None:
         self.spec = spec
+        self.gate = gate
         self.watermarks = Watermarks(spec.required_sources)
         self.windows: dict[int, OpenWindow] = {}
         #: event_id -> (window start, content digest) across all open windows: the dedupe memory.
@@ -64,7 +70,9 @@ class DatasetWindows:
 
     # -- events ------------------------------------------------------------------------------
 
-    def handle_arrival(self, event: DataArrival, partition: int, offset: int) -> list[Effect]:
+    def handle_arrival(
+        self, event: DataArrival, partition: int, offset: int, decided_at: datetime = EPOCH
+    ) -> list[Effect]:
         spec = self.spec
         wm_before = self.watermarks.value
         event_ms = to_ms(event.event_time)
@@ -115,12 +123,12 @@ class DatasetWindows:
         ]
         refire = window.revision > 0
         effects.extend(self._observe(event.source, event_ms - spec.out_of_orderness_ms))
-        effects.extend(self._advance(refire_start=start if refire else None))
+        effects.extend(self._advance(start if refire else None, decided_at))
         return effects
 
-    def handle_watermark(self, event: DataWatermark) -> list[Effect]:
+    def handle_watermark(self, event: DataWatermark, decided_at: datetime = EPOCH) -> list[Effect]:
         effects = self._observe(event.source, to_ms(event.watermark))
-        effects.extend(self._advance(refire_start=None))
+        effects.extend(self._advance(None, decided_at))
         return effects
 
     # -- internals ---------------------------------------------------------------------------
@@ -134,7 +142,7 @@ class DatasetWindows:
             effects.append(WatermarkAdvanced(self.spec.name, self.watermarks.value))
         return effects
 
-    def _advance(self, refire_start: int | None) -> list[Effect]:
+    def _advance(self, refire_start: int | None, decided_at: datetime) -> list[Effect]:
         """Fire due windows in ascending start order, then drop windows past end + L."""
         spec = self.spec
         wm = self.watermarks.value
@@ -147,8 +155,12 @@ class DatasetWindows:
         for start in due:
             window = self.windows[start]
             window.revision += 1
-            effects.append(WindowFired(self._manifest(window, wm)))
+            manifest = self._manifest(window, wm)
+            effects.append(WindowFired(manifest))
             effects.append(StatePut(self._key("w", str(start)), window.revision))
+            if self.gate is not None:
+                effects.append(Decided(self.gate.decide(manifest, decided_at)))
+                effects.append(StatePut(self._key("g", ""), self.gate.snapshot()))
         for start in sorted(self.windows):
             if wm >= start + spec.window_ms + spec.allowed_lateness_ms:
                 effects.extend(self._drop(start))
@@ -158,10 +170,14 @@ class DatasetWindows:
         window = self.windows.pop(start)
         if window.revision == 0:
             raise InvariantViolation(f"window {start} of {self.spec.name} dropped before firing")
+        wid = window_id(self.spec.name, start, self.spec.window_ms)
         effects: list[Effect] = [
-            WindowDropped(self.spec.name, window_id(self.spec.name, start, self.spec.window_ms)),
+            WindowDropped(self.spec.name, wid),
             StateDelete(self._key("w", str(start))),
         ]
+        if self.gate is not None:
+            self.gate.forget(wid)
+            effects.append(StatePut(self._key("g", ""), self.gate.snapshot()))
         for event_id in window.arrivals:
             del self.index[event_id]
             effects.append(StateDelete(self._key("a", event_id)))
@@ -197,6 +213,9 @@ class DatasetWindows:
         elif kind == "w":
             start = int(ident)
             self.windows.setdefault(start, OpenWindow(start)).revision = int(value)
+        elif kind == "g":
+            if self.gate is not None:
+                self.gate.restore(value)
         elif kind == "a":
             start = int(value["w"])
             ref = ArrivalRef.model_validate(value["r"])
@@ -210,6 +229,8 @@ class DatasetWindows:
         out: dict[str, Any] = {}
         for source, wm in self.watermarks.sources.items():
             out[self._key("s", source)] = wm
+        if self.gate is not None:
+            out[self._key("g", "")] = self.gate.snapshot()
         for start, window in self.windows.items():
             if window.revision:
                 out[self._key("w", str(start))] = window.revision
