@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 
 from orchestrator.settings import Settings
 
@@ -23,8 +24,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         if broker.embedded or args.apply_topics:
             asyncio.run(apply_topics(broker.bootstrap, catalog))
         idempotent = asyncio.run(producer_idempotence(settings, broker.bootstrap))
+        keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
         runtime = build_app(
-            settings, broker.bootstrap, catalog, policies.dataset_specs(), idempotent=idempotent
+            settings, broker.bootstrap, catalog, policies, keys, idempotent=idempotent
         )
         return run_worker(runtime, settings.log_level)
 

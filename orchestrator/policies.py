@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
@@ -11,6 +12,7 @@ from orchestrator.configfile import load_yaml, validate, yaml_files
 from orchestrator.core.datagate import DataGateSpec
 from orchestrator.core.decision import GateInfo
 from orchestrator.core.digest import digest
+from orchestrator.core.modelgate import AccessSpec, ModelGateSpec
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import parse_duration_ms
 from orchestrator.errors import ConfigError
@@ -144,6 +146,24 @@ class ModelPolicy(BaseModel):
     primary_metric: PrimaryMetric | None = None
     retrain_every: Annotated[int, Field(ge=1)] | None = None
 
+    def gate_spec(self) -> ModelGateSpec:
+        """The frozen spec the model gate runs on."""
+        return ModelGateSpec(
+            gate=GateInfo(f"model/{self.name}", self.version, policy_digest(self)),
+            model=self.name,
+            datasets=frozenset(self.datasets),
+            required_metrics=tuple(self.required_metrics),
+            thresholds=tuple((m, t.min, t.max) for m, t in sorted(self.thresholds.items())),
+            primary=(
+                self.primary_metric.name,
+                self.primary_metric.direction,
+                self.primary_metric.tolerance,
+            )
+            if self.primary_metric
+            else None,
+            retrain_every=self.retrain_every,
+        )
+
 
 class Grant(BaseModel):
     model_config = _STRICT
@@ -165,6 +185,32 @@ class AccessPolicy(BaseModel):
     kind: Literal["access"]
     version: Annotated[int, Field(ge=1)]
     actors: dict[Name, Actor] = {}
+
+    def spec(self, keys: dict[str, bytes]) -> AccessSpec:
+        grants = frozenset(
+            (actor, g.action, m)
+            for actor, a in self.actors.items()
+            for g in a.allow
+            for m in g.models
+        )
+        return AccessSpec(
+            GateInfo("access", self.version, policy_digest(self)),
+            grants,
+            tuple(sorted(keys.items())),
+        )
+
+    def resolve_keys(self, environ: Mapping[str, str], base: Path) -> dict[str, bytes]:
+        """Each actor's HMAC key from the environment variable or file its entry names; actors
+        whose key is absent are left out (their commands are then denied: E_BAD_SIGNATURE)."""
+        keys: dict[str, bytes] = {}
+        for actor, a in self.actors.items():
+            if a.key_env and environ.get(a.key_env):
+                keys[actor] = environ[a.key_env].encode()
+            elif a.key_file:
+                path = Path(a.key_file) if Path(a.key_file).is_absolute() else base / a.key_file
+                if path.is_file():
+                    keys[actor] = path.read_bytes().strip()
+        return keys
 
 
 class Policies:

@@ -24,6 +24,8 @@ ROLES = (
     "training",
     "dlq",
     "eventtime_state",
+    "model_log",
+    "model_state",
 )
 
 TopicName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
@@ -44,6 +46,8 @@ class TopicSpec(BaseModel):
         "training",
         "dlq",
         "eventtime_state",
+        "model_log",
+        "model_state",
     ]
     name: TopicName
     partitions: Annotated[int, Field(ge=1, le=10_000)]
@@ -64,7 +68,7 @@ class TopicSpec(BaseModel):
     @field_validator("value")
     @classmethod
     def _value(cls, v: list[str]) -> list[str]:
-        unknown = [t for t in v if t not in ALL_SCHEMAS and t != "state.entry"]
+        unknown = [t for t in v if t not in ALL_SCHEMAS and t not in ("state.entry", "model.log")]
         if unknown:
             raise ValueError(f"unknown value type(s) {unknown}; known: {sorted(ALL_SCHEMAS)}")
         return v
@@ -116,12 +120,16 @@ class Catalog:
         missing = [r for r in ROLES if r not in specs]
         if missing:
             raise ConfigError(str(directory), "role", f"no topic file for role(s) {missing}")
-        state, arrivals = specs["eventtime_state"], specs["arrivals"]
-        if state.partitions != arrivals.partitions:
-            raise ConfigError(
-                str(files["eventtime_state"]),
-                "partitions",
-                f"must equal the partitions of {arrivals.name} ({arrivals.partitions}): "
-                "the changelog is co-partitioned with its input",
-            )
+        for state_role, input_role in (
+            ("eventtime_state", "arrivals"),
+            ("model_state", "model_log"),
+        ):
+            state, source = specs[state_role], specs[input_role]
+            if state.partitions != source.partitions:
+                raise ConfigError(
+                    str(files[state_role]),
+                    "partitions",
+                    f"must equal the partitions of {source.name} ({source.partitions}): "
+                    "the changelog is co-partitioned with its input",
+                )
         return cls(specs, files)

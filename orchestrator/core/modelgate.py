@@ -37,6 +37,7 @@ from orchestrator.errors import (
 
 E_NO_ROLLBACK_TARGET = "E_NO_ROLLBACK_TARGET"
 E_UNKNOWN_SUBJECT = "E_UNKNOWN_SUBJECT"
+E_UNKNOWN_MODEL = "E_UNKNOWN_MODEL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -574,3 +575,64 @@ class ModelGate:
         self.champions = list(value["champions"])
         self.seen = dict(value["seen"])
         self.promoted_windows = list(value["promoted_windows"])
+
+
+POSITION_KEY = "\x1fpos"
+
+
+class ModelPartition:
+    """The model gates of one `models.log` partition, one per model, plus the input position."""
+
+    def __init__(self, specs: dict[str, ModelGateSpec], access: AccessSpec, version: str) -> None:
+        self.specs = specs
+        self.access = access
+        self.version = version
+        self.gates: dict[str, ModelGate] = {}
+        self.position = 0
+
+    def gate(self, model: str) -> ModelGate | None:
+        g = self.gates.get(model)
+        if g is None and model in self.specs:
+            g = self.gates[model] = ModelGate(self.specs[model], self.access, self.version)
+        return g
+
+    def handle(
+        self, model: str, item: ModelInput, source: SourceOffset, offset: int, decided_at: datetime
+    ) -> list[Effect]:
+        self.position = offset + 1
+        g = self.gate(model)
+        if g is None:
+            event_id = item.decision_id if isinstance(item, DataNotice) else item.event_id
+            return [
+                Rejected(
+                    model,
+                    event_id,
+                    E_UNKNOWN_MODEL,
+                    f"field 'model': no policy for model {model!r} in gates/models",
+                )
+            ]
+        return g.handle(item, source, decided_at)
+
+    def skip(self, offset: int) -> None:
+        self.position = offset + 1
+
+    def position_entry(self) -> StatePut:
+        return StatePut(POSITION_KEY, self.position)
+
+    @classmethod
+    def restore(
+        cls,
+        specs: dict[str, ModelGateSpec],
+        access: AccessSpec,
+        version: str,
+        entries: list[tuple[str, Any]],
+    ) -> ModelPartition:
+        part = cls(specs, access, version)
+        for key, value in entries:
+            if key == POSITION_KEY:
+                part.position = int(value)
+            else:
+                g = part.gate(key)
+                if g is not None:
+                    g.restore(value)
+        return part

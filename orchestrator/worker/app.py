@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,13 +11,17 @@ import faust
 import structlog
 from faust.web import Request, Response, View
 
+from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import encode
 from orchestrator.contracts.events import DataWatermark
+from orchestrator.core.datagate import DataGate
 from orchestrator.core.policy import ORCHESTRATOR_SOURCE, DatasetSpec
 from orchestrator.core.timeutil import format_rfc3339_ms, from_ms
+from orchestrator.policies import DatasetPolicy, Policies
 from orchestrator.settings import Settings
-from orchestrator.worker.eventtime import EventTimeShell
+from orchestrator.worker.eventtime import Counters, EventTimeShell
+from orchestrator.worker.models import ModelShell, Router
 from orchestrator.worker.outputs import Outputs
 
 log = structlog.get_logger("orchestrator.worker")
@@ -31,7 +36,10 @@ class Runtime:
 
     app: faust.App
     shell: EventTimeShell
+    models: ModelShell
+    router: Router
     outputs: Outputs
+    counters: Counters
     started: bool = False
 
 
@@ -57,11 +65,17 @@ def idle_watermarks(
     return out
 
 
+def _gate_factory(policy: DatasetPolicy, arrivals_topic: str) -> Callable[[], DataGate]:
+    spec = policy.gate_spec()
+    return lambda: DataGate(spec, arrivals_topic, __version__)
+
+
 def build_app(
     settings: Settings,
     bootstrap: str,
     catalog: Catalog,
-    specs: dict[str, DatasetSpec],
+    policies: Policies,
+    keys: dict[str, bytes],
     *,
     idempotent: bool,
 ) -> Runtime:
@@ -89,16 +103,48 @@ def build_app(
         broker_commit_interval=1.0,
         stream_wait_empty=False,
     )
+    specs = policies.dataset_specs()
     outputs = Outputs(bootstrap, catalog, idempotent)
-    shell = EventTimeShell(specs, catalog, outputs, bootstrap, wall_clock=time.time)
-    runtime = Runtime(app, shell, outputs)
-    arrivals = app.topic(
-        catalog.name("arrivals"),
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=arrivals_spec.partitions,
-        internal=False,
+    counters = Counters()
+    arrivals_topic = catalog.name("arrivals")
+    gates = {name: _gate_factory(p, arrivals_topic) for name, p in policies.datasets.items()}
+    models_by_dataset: dict[str, list[str]] = {}
+    for model, mp in sorted(policies.models.items()):
+        for ds in mp.datasets:
+            models_by_dataset.setdefault(ds, []).append(model)
+    shell = EventTimeShell(
+        specs,
+        catalog,
+        outputs,
+        bootstrap,
+        wall_clock=time.time,
+        gates=gates,
+        models_by_dataset=models_by_dataset,
+        counters=counters,
     )
+    models = ModelShell(
+        {n: p.gate_spec() for n, p in policies.models.items()},
+        policies.access.spec(keys),
+        __version__,
+        catalog,
+        outputs,
+        bootstrap,
+        counters,
+    )
+    router = Router(catalog, outputs, counters)
+    runtime = Runtime(app, shell, models, router, outputs, counters)
+
+    def raw_topic(role: str) -> Any:
+        spec = catalog.specs[role]
+        return app.topic(
+            spec.name,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=spec.partitions,
+            internal=False,
+        )
+
+    arrivals = raw_topic("arrivals")
 
     async def ensure_started() -> None:
         if not runtime.started:
@@ -112,10 +158,32 @@ def build_app(
             msg = event.message
             await shell.process(msg.partition, msg.offset, msg.key, msg.value)
 
+    @app.agent(raw_topic("model_updates"), name="route-updates")
+    async def route_updates(stream: Any) -> None:
+        async for event in stream.events():
+            await ensure_started()
+            msg = event.message
+            await router.route("model_updates", msg.partition, msg.offset, msg.key, msg.value)
+
+    @app.agent(raw_topic("commands"), name="route-commands")
+    async def route_commands(stream: Any) -> None:
+        async for event in stream.events():
+            await ensure_started()
+            msg = event.message
+            await router.route("commands", msg.partition, msg.offset, msg.key, msg.value)
+
+    @app.agent(raw_topic("model_log"), name="models")
+    async def model_gate(stream: Any) -> None:
+        async for event in stream.events():
+            await ensure_started()
+            msg = event.message
+            await models.process(msg.partition, msg.offset, msg.key, msg.value)
+
     @app.timer(interval=CHECKPOINT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def checkpoint() -> None:
         if runtime.started:
             await shell.checkpoint()
+            await models.checkpoint()
 
     @app.timer(interval=IDLE_CHECK_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def idle_sources() -> None:
@@ -133,7 +201,9 @@ def build_app(
     async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
         if runtime.started:
             await shell.checkpoint()
+            await models.checkpoint()
         shell.revoke({tp.partition for tp in revoked if tp.topic == catalog.name("arrivals")})
+        models.revoke({tp.partition for tp in revoked if tp.topic == catalog.name("model_log")})
 
     @app.page("/healthz")
     class Healthz(View):
@@ -151,6 +221,7 @@ def build_app(
         async def on_stop(self) -> None:
             if runtime.started:
                 await shell.checkpoint()
+                await models.checkpoint()
                 await outputs.stop()
 
     return runtime

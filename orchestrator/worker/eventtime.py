@@ -1,29 +1,26 @@
-"""The event-time shell: decode, feed the core per partition, carry out effects, keep state durable.
+"""The event-time shell: decode arrivals, feed the core per partition, carry out its effects.
 
-Durability without transactions (the embedded broker has none):
-- outputs are produced first; the state changelog is written only after those outputs are
-  acknowledged, so state never runs ahead of what downstream has seen;
-- the changelog holds the input position P (next offset reflected in state). On (re)assignment a
-  partition is rebuilt from its changelog and, if the consumer resumes past P, the gap [P, o) is
-  re-read from the input and re-processed. Re-processing re-emits identical records (same ids,
-  revisions, digests): duplicates are possible, conflicting records are not.
+Fired windows go to `data.windows`, their data-gate decisions to `audit.decisions` and, as
+notices, to `models.log` for every model whose policy lists the dataset.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import structlog
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import decode, encode
 from orchestrator.contracts.events import DataArrival, DataWatermark
+from orchestrator.contracts.modellog import notice_record
+from orchestrator.contracts.records import SourceOffset
+from orchestrator.core.datagate import DataGate
 from orchestrator.core.effects import (
     Accepted,
+    Decided,
     Duplicate,
     Effect,
     Rejected,
@@ -35,10 +32,11 @@ from orchestrator.core.effects import (
     WindowFired,
 )
 from orchestrator.core.engine import EventTimeEngine
+from orchestrator.core.modelgate import DataNotice
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.errors import ContractError
-from orchestrator.kafka.read import read_range
 from orchestrator.worker.outputs import Outputs, dlq_record, late_record, utcnow
+from orchestrator.worker.partitioned import PartitionedShell
 
 log = structlog.get_logger("orchestrator.eventtime")
 
@@ -53,7 +51,10 @@ class Counters:
         self.values[(kind, label)] = self.values.get((kind, label), 0) + n
 
 
-class EventTimeShell:
+class EventTimeShell(PartitionedShell[EventTimeEngine]):
+    input_role = "arrivals"
+    state_role = "eventtime_state"
+
     def __init__(
         self,
         specs: dict[str, DatasetSpec],
@@ -62,33 +63,27 @@ class EventTimeShell:
         bootstrap: str,
         *,
         wall_clock: Callable[[], float],
+        gates: dict[str, Callable[[], DataGate]] | None = None,
+        models_by_dataset: dict[str, list[str]] | None = None,
+        counters: Counters | None = None,
     ) -> None:
+        super().__init__(catalog, outputs, bootstrap)
         self.specs = specs
-        self.catalog = catalog
-        self.outputs = outputs
-        self.bootstrap = bootstrap
+        self.gates = gates or {}
+        self.models_by_dataset = models_by_dataset or {}
         self.wall_clock = wall_clock
-        self.engines: dict[int, EventTimeEngine] = {}
-        self.dirty: dict[int, dict[str, object]] = {}
-        self.counters = Counters()
+        self.counters = counters or Counters()
         #: wall-clock seconds of the last event seen per dataset (idle-source detection).
         self.last_seen: dict[str, float] = {}
         self.watermarks: dict[str, int] = {}
-        self._lock = asyncio.Lock()
 
-    # -- per record ---------------------------------------------------------------------------
+    def restore_engine(self, entries: list[tuple[str, Any]]) -> EventTimeEngine:
+        return EventTimeEngine.restore(self.specs, entries, self.gates)
 
-    async def process(
-        self, partition: int, offset: int, key: bytes | None, value: bytes | None
-    ) -> None:
-        engine = self.engines.get(partition)
-        if engine is None:
-            engine = await self._recover(partition, offset)
-        if offset < engine.position:
-            return  # already reflected in state (re-delivery after a restart)
-        await self._process_one(engine, partition, offset, key, value)
+    def new_engine(self) -> EventTimeEngine:
+        return EventTimeEngine(self.specs, self.gates)
 
-    async def _process_one(
+    async def process_one(
         self,
         engine: EventTimeEngine,
         partition: int,
@@ -126,15 +121,14 @@ class EventTimeShell:
                     utcnow(),
                 ),
             )
-        else:
-            assert isinstance(event, DataArrival | DataWatermark)
-            self.last_seen[event.dataset] = self.wall_clock()
-            effects = engine.handle(event, partition, offset)
-            self.counters.inc("events", event.type)
-            await self._carry_out(effects, partition, key, value, offset)
-        self.dirty.setdefault(partition, {})[engine.position_entry().key] = engine.position
+            return
+        assert isinstance(event, DataArrival | DataWatermark)
+        self.last_seen[event.dataset] = self.wall_clock()
+        effects = engine.handle(event, partition, offset, utcnow())
+        self.counters.inc("events", event.type)
+        await self.carry_out(effects, partition, key, value, offset)
 
-    async def _carry_out(
+    async def carry_out(
         self,
         effects: list[Effect],
         partition: int,
@@ -142,12 +136,11 @@ class EventTimeShell:
         value: bytes | None,
         offset: int,
     ) -> None:
-        dirty = self.dirty.setdefault(partition, {})
         for effect in effects:
             if isinstance(effect, StatePut):
-                dirty[effect.key] = effect.value
+                self.put(partition, effect)
             elif isinstance(effect, StateDelete):
-                dirty[effect.key] = None
+                self.put(partition, (effect.key, None))
             elif isinstance(effect, WindowFired):
                 m = effect.manifest
                 self.counters.inc("windows_fired", m.dataset)
@@ -159,6 +152,8 @@ class EventTimeShell:
                     record_total=m.record_total,
                 )
                 await self.outputs.send("windows", m.dataset.encode(), encode(m))
+            elif isinstance(effect, Decided):
+                await self.decided(effect, partition, offset)
             elif isinstance(effect, TooLate):
                 self.counters.inc("late", effect.event.dataset)
                 log.info("too late", event_id=effect.event.event_id, window_id=effect.window_id)
@@ -192,67 +187,22 @@ class EventTimeShell:
             elif isinstance(effect, WindowDropped):
                 self.counters.inc("windows_dropped", effect.dataset)
 
-    # -- durability ---------------------------------------------------------------------------
-
-    async def checkpoint(self) -> None:
-        """Make state durable: wait for outputs, then write the changed keys of each partition."""
-        async with self._lock:
-            dirty, self.dirty = self.dirty, {}
-            await self.outputs.flush()
-            for partition, entries in dirty.items():
-                for k, v in entries.items():
-                    await self.outputs.send(
-                        "eventtime_state",
-                        k.encode(),
-                        None if v is None else orjson.dumps(v),
-                        partition=partition,
-                    )
-            await self.outputs.flush()
-
-    async def _recover(self, partition: int, first_offset: int) -> EventTimeEngine:
-        entries = await read_changelog(
-            self.bootstrap, self.catalog.name("eventtime_state"), partition
-        )
-        engine = EventTimeEngine.restore(self.specs, entries.items())
-        self.engines[partition] = engine
-        restored_position = engine.position
-        if engine.position < first_offset:
-            gap = await read_range(
-                self.bootstrap,
-                self.catalog.name("arrivals"),
-                partition,
-                engine.position,
-                first_offset,
-            )
-            for offset, key, value in gap:
-                await self._process_one(engine, partition, offset, key, value)
+    async def decided(self, effect: Decided, partition: int, offset: int) -> None:
+        d = effect.decision
+        dataset = d.subject.id.split("/", 1)[0]
+        self.counters.inc("decisions", f"data_window:{d.outcome}")
         log.info(
-            "partition recovered",
-            partition=partition,
-            state_keys=len(entries),
-            position=restored_position,
-            replayed=max(0, first_offset - restored_position),
+            "decision",
+            decision_id=d.decision_id,
+            window_id=d.subject.id,
+            revision=d.revision,
+            outcome=d.outcome,
+            failed=[c.code for c in d.checks if not c.passed],
         )
-        return engine
-
-    def revoke(self, partitions: set[int]) -> None:
-        """Forget revoked partitions; their next owner rebuilds them from the changelog."""
-        for p in partitions:
-            self.engines.pop(p, None)
-
-    def snapshot(self) -> dict[int, dict[str, Any]]:
-        return {p: e.snapshot() for p, e in self.engines.items()}
-
-
-async def read_changelog(bootstrap: str, topic: str, partition: int) -> dict[str, Any]:
-    """The latest value per key of one changelog partition (tombstones remove keys)."""
-    state: dict[str, Any] = {}
-    for _, key, value in await read_range(bootstrap, topic, partition, 0, None):
-        if key is None:
-            continue
-        k = key.decode()
-        if value is None:
-            state.pop(k, None)
-        else:
-            state[k] = orjson.loads(value)
-    return state
+        await self.outputs.send("audit", d.subject.id.encode(), encode(d))
+        notice = DataNotice(d.subject.id, d.outcome, d.decision_id)
+        source = SourceOffset(
+            topic=self.catalog.name("arrivals"), partition=partition, offset=offset
+        )
+        for model in self.models_by_dataset.get(dataset, []):
+            await self.outputs.send("model_log", model.encode(), notice_record(notice, source))

@@ -189,7 +189,7 @@ def test_retraction_rolls_back_to_newest_clean_champion() -> None:
     )
     assert "E_LINEAGE_REJECTED" in [c.code for c in rollback.checks]
     assert g.champion == "v1"
-    assert [e for e in effects if isinstance(e, ChampionChanged)][0].version == "v1"
+    assert next(e for e in effects if isinstance(e, ChampionChanged)).version == "v1"
 
 
 def test_illegal_transitions_raise_and_change_nothing() -> None:
