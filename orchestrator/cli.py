@@ -103,6 +103,49 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_INVALID if parsed.errors else EXIT_OK
 
 
+def _send_command(settings: Settings, args: argparse.Namespace, build: Any) -> int:
+    import os
+
+    from orchestrator.catalog.topics import Catalog
+    from orchestrator.commands import actor_key
+    from orchestrator.kafka.connect import broker_session
+    from orchestrator.policies import Policies
+    from orchestrator.produce import send_events
+
+    catalog = Catalog.load(settings.topics_dir)
+    policies = Policies.load(settings.gates_dir)
+    key = actor_key(policies, settings.gates_dir, args.actor, os.environ, args.key_file)
+    command = build(policies, key)
+    with broker_session(settings) as broker:
+        asyncio.run(send_events(settings, broker.bootstrap, catalog, [command]))
+    print(f"sent {command.type} {command.event_id} (actor {command.actor})")
+    return EXIT_OK
+
+
+def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestrator.commands import build_rollback
+
+    return _send_command(
+        settings,
+        args,
+        lambda p, key: build_rollback(
+            p, args.model, args.actor, args.reason, key, args.to_version, args.event_id
+        ),
+    )
+
+
+def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestrator.commands import build_override
+
+    return _send_command(
+        settings,
+        args,
+        lambda p, key: build_override(
+            p, args.subject, args.outcome, args.actor, args.reason, key, args.event_id
+        ),
+    )
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -148,6 +191,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("dir", help="output directory")
     export.set_defaults(func=cmd_schema_export)
+
+    for name, helptext in (
+        ("rollback", "restore the previous champion (or --to-version)"),
+        ("override", "force an outcome on a model version"),
+    ):
+        cmd = verbs.add_parser(name, help=f"sign and send a command: {helptext}", parents=[common])
+        if name == "rollback":
+            cmd.add_argument("model")
+            cmd.add_argument("--to-version")
+            cmd.set_defaults(func=cmd_rollback)
+        else:
+            cmd.add_argument("subject", help="MODEL:VERSION")
+            cmd.add_argument("--outcome", choices=["promote", "reject"], required=True)
+            cmd.set_defaults(func=cmd_override)
+        cmd.add_argument("--actor", required=True)
+        cmd.add_argument("--reason", required=True)
+        cmd.add_argument(
+            "--key-file", type=Path, help="HMAC key file (default: what gates/access.yaml names)"
+        )
+        cmd.add_argument("--event-id", help="idempotency key (default: a random one)")
 
     from orchestrator import cli_worker
 

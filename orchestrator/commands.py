@@ -1,0 +1,94 @@
+"""`orchestrator rollback` / `orchestrator override`: build, sign and send operator commands."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from orchestrator.contracts.events import CommandOverride, CommandRollback
+from orchestrator.core.modelgate import sign
+from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.policies import Policies
+
+
+class CommandError(OrchestratorError):
+    """A command that cannot be built: unknown model or subject, no key."""
+
+
+def actor_key(
+    policies: Policies,
+    gates_dir: Path,
+    actor: str,
+    environ: Mapping[str, str],
+    key_file: Path | None,
+) -> bytes:
+    """The actor's HMAC key: --key-file, else the env var or file the access policy names."""
+    if key_file is not None:
+        try:
+            return key_file.read_bytes().strip()
+        except OSError as exc:
+            raise CommandError(f"--key-file {key_file}: {exc.strerror}") from None
+    entry = policies.access.actors.get(actor)
+    if entry is None:
+        raise CommandError(
+            f"actor {actor!r} is not in {gates_dir / 'access.yaml'}; pass --key-file to sign anyway"
+        )
+    keys = policies.access.resolve_keys(environ, gates_dir)
+    if actor not in keys:
+        where = (
+            f"environment variable {entry.key_env}" if entry.key_env else f"file {entry.key_file}"
+        )
+        raise CommandError(f"no key for actor {actor!r}: set the {where} (or pass --key-file)")
+    return keys[actor]
+
+
+def build_rollback(
+    policies: Policies,
+    model: str,
+    actor: str,
+    reason: str,
+    key: bytes,
+    to_version: str | None = None,
+    event_id: str | None = None,
+) -> CommandRollback:
+    if model not in policies.models:
+        raise ConfigError(
+            "gates/models", "model", f"unknown model {model!r} (known: {sorted(policies.models)})"
+        )
+    cmd = CommandRollback(
+        event_id=event_id or f"rollback-{uuid.uuid4().hex}",
+        model=model,
+        actor=actor,
+        reason=reason,
+        signature="unsigned",
+        to_version=to_version,
+    )
+    return cmd.model_copy(update={"signature": sign(cmd, key)})
+
+
+def build_override(
+    policies: Policies,
+    subject: str,
+    outcome: str,
+    actor: str,
+    reason: str,
+    key: bytes,
+    event_id: str | None = None,
+) -> CommandOverride:
+    model, sep, version = subject.partition(":")
+    if not sep or not version:
+        raise CommandError(f"subject {subject!r} must be MODEL:VERSION")
+    if model not in policies.models:
+        raise ConfigError(
+            "gates/models", "model", f"unknown model {model!r} (known: {sorted(policies.models)})"
+        )
+    cmd = CommandOverride(
+        event_id=event_id or f"override-{uuid.uuid4().hex}",
+        subject=subject,
+        outcome=outcome,
+        actor=actor,
+        reason=reason,
+        signature="unsigned",
+    )
+    return cmd.model_copy(update={"signature": sign(cmd, key)})
