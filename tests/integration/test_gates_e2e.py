@@ -1,0 +1,259 @@
+"""Gates and promotion end to end through the worker on real Apache Kafka (issue: SPEC §4 and §5).
+
+Two datasets, two models: promote, reject, hold-then-promote, regression reject, retraction with
+automatic rollback, an authorized and an unauthorized rollback, and a retraining trigger. The
+audit topic, `models.champions` and `training.requested` are read back record by record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from orchestrator.catalog.topics import Catalog
+from orchestrator.kafka.read import read_topic
+from tests import factories
+from tests.conftest import make_catalog, run_cli
+from tests.integration.test_worker import Worker, wait_for
+
+KEYS = {
+    "ORCHESTRATOR_KEY_ALICE": "example-key-alice-for-tests",
+    "ORCHESTRATOR_KEY_BOB": "example-key-bob-for-tests",
+}
+C = "clicks/2026-11-23T{}:00:00Z/PT1H"
+P = "payments/2026-11-23T10:{}:00Z/PT15M"
+
+
+def click(eid: str, src: str, t: str, n: int = 100) -> dict[str, Any]:
+    return factories.arrival(
+        eid, dataset="clicks", source=src, event_time=f"2026-11-23T{t}Z", record_count=n
+    )
+
+
+def pay(eid: str, t: str, n: int = 50, fp: str = "sha256:payments-v1") -> dict[str, Any]:
+    return factories.arrival(
+        eid,
+        dataset="payments",
+        source="pos",
+        event_time=f"2026-11-23T{t}Z",
+        record_count=n,
+        schema_fingerprint=fp,
+    )
+
+
+def model(model_: str, version: str, trained_on: list[str], **metrics: float) -> dict[str, Any]:
+    return {
+        "type": "model.update",
+        "v": 1,
+        "event_id": f"{model_}-{version}",
+        "model": model_,
+        "version": version,
+        "artifact_uri": f"s3://models/{model_}/{version}",
+        "artifact_digest": f"sha256:{version}",
+        "metrics": metrics,
+        "trained_on": trained_on,
+    }
+
+
+def read(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    return [orjson.loads(r[2]) for _, r in asyncio.run(read_topic(bootstrap, topic)) if r[2]]
+
+
+class Audit:
+    def __init__(self, bootstrap: str, catalog: Catalog) -> None:
+        self.bootstrap, self.catalog = bootstrap, catalog
+
+    def by_subject(self) -> dict[str, dict[int, dict[str, Any]]]:
+        out: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+        for d in read(self.bootstrap, self.catalog.name("audit")):
+            previous = out[d["subject"]["id"]].get(d["revision"])
+            assert previous is None or previous["decision_id"] == d["decision_id"], (
+                "two decisions, one revision"
+            )
+            out[d["subject"]["id"]][d["revision"]] = d
+        return out
+
+    def outcomes(self) -> dict[str, list[str]]:
+        return {
+            s: [revs[r]["outcome"] for r in sorted(revs)] for s, revs in self.by_subject().items()
+        }
+
+    def wait(self, subject: str, outcomes: list[str], timeout: float = 60) -> None:
+        wait_for(lambda: self.outcomes().get(subject) == outcomes, timeout=timeout)
+
+
+def failed_codes(decision: dict[str, Any]) -> list[str]:
+    return sorted(c["code"] for c in decision["checks"] if not c["passed"])
+
+
+def test_gates_promotion_commands_and_triggers(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Every outcome of SPEC §4 happens through the worker and is audited per SPEC §5."""
+    prefix = f"g{uuid.uuid4().hex[:8]}"
+    topics = make_catalog(tmp_path / "topics", prefix, partitions=3)
+    bs = kafka_bootstrap
+    assert run_cli("topics", "apply", "--broker", bs, "--topics", str(topics)).returncode == 0
+    catalog = Catalog.load(topics)
+    audit = Audit(bs, catalog)
+
+    def produce(*objs: dict[str, Any]) -> None:
+        path = tmp_path / f"{uuid.uuid4().hex}.jsonl"
+        path.write_bytes(b"\n".join(orjson.dumps(o) for o in objs))
+        out = run_cli("produce", str(path), "--broker", bs, "--topics", str(topics))
+        assert out.returncode == 0, out.stderr
+
+    worker = Worker(bs, topics, prefix, tmp_path / "worker.log")
+    worker.env.update(KEYS)
+    worker.start()
+    try:
+        # Phase A: data. clicks 10, 11, 12 complete (eu + us); payments 10:00 bad schema,
+        # 10:15 good, 10:30 too few records.
+        produce(
+            *[
+                click(f"c{h}{s}", s, f"{h}:{m}:00")
+                for h in (10, 11, 12)
+                for s, m in (("eu", 10), ("us", 20))
+            ],
+            click("c13eu", "eu", "13:06:00"),
+            click("c13us", "us", "13:06:00"),
+            pay("p1", "10:01:00", fp="sha256:payments-v0"),
+            pay("p2", "10:16:00"),
+            pay("p3", "10:31:00", n=5),
+            pay("p4", "10:50:00"),
+        )
+        audit.wait(C.format(12), ["promote"])
+        audit.wait(P.format(30), ["reject"])
+
+        # Phase B: models. v4 is trained on a window that has not fired yet: hold.
+        produce(
+            model("churn", "v1", [C.format(10)], auc=0.80, logloss=0.40),
+            model("churn", "v2", [C.format(11)], auc=0.85, logloss=0.35),
+            model("churn", "v3", [C.format(11)], auc=0.80, logloss=0.35),
+            model("fraud", "f1", [P.format("00")], recall=0.9, false_positive_rate=0.01),
+            model("fraud", "f2", [P.format(15)], recall=0.9, false_positive_rate=0.01),
+        )
+        audit.wait("churn:v3", ["reject"])
+        produce(model("churn", "v4", [C.format(13)], auc=0.86, logloss=0.30))
+        audit.wait("churn:v4", ["hold"])
+        produce(click("c14eu", "eu", "14:06:00"), click("c14us", "us", "14:06:00"))  # fires 13:00
+        audit.wait("churn:v4", ["hold", "promote"])
+
+        # Phase C: a late arrival turns clicks 13:00 into reject: v4 is rolled back to v2.
+        produce(click("c13big", "eu", "13:30:00", n=6_000_000))
+        audit.wait("churn:v4", ["hold", "promote", "rollback"])
+
+        # Phase D: commands through the CLI.
+        ok = run_cli(
+            "rollback",
+            "churn",
+            "--actor",
+            "alice",
+            "--reason",
+            "bad canary",
+            "--event-id",
+            "cmd-alice",
+            "--broker",
+            bs,
+            "--topics",
+            str(topics),
+            env=KEYS,
+        )
+        assert ok.returncode == 0, ok.stderr
+        bad = run_cli(
+            "rollback",
+            "churn",
+            "--actor",
+            "bob",
+            "--reason",
+            "not mine",
+            "--event-id",
+            "cmd-bob",
+            "--broker",
+            bs,
+            "--topics",
+            str(topics),
+            env=KEYS,
+        )
+        assert bad.returncode == 0, bad.stderr  # sent; the worker denies it
+        audit.wait("cmd-bob", ["denied"])
+        audit.wait("cmd-alice", ["rollback"])
+    finally:
+        worker.stop()
+
+    log = (tmp_path / "worker.log").read_text()
+    assert "example-key" not in log and "signature" not in log  # no secrets in logs
+    d = audit.by_subject()
+    assert audit.outcomes() == {
+        C.format(10): ["promote"],
+        C.format(11): ["promote"],
+        C.format(12): ["promote"],
+        C.format(13): ["promote", "reject"],
+        P.format("00"): ["reject"],
+        P.format(15): ["promote"],
+        P.format(30): ["reject"],
+        "churn:v1": ["promote"],
+        "churn:v2": ["promote"],
+        "churn:v3": ["reject"],
+        "churn:v4": ["hold", "promote", "rollback"],
+        "fraud:f1": ["reject"],
+        "fraud:f2": ["promote"],
+        "cmd-alice": ["rollback"],
+        "cmd-bob": ["denied"],
+    }
+    # data decisions: evidence, codes, supersedes, inputs
+    assert failed_codes(d[P.format("00")][1]) == ["E_SCHEMA_MISMATCH"]
+    assert failed_codes(d[P.format(30)][1]) == ["E_RECORD_COUNT"]
+    assert failed_codes(d[C.format(13)][2]) == [
+        "E_RECORD_COUNT",
+        "E_VOLUME_DRIFT",
+    ]  # drift is a warn
+    assert d[C.format(13)][2]["supersedes"] == d[C.format(13)][1]["decision_id"]
+    assert d[C.format(10)][1]["inputs"]["event_ids"] == ["c10eu", "c10us"]
+    assert {o["topic"] for o in d[C.format(10)][1]["inputs"]["offsets"]} == {
+        catalog.name("arrivals")
+    }
+    assert (
+        d[C.format(10)][1]["gate"]["name"] == "dataset/clicks" and d[C.format(10)][1]["watermark"]
+    )
+    # model decisions
+    assert failed_codes(d["churn:v3"][1]) == ["E_REGRESSION"]
+    assert failed_codes(d["fraud:f1"][1]) == ["E_LINEAGE_REJECTED"]
+    assert failed_codes(d["churn:v4"][1]) == ["E_LINEAGE_PENDING"]
+    v4 = d["churn:v4"]
+    assert (
+        v4[2]["supersedes"] == v4[1]["decision_id"] and v4[3]["supersedes"] == v4[2]["decision_id"]
+    )
+    assert (v4[2]["champion_before"], v4[2]["champion_after"]) == ("v2", "v4")
+    assert (v4[3]["champion_before"], v4[3]["champion_after"]) == ("v4", "v2")
+    assert "E_LINEAGE_REJECTED" in failed_codes(v4[3])
+    assert (d["churn:v1"][1].get("champion_before"), d["churn:v1"][1]["champion_after"]) == (None, "v1")
+    # commands
+    assert (d["cmd-alice"][1]["champion_before"], d["cmd-alice"][1]["champion_after"]) == (
+        "v2",
+        "v1",
+    )
+    assert failed_codes(d["cmd-bob"][1]) == ["E_UNAUTHORIZED"]
+    assert d["cmd-bob"][1]["champion_after"] == "v1"
+    # every record is a valid audit.decision with a version and a time
+    for revs in d.values():
+        for rec in revs.values():
+            assert (
+                rec["type"] == "audit.decision"
+                and rec["decided_at"]
+                and rec["orchestrator_version"]
+            )
+    # champions: the latest record per model
+    champions: dict[str, Any] = {}
+    for rec in read(bs, catalog.name("champions")):
+        champions[rec["model"]] = rec
+    assert {m: r["version"] for m, r in champions.items()} == {"churn": "v1", "fraud": "f2"}
+    assert champions["churn"]["decision_id"] == d["cmd-alice"][1]["decision_id"]
+    # retraining: churn every 3 promoted windows of clicks; fraud every 4 of payments (only 1)
+    requests = read(bs, catalog.name("training"))
+    assert [(r["model"], r["windows"]) for r in requests] == [
+        ("churn", [C.format(10), C.format(11), C.format(12)])
+    ]
