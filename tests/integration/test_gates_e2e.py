@@ -230,7 +230,10 @@ def test_gates_promotion_commands_and_triggers(kafka_bootstrap: str, tmp_path: P
     assert (v4[2]["champion_before"], v4[2]["champion_after"]) == ("v2", "v4")
     assert (v4[3]["champion_before"], v4[3]["champion_after"]) == ("v4", "v2")
     assert "E_LINEAGE_REJECTED" in failed_codes(v4[3])
-    assert (d["churn:v1"][1].get("champion_before"), d["churn:v1"][1]["champion_after"]) == (None, "v1")
+    assert (d["churn:v1"][1].get("champion_before"), d["churn:v1"][1]["champion_after"]) == (
+        None,
+        "v1",
+    )
     # commands
     assert (d["cmd-alice"][1]["champion_before"], d["cmd-alice"][1]["champion_after"]) == (
         "v2",
