@@ -138,6 +138,10 @@ class AuditDecision(BaseModel):
     champion_after: str | None = None
     decided_at: AwareDatetime
     orchestrator_version: str
+    #: Added to SPEC §5: the log position of the event that caused this decision (replay ranges).
+    trigger: SourceOffset | None = None
+    #: Added to SPEC §5: the model a model-version or command decision is about (champion queries).
+    model: str | None = None
 
 
 class ChampionRecord(BaseModel):

@@ -109,7 +109,9 @@ class DataGate:
                 )
         return out
 
-    def decide(self, m: WindowManifest, decided_at: datetime) -> AuditDecision:
+    def decide(
+        self, m: WindowManifest, decided_at: datetime, trigger: tuple[int, int] | None = None
+    ) -> AuditDecision:
         checks = self.checks(m)
         outcome: Outcome = "reject" if gate_fails(checks) else "promote"
         previous = self.latest.get(m.window_id)
@@ -132,6 +134,11 @@ class DataGate:
             version=self.version,
             watermark=m.watermark,
             supersedes=previous[0] if previous else None,
+            trigger=SourceOffset.model_construct(
+                topic=self.arrivals_topic, partition=trigger[0], offset=trigger[1]
+            )
+            if trigger
+            else None,
         )
         self.latest[m.window_id] = (decision.decision_id, outcome)
         self.promoted.pop(m.window_id, None)

@@ -56,6 +56,8 @@ def make_decision(
     supersedes: str | None = None,
     champion_before: str | None = None,
     champion_after: str | None = None,
+    trigger: SourceOffset | None = None,
+    model: str | None = None,
 ) -> AuditDecision:
     return AuditDecision.model_construct(
         type="audit.decision",
@@ -73,4 +75,6 @@ def make_decision(
         champion_after=champion_after,
         decided_at=decided_at,
         orchestrator_version=version,
+        trigger=trigger,
+        model=model,
     )

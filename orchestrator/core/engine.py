@@ -61,7 +61,7 @@ class EventTimeEngine:
         elif isinstance(event, DataArrival):
             effects = windows.handle_arrival(event, partition, offset, decided_at)
         else:
-            effects = windows.handle_watermark(event, decided_at)
+            effects = windows.handle_watermark(event, partition, offset, decided_at)
         self.position = offset + 1
         return effects
 

@@ -116,6 +116,7 @@ class ModelGate:
     champions: list[str] = field(default_factory=list)  # promotion history; the last is champion
     seen: dict[str, str] = field(default_factory=dict)  # event id -> content digest
     promoted_windows: list[str] = field(default_factory=list)
+    _trigger: SourceOffset | None = None  # where the input being handled sits in models.log
 
     @property
     def champion(self) -> str | None:
@@ -123,7 +124,14 @@ class ModelGate:
 
     # -- entry point ------------------------------------------------------------------------------
 
-    def handle(self, item: ModelInput, source: SourceOffset, decided_at: datetime) -> list[Effect]:
+    def handle(
+        self,
+        item: ModelInput,
+        source: SourceOffset,
+        decided_at: datetime,
+        trigger: SourceOffset | None = None,
+    ) -> list[Effect]:
+        self._trigger = trigger
         if isinstance(item, DataNotice):
             effects = self._on_data(item, decided_at)
         else:
@@ -287,6 +295,8 @@ class ModelGate:
             supersedes=v.decision_id,
             champion_before=before,
             champion_after=after,
+            trigger=self._trigger,
+            model=self.spec.model,
         )
         v.decision_id = decision.decision_id
         return Decided(decision)
@@ -431,6 +441,8 @@ class ModelGate:
                 version=self.version,
                 champion_before=before,
                 champion_after=after,
+                trigger=self._trigger,
+                model=self.spec.model,
             )
         )
 
@@ -597,7 +609,13 @@ class ModelPartition:
         return g
 
     def handle(
-        self, model: str, item: ModelInput, source: SourceOffset, offset: int, decided_at: datetime
+        self,
+        model: str,
+        item: ModelInput,
+        source: SourceOffset,
+        offset: int,
+        decided_at: datetime,
+        trigger: SourceOffset | None = None,
     ) -> list[Effect]:
         self.position = offset + 1
         g = self.gate(model)
@@ -611,7 +629,7 @@ class ModelPartition:
                     f"field 'model': no policy for model {model!r} in gates/models",
                 )
             ]
-        return g.handle(item, source, decided_at)
+        return g.handle(item, source, decided_at, trigger)
 
     def skip(self, offset: int) -> None:
         self.position = offset + 1

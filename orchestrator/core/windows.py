@@ -123,12 +123,18 @@ class DatasetWindows:
         ]
         refire = window.revision > 0
         effects.extend(self._observe(event.source, event_ms - spec.out_of_orderness_ms))
-        effects.extend(self._advance(start if refire else None, decided_at))
+        effects.extend(self._advance(start if refire else None, decided_at, (partition, offset)))
         return effects
 
-    def handle_watermark(self, event: DataWatermark, decided_at: datetime = EPOCH) -> list[Effect]:
+    def handle_watermark(
+        self,
+        event: DataWatermark,
+        partition: int = 0,
+        offset: int = 0,
+        decided_at: datetime = EPOCH,
+    ) -> list[Effect]:
         effects = self._observe(event.source, to_ms(event.watermark))
-        effects.extend(self._advance(None, decided_at))
+        effects.extend(self._advance(None, decided_at, (partition, offset)))
         return effects
 
     # -- internals ---------------------------------------------------------------------------
@@ -142,7 +148,9 @@ class DatasetWindows:
             effects.append(WatermarkAdvanced(self.spec.name, self.watermarks.value))
         return effects
 
-    def _advance(self, refire_start: int | None, decided_at: datetime) -> list[Effect]:
+    def _advance(
+        self, refire_start: int | None, decided_at: datetime, trigger: tuple[int, int]
+    ) -> list[Effect]:
         """Fire due windows in ascending start order, then drop windows past end + L."""
         spec = self.spec
         wm = self.watermarks.value
@@ -159,7 +167,7 @@ class DatasetWindows:
             effects.append(WindowFired(manifest))
             effects.append(StatePut(self._key("w", str(start)), window.revision))
             if self.gate is not None:
-                effects.append(Decided(self.gate.decide(manifest, decided_at)))
+                effects.append(Decided(self.gate.decide(manifest, decided_at, trigger)))
                 effects.append(StatePut(self._key("g", ""), self.gate.snapshot()))
         for start in sorted(self.windows):
             if wm >= start + spec.window_ms + spec.allowed_lateness_ms:

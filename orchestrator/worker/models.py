@@ -128,7 +128,10 @@ class ModelShell(PartitionedShell[ModelPartition]):
             )
             return
         model = (key or b"").decode()
-        effects = engine.handle(model, item, source, offset, utcnow())
+        trigger = SourceOffset(
+            topic=self.catalog.name("model_log"), partition=partition, offset=offset
+        )
+        effects = engine.handle(model, item, source, offset, utcnow(), trigger)
         await self.carry_out(effects, partition, key, value, source)
 
     async def carry_out(
