@@ -39,6 +39,48 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         return run_demo(settings, broker, seed=args.seed, timeout_s=args.timeout)
 
 
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import orjson
+
+    from orchestrator.catalog.topics import Catalog
+    from orchestrator.core.timeutil import parse_rfc3339_ms
+    from orchestrator.errors import ConfigError
+    from orchestrator.kafka.connect import broker_session
+    from orchestrator.policies import Policies
+    from orchestrator.replay import Range, parse_offsets, render, replay
+
+    catalog = Catalog.load(settings.topics_dir)
+    policies = Policies.load(settings.gates_dir)
+    try:
+        rng = Range(
+            from_offsets=parse_offsets(args.from_offset, "--from-offset"),
+            to_offsets=parse_offsets(args.to_offset, "--to-offset"),
+            since_ms=parse_rfc3339_ms(args.since) if args.since else None,
+            until_ms=parse_rfc3339_ms(args.until) if args.until else None,
+        )
+    except ValueError as exc:
+        raise ConfigError("(command line)", "range", str(exc)) from None
+    keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
+    with broker_session(settings) as broker:
+        report = asyncio.run(replay(broker.bootstrap, catalog, policies, keys, rng))
+    print(render(report))
+    if args.json:
+        Path(args.json).write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2))
+    return 0 if report.ok else 1
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestrator.audit import run_query
+    from orchestrator.catalog.topics import Catalog
+    from orchestrator.kafka.connect import broker_session
+
+    catalog = Catalog.load(settings.topics_dir)
+    with broker_session(settings) as broker:
+        return run_query(broker.bootstrap, catalog, args)
+
+
 def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     """Add the service verbs to the parser."""
     worker = verbs.add_parser(
@@ -65,3 +107,45 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
         "--timeout", type=float, default=90.0, help="seconds to wait for the worker to settle"
     )
     demo.set_defaults(func=cmd_demo)
+
+    rp = verbs.add_parser(
+        "replay", help="re-derive decisions from the input topics and compare", parents=[common]
+    )
+    rp.add_argument(
+        "--from-offset",
+        action="append",
+        metavar="P:O",
+        help="data.arrivals partition P from offset O (inclusive); repeatable",
+    )
+    rp.add_argument(
+        "--to-offset",
+        action="append",
+        metavar="P:O",
+        help="data.arrivals partition P up to offset O (inclusive); repeatable",
+    )
+    rp.add_argument(
+        "--since", help="RFC 3339: compare decisions triggered at or after this broker time"
+    )
+    rp.add_argument("--until", help="RFC 3339: read and compare up to this broker time")
+    rp.add_argument("--json", metavar="FILE", help="write the machine-readable report here")
+    rp.set_defaults(func=cmd_replay)
+
+    au = verbs.add_parser("audit", help="query the audit trail", parents=[common])
+    au_verbs = au.add_subparsers(dest="audit_verb", required=True, metavar="QUERY")
+    h = au_verbs.add_parser("history", help="every decision of a subject", parents=[common])
+    h.add_argument("subject", help="window id, MODEL:VERSION or command event id")
+    h.set_defaults(func=cmd_audit)
+    li = au_verbs.add_parser(
+        "lineage", help="a model version down to arrival events and offsets", parents=[common]
+    )
+    li.add_argument("model")
+    li.add_argument("version")
+    li.set_defaults(func=cmd_audit)
+    ch = au_verbs.add_parser(
+        "champion", help="which version was champion at a time", parents=[common]
+    )
+    ch.add_argument("model")
+    ch.add_argument("--at", required=True, help="RFC 3339 time")
+    ch.set_defaults(func=cmd_audit)
+    for q in (h, li, ch):
+        q.add_argument("--json", action="store_true", help="print JSON instead of text")

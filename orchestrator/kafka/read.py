@@ -6,11 +6,22 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.client import AIOKafkaClient
 
 Record = tuple[int, bytes | None, bytes | None]  # (offset, key, value)
+TimedRecord = tuple[int, bytes | None, bytes | None, int]  # (offset, key, value, timestamp ms)
 
 
 async def read_range(
     bootstrap: str, topic: str, partition: int, start: int, end: int | None, *, idle_ms: int = 300
 ) -> list[Record]:
+    """Records of one partition with start <= offset < end (see read_timed)."""
+    return [
+        (o, k, v)
+        for o, k, v, _ in await read_timed(bootstrap, topic, partition, start, end, idle_ms=idle_ms)
+    ]
+
+
+async def read_timed(
+    bootstrap: str, topic: str, partition: int, start: int, end: int | None, *, idle_ms: int = 300
+) -> list[TimedRecord]:
     """Records of one partition with start <= offset < end; end None: until the partition is
     drained (past the reported end offset and one poll of `idle_ms` brings nothing).
 
@@ -24,7 +35,7 @@ async def read_range(
         auto_offset_reset="earliest",
     )
     await consumer.start()
-    out: list[Record] = []
+    out: list[TimedRecord] = []
     try:
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
@@ -38,7 +49,7 @@ async def read_range(
             for record in records:
                 if end is not None and record.offset >= end:
                     return out
-                out.append((record.offset, record.key, record.value))
+                out.append((record.offset, record.key, record.value, record.timestamp))
             position = await consumer.position(tp)
             if end is not None and position >= end:
                 return out

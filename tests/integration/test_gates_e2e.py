@@ -8,12 +8,16 @@ audit topic, `models.champions` and `training.requested` are read back record by
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.read import read_topic
@@ -91,8 +95,19 @@ def failed_codes(decision: dict[str, Any]) -> list[str]:
     return sorted(c["code"] for c in decision["checks"] if not c["passed"])
 
 
-def test_gates_promotion_commands_and_triggers(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """Every outcome of SPEC §4 happens through the worker and is audited per SPEC §5."""
+@dataclass
+class Run:
+    bootstrap: str
+    topics: Path
+    catalog: Catalog
+    tmp: Path
+    times: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def gates_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The scenario, run once through a real worker on Apache Kafka."""
+    tmp_path = tmp_path_factory.mktemp("gates")
     prefix = f"g{uuid.uuid4().hex[:8]}"
     topics = make_catalog(tmp_path / "topics", prefix, partitions=3)
     bs = kafka_bootstrap
@@ -109,6 +124,7 @@ def test_gates_promotion_commands_and_triggers(kafka_bootstrap: str, tmp_path: P
     worker = Worker(bs, topics, prefix, tmp_path / "worker.log")
     worker.env.update(KEYS)
     worker.start()
+    times: dict[str, str] = {}
     try:
         # Phase A: data. clicks 10, 11, 12 complete (eu + us); payments 10:00 bad schema,
         # 10:15 good, 10:30 too few records.
@@ -141,6 +157,9 @@ def test_gates_promotion_commands_and_triggers(kafka_bootstrap: str, tmp_path: P
         audit.wait("churn:v4", ["hold"])
         produce(click("c14eu", "eu", "14:06:00"), click("c14us", "us", "14:06:00"))  # fires 13:00
         audit.wait("churn:v4", ["hold", "promote"])
+        time.sleep(1.5)
+        times["v4_champion"] = datetime.now(UTC).isoformat()
+        time.sleep(1.5)
 
         # Phase C: a late arrival turns clicks 13:00 into reject: v4 is rolled back to v2.
         produce(click("c13big", "eu", "13:30:00", n=6_000_000))
@@ -183,7 +202,13 @@ def test_gates_promotion_commands_and_triggers(kafka_bootstrap: str, tmp_path: P
         audit.wait("cmd-alice", ["rollback"])
     finally:
         worker.stop()
+    return Run(bs, topics, catalog, tmp_path, times)
 
+
+def test_gates_promotion_commands_and_triggers(gates_run: Run) -> None:
+    """Every outcome of SPEC §4 happens through the worker and is audited per SPEC §5."""
+    bs, catalog, tmp_path = gates_run.bootstrap, gates_run.catalog, gates_run.tmp
+    audit = Audit(bs, catalog)
     log = (tmp_path / "worker.log").read_text()
     assert "example-key" not in log and "signature" not in log  # no secrets in logs
     d = audit.by_subject()
@@ -260,3 +285,146 @@ def test_gates_promotion_commands_and_triggers(kafka_bootstrap: str, tmp_path: P
     assert [(r["model"], r["windows"]) for r in requests] == [
         ("churn", [C.format(10), C.format(11), C.format(12)])
     ]
+
+
+def replay_cli(run: Run, *args: str, gates: Path | None = None) -> tuple[int, dict[str, Any], str]:
+    report = run.tmp / f"replay-{uuid.uuid4().hex[:6]}.json"
+    extra = ["--gates", str(gates)] if gates else []
+    out = run_cli(
+        "replay",
+        "--broker",
+        run.bootstrap,
+        "--topics",
+        str(run.topics),
+        "--json",
+        str(report),
+        *extra,
+        *args,
+        env=KEYS,
+    )
+    data = orjson.loads(report.read_bytes()) if report.exists() else {}
+    return out.returncode, data, out.stdout + out.stderr
+
+
+def test_replay_matches(gates_run: Run) -> None:
+    """Replay re-derives every recorded decision from the topics: all match, exit 0."""
+    code, report, text = replay_cli(gates_run)
+    assert code == 0, text
+    assert report["ok"] and report["summary"]["mismatch"] == report["summary"]["missing"] == 0
+    assert (
+        report["summary"]["extra"] == 0 and report["summary"]["match"] == 16
+    )  # 15 subjects, clicks 13:00 twice
+    assert "replay verdict: MATCH" in text and "events/s" in text
+
+
+def test_replay_ranges(gates_run: Run) -> None:
+    """An offset range and a time range compare only the decisions triggered inside them."""
+    arrivals = gates_run.catalog.name("arrivals")
+    full = Audit(gates_run.bootstrap, gates_run.catalog).by_subject()
+    trig = {
+        s: revs[1]["trigger"]
+        for s, revs in full.items()
+        if revs[1]["subject"]["kind"] == "data_window"
+    }
+    clicks10 = trig[C.format(10)]
+    assert clicks10["topic"] == arrivals
+    p, o = clicks10["partition"], clicks10["offset"]
+    code, report, text = replay_cli(
+        gates_run, "--from-offset", f"{p}:{o}", "--to-offset", f"{p}:{o}"
+    )
+    assert code == 0, text
+    data = [s for s in report["subjects"] if s["kind"] == "data_window"]
+    expected = {
+        (s, r)
+        for s, revs in full.items()
+        for r, d in revs.items()
+        if d["subject"]["kind"] == "data_window"
+        and d["trigger"]["partition"] == p
+        and d["trigger"]["offset"] == o
+    }
+    assert {(s["subject"], s["revision"]) for s in data} == expected and all(
+        s["status"] == "match" for s in data
+    )
+    # time range: everything up to the moment v4 became champion, nothing after
+    code, report, text = replay_cli(gates_run, "--until", gates_run.times["v4_champion"])
+    assert code == 0, text
+    subjects = {s["subject"] for s in report["subjects"]}
+    assert (
+        "churn:v2" in subjects and "cmd-alice" not in subjects and report["summary"]["match"] < 16
+    )
+
+
+def test_audit_queries(gates_run: Run) -> None:
+    """History, lineage down to arrivals and offsets, and champion-at-time from the audit trail."""
+    common = ["--broker", gates_run.bootstrap, "--topics", str(gates_run.topics)]
+    out = run_cli("audit", "history", "churn:v4", "--json", *common)
+    assert out.returncode == 0, out.stderr
+    hist = orjson.loads(out.stdout)
+    assert [(d["revision"], d["outcome"]) for d in hist] == [
+        (1, "hold"),
+        (2, "promote"),
+        (3, "rollback"),
+    ]
+    text = run_cli("audit", "history", "churn:v4", *common).stdout
+    assert "rev 3 rollback" in text and "champion v4 -> v2" in text
+
+    out = run_cli("audit", "lineage", "churn", "v2", "--json", *common)
+    assert out.returncode == 0, out.stderr
+    lin = orjson.loads(out.stdout)
+    (w,) = lin["windows"]
+    assert w["window_id"] == C.format(11) and w["decisions"][0]["outcome"] == "promote"
+    assert sorted(a["event_id"] for a in w["arrivals"]) == ["c11eu", "c11us"]
+    assert all(
+        a["uri"].startswith("s3://lake/clicks/") and a["checksum"] and a["offset"] >= 0
+        for a in w["arrivals"]
+    )
+    assert lin["update"]["event_id"] == "churn-v2"
+
+    out = run_cli(
+        "audit", "champion", "churn", "--at", gates_run.times["v4_champion"], "--json", *common
+    )
+    assert out.returncode == 0 and orjson.loads(out.stdout)["champion"] == "v4"
+    out = run_cli("audit", "champion", "churn", "--at", "2999-01-01T00:00:00Z", "--json", *common)
+    assert orjson.loads(out.stdout)["champion"] == "v1"
+    out = run_cli("audit", "champion", "churn", "--at", "2000-01-01T00:00:00Z", "--json", *common)
+    assert orjson.loads(out.stdout)["champion"] is None
+
+    missing = run_cli("audit", "history", "nope:v9", *common)
+    assert (
+        missing.returncode == 1 and "no decisions recorded for subject 'nope:v9'" in missing.stderr
+    )
+
+
+def test_replay_reports_tampering(gates_run: Run, tmp_path: Path) -> None:
+    """A forged audit record and a changed policy show up as exactly those mismatches; exit 1."""
+    import shutil
+
+    from orchestrator.produce import send_raw
+    from tests.conftest import ROOT
+
+    bs, catalog = gates_run.bootstrap, gates_run.catalog
+    # 1. a policy change: payments now needs at least 60 records -> its 3 window decisions differ
+    gates = tmp_path / "gates"
+    shutil.copytree(ROOT / "gates", gates)
+    pay_policy = gates / "datasets" / "payments.yaml"
+    pay_policy.write_text(pay_policy.read_text().replace("min: 10", "min: 60"))
+    code, report, text = replay_cli(gates_run, gates=gates)
+    assert code == 1, text
+    bad = {s["subject"] for s in report["subjects"] if s["status"] != "match"}
+    assert bad == {P.format("00"), P.format(15), P.format(30)}, (
+        text
+    )  # models replay from models.log
+    assert "gate" in next(s for s in report["subjects"] if s["subject"] == P.format(30))["diff"]
+
+    # 2. a forged audit record: clicks 10:00 revision 1 recorded again with another outcome
+    full = Audit(bs, catalog).by_subject()
+    forged = dict(full[C.format(10)][1])
+    forged |= {"outcome": "reject", "decision_id": "sha256:" + "f" * 64}
+    asyncio.run(
+        send_raw(bs, catalog.name("audit"), [(C.format(10).encode(), orjson.dumps(forged))])
+    )
+    code, report, text = replay_cli(gates_run)
+    assert code == 1, text
+    bad = [s for s in report["subjects"] if s["status"] != "match"]
+    assert {s["subject"] for s in bad} == {C.format(10)}, text
+    assert "replay verdict: MISMATCH" in text
