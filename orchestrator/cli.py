@@ -146,6 +146,59 @@ def cmd_override(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    from orchestrator.catalog.topics import Catalog
+    from orchestrator.contracts.codec import parse_obj
+    from orchestrator.kafka.connect import broker_session
+    from orchestrator.policies import Policies
+    from orchestrator.produce import send_events, send_raw
+    from orchestrator.simulate import EXAMPLE_KEYS, generate, to_lines
+
+    policies = Policies.load(settings.gates_dir)
+    keys = (
+        EXAMPLE_KEYS
+        if args.example_keys
+        else policies.access.resolve_keys(os.environ, settings.gates_dir)
+    )
+    unsigned = sorted(a for a in policies.access.actors if a not in keys)
+    if unsigned:
+        print(
+            f"simulate: no key for {unsigned}: their commands are left out (see --example-keys)",
+            file=sys.stderr,
+        )
+    phases = generate(policies, keys, seed=args.seed, windows=args.windows)
+    if not args.send:
+        data = to_lines(phases)
+        if args.out in (None, "-"):
+            sys.stdout.buffer.write(data)
+        else:
+            Path(args.out).write_bytes(data)
+            print(
+                f"wrote {sum(len(p.events) + len(p.malformed) for p in phases)} lines to {args.out}",
+                file=sys.stderr,
+            )
+        return EXIT_OK
+    catalog = Catalog.load(settings.topics_dir)
+    with broker_session(settings) as broker:
+        for phase in phases:
+            events = [parse_obj(e) for e in phase.events]
+            step = max(1, int(args.rate // 10)) if args.rate else len(events) or 1
+            for i in range(0, len(events), step):
+                t0 = time.monotonic()
+                asyncio.run(send_events(settings, broker.bootstrap, catalog, events[i : i + step]))
+                if args.rate:
+                    time.sleep(max(0.0, step / args.rate - (time.monotonic() - t0)))
+            if phase.malformed:
+                asyncio.run(send_raw(broker.bootstrap, catalog.name("arrivals"), phase.malformed))
+            print(
+                f"phase {phase.name}: sent {len(events)} events, {len(phase.malformed)} malformed records"
+            )
+    return EXIT_OK
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -211,6 +264,27 @@ def build_parser() -> argparse.ArgumentParser:
             "--key-file", type=Path, help="HMAC key file (default: what gates/access.yaml names)"
         )
         cmd.add_argument("--event-id", help="idempotency key (default: a random one)")
+
+    sim = verbs.add_parser(
+        "simulate", help="a seeded realistic stream: JSON lines, or --send", parents=[common]
+    )
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument(
+        "--windows", type=int, default=5, help="windows of traffic per dataset (default 5)"
+    )
+    sim.add_argument("--out", help="JSON lines file (default stdout)")
+    sim.add_argument(
+        "--send", action="store_true", help="send to the broker instead of writing lines"
+    )
+    sim.add_argument(
+        "--rate", type=float, help="with --send: events per second (default: as fast as possible)"
+    )
+    sim.add_argument(
+        "--example-keys",
+        action="store_true",
+        help="sign commands with the built-in EXAMPLE keys instead of the configured ones",
+    )
+    sim.set_defaults(func=cmd_simulate)
 
     from orchestrator import cli_worker
 

@@ -1,7 +1,8 @@
-"""`orchestrator demo`: topics, a worker, a seeded simulated stream, a summary and a verdict.
+"""`orchestrator demo`: the whole loop on one machine, then proof by replay.
 
-The verdict re-derives every window, late arrival and rejection from the input events with the
-same core the worker runs, and compares with what the worker wrote to Kafka.
+Embedded broker (or --broker), topics, a worker and the example trainer as subprocesses, a
+seeded simulation in four phases (data, models, close, commands), a readable summary, and
+`replay`, whose verdict is the exit code. The HMAC keys are the simulator's EXAMPLE keys.
 """
 
 from __future__ import annotations
@@ -12,175 +13,180 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import orjson
 
+from orchestrator.audit import lineage, load_decisions
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
-from orchestrator.derive import Derived, derive, window_facts
 from orchestrator.kafka.admin import apply_topics
 from orchestrator.kafka.connect import BrokerInfo
 from orchestrator.kafka.embedded import free_port
 from orchestrator.kafka.read import read_topic
 from orchestrator.policies import Policies
 from orchestrator.produce import send_events, send_raw
+from orchestrator.replay import Range, render, replay
 from orchestrator.settings import Settings
-from orchestrator.simulate import generate
+from orchestrator.simulate import EXAMPLE_KEYS, generate
 
 
 def say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _observe(bootstrap: str, catalog: Catalog) -> dict[str, Any]:
-    async def go() -> dict[str, Any]:
-        windows: dict[Any, Any] = {}
-        conflicts = 0
-        for _, (_, _, value) in await read_topic(bootstrap, catalog.name("windows")):
-            key, facts = window_facts(orjson.loads(value or b"{}"))
-            conflicts += key in windows and windows[key] != facts
-            windows[key] = facts
-        late = sorted(
-            {
-                orjson.loads(v or b"{}")["event"]["event_id"]
-                for _, (_, _, v) in await read_topic(bootstrap, catalog.name("late"))
-            }
-        )
-        dlq = Counter(
-            orjson.loads(v or b"{}")["code"]
-            for _, (_, _, v) in await read_topic(bootstrap, catalog.name("dlq"))
-        )
-        return {"windows": windows, "late": late, "dlq": dlq, "conflicts": conflicts}
+def _values(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    return [orjson.loads(v) for _, (_, _, v) in asyncio.run(read_topic(bootstrap, topic)) if v]
+
+
+def _counts(bootstrap: str, catalog: Catalog) -> tuple[int, int]:
+    async def go() -> tuple[int, int]:
+        w = await read_topic(bootstrap, catalog.name("windows"))
+        a = await read_topic(bootstrap, catalog.name("audit"))
+        return len(w), len(a)
 
     return asyncio.run(go())
+
+
+def _settle(
+    bootstrap: str,
+    catalog: Catalog,
+    procs: list[subprocess.Popen[bytes]],
+    timeout_s: float,
+    quiet_s: float = 3.0,
+) -> tuple[int, int]:
+    """Wait until windows and decisions stop changing for `quiet_s` seconds."""
+    deadline = time.monotonic() + timeout_s
+    last, since = (-1, -1), time.monotonic()
+    while time.monotonic() < deadline:
+        now = _counts(bootstrap, catalog)
+        if now != last:
+            last, since = now, time.monotonic()
+            say(f"[demo]   windows fired {now[0]}, decisions recorded {now[1]}")
+        elif time.monotonic() - since >= quiet_s:
+            return now
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a demo process exited early; see .run/demo-*.log")
+        time.sleep(0.5)
+    return last
 
 
 def run_demo(settings: Settings, broker: BrokerInfo, *, seed: int, timeout_s: float) -> int:
     started = time.monotonic()
     catalog = Catalog.load(settings.topics_dir)
-    specs = Policies.load(settings.gates_dir).dataset_specs()
-    say(f"[demo] broker {broker.bootstrap} ({'embedded' if broker.embedded else 'external'})")
-    report = asyncio.run(apply_topics(broker.bootstrap, catalog))
+    policies = Policies.load(settings.gates_dir)
+    bs = broker.bootstrap
+    say(f"[demo] broker {bs} ({'embedded' if broker.embedded else 'external'})")
+    report = asyncio.run(apply_topics(bs, catalog))
     say(f"[demo] topics: {len(report.created)} created, {len(report.verified)} verified")
 
     run_dir = settings.state_dir.parent
     run_dir.mkdir(parents=True, exist_ok=True)
-    log_path = run_dir / "demo-worker.log"
-    app_id = f"{settings.app_id}-demo-{seed}-{int(time.time())}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "orchestrator",
-        "worker",
-        "--broker",
-        broker.bootstrap,
-        "--topics",
-        str(settings.topics_dir),
-        "--gates",
-        str(settings.gates_dir),
-        "--web-port",
-        str(free_port()),
-    ]
-    with open(log_path, "ab") as log:
-        worker = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "ORCHESTRATOR_APP_ID": app_id, "ORCHESTRATOR_LOG_FORMAT": "json"},
-        )
-    say(f"[demo] worker started (pid {worker.pid}, log {log_path})")
+    key_env = {
+        a.key_env: EXAMPLE_KEYS[name].decode()
+        for name, a in policies.access.actors.items()
+        if a.key_env and name in EXAMPLE_KEYS
+    }
+    env = {
+        **os.environ,
+        **key_env,
+        "ORCHESTRATOR_APP_ID": f"{settings.app_id}-demo-{seed}-{int(time.time())}",
+        "ORCHESTRATOR_LOG_FORMAT": "json",
+    }
+    common = ["--broker", bs, "--topics", str(settings.topics_dir)]
+    procs = []
+    for name, cmd in (
+        (
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "orchestrator",
+                "worker",
+                *common,
+                "--gates",
+                str(settings.gates_dir),
+                "--web-port",
+                str(free_port()),
+            ],
+        ),
+        ("trainer", [sys.executable, "-m", "orchestrator.examples.trainer", *common]),
+    ):
+        with open(run_dir / f"demo-{name}.log", "ab") as log:
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
+        say(f"[demo] {name} started (pid {procs[-1].pid}, log {run_dir / f'demo-{name}.log'})")
     try:
-        stream = generate(specs, seed=seed)
-        events = [parse_obj(e) for e in stream.events]
-        sent = asyncio.run(send_events(settings, broker.bootstrap, catalog, events))
-        asyncio.run(send_raw(broker.bootstrap, catalog.name("arrivals"), stream.malformed))
-        say(
-            f"[demo] simulated stream (seed {seed}): {sent} events, {len(stream.malformed)} malformed records"
-        )
-        want = derive(specs, stream.events)
-        got = _wait(broker.bootstrap, catalog, want, worker, timeout_s)
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-    return _summary(want, got, len(stream.malformed), time.monotonic() - started, log_path)
-
-
-def _wait(
-    bootstrap: str,
-    catalog: Catalog,
-    want: Derived,
-    worker: subprocess.Popen[bytes],
-    timeout_s: float,
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    last = -1
-    while True:
-        got = _observe(bootstrap, catalog)
-        done = set(got["windows"]) >= set(want.windows) and len(got["late"]) >= len(want.late)
-        if len(got["windows"]) != last:
-            last = len(got["windows"])
-            say(
-                f"[demo] windows fired {last}/{len(want.windows)}, late {len(got['late'])}, "
-                f"dlq {sum(got['dlq'].values())}"
+        phases = generate(policies, EXAMPLE_KEYS, seed=seed)
+        for phase in phases:
+            sent = asyncio.run(
+                send_events(settings, bs, catalog, [parse_obj(e) for e in phase.events])
             )
-        if done or time.monotonic() > deadline or worker.poll() is not None:
-            time.sleep(1.0)
-            return _observe(bootstrap, catalog)
-        time.sleep(1.0)
+            if phase.malformed:
+                asyncio.run(send_raw(bs, catalog.name("arrivals"), phase.malformed))
+            say(
+                f"[demo] phase {phase.name}: {sent} events"
+                + (f", {len(phase.malformed)} malformed records" if phase.malformed else "")
+            )
+            _settle(bs, catalog, procs, timeout_s)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    _summary(bs, catalog)
+    say("")
+    say("[demo] replay: re-deriving every decision from the topics ...")
+    result = asyncio.run(replay(bs, catalog, policies, EXAMPLE_KEYS, Range()))
+    say(render(result))
+    say(f"[demo] done in {time.monotonic() - started:.1f} s")
+    return 0 if result.ok else 1
 
 
-def _summary(
-    want: Derived, got: dict[str, Any], malformed: int, elapsed: float, log_path: Path
-) -> int:
-    by_dataset = Counter(wid.split("/")[0] for wid, _ in got["windows"])
-    revisions = Counter(rev for _, rev in got["windows"])
+def _summary(bs: str, catalog: Catalog) -> None:
+    windows = _values(bs, catalog.name("windows"))
+    late = _values(bs, catalog.name("late"))
+    dlq = Counter(r["code"] for r in _values(bs, catalog.name("dlq")))
+    decisions = load_decisions(bs, catalog)
+    champions: dict[str, Any] = {}
+    for r in _values(bs, catalog.name("champions")):
+        champions[r["model"]] = r["version"]
+    training = _values(bs, catalog.name("training"))
+    by_outcome = Counter((d["subject"]["kind"], d["outcome"]) for d in decisions)
+    revisions = Counter(w["revision"] > 1 for w in windows)
     say("")
     say("== summary ==")
     say(
-        f"windows fired:  {len(got['windows'])} revisions "
-        f"({', '.join(f'{k}: {v}' for k, v in sorted(by_dataset.items()))}; "
-        f"{revisions.get(1, 0)} first firings, {sum(v for k, v in revisions.items() if k > 1)} late revisions)"
+        f"windows fired     {len({(w['window_id'], w['revision']) for w in windows})} "
+        f"({revisions[False]} first firings, {revisions[True]} late revisions)"
     )
-    say(f"too late:       {len(got['late'])} ({', '.join(got['late'])})")
-    say(f"dlq by code:    {dict(sorted(got['dlq'].items()))}")
-    example = sorted(got["windows"])[0] if got["windows"] else None
-    if example:
-        digest, total, ids = got["windows"][example]
-        say(
-            f"one manifest:   {example[0]} rev {example[1]}: {len(ids)} arrivals, {total} records, {digest[:23]}..."
-        )
-    problems = []
-    if got["windows"] != want.windows:
-        missing = sorted(set(want.windows) - set(got["windows"]))
-        extra = sorted(set(got["windows"]) - set(want.windows))
-        differ = sorted(
-            k
-            for k in set(want.windows) & set(got["windows"])
-            if want.windows[k] != got["windows"][k]
-        )
-        problems.append(f"windows: missing {missing}, extra {extra}, different {differ}")
-    if got["late"] != want.late:
-        problems.append(f"late: expected {want.late}, got {got['late']}")
-    expected_dlq = Counter(want.rejected) + Counter({"_malformed": malformed})
-    if sum(got["dlq"].values()) != sum(expected_dlq.values()):
-        problems.append(
-            f"dlq: expected {sum(expected_dlq.values())} records, got {sum(got['dlq'].values())}"
-        )
-    if got["conflicts"]:
-        problems.append(f"{got['conflicts']} conflicting window records")
-    say("")
-    if problems:
-        say("verdict: MISMATCH between the worker's output and the core's re-derivation")
-        for p in problems:
-            say(f"  - {p}")
-        say(f"worker log: {log_path}")
-        return 1
+    say(f"too late          {len({r['event']['event_id'] for r in late})}")
+    say(f"dlq by code       {dict(sorted(dlq.items()))}")
+    for kind in ("data_window", "model_version", "command"):
+        per_kind = {o: n for (k, o), n in sorted(by_outcome.items()) if k == kind}
+        say(f"{kind + ' decisions':17} {per_kind}")
     say(
-        f"verdict: every window, late arrival and rejection re-derived from the input matches ({elapsed:.1f} s)"
+        f"retraining        {len(training)} requests; trainer versions: "
+        f"{sorted({d['subject']['id'] for d in decisions if ':auto-' in d['subject']['id']})}"
     )
-    return 0
+    say(f"champions         {dict(sorted(champions.items()))}")
+    model = next((m for m, v in sorted(champions.items()) if v), None)
+    if model:
+        lin = lineage(bs, catalog, decisions, model, champions[model])
+        say(f"lineage of {model}:{champions[model]} ({lin['outcome']})")
+        for w in lin["windows"][:3]:
+            outcomes = ", ".join(f"rev {d['revision']} {d['outcome']}" for d in w["decisions"])
+            say(
+                f"  {w['window_id']}: {outcomes}; {len(w['arrivals'])} arrivals, e.g. "
+                + (
+                    f"{w['arrivals'][0]['event_id']} {w['arrivals'][0]['uri']} @[{w['arrivals'][0]['partition']}]"
+                    f"{w['arrivals'][0]['offset']}"
+                    if w["arrivals"]
+                    else "-"
+                )
+            )
+
+
+__all__ = ["run_demo"]

@@ -1,7 +1,9 @@
-"""A seeded generator of realistic arrival streams (event-time part of `orchestrator simulate`).
+"""`orchestrator simulate`: a seeded generator of realistic streams, in phases.
 
-Several datasets and sources; arrivals out of order within the bound, late but allowed, too
-late; exact duplicates and conflicting duplicates; source watermarks; malformed records.
+Data: several datasets and sources, arrivals out of order within the bound, late but allowed, too
+late, exact and conflicting duplicates, source watermarks, malformed records. Models: versions
+that pass, regress, precede their data (hold) and train on a window that is later retracted.
+Commands: a signed rollback, a forged one and one by an actor without the grant.
 The same seed always gives the same stream.
 """
 
@@ -13,96 +15,31 @@ from typing import Any
 
 import orjson
 
+from orchestrator.contracts.codec import parse_obj, to_jsonable
+from orchestrator.contracts.events import CommandOverride, CommandRollback
+from orchestrator.core.modelgate import sign
 from orchestrator.core.policy import DatasetSpec
-from orchestrator.core.timeutil import format_rfc3339_ms
+from orchestrator.core.timeutil import format_rfc3339_ms, window_id
+from orchestrator.policies import ModelPolicy, Policies
 
 BASE_MS = 1_795_392_000_000  # 2026-11-23T00:00:00Z
 
+#: Example HMAC keys for the demo and tests. Examples only: never use them for anything real.
+EXAMPLE_KEYS = {
+    "alice": b"example-key-alice-demo-only",
+    "bob": b"example-key-bob-demo-only",
+}
+
 
 @dataclass
-class Stream:
+class Phase:
+    name: str
     events: list[dict[str, Any]] = field(default_factory=list)
     malformed: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 def _sources(spec: DatasetSpec) -> list[str]:
     return sorted(spec.required_sources) or ["main"]
-
-
-def generate(specs: dict[str, DatasetSpec], seed: int = 7, windows: int = 6) -> Stream:
-    """About `windows` windows per dataset of traffic, with every kind of disorder in it."""
-    rng = random.Random(seed)
-    out = Stream()
-    per_dataset: dict[str, list[dict[str, Any]]] = {}
-    for name, spec in sorted(specs.items()):
-        events: list[dict[str, Any]] = []
-        sources = _sources(spec)
-        span = spec.window_ms * windows
-        step = max(spec.window_ms // 6, 1000)
-        n = 0
-        for t in range(0, span, step):
-            for src in sources:
-                jitter = rng.randint(0, max(spec.out_of_orderness_ms, 1))
-                et = BASE_MS + t + rng.randint(0, step - 1) - jitter
-                n += 1
-                events.append(_arrival(f"{name}-{n}", name, src, et, rng.randint(20, 200)))
-        rng.shuffle(events)  # local disorder: re-sort by time with bounded swaps
-        events.sort(key=lambda e: e["_t"] + rng.randint(0, spec.out_of_orderness_ms))
-        end = BASE_MS + span
-        # late but within allowed lateness: an arrival for the previous window after it fired
-        if spec.allowed_lateness_ms:
-            idx = _index_after(events, end - spec.window_ms + spec.out_of_orderness_ms + 1)
-            late_t = end - 2 * spec.window_ms + spec.window_ms // 2
-            n += 1
-            events.insert(idx, _arrival(f"{name}-{n}-late", name, sources[0], late_t, 5))
-        # exact duplicate and conflicting duplicate of early arrivals
-        events.insert(4, dict(events[1]))
-        conflict = dict(events[2])
-        conflict["record_count"] = conflict["record_count"] + 1
-        events.insert(5, conflict)
-        # source watermarks closing the stream, then one arrival that is too late
-        for src in sources:
-            events.append(
-                _watermark(
-                    f"{name}-wm-{src}", name, src, end + spec.allowed_lateness_ms + spec.window_ms
-                )
-            )
-        n += 1
-        events.append(
-            _arrival(f"{name}-{n}-too-late", name, sources[0], BASE_MS + spec.window_ms // 2, 7)
-        )
-        per_dataset[name] = events
-    # interleave datasets, keeping each dataset's own order
-    queues = {k: list(v) for k, v in per_dataset.items()}
-    while queues:
-        name = rng.choice(sorted(queues))
-        out.events.append(queues[name].pop(0))
-        if not queues[name]:
-            del queues[name]
-    for e in out.events:
-        e.pop("_t", None)
-    some = sorted(specs)[0]
-    out.malformed = [
-        (some.encode(), b"{this is not json"),
-        (
-            some.encode(),
-            orjson.dumps({"type": "data.arrival", "v": 99, "event_id": "sim-bad-version"}),
-        ),
-        (
-            some.encode(),
-            orjson.dumps(
-                {"type": "data.arrival", "v": 1, "event_id": "sim-bad-schema", "dataset": some}
-            ),
-        ),
-    ]
-    return out
-
-
-def _index_after(events: list[dict[str, Any]], t: int) -> int:
-    for i, e in enumerate(events):
-        if e["_t"] >= t:
-            return i + 1
-    return len(events)
 
 
 def _arrival(eid: str, dataset: str, source: str, et: int, n: int) -> dict[str, Any]:
@@ -117,7 +54,6 @@ def _arrival(eid: str, dataset: str, source: str, et: int, n: int) -> dict[str, 
         "record_count": n,
         "checksum": f"sha256:{eid}",
         "schema_fingerprint": f"sha256:{dataset}-v1",
-        "_t": et,
     }
 
 
@@ -129,5 +65,230 @@ def _watermark(eid: str, dataset: str, source: str, wm: int) -> dict[str, Any]:
         "dataset": dataset,
         "source": source,
         "watermark": format_rfc3339_ms(wm),
-        "_t": wm,
     }
+
+
+def data_stream(
+    specs: dict[str, DatasetSpec], rng: random.Random, windows: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Per dataset, arrivals covering `windows` windows; the last window stays open."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, spec in sorted(specs.items()):
+        timed: list[tuple[int, dict[str, Any]]] = []
+        sources, step, n = _sources(spec), max(spec.window_ms // 6, 1000), 0
+        for t in range(0, spec.window_ms * windows - step, step):
+            for src in sources:
+                et = BASE_MS + t + rng.randint(0, step - 1)
+                n += 1
+                timed.append(
+                    (
+                        et + rng.randint(0, spec.out_of_orderness_ms),
+                        _arrival(f"{name}-{n}", name, src, et, rng.randint(20, 200)),
+                    )
+                )
+        timed.sort(key=lambda x: x[0])  # arrival order: event time plus bounded disorder
+        events = [e for _, e in timed]
+        events.insert(4, dict(events[1]))  # exact duplicate
+        conflict = dict(events[2])
+        conflict["record_count"] += 1
+        events.insert(5, conflict)  # same event_id, other content
+        out[name] = events
+    return out
+
+
+def _interleave(rng: random.Random, per: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    queues = {k: list(v) for k, v in per.items() if v}
+    out = []
+    while queues:
+        name = rng.choice(sorted(queues))
+        out.append(queues[name].pop(0))
+        if not queues[name]:
+            del queues[name]
+    return out
+
+
+def _metrics(
+    policy: ModelPolicy, quality: int, regress_from: int | None = None
+) -> dict[str, float]:
+    """Metric values inside the thresholds; the primary one improves with `quality`, or is worse
+    than version `regress_from` by more than the tolerance."""
+    values: dict[str, float] = {}
+    for m in policy.required_metrics:
+        t = policy.thresholds.get(m)
+        if t and t.min is not None:
+            values[m] = round(t.min + 0.08, 6)
+        elif t and t.max is not None:
+            values[m] = round(t.max * 0.5, 6)
+        else:
+            values[m] = 0.5
+    p = policy.primary_metric
+    if p is not None:
+        step = (2 * p.tolerance + 0.001) * (1 if p.direction == "max" else -1)
+        if regress_from is not None:
+            values[p.name] = round(
+                values[p.name]
+                + regress_from * step
+                - 1.5 * step
+                - (0.002 if p.direction == "max" else -0.002),
+                6,
+            )
+        else:
+            values[p.name] = round(values[p.name] + quality * step, 6)
+    return values
+
+
+def _update(
+    policy: ModelPolicy, version: str, trained_on: list[str], metrics: dict[str, float]
+) -> dict[str, Any]:
+    return {
+        "type": "model.update",
+        "v": 1,
+        "event_id": f"{policy.name}-{version}",
+        "model": policy.name,
+        "version": version,
+        "artifact_uri": f"s3://models/{policy.name}/{version}",
+        "artifact_digest": f"sha256:{policy.name}-{version}",
+        "metrics": metrics,
+        "trained_on": trained_on,
+        "code_version": "sim-1",
+    }
+
+
+def _rollback(model: str, actor: str, key: bytes, event_id: str, reason: str) -> dict[str, Any]:
+    cmd = parse_obj(
+        {
+            "type": "command.rollback",
+            "v": 1,
+            "event_id": event_id,
+            "model": model,
+            "actor": actor,
+            "reason": reason,
+            "signature": "unsigned",
+        }
+    )
+    assert isinstance(cmd, CommandRollback)
+    return to_jsonable(cmd.model_copy(update={"signature": sign(cmd, key)}))
+
+
+def _override(subject: str, actor: str, key: bytes, event_id: str, reason: str) -> dict[str, Any]:
+    cmd = parse_obj(
+        {
+            "type": "command.override",
+            "v": 1,
+            "event_id": event_id,
+            "subject": subject,
+            "outcome": "promote",
+            "actor": actor,
+            "reason": reason,
+            "signature": "unsigned",
+        }
+    )
+    assert isinstance(cmd, CommandOverride)
+    return to_jsonable(cmd.model_copy(update={"signature": sign(cmd, key)}))
+
+
+def generate(
+    policies: Policies, keys: dict[str, bytes], seed: int = 7, windows: int = 5
+) -> list[Phase]:
+    """Four phases: data, models, close (fire, retract, drop, too late), commands."""
+    rng = random.Random(seed)
+    specs = policies.dataset_specs()
+    data = Phase("data", _interleave(rng, data_stream(specs, rng, windows)))
+    some = sorted(specs)[0]
+    data.malformed = [
+        (some.encode(), b"{this is not json"),
+        (
+            some.encode(),
+            orjson.dumps({"type": "data.arrival", "v": 99, "event_id": "sim-bad-version"}),
+        ),
+        (
+            some.encode(),
+            orjson.dumps(
+                {"type": "data.arrival", "v": 1, "event_id": "sim-bad-schema", "dataset": some}
+            ),
+        ),
+    ]
+    models, close, commands = Phase("models"), Phase("close"), Phase("commands")
+    for _, policy in sorted(policies.models.items()):
+        ds = policy.datasets[0]
+        spec = specs[ds]
+        wid = [window_id(ds, BASE_MS + k * spec.window_ms, spec.window_ms) for k in range(windows)]
+        models.events += [
+            _update(policy, "v1", wid[0:2], _metrics(policy, 0)),  # passes: first champion
+            _update(policy, "v2", wid[1:2], _metrics(policy, 0, regress_from=0)),  # regresses
+            _update(policy, "v3", wid[2:3], _metrics(policy, 1)),  # passes: champion
+            _update(policy, "v4", wid[-1:], _metrics(policy, 2)),  # its window has not fired: hold
+        ]
+        end = BASE_MS + windows * spec.window_ms
+        max_count = policy_max_records(policies, ds)
+        # fire the last window exactly at its end: v4 is promoted, then retract it with an
+        # arrival inside the allowed lateness that breaks the record-count bound
+        close.events += [_watermark(f"{ds}-wm-end-{s}", ds, s, end) for s in _sources(spec)]
+        close.events.append(
+            _arrival(
+                f"{ds}-retract", ds, _sources(spec)[0], end - spec.window_ms // 2, max_count + 1
+            )
+        )
+    for ds, spec in sorted(specs.items()):
+        end = BASE_MS + windows * spec.window_ms
+        close.events += [
+            _watermark(f"{ds}-wm-final-{s}", ds, s, end + spec.allowed_lateness_ms + spec.window_ms)
+            for s in _sources(spec)
+        ]
+        close.events.append(
+            _arrival(f"{ds}-too-late", ds, _sources(spec)[0], BASE_MS + spec.window_ms // 2, 7)
+        )
+    for name in sorted(policies.models):
+        granted = sorted(
+            a
+            for a, spec in policies.access.actors.items()
+            if any(g.action == "rollback" and name in g.models for g in spec.allow)
+        )
+        denied = sorted(a for a in policies.access.actors if a not in granted)
+        if granted and granted[0] in keys:
+            commands.events.append(
+                _rollback(name, granted[0], keys[granted[0]], f"{name}-rollback-ok", "canary alert")
+            )
+            commands.events.append(
+                _rollback(name, granted[0], b"forged-key", f"{name}-rollback-forged", "forged")
+            )
+        overriders = sorted(
+            a
+            for a, spec in policies.access.actors.items()
+            if any(g.action == "override" and name in g.models for g in spec.allow)
+        )
+        if overriders and overriders[0] in keys:
+            commands.events.append(
+                _override(
+                    f"{name}:v2",
+                    overriders[0],
+                    keys[overriders[0]],
+                    f"{name}-override-v2",
+                    "regression accepted: new features outweigh it",
+                )
+            )
+        if denied and denied[0] in keys:
+            commands.events.append(
+                _rollback(
+                    name,
+                    denied[0],
+                    keys[denied[0]],
+                    f"{name}-rollback-unauthorized",
+                    "not my model",
+                )
+            )
+    return [data, models, close, commands]
+
+
+def policy_max_records(policies: Policies, dataset: str) -> int:
+    rc = policies.datasets[dataset].checks.record_count
+    return rc.max if rc is not None and rc.max is not None else 1_000_000
+
+
+def to_lines(phases: list[Phase]) -> bytes:
+    """JSON lines of every phase; malformed records are written as they are (produce reports them)."""
+    lines = []
+    for phase in phases:
+        lines += [orjson.dumps(e) for e in phase.events]
+        lines += [value for _, value in phase.malformed]
+    return b"\n".join(lines) + b"\n"

@@ -1,0 +1,1 @@
+"""Examples around the orchestrator (not part of the service): a tiny trainer."""

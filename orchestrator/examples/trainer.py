@@ -1,0 +1,135 @@
+"""EXAMPLE trainer: closes the continuous-retraining loop in the demo.
+
+Consumes `training.requested`, fits a small logistic regression (numpy, gradient descent) on
+synthetic data derived from the named windows, measures it on a held-out split, and publishes a
+`model.update` with the real metrics and the windows as lineage. It stands in for a real
+training job: the data is synthetic, the model is tiny, the loop is real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import signal
+import sys
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from orchestrator.catalog.topics import Catalog
+from orchestrator.contracts.codec import encode
+from orchestrator.contracts.events import ModelUpdate
+from orchestrator.contracts.records import TrainingRequested
+
+
+def _data(seed: int, n: int = 4000, d: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 3.0, size=d)
+    x = rng.normal(0, 1, size=(n, d))
+    p = 1 / (1 + np.exp(-(x @ w)))
+    y = (rng.random(n) < p).astype(float)
+    return x, y
+
+
+def fit(x: np.ndarray, y: np.ndarray, steps: int = 300, lr: float = 0.5) -> np.ndarray:
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(xb.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(xb @ w)))
+        w -= lr * xb.T @ (p - y) / len(y)
+    return w
+
+
+def metrics(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    p = np.clip(1 / (1 + np.exp(-(xb @ w))), 1e-7, 1 - 1e-7)
+    order = np.argsort(p)
+    ranks = np.empty(len(p))
+    ranks[order] = np.arange(1, len(p) + 1)
+    pos = y == 1
+    auc = (ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())
+    logloss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    pred = p >= 0.5
+    recall = (pred & pos).sum() / max(pos.sum(), 1)
+    fpr = (pred & ~pos).sum() / max((~pos).sum(), 1)
+    return {
+        "auc": round(float(auc), 6),
+        "logloss": round(float(logloss), 6),
+        "recall": round(float(recall), 6),
+        "false_positive_rate": round(float(fpr), 6),
+    }
+
+
+def train(request: TrainingRequested) -> ModelUpdate:
+    """A model.update for a training request: deterministic in the request."""
+    seed = int(hashlib.sha256(request.request_id.encode()).hexdigest()[:8], 16)
+    x, y = _data(seed)
+    cut = int(len(y) * 0.75)
+    w = fit(x[:cut], y[:cut])
+    version = f"auto-{request.request_id.removeprefix('sha256:')[:10]}"
+    return ModelUpdate(
+        event_id=f"{request.model}-{version}",
+        model=request.model,
+        version=version,
+        artifact_uri=f"s3://models/{request.model}/{version}/weights.npy",
+        artifact_digest="sha256:" + hashlib.sha256(w.tobytes()).hexdigest(),
+        metrics=metrics(w, x[cut:], y[cut:]),
+        trained_on=request.windows,
+        params={"steps": 300, "lr": 0.5, "features": x.shape[1]},
+        code_version="example-trainer-1",
+    )
+
+
+async def run(bootstrap: str, catalog: Catalog, group: str) -> None:
+    consumer = AIOKafkaConsumer(
+        catalog.name("training"),
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await consumer.start()
+    await producer.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for r in records:
+                    request = TrainingRequested.model_validate(orjson.loads(r.value or b"{}"))
+                    update = train(request)
+                    await producer.send_and_wait(
+                        catalog.name("model_updates"), encode(update), key=update.model.encode()
+                    )
+                    print(
+                        f"trainer: {update.model} {update.version} on {len(update.trained_on)} windows "
+                        f"auc={update.metrics['auc']}",
+                        flush=True,
+                    )
+            if batch:
+                await consumer.commit()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m orchestrator.examples.trainer", description=__doc__
+    )
+    parser.add_argument("--broker", required=True)
+    parser.add_argument("--topics", default="topics")
+    parser.add_argument("--group", default="orchestrator-example-trainer")
+    args = parser.parse_args(argv)
+    asyncio.run(run(args.broker, Catalog.load(__import__("pathlib").Path(args.topics)), args.group))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
