@@ -7,7 +7,9 @@ W = ["clicks/2026-11-23T00:00:00Z/PT1H", "clicks/2026-11-23T01:00:00Z/PT1H"]
 
 
 def request(rid: str) -> TrainingRequested:
-    return TrainingRequested(request_id=rid, model="churn", windows=W, policy="model/churn", policy_version=2)
+    return TrainingRequested(
+        request_id=rid, model="churn", windows=W, policy="model/churn", policy_version=2
+    )
 
 
 def test_trainer_learns_and_names_its_lineage() -> None:
