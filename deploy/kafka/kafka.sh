@@ -60,8 +60,10 @@ log.segment.bytes=16777216
 PROPS
   java_run kafka.tools.StorageTool format -t "$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
     -c "$run/server.properties" > "$run/format.log" 2>&1
-  nohup bash -c "$(declare -f java_run); here='$here'; lib='$lib'; KAFKA_HEAP='${KAFKA_HEAP:-}'; exec 3>&-; java_run kafka.Kafka '$run/server.properties'" \
-    > "$run/kafka.log" 2>&1 < /dev/null &
+  # java itself is the background process, so the recorded pid is the broker's own
+  nohup java ${KAFKA_HEAP:--Xmx768m} -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$here/log4j2.properties" \
+    -cp "$lib/*" kafka.Kafka "$run/server.properties" > "$run/kafka.log" 2>&1 < /dev/null &
   echo $! > "$run/kafka.pid"
   echo "127.0.0.1:$port" > "$run/bootstrap"
   local deadline=$((SECONDS + 90))

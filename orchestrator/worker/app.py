@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 import structlog
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
@@ -20,7 +22,8 @@ from orchestrator.core.policy import ORCHESTRATOR_SOURCE, DatasetSpec
 from orchestrator.core.timeutil import format_rfc3339_ms, from_ms
 from orchestrator.policies import DatasetPolicy, Policies
 from orchestrator.settings import Settings
-from orchestrator.worker.eventtime import Counters, EventTimeShell
+from orchestrator.worker.eventtime import EventTimeShell
+from orchestrator.worker.metrics import Metrics
 from orchestrator.worker.models import ModelShell, Router
 from orchestrator.worker.outputs import Outputs
 
@@ -28,6 +31,12 @@ log = structlog.get_logger("orchestrator.worker")
 
 CHECKPOINT_INTERVAL_S = 0.2
 IDLE_CHECK_INTERVAL_S = 1.0
+GAUGE_INTERVAL_S = 1.0
+
+
+def _ts(timestamp: float | None) -> int | None:
+    """Faust gives the broker timestamp in seconds; the core and metrics use milliseconds."""
+    return int(timestamp * 1000) if timestamp else None
 
 
 @dataclass
@@ -39,8 +48,65 @@ class Runtime:
     models: ModelShell
     router: Router
     outputs: Outputs
-    counters: Counters
+    metrics: Metrics
     started: bool = False
+    broker_ok: bool = True
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def position(self, topic: str, partition: int, offset: int) -> None:
+        self.positions[(topic, partition)] = offset + 1
+
+    def readiness(self) -> dict[str, Any]:
+        """Ready: topics verified (before start), assignment settled, no partition being
+        recovered, broker answering."""
+        recovering = sorted(self.shell.recovering) + sorted(self.models.recovering)
+        checks = {
+            "topics_verified": True,
+            "assigned": not self.app.rebalancing,
+            "state_recovered": not recovering,
+            "broker_reachable": self.broker_ok,
+        }
+        ready = all(checks.values())
+        self.metrics.ready.set(1 if ready else 0)
+        return {"ready": ready, **checks}
+
+    def update_gauges(self, now_s: float) -> None:
+        now_ms = int(now_s * 1000)
+        open_: dict[str, int] = {}
+        overdue: dict[str, int] = {}
+        for engine in self.shell.engines.values():
+            for name, windows in engine.datasets.items():
+                spec = windows.spec
+                open_[name] = open_.get(name, 0) + len(windows.windows)
+                due = spec.expected_by_ms
+                overdue[name] = overdue.get(name, 0) + sum(
+                    1
+                    for start, w in windows.windows.items()
+                    if due is not None and w.revision == 0 and now_ms > start + spec.window_ms + due
+                )
+        for name in self.shell.specs:
+            self.metrics.windows_open.labels(name).set(open_.get(name, 0))
+            self.metrics.windows_overdue.labels(name).set(overdue.get(name, 0))
+        consumer = self.app.consumer
+        try:
+            assigned = consumer.assignment()
+        except Exception:  # consumer not started yet
+            return
+        for tp in assigned:
+            position = self.positions.get((tp.topic, tp.partition))
+            high = consumer.highwater(tp)
+            if position is not None and high is not None:
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+        self.readiness()
+
+    async def ping_broker(self) -> None:
+        if not self.started:
+            return
+        try:
+            await asyncio.wait_for(self.outputs.producer.client.fetch_all_metadata(), 2.0)
+            self.broker_ok = True
+        except Exception:
+            self.broker_ok = False
 
 
 def idle_watermarks(
@@ -105,7 +171,7 @@ def build_app(
     )
     specs = policies.dataset_specs()
     outputs = Outputs(bootstrap, catalog, idempotent)
-    counters = Counters()
+    metrics = Metrics()
     arrivals_topic = catalog.name("arrivals")
     gates = {name: _gate_factory(p, arrivals_topic) for name, p in policies.datasets.items()}
     models_by_dataset: dict[str, list[str]] = {}
@@ -120,7 +186,7 @@ def build_app(
         wall_clock=time.time,
         gates=gates,
         models_by_dataset=models_by_dataset,
-        counters=counters,
+        metrics=metrics,
     )
     models = ModelShell(
         {n: p.gate_spec() for n, p in policies.models.items()},
@@ -129,10 +195,10 @@ def build_app(
         catalog,
         outputs,
         bootstrap,
-        counters,
+        metrics,
     )
-    router = Router(catalog, outputs, counters)
-    runtime = Runtime(app, shell, models, router, outputs, counters)
+    router = Router(catalog, outputs, metrics)
+    runtime = Runtime(app, shell, models, router, outputs, metrics)
 
     def raw_topic(role: str) -> Any:
         spec = catalog.specs[role]
@@ -156,13 +222,15 @@ def build_app(
         async for event in stream.events():
             await ensure_started()
             msg = event.message
-            await shell.process(msg.partition, msg.offset, msg.key, msg.value)
+            runtime.position(msg.topic, msg.partition, msg.offset)
+            await shell.process(msg.partition, msg.offset, msg.key, msg.value, _ts(msg.timestamp))
 
     @app.agent(raw_topic("model_updates"), name="route-updates")
     async def route_updates(stream: Any) -> None:
         async for event in stream.events():
             await ensure_started()
             msg = event.message
+            runtime.position(msg.topic, msg.partition, msg.offset)
             await router.route("model_updates", msg.partition, msg.offset, msg.key, msg.value)
 
     @app.agent(raw_topic("commands"), name="route-commands")
@@ -170,6 +238,7 @@ def build_app(
         async for event in stream.events():
             await ensure_started()
             msg = event.message
+            runtime.position(msg.topic, msg.partition, msg.offset)
             await router.route("commands", msg.partition, msg.offset, msg.key, msg.value)
 
     @app.agent(raw_topic("model_log"), name="models")
@@ -177,7 +246,8 @@ def build_app(
         async for event in stream.events():
             await ensure_started()
             msg = event.message
-            await models.process(msg.partition, msg.offset, msg.key, msg.value)
+            runtime.position(msg.topic, msg.partition, msg.offset)
+            await models.process(msg.partition, msg.offset, msg.key, msg.value, _ts(msg.timestamp))
 
     @app.timer(interval=CHECKPOINT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def checkpoint() -> None:
@@ -213,8 +283,20 @@ def build_app(
     @app.page("/readyz")
     class Readyz(View):
         async def get(self, request: Request) -> Response:
-            ready = app.rebalancing is False and runtime.app.consumer is not None
-            return self.json({"ready": bool(ready)}, status=200 if ready else 503)
+            status = runtime.readiness()
+            return self.json(status, status=200 if status["ready"] else 503)
+
+    @app.page("/metrics")
+    class MetricsPage(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(
+                generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
+            )
+
+    @app.timer(interval=GAUGE_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def gauges() -> None:
+        runtime.update_gauges(time.time())
+        await runtime.ping_broker()
 
     @app.service
     class Shutdown(faust.Service):

@@ -7,7 +7,6 @@ notices, to `models.log` for every model whose policy lists the dataset.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -28,27 +27,17 @@ from orchestrator.core.effects import (
     StatePut,
     TooLate,
     WatermarkAdvanced,
-    WindowDropped,
     WindowFired,
 )
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.modelgate import DataNotice
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.errors import ContractError
+from orchestrator.worker.metrics import Metrics
 from orchestrator.worker.outputs import Outputs, dlq_record, late_record, utcnow
 from orchestrator.worker.partitioned import PartitionedShell
 
 log = structlog.get_logger("orchestrator.eventtime")
-
-
-@dataclass
-class Counters:
-    """What happened, for metrics and tests; keyed by (kind, label)."""
-
-    values: dict[tuple[str, str], int] = field(default_factory=dict)
-
-    def inc(self, kind: str, label: str = "", n: int = 1) -> None:
-        self.values[(kind, label)] = self.values.get((kind, label), 0) + n
 
 
 class EventTimeShell(PartitionedShell[EventTimeEngine]):
@@ -65,14 +54,14 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
         wall_clock: Callable[[], float],
         gates: dict[str, Callable[[], DataGate]] | None = None,
         models_by_dataset: dict[str, list[str]] | None = None,
-        counters: Counters | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(catalog, outputs, bootstrap)
         self.specs = specs
         self.gates = gates or {}
         self.models_by_dataset = models_by_dataset or {}
         self.wall_clock = wall_clock
-        self.counters = counters or Counters()
+        self.metrics = metrics or Metrics()
         #: wall-clock seconds of the last event seen per dataset (idle-source detection).
         self.last_seen: dict[str, float] = {}
         self.watermarks: dict[str, int] = {}
@@ -90,14 +79,15 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
         offset: int,
         key: bytes | None,
         value: bytes | None,
+        timestamp_ms: int | None = None,
     ) -> None:
         topic = self.catalog.name("arrivals")
         try:
             event = decode(value, key, topic_role="arrivals")
         except ContractError as exc:
             engine.skip(offset)
-            self.counters.inc("dlq", exc.code)
-            self.counters.inc("events", "invalid")
+            self.metrics.dlq.labels(exc.code).inc()
+            self.metrics.event(topic, "invalid", "dlq")
             log.warning(
                 "invalid input",
                 code=exc.code,
@@ -125,8 +115,7 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
         assert isinstance(event, DataArrival | DataWatermark)
         self.last_seen[event.dataset] = self.wall_clock()
         effects = engine.handle(event, partition, offset, utcnow())
-        self.counters.inc("events", event.type)
-        await self.carry_out(effects, partition, key, value, offset)
+        await self.carry_out(effects, partition, key, value, offset, event.type, timestamp_ms)
 
     async def carry_out(
         self,
@@ -135,7 +124,11 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
         key: bytes | None,
         value: bytes | None,
         offset: int,
+        event_type: str = "data.arrival",
+        timestamp_ms: int | None = None,
     ) -> None:
+        topic = self.catalog.name("arrivals")
+        fate = "applied"
         for effect in effects:
             if isinstance(effect, StatePut):
                 self.put(partition, effect)
@@ -143,7 +136,7 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
                 self.put(partition, (effect.key, None))
             elif isinstance(effect, WindowFired):
                 m = effect.manifest
-                self.counters.inc("windows_fired", m.dataset)
+                self.metrics.windows_fired.labels(m.dataset, "1" if m.revision == 1 else "n").inc()
                 log.info(
                     "window fired",
                     window_id=m.window_id,
@@ -153,13 +146,15 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
                 )
                 await self.outputs.send("windows", m.dataset.encode(), encode(m))
             elif isinstance(effect, Decided):
-                await self.decided(effect, partition, offset)
+                await self.decided(effect, partition, offset, timestamp_ms)
             elif isinstance(effect, TooLate):
-                self.counters.inc("late", effect.event.dataset)
+                fate = "late"
+                self.metrics.late.labels(effect.event.dataset).inc()
                 log.info("too late", event_id=effect.event.event_id, window_id=effect.window_id)
                 await self.outputs.send("late", effect.event.dataset.encode(), late_record(effect))
             elif isinstance(effect, Rejected):
-                self.counters.inc("dlq", effect.code)
+                fate = "dlq"
+                self.metrics.dlq.labels(effect.code).inc()
                 log.warning(
                     "rejected", code=effect.code, event_id=effect.event_id, reason=effect.message
                 )
@@ -172,25 +167,27 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
                         effect.event_id,
                         value,
                         key,
-                        self.catalog.name("arrivals"),
+                        topic,
                         partition,
                         offset,
                         utcnow(),
                     ),
                 )
             elif isinstance(effect, Duplicate):
-                self.counters.inc("duplicates", effect.dataset)
+                fate = "duplicate"
+                self.metrics.duplicates.labels(effect.dataset).inc()
             elif isinstance(effect, Accepted):
-                self.counters.inc("accepted", effect.dataset)
+                fate = "accepted"
             elif isinstance(effect, WatermarkAdvanced):
                 self.watermarks[effect.dataset] = effect.watermark_ms
-            elif isinstance(effect, WindowDropped):
-                self.counters.inc("windows_dropped", effect.dataset)
+                self.metrics.watermark.labels(effect.dataset).set(effect.watermark_ms / 1000)
+        self.metrics.event(topic, event_type, fate)
 
-    async def decided(self, effect: Decided, partition: int, offset: int) -> None:
+    async def decided(
+        self, effect: Decided, partition: int, offset: int, timestamp_ms: int | None
+    ) -> None:
         d = effect.decision
         dataset = d.subject.id.split("/", 1)[0]
-        self.counters.inc("decisions", f"data_window:{d.outcome}")
         log.info(
             "decision",
             decision_id=d.decision_id,
@@ -200,6 +197,7 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
             failed=[c.code for c in d.checks if not c.passed],
         )
         await self.outputs.send("audit", d.subject.id.encode(), encode(d))
+        self.metrics.decided(d, timestamp_ms)
         notice = DataNotice(d.subject.id, d.outcome, d.decision_id)
         source = SourceOffset(
             topic=self.catalog.name("arrivals"), partition=partition, offset=offset

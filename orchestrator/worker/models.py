@@ -23,7 +23,7 @@ from orchestrator.core.effects import (
 )
 from orchestrator.core.modelgate import AccessSpec, ModelGateSpec, ModelPartition
 from orchestrator.errors import ContractError
-from orchestrator.worker.eventtime import Counters
+from orchestrator.worker.metrics import Metrics
 from orchestrator.worker.outputs import Outputs, dlq_record, utcnow
 from orchestrator.worker.partitioned import PartitionedShell
 
@@ -33,10 +33,10 @@ log = structlog.get_logger("orchestrator.models")
 class Router:
     """Decodes `models.updates` and `commands` and forwards them, keyed by model, to `models.log`."""
 
-    def __init__(self, catalog: Catalog, outputs: Outputs, counters: Counters) -> None:
+    def __init__(self, catalog: Catalog, outputs: Outputs, metrics: Metrics) -> None:
         self.catalog = catalog
         self.outputs = outputs
-        self.counters = counters
+        self.metrics = metrics
 
     async def route(
         self, role: str, partition: int, offset: int, key: bytes | None, value: bytes | None
@@ -45,8 +45,8 @@ class Router:
         try:
             event = decode(value, key, topic_role=role)
         except ContractError as exc:
-            self.counters.inc("dlq", exc.code)
-            self.counters.inc("events", "invalid")
+            self.metrics.dlq.labels(exc.code).inc()
+            self.metrics.event(topic, "invalid", "dlq")
             log.warning(
                 "invalid input", code=exc.code, reason=exc.message, topic=topic, offset=offset
             )
@@ -67,7 +67,7 @@ class Router:
             )
             return
         assert isinstance(event, ModelUpdate | CommandRollback | CommandOverride)
-        self.counters.inc("events", event.type)
+        self.metrics.event(topic, event.type, "routed")
         source = SourceOffset(topic=topic, partition=partition, offset=offset)
         await self.outputs.send("model_log", model_of(event).encode(), event_record(event, source))
 
@@ -84,19 +84,20 @@ class ModelShell(PartitionedShell[ModelPartition]):
         catalog: Catalog,
         outputs: Outputs,
         bootstrap: str,
-        counters: Counters,
+        metrics: Metrics,
     ) -> None:
         super().__init__(catalog, outputs, bootstrap)
         self.specs = specs
         self.access = access
         self.version = version
-        self.counters = counters
+        self.metrics = metrics
         self.champions: dict[str, str | None] = {}
 
     def restore_engine(self, entries: list[tuple[str, Any]]) -> ModelPartition:
         part = ModelPartition.restore(self.specs, self.access, self.version, entries)
         for model, gate in part.gates.items():
             self.champions[model] = gate.champion
+            self.metrics.set_champion(model, gate.champion)
         return part
 
     async def process_one(
@@ -106,6 +107,7 @@ class ModelShell(PartitionedShell[ModelPartition]):
         offset: int,
         key: bytes | None,
         value: bytes | None,
+        timestamp_ms: int | None = None,
     ) -> None:
         try:
             item, source = parse_record(value)
@@ -132,7 +134,7 @@ class ModelShell(PartitionedShell[ModelPartition]):
             topic=self.catalog.name("model_log"), partition=partition, offset=offset
         )
         effects = engine.handle(model, item, source, offset, utcnow(), trigger)
-        await self.carry_out(effects, partition, key, value, source)
+        await self.carry_out(effects, partition, key, value, source, timestamp_ms)
 
     async def carry_out(
         self,
@@ -141,13 +143,14 @@ class ModelShell(PartitionedShell[ModelPartition]):
         key: bytes | None,
         value: bytes | None,
         source: SourceOffset,
+        trigger_ts_ms: int | None = None,
     ) -> None:
         for effect in effects:
             if isinstance(effect, StatePut):
                 self.put(partition, effect)
             elif isinstance(effect, Decided):
                 d = effect.decision
-                self.counters.inc("decisions", f"{d.subject.kind}:{d.outcome}")
+                self.metrics.decided(d, trigger_ts_ms)
                 log.info(
                     "decision",
                     decision_id=d.decision_id,
@@ -159,6 +162,7 @@ class ModelShell(PartitionedShell[ModelPartition]):
                 await self.outputs.send("audit", d.subject.id.encode(), encode(d))
             elif isinstance(effect, ChampionChanged):
                 self.champions[effect.model] = effect.version
+                self.metrics.set_champion(effect.model, effect.version)
                 record = ChampionRecord(
                     model=effect.model,
                     version=effect.version,
@@ -177,7 +181,7 @@ class ModelShell(PartitionedShell[ModelPartition]):
                 log.info("training requested", model=r.model, windows=len(r.windows))
                 await self.outputs.send("training", r.model.encode(), encode(r))
             elif isinstance(effect, Rejected):
-                self.counters.inc("dlq", effect.code)
+                self.metrics.dlq.labels(effect.code).inc()
                 log.warning(
                     "rejected", code=effect.code, event_id=effect.event_id, reason=effect.message
                 )

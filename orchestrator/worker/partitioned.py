@@ -18,7 +18,7 @@ import structlog
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.core.effects import StatePut
-from orchestrator.kafka.read import read_range
+from orchestrator.kafka.read import read_range, read_timed
 from orchestrator.worker.outputs import Outputs
 
 log = structlog.get_logger("orchestrator.state")
@@ -47,26 +47,42 @@ class PartitionedShell(Generic[E]):
         self.bootstrap = bootstrap
         self.engines: dict[int, E] = {}
         self.dirty: dict[int, dict[str, object]] = {}
+        #: next input offset handled per partition (for consumer lag)
+        self.processed: dict[int, int] = {}
+        #: partitions being rebuilt right now (not ready while non-empty)
+        self.recovering: set[int] = set()
         self._lock = asyncio.Lock()
 
     def restore_engine(self, entries: list[tuple[str, Any]]) -> E:
         raise NotImplementedError
 
     async def process_one(
-        self, engine: E, partition: int, offset: int, key: bytes | None, value: bytes | None
+        self,
+        engine: E,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int | None = None,
     ) -> None:
         raise NotImplementedError
 
     async def process(
-        self, partition: int, offset: int, key: bytes | None, value: bytes | None
+        self,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int | None = None,
     ) -> None:
         engine = self.engines.get(partition)
         if engine is None:
             engine = await self._recover(partition, offset)
         if offset < engine.position:
             return  # already reflected in state (re-delivery after a restart)
-        await self.process_one(engine, partition, offset, key, value)
+        await self.process_one(engine, partition, offset, key, value, timestamp_ms)
         self.put(partition, engine.position_entry())
+        self.processed[partition] = offset + 1
 
     def put(self, partition: int, entry: StatePut | tuple[str, object | None]) -> None:
         key, value = (entry.key, entry.value) if isinstance(entry, StatePut) else entry
@@ -88,6 +104,13 @@ class PartitionedShell(Generic[E]):
             await self.outputs.flush()
 
     async def _recover(self, partition: int, first_offset: int) -> E:
+        self.recovering.add(partition)
+        try:
+            return await self._rebuild(partition, first_offset)
+        finally:
+            self.recovering.discard(partition)
+
+    async def _rebuild(self, partition: int, first_offset: int) -> E:
         entries = await read_changelog(
             self.bootstrap, self.catalog.name(self.state_role), partition
         )
@@ -95,15 +118,15 @@ class PartitionedShell(Generic[E]):
         self.engines[partition] = engine
         restored = engine.position
         if engine.position < first_offset:
-            gap = await read_range(
+            gap = await read_timed(
                 self.bootstrap,
                 self.catalog.name(self.input_role),
                 partition,
                 engine.position,
                 first_offset,
             )
-            for offset, key, value in gap:
-                await self.process_one(engine, partition, offset, key, value)
+            for offset, key, value, ts in gap:
+                await self.process_one(engine, partition, offset, key, value, ts)
         log.info(
             "partition recovered",
             topic=self.catalog.name(self.input_role),

@@ -1,0 +1,118 @@
+"""Prometheus metrics of a worker (SPEC §7). Labels are bounded: topics, types, results, codes,
+datasets, models and versions from the policies, partitions; never event ids or uris."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+from orchestrator.contracts.records import AuditDecision
+
+
+class Metrics:
+    def __init__(self) -> None:
+        disable_created_metrics()  # no *_created series: they double the series count for nothing
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.events = Counter(
+            "orchestrator_events_total",
+            "Input records by topic, event type and result",
+            ["topic", "type", "result"],
+            registry=r,
+        )
+        self.watermark = Gauge(
+            "orchestrator_watermark_timestamp_seconds",
+            "Dataset watermark WM(D) (event time)",
+            ["dataset"],
+            registry=r,
+        )
+        self.windows_open = Gauge(
+            "orchestrator_windows_open",
+            "Windows whose state is kept (not past end + L)",
+            ["dataset"],
+            registry=r,
+        )
+        self.windows_overdue = Gauge(
+            "orchestrator_windows_overdue",
+            "Open windows not fired by end + expected_by (wall clock)",
+            ["dataset"],
+            registry=r,
+        )
+        self.windows_fired = Counter(
+            "orchestrator_windows_fired_total",
+            "Window revisions fired",
+            ["dataset", "revision"],
+            registry=r,
+        )
+        self.late = Counter(
+            "orchestrator_late_total",
+            "Arrivals judged too late (E_TOO_LATE)",
+            ["dataset"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "orchestrator_duplicates_total", "Duplicate arrivals ignored", ["dataset"], registry=r
+        )
+        self.decisions = Counter(
+            "orchestrator_decisions_total",
+            "Decisions recorded",
+            ["subject_kind", "outcome"],
+            registry=r,
+        )
+        self.check_failures = Counter(
+            "orchestrator_check_failures_total", "Failed gate checks by code", ["code"], registry=r
+        )
+        self.latency = Histogram(
+            "orchestrator_decision_latency_seconds",
+            "From the broker timestamp of the triggering event to the decision's production",
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.dlq = Counter(
+            "orchestrator_dlq_total", "Records sent to the dlq by code", ["code"], registry=r
+        )
+        self.champion = Gauge(
+            "orchestrator_champion_info",
+            "1 for the current champion version of a model",
+            ["model", "version"],
+            registry=r,
+        )
+        self.rollbacks = Counter(
+            "orchestrator_champion_rollbacks_total",
+            "Champions rolled back",
+            ["model", "cause"],
+            registry=r,
+        )
+        self.lag = Gauge(
+            "orchestrator_consumer_lag",
+            "Records behind the end of the partition",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "orchestrator_ready", "1 when topics are verified and state is recovered", registry=r
+        )
+        self._champions: dict[str, str] = {}
+
+    def event(self, topic: str, type_: str, result: str) -> None:
+        self.events.labels(topic, type_, result).inc()
+
+    def decided(self, d: AuditDecision, trigger_ts_ms: int | None) -> None:
+        self.decisions.labels(d.subject.kind, d.outcome).inc()
+        for c in d.checks:
+            if not c.passed:
+                self.check_failures.labels(c.code).inc()
+        if trigger_ts_ms:
+            self.latency.observe(max(0.0, time.time() - trigger_ts_ms / 1000))
+        if d.outcome == "rollback" and d.model:
+            self.rollbacks.labels(
+                d.model, "command" if d.subject.kind == "command" else "lineage"
+            ).inc()
+
+    def set_champion(self, model: str, version: str | None) -> None:
+        old = self._champions.pop(model, None)
+        if old is not None:
+            self.champion.remove(model, old)
+        if version is not None:
+            self.champion.labels(model, version).set(1)
+            self._champions[model] = version
