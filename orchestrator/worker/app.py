@@ -51,6 +51,7 @@ class Runtime:
     metrics: Metrics
     started: bool = False
     broker_ok: bool = True
+    assigned_once: bool = False
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def position(self, topic: str, partition: int, offset: int) -> None:
@@ -62,7 +63,7 @@ class Runtime:
         recovering = sorted(self.shell.recovering) + sorted(self.models.recovering)
         checks = {
             "topics_verified": True,
-            "assigned": not self.app.rebalancing,
+            "assigned": self.assigned_once and not self.app.rebalancing,
             "state_recovered": not recovering,
             "broker_reachable": self.broker_ok,
         }
@@ -100,13 +101,18 @@ class Runtime:
         self.readiness()
 
     async def ping_broker(self) -> None:
-        if not self.started:
-            return
-        try:
-            await asyncio.wait_for(self.outputs.producer.client.fetch_all_metadata(), 2.0)
-            self.broker_ok = True
-        except Exception:
-            self.broker_ok = False
+        """Reachable if any bootstrap address accepts a connection within 2 s."""
+        ok = False
+        for address in self.outputs.bootstrap.split(","):
+            host, _, port = address.strip().rpartition(":")
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 2.0)
+            except (OSError, TimeoutError, ValueError):
+                continue
+            writer.close()
+            ok = True
+            break
+        self.broker_ok = ok
 
 
 def idle_watermarks(
@@ -267,6 +273,10 @@ def build_app(
             )
             await outputs.send("arrivals", wm.dataset.encode(), encode(wm))
 
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(app: faust.App, assigned: set[Any], **_: Any) -> None:
+        runtime.assigned_once = True
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
         if runtime.started:
@@ -295,8 +305,11 @@ def build_app(
 
     @app.timer(interval=GAUGE_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def gauges() -> None:
-        runtime.update_gauges(time.time())
         await runtime.ping_broker()
+        try:
+            runtime.update_gauges(time.time())
+        except Exception as exc:  # a gauge must never stop the timer that keeps readiness true
+            log.warning("gauge update failed", error=repr(exc))
 
     @app.service
     class Shutdown(faust.Service):

@@ -67,6 +67,7 @@ class Outputs:
 
     def __init__(self, bootstrap: str, catalog: Catalog, idempotent: bool) -> None:
         self.catalog = catalog
+        self.bootstrap = bootstrap
         self._config = {
             "bootstrap_servers": bootstrap,
             "acks": "all",

@@ -33,6 +33,7 @@ class Worker:
     """`orchestrator worker` in a subprocess."""
 
     def __init__(self, bootstrap: str, topics: Path, app_id: str, log: Path) -> None:
+        self.port = free_port()
         self.args = [
             sys.executable,
             "-m",
@@ -45,7 +46,7 @@ class Worker:
             "--gates",
             str(ROOT / "gates"),
             "--web-port",
-            str(free_port()),
+            str(self.port),
         ]
         self.env = {**os.environ, "ORCHESTRATOR_APP_ID": app_id, "ORCHESTRATOR_LOG_FORMAT": "json"}
         self.log = log

@@ -1,0 +1,198 @@
+"""A real Prometheus scrapes a real worker during a simulated run: every dashboard and alert query
+is valid against it, the dashboard queries return data, and the numbers agree with the topics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.catalog.topics import Catalog
+from orchestrator.kafka.embedded import EmbeddedBroker, free_port
+from orchestrator.simulate import EXAMPLE_KEYS
+from tests.conftest import ROOT, make_catalog, run_cli
+from tests.integration.test_gates_e2e import read
+from tests.integration.test_worker import Worker, wait_for
+from tests.unit.test_deploy_static import dashboard_exprs, rule_exprs
+
+KEY_ENV = {
+    "ORCHESTRATOR_KEY_ALICE": EXAMPLE_KEYS["alice"].decode(),
+    "ORCHESTRATOR_KEY_BOB": EXAMPLE_KEYS["bob"].decode(),
+}
+
+
+def http(url: str, timeout: float = 5) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, b""
+
+
+class Prometheus:
+    def __init__(self, tmp: Path, target: str) -> None:
+        self.port = free_port()
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(ROOT / "deploy/prometheus/rules/orchestrator.yml")],
+            "scrape_configs": [
+                {"job_name": "orchestrator", "static_configs": [{"targets": [target]}]}
+            ],
+        }
+        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+        binary = shutil.which("prometheus")
+        assert binary, "prometheus must be installed (Debian package; scripts/install-system.sh)"
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=open(tmp / "prometheus.log", "wb"),  # noqa: SIM115 - lives as long as the process
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(lambda: http(f"{self.url}/-/ready")[0] == 200, timeout=60, every=0.5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def query(self, expr: str) -> dict[str, Any]:
+        status, body = http(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        assert status in (200, 400, 422), (status, body[:300])
+        return json.loads(body)
+
+    def value(self, expr: str) -> float:
+        result = self.query(expr)["data"]["result"]
+        return float(result[0]["value"][1]) if result else 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def observed_run(
+    kafka_bootstrap: str, tmp_path: Path
+) -> Iterator[tuple[Prometheus, Worker, Catalog, str]]:
+    prefix = f"o{uuid.uuid4().hex[:8]}"
+    topics = make_catalog(tmp_path / "topics", prefix, partitions=3)
+    assert (
+        run_cli("topics", "apply", "--broker", kafka_bootstrap, "--topics", str(topics)).returncode
+        == 0
+    )
+    worker = Worker(kafka_bootstrap, topics, prefix, tmp_path / "worker.log")
+    worker.env.update(KEY_ENV)
+    worker.start()
+    prom = Prometheus(tmp_path, f"127.0.0.1:{worker.port}")
+    try:
+        yield prom, worker, Catalog.load(topics), kafka_bootstrap
+    finally:
+        prom.stop()
+        worker.stop()
+
+
+def test_prometheus_scrapes_a_real_worker(
+    observed_run: tuple[Prometheus, Worker, Catalog, str], tmp_path: Path
+) -> None:
+    """Queries are valid, dashboards have data, and metric values equal what the topics hold."""
+    prom, worker, catalog, bs = observed_run
+    base = f"http://127.0.0.1:{worker.port}"
+    wait_for(lambda: http(f"{base}/healthz")[0] == 200, timeout=60)
+    out = run_cli(
+        "simulate",
+        "--send",
+        "--example-keys",
+        "--seed",
+        "3",
+        "--broker",
+        bs,
+        "--topics",
+        str(catalog.files["arrivals"].parent),
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stderr
+    audit_topic = catalog.name("audit")
+    last: list[int] = []
+
+    def settled() -> bool:
+        last.append(len(read(bs, audit_topic)))
+        return len(last) >= 4 and last[-1] == last[-4] and last[-1] > 0
+
+    wait_for(settled, timeout=120, every=1.5)
+    status, body = http(f"{base}/readyz")
+    assert status == 200 and json.loads(body)["ready"] is True, body
+    wait_for(lambda: prom.value("sum(orchestrator_decisions_total)") == last[-1], timeout=30)
+
+    for expr in dashboard_exprs() + rule_exprs():
+        answer = prom.query(expr)
+        assert answer["status"] == "success", (expr, answer)
+    for expr in dashboard_exprs():
+        wait_for(lambda expr=expr: bool(prom.query(expr)["data"]["result"]), timeout=30)
+
+    decisions = {d["decision_id"] for d in read(bs, audit_topic)}
+    dlq = read(bs, catalog.name("dlq"))
+    late = read(bs, catalog.name("late"))
+    assert prom.value("sum(orchestrator_decisions_total)") == len(decisions)
+    assert prom.value("sum(orchestrator_dlq_total)") == len(dlq) == 3 + 2  # malformed + conflicts
+    assert prom.value('sum(orchestrator_dlq_total{code="E_DUPLICATE_CONFLICT"})') == 2
+    assert prom.value("sum(orchestrator_late_total)") == len(late) == 2
+    champions: dict[str, str] = {}
+    for rec in read(bs, catalog.name("champions")):
+        champions[rec["model"]] = rec["version"]
+    series = prom.query("orchestrator_champion_info == 1")["data"]["result"]
+    assert {s["metric"]["model"]: s["metric"]["version"] for s in series} == champions
+    assert prom.value("up") == 1 and prom.value("orchestrator_ready") == 1
+    assert prom.value("sum(orchestrator_decision_latency_seconds_count)") == len(decisions)
+    text = http(f"{base}/metrics")[1].decode()
+    assert "event_id" not in text and "s3://" not in text  # no unbounded labels
+
+
+def test_readyz_reports_an_unreachable_broker(tmp_path: Path) -> None:
+    """Ready on a live broker; not ready (503, broker_reachable false) once the broker is gone."""
+    broker = EmbeddedBroker()
+    broker.start()
+    topics = make_catalog(tmp_path / "topics", "r")
+    assert (
+        run_cli("topics", "apply", "--broker", broker.bootstrap, "--topics", str(topics)).returncode
+        == 0
+    )
+    worker = Worker(broker.bootstrap, topics, "ready-test", tmp_path / "worker.log")
+    worker.start()
+    base = f"http://127.0.0.1:{worker.port}"
+    try:
+        run_cli(
+            "simulate",
+            "--send",
+            "--example-keys",
+            "--broker",
+            broker.bootstrap,
+            "--topics",
+            str(topics),
+        )
+        wait_for(lambda: http(f"{base}/readyz")[0] == 200, timeout=90)
+        assert http(f"{base}/healthz")[0] == 200
+        broker.stop()
+
+        def unreachable() -> bool:
+            status, body = http(f"{base}/readyz")
+            return status == 503 and json.loads(body)["broker_reachable"] is False
+
+        wait_for(unreachable, timeout=60)
+        assert http(f"{base}/healthz")[0] == 200  # alive, just not ready
+    finally:
+        worker.stop()
+        broker.stop()
