@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup system demo test lint unit integration clean
+.PHONY: setup system demo test lint bench clean
 
 $(BIN)/orchestrator: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -22,12 +22,16 @@ demo: setup
 	$(BIN)/orchestrator demo
 
 lint: setup
-	$(BIN)/ruff check orchestrator tests
+	$(BIN)/ruff check orchestrator tests bench
 	$(BIN)/mypy orchestrator
 
 test: system setup lint
 	bash deploy/kafka/kafka.sh fetch
 	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: system setup
+	bash deploy/kafka/kafka.sh fetch
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .run deploy/kafka/lib

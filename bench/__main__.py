@@ -1,0 +1,506 @@
+"""`python -m bench`: the benchmark ladder on real Apache Kafka, figures and ratios in one run.
+
+L3  plain aiokafka loop: consume the input, produce one ~400-byte record per input, batched commits
+L4  L3 + contract decoding/encoding (pydantic + orjson)
+L5  L4 + the pure core (dedupe, watermarks, windows, data gate), in memory
+L6  the real `orchestrator worker` (all agents, state, changelogs, audit)
+plus: L6 decision latency at 50% and 80% of its max rate (open loop), replay throughput, worker
+RSS at two event counts, changelog bytes per input event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from orchestrator import __version__
+from orchestrator.catalog.topics import Catalog
+from orchestrator.contracts.codec import decode, encode
+from orchestrator.contracts.events import DataArrival
+from orchestrator.core.datagate import DataGate
+from orchestrator.core.engine import EventTimeEngine
+from orchestrator.core.timeutil import format_rfc3339_ms
+from orchestrator.kafka.admin import apply_topics
+from orchestrator.kafka.embedded import free_port
+from orchestrator.kafka.read import partitions_of, read_timed
+from orchestrator.policies import Policies
+from orchestrator.replay import Range, replay
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DATASETS = 6
+BASE_MS = 1_795_392_000_000
+PAD = "x" * 120
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# -- set-up ----------------------------------------------------------------------------------
+
+
+def make_gates(directory: Path) -> Path:
+    (directory / "datasets").mkdir(parents=True)
+    for i in range(DATASETS):
+        (directory / "datasets" / f"bench-{i}.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "kind": "dataset",
+                    "name": f"bench-{i}",
+                    "version": 1,
+                    "window": "PT1M",
+                    "out_of_orderness": "PT10S",
+                    "allowed_lateness": "PT30S",
+                    "checks": {
+                        "record_count": {"min": 1, "max": 100_000_000, "severity": "error"},
+                        "volume_drift": {"last": 10, "max_ratio": 100.0, "severity": "warn"},
+                    },
+                }
+            )
+        )
+    return directory
+
+
+def make_topics(directory: Path, prefix: str, partitions: int) -> Path:
+    directory.mkdir(parents=True)
+    for src in sorted((ROOT / "topics").glob("*.yaml")):
+        data = yaml.safe_load(src.read_text())
+        data["name"] = f"{prefix}.{data['name']}"
+        data["partitions"] = partitions
+        (directory / src.name).write_text(yaml.safe_dump(data))
+    return directory
+
+
+class EventSource:
+    """~400-byte data.arrival events, one second of event time apart per dataset, with disorder
+    within the bound (and about 1% beyond it), about 1% duplicates."""
+
+    def __init__(self, seed: int = 1) -> None:
+        self.rng = random.Random(seed)
+        self.n = 0
+        self.clock = [BASE_MS] * DATASETS
+
+    def next(self) -> tuple[bytes, bytes]:
+        self.n += 1
+        d = self.n % DATASETS
+        self.clock[d] += 1000
+        jitter = (
+            self.rng.randint(0, 8000)
+            if self.rng.random() > 0.01
+            else self.rng.randint(10_000, 60_000)
+        )
+        eid = f"b{self.n}" if self.rng.random() > 0.01 else f"b{max(1, self.n - 3)}"
+        event = {
+            "type": "data.arrival",
+            "v": 1,
+            "event_id": eid,
+            "dataset": f"bench-{d}",
+            "source": "s",
+            "event_time": format_rfc3339_ms(self.clock[d] - jitter),
+            "uri": f"s3://bench-lake/bench-{d}/2026/11/23/part-{self.n:09d}.parquet",
+            "record_count": 100,
+            "checksum": f"sha256:{self.n:064d}",
+            "attributes": {"pad": PAD},
+        }
+        return f"bench-{d}".encode(), orjson.dumps(event)
+
+
+async def produce(
+    bootstrap: str, topic: str, source: EventSource, n: int, rate: float | None = None
+) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024, acks=1
+    )
+    await producer.start()
+    try:
+        started = time.monotonic()
+        for i in range(n):
+            key, value = source.next()
+            await producer.send(topic, value, key=key)
+            if rate and i % 50 == 0:
+                ahead = i / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+# -- L3 .. L5: in-process loops on the same topic --------------------------------------------
+
+
+async def client_loop(
+    bootstrap: str, topic: str, out_topic: str, n: int, level: int, gates_dir: Path
+) -> dict[str, float]:
+    policies = Policies.load(gates_dir)
+    specs = policies.dataset_specs()
+    gate_specs = {name: p.gate_spec() for name, p in policies.datasets.items()}
+    engines: dict[int, EventTimeEngine] = {}
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-l{level}-{time.time_ns()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=2000,
+        fetch_max_bytes=16 * 1024 * 1024,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024, acks=1
+    )
+    await consumer.start()
+    await producer.start()
+    seen, cpu0, t0 = 0, time.process_time(), None
+    filler = b"y" * 400
+    try:
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            if t0 is None and batch:
+                t0, cpu0 = time.perf_counter(), time.process_time()
+            for tp, records in batch.items():
+                for r in records:
+                    value = filler
+                    if level >= 4:
+                        event = decode(r.value, r.key, topic_role="arrivals")
+                        value = encode(event)
+                        if level >= 5:
+                            assert isinstance(event, DataArrival)
+                            engine = engines.get(tp.partition)
+                            if engine is None:
+                                engine = engines[tp.partition] = EventTimeEngine(
+                                    specs,
+                                    {
+                                        k: (lambda s=s: DataGate(s, topic, __version__))
+                                        for k, s in gate_specs.items()
+                                    },
+                                )
+                            engine.handle(event, tp.partition, r.offset)
+                    await producer.send(out_topic, value, key=r.key)
+                    seen += 1
+            if batch:
+                await consumer.commit()
+        await producer.flush()
+        elapsed = time.perf_counter() - (t0 or time.perf_counter())
+        cpu = time.process_time() - cpu0
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return {"events_per_s": n / elapsed, "cpu_us_per_event": cpu / n * 1e6, "seconds": elapsed}
+
+
+# -- L6: the real worker ----------------------------------------------------------------------
+
+
+class WorkerProc:
+    def __init__(
+        self, bootstrap: str, topics: Path, gates: Path, app_id: str, logfile: Path
+    ) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "orchestrator",
+                "worker",
+                "--broker",
+                bootstrap,
+                "--topics",
+                str(topics),
+                "--gates",
+                str(gates),
+                "--web-port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            stdout=open(logfile, "ab"),  # noqa: SIM115 - lives as long as the worker
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "ORCHESTRATOR_APP_ID": app_id, "ORCHESTRATOR_LOG_FORMAT": "json"},
+        )
+
+    def metric(self, name: str) -> float:
+        try:
+            text = (
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=3)
+                .read()
+                .decode()
+            )
+        except OSError:
+            return -1.0
+        return sum(float(m) for m in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+    def events(self) -> float:
+        return self.metric("orchestrator_events_total")
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def wait_events(self, n: float, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.events() < n:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"worker processed {self.events()} of {n} events")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def worker_run(
+    bootstrap: str, topics: Path, gates: Path, tmp: Path, n: int, app: str, rss_points: list[int]
+) -> tuple[dict[str, float], dict[str, float], WorkerProc]:
+    """Start a worker on pre-produced input; measure throughput from first to last event."""
+    worker = WorkerProc(bootstrap, topics, gates, app, tmp / f"{app}.log")
+    worker.wait_events(1, timeout=120)
+    t0, cpu0 = time.perf_counter(), worker.cpu_s()
+    start_events = worker.events()
+    rss: dict[str, float] = {}
+    for point in sorted(rss_points):
+        if point <= n:
+            worker.wait_events(point, timeout=3600)
+            rss[str(point)] = worker.rss_mb()
+    worker.wait_events(n, timeout=3600)
+    elapsed, cpu = time.perf_counter() - t0, worker.cpu_s() - cpu0
+    done = n - start_events
+    return (
+        {"events_per_s": done / elapsed, "cpu_us_per_event": cpu / done * 1e6, "seconds": elapsed},
+        rss,
+        worker,
+    )
+
+
+async def latencies(bootstrap: str, catalog: Catalog, since_ms: int) -> list[float]:
+    """Decision latency: broker timestamp of the decision minus that of its trigger event."""
+    arrivals: dict[tuple[int, int], int] = {}
+    topic = catalog.name("arrivals")
+    for p in await partitions_of(bootstrap, topic):
+        for offset, _, _, ts in await read_timed(bootstrap, topic, p, 0, None):
+            arrivals[(p, offset)] = ts
+    out = []
+    audit = catalog.name("audit")
+    for p in await partitions_of(bootstrap, audit):
+        for _, _, value, ts in await read_timed(bootstrap, audit, p, 0, None):
+            d = orjson.loads(value or b"{}")
+            trig = d.get("trigger") or {}
+            t = arrivals.get((trig.get("partition"), trig.get("offset")))
+            if t is not None and t >= since_ms:
+                out.append((ts - t) / 1000)
+    return sorted(out)
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def topic_bytes(bootstrap: str, topic: str) -> int:
+    total = 0
+    for p in await partitions_of(bootstrap, topic):
+        for _, k, v, _ in await read_timed(bootstrap, topic, p, 0, None):
+            total += len(k or b"") + len(v or b"")
+    return total
+
+
+# -- the ladder -----------------------------------------------------------------------------
+
+
+def start_kafka(tmp: Path) -> tuple[str, Path]:
+    run = tmp / "kafka"
+    out = subprocess.run(
+        ["bash", str(ROOT / "deploy/kafka/kafka.sh"), "start", str(run)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1], run
+
+
+def fresh(bootstrap: str, tmp: Path, name: str, partitions: int) -> tuple[Path, Catalog]:
+    topics = make_topics(
+        tmp / f"topics-{name}", f"bench-{name}-{time.time_ns() % 10**8}", partitions
+    )
+    catalog = Catalog.load(topics)
+    asyncio.run(apply_topics(bootstrap, catalog))
+    return topics, catalog
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--events", type=int, default=200_000, help="events per throughput run")
+    ap.add_argument(
+        "--rss-points", default="200000,1000000", help="event counts at which worker RSS is read"
+    )
+    ap.add_argument(
+        "--latency-seconds", type=float, default=20.0, help="duration of each open-loop latency run"
+    )
+    ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--broker", help="use this Kafka instead of starting deploy/kafka")
+    ap.add_argument("--json", default=str(ROOT / "bench/results/latest.json"))
+    args = ap.parse_args(argv)
+    n = args.events
+    rss_points = [int(x) for x in args.rss_points.split(",") if x]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    kafka_run = None
+    bootstrap = args.broker
+    if not bootstrap:
+        bootstrap, kafka_run = start_kafka(tmp)
+    log(f"broker {bootstrap}; {n} events of ~{len(EventSource().next()[1])} bytes")
+    gates = make_gates(tmp / "gates")
+    results: dict[str, Any] = {"events": n, "partitions": args.partitions, "broker": "apache-kafka"}
+    try:
+        topics, catalog = fresh(bootstrap, tmp, "ladder", args.partitions)
+        asyncio.run(
+            produce(
+                bootstrap,
+                catalog.name("arrivals"),
+                EventSource(),
+                max(n, max(rss_points, default=0)),
+            )
+        )
+        for level in (3, 4, 5):
+            log(f"L{level} ...")
+            results[f"L{level}"] = asyncio.run(
+                client_loop(
+                    bootstrap, catalog.name("arrivals"), catalog.name("windows"), n, level, gates
+                )
+            )
+        log("L6 ...")
+        total = max(n, max(rss_points, default=0))
+        l6, rss, worker = worker_run(bootstrap, topics, gates, tmp, total, "bench-l6", rss_points)
+        worker.stop()
+        results["L6"] = l6
+        results["rss_mb"] = rss
+        pts = sorted(rss)
+        if len(pts) >= 2:
+            results["rss_growth_ratio"] = rss[pts[-1]] / rss[pts[0]]
+        results["changelog_bytes_per_event"] = (
+            asyncio.run(topic_bytes(bootstrap, catalog.name("eventtime_state"))) / total
+        )
+        results["input_bytes_per_event"] = len(EventSource().next()[1])
+        log("replay ...")
+        report = asyncio.run(replay(bootstrap, catalog, Policies.load(gates), {}, Range()))
+        results["replay"] = {
+            "events_per_s": report.events / report.seconds if report.seconds else None,
+            "matched": report.ok,
+            "events": report.events,
+        }
+        # open-loop latency at 50% and 80% of the worker's max rate
+        results["latency"] = {}
+        for share in (0.5, 0.8):
+            rate = max(50.0, l6["events_per_s"] * share)
+            log(f"latency at {share:.0%} of max ({rate:.0f} events/s) ...")
+            topics_l, catalog_l = fresh(bootstrap, tmp, f"lat{int(share * 100)}", args.partitions)
+            worker = WorkerProc(
+                bootstrap, topics_l, gates, f"bench-lat-{share}", tmp / f"lat-{share}.log"
+            )
+            asyncio.run(
+                produce(bootstrap, catalog_l.name("arrivals"), EventSource(seed=9), 200)
+            )  # warm up
+            worker.wait_events(200, timeout=120)
+            since = int(time.time() * 1000)
+            count = int(rate * args.latency_seconds)
+            asyncio.run(
+                produce(
+                    bootstrap, catalog_l.name("arrivals"), EventSource(seed=10), count, rate=rate
+                )
+            )
+            worker.wait_events(200 + count, timeout=600)
+            time.sleep(1.0)
+            worker.stop()
+            lat = asyncio.run(latencies(bootstrap, catalog_l, since))
+            results["latency"][f"{int(share * 100)}%"] = {
+                "rate": rate,
+                "decisions": len(lat),
+                "p50_ms": _ms(pct(lat, 0.5)),
+                "p99_ms": _ms(pct(lat, 0.99)),
+                "p999_ms": _ms(pct(lat, 0.999)),
+            }
+    finally:
+        if kafka_run is not None:
+            subprocess.run(
+                ["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(kafka_run)], check=False
+            )
+        shutil.rmtree(tmp, ignore_errors=True)
+    l3 = results["L3"]["events_per_s"]
+    results["ratios"] = {f"L{k}/L3": results[f"L{k}"]["events_per_s"] / l3 for k in (4, 5, 6)}
+    if results["replay"]["events_per_s"]:
+        results["ratios"]["replay/L6"] = (
+            results["replay"]["events_per_s"] / results["L6"]["events_per_s"]
+        )
+    results["max_rss_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=2))
+    print(table(results))
+    return 0
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None else round(v * 1000, 2)
+
+
+def table(r: dict[str, Any]) -> str:
+    lines = [f"{'level':8} {'events/s':>10} {'CPU µs/event':>13} {'ratio to L3':>12}"]
+    l3 = r["L3"]["events_per_s"]
+    for k in ("L3", "L4", "L5", "L6"):
+        lines.append(
+            f"{k:8} {r[k]['events_per_s']:>10.0f} {r[k]['cpu_us_per_event']:>13.1f} "
+            f"{r[k]['events_per_s'] / l3:>12.2f}"
+        )
+    rp = r["replay"]
+    lines.append(
+        f"{'replay':8} {rp['events_per_s'] or 0:>10.0f} {'':>13} {'':>12}  "
+        f"(x{r['ratios'].get('replay/L6', 0):.1f} of L6, matched={rp['matched']})"
+    )
+    for share, lat in r["latency"].items():
+        lines.append(
+            f"L6 latency at {share} of max ({lat['rate']:.0f}/s, {lat['decisions']} decisions): "
+            f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, p99.9 {lat['p999_ms']} ms"
+        )
+    lines.append(
+        f"worker RSS (MB) by events processed: {r['rss_mb']}"
+        + (f", growth x{r['rss_growth_ratio']:.2f}" if "rss_growth_ratio" in r else "")
+    )
+    lines.append(
+        f"changelog bytes per input event: {r['changelog_bytes_per_event']:.0f} "
+        f"(input event {r['input_bytes_per_event']} bytes)"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The benchmark command keeps working: a small-N run on real Kafka writes every figure (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`python -m bench` prints the table and writes a JSON with every figure of the ladder."""
+    out_json = tmp_path / "bench.json"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--events",
+            "1500",
+            "--rss-points",
+            "500,1500",
+            "--latency-seconds",
+            "2",
+            "--partitions",
+            "3",
+            "--broker",
+            kafka_bootstrap,
+            "--json",
+            str(out_json),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    r = json.loads(out_json.read_text())
+    for level in ("L3", "L4", "L5", "L6"):
+        assert r[level]["events_per_s"] > 0 and r[level]["cpu_us_per_event"] > 0
+    assert set(r["ratios"]) == {"L4/L3", "L5/L3", "L6/L3", "replay/L6"}
+    assert r["replay"]["matched"] is True and r["replay"]["events_per_s"] > 0
+    for share in ("50%", "80%"):
+        lat = r["latency"][share]
+        assert lat["decisions"] > 0 and None not in (lat["p50_ms"], lat["p99_ms"], lat["p999_ms"])
+    assert set(r["rss_mb"]) == {"500", "1500"} and r["rss_growth_ratio"] > 0
+    assert r["changelog_bytes_per_event"] > 0 and r["input_bytes_per_event"] > 300
+    assert "ratio to L3" in out.stdout and "changelog bytes per input event" in out.stdout
