@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,37 +223,41 @@ def build_app(
             await outputs.start()
             runtime.started = True
 
-    @app.agent(arrivals, name="eventtime")
-    async def eventtime(stream: Any) -> None:
-        async for event in stream.events():
-            await ensure_started()
-            msg = event.message
-            runtime.position(msg.topic, msg.partition, msg.offset)
-            await shell.process(msg.partition, msg.offset, msg.key, msg.value, _ts(msg.timestamp))
+    Handler = Callable[[Any], Awaitable[None]]
 
-    @app.agent(raw_topic("model_updates"), name="route-updates")
-    async def route_updates(stream: Any) -> None:
-        async for event in stream.events():
-            await ensure_started()
-            msg = event.message
-            runtime.position(msg.topic, msg.partition, msg.offset)
-            await router.route("model_updates", msg.partition, msg.offset, msg.key, msg.value)
+    def agent(channel: Any, name: str, handle: Handler) -> None:
+        """One Faust agent per input: start outputs, note the position, hand the record over."""
 
-    @app.agent(raw_topic("commands"), name="route-commands")
-    async def route_commands(stream: Any) -> None:
-        async for event in stream.events():
-            await ensure_started()
-            msg = event.message
-            runtime.position(msg.topic, msg.partition, msg.offset)
-            await router.route("commands", msg.partition, msg.offset, msg.key, msg.value)
+        async def consume(stream: Any) -> None:
+            async for event in stream.events():
+                await ensure_started()
+                msg = event.message
+                runtime.position(msg.topic, msg.partition, msg.offset)
+                await handle(msg)
 
-    @app.agent(raw_topic("model_log"), name="models")
-    async def model_gate(stream: Any) -> None:
-        async for event in stream.events():
-            await ensure_started()
-            msg = event.message
-            runtime.position(msg.topic, msg.partition, msg.offset)
-            await models.process(msg.partition, msg.offset, msg.key, msg.value, _ts(msg.timestamp))
+        consume.__name__ = consume.__qualname__ = name.replace("-", "_")
+        app.agent(channel, name=name)(consume)
+
+    agent(
+        arrivals,
+        "eventtime",
+        lambda m: shell.process(m.partition, m.offset, m.key, m.value, _ts(m.timestamp)),
+    )
+    agent(
+        raw_topic("model_updates"),
+        "route-updates",
+        lambda m: router.route("model_updates", m.partition, m.offset, m.key, m.value),
+    )
+    agent(
+        raw_topic("commands"),
+        "route-commands",
+        lambda m: router.route("commands", m.partition, m.offset, m.key, m.value),
+    )
+    agent(
+        raw_topic("model_log"),
+        "models",
+        lambda m: models.process(m.partition, m.offset, m.key, m.value, _ts(m.timestamp)),
+    )
 
     @app.timer(interval=CHECKPOINT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def checkpoint() -> None:

@@ -34,7 +34,7 @@ from orchestrator.core.modelgate import DataNotice
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.errors import ContractError
 from orchestrator.worker.metrics import Metrics
-from orchestrator.worker.outputs import Outputs, dlq_record, late_record, utcnow
+from orchestrator.worker.outputs import Outputs, late_record, utcnow
 from orchestrator.worker.partitioned import PartitionedShell
 
 log = structlog.get_logger("orchestrator.eventtime")
@@ -96,20 +96,8 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
                 partition=partition,
                 offset=offset,
             )
-            await self.outputs.send(
-                "dlq",
-                key,
-                dlq_record(
-                    exc.code,
-                    exc.message,
-                    exc.event_id,
-                    value,
-                    key,
-                    topic,
-                    partition,
-                    offset,
-                    utcnow(),
-                ),
+            await self.outputs.send_dlq(
+                exc.code, exc.message, exc.event_id, value, key, topic, partition, offset
             )
             return
         assert isinstance(event, DataArrival | DataWatermark)
@@ -158,20 +146,15 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
                 log.warning(
                     "rejected", code=effect.code, event_id=effect.event_id, reason=effect.message
                 )
-                await self.outputs.send(
-                    "dlq",
+                await self.outputs.send_dlq(
+                    effect.code,
+                    effect.message,
+                    effect.event_id,
+                    value,
                     key,
-                    dlq_record(
-                        effect.code,
-                        effect.message,
-                        effect.event_id,
-                        value,
-                        key,
-                        topic,
-                        partition,
-                        offset,
-                        utcnow(),
-                    ),
+                    topic,
+                    partition,
+                    offset,
                 )
             elif isinstance(effect, Duplicate):
                 fate = "duplicate"

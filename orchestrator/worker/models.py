@@ -24,7 +24,7 @@ from orchestrator.core.effects import (
 from orchestrator.core.modelgate import AccessSpec, ModelGateSpec, ModelPartition
 from orchestrator.errors import ContractError
 from orchestrator.worker.metrics import Metrics
-from orchestrator.worker.outputs import Outputs, dlq_record, utcnow
+from orchestrator.worker.outputs import Outputs, utcnow
 from orchestrator.worker.partitioned import PartitionedShell
 
 log = structlog.get_logger("orchestrator.models")
@@ -50,20 +50,8 @@ class Router:
             log.warning(
                 "invalid input", code=exc.code, reason=exc.message, topic=topic, offset=offset
             )
-            await self.outputs.send(
-                "dlq",
-                key,
-                dlq_record(
-                    exc.code,
-                    exc.message,
-                    exc.event_id,
-                    value,
-                    key,
-                    topic,
-                    partition,
-                    offset,
-                    utcnow(),
-                ),
+            await self.outputs.send_dlq(
+                exc.code, exc.message, exc.event_id, value, key, topic, partition, offset
             )
             return
         assert isinstance(event, ModelUpdate | CommandRollback | CommandOverride)
@@ -113,20 +101,15 @@ class ModelShell(PartitionedShell[ModelPartition]):
             item, source = parse_record(value)
         except ContractError as exc:  # only our own router writes here; still never stall
             engine.skip(offset)
-            await self.outputs.send(
-                "dlq",
+            await self.outputs.send_dlq(
+                exc.code,
+                exc.message,
+                None,
+                value,
                 key,
-                dlq_record(
-                    exc.code,
-                    exc.message,
-                    None,
-                    value,
-                    key,
-                    self.catalog.name("model_log"),
-                    partition,
-                    offset,
-                    utcnow(),
-                ),
+                self.catalog.name("model_log"),
+                partition,
+                offset,
             )
             return
         model = (key or b"").decode()
@@ -185,18 +168,13 @@ class ModelShell(PartitionedShell[ModelPartition]):
                 log.warning(
                     "rejected", code=effect.code, event_id=effect.event_id, reason=effect.message
                 )
-                await self.outputs.send(
-                    "dlq",
+                await self.outputs.send_dlq(
+                    effect.code,
+                    effect.message,
+                    effect.event_id,
+                    value,
                     key,
-                    dlq_record(
-                        effect.code,
-                        effect.message,
-                        effect.event_id,
-                        value,
-                        key,
-                        source.topic,
-                        source.partition,
-                        source.offset,
-                        utcnow(),
-                    ),
+                    source.topic,
+                    source.partition,
+                    source.offset,
                 )

@@ -102,6 +102,21 @@ class Outputs:
         )
         self._pending.append(fut)
 
+    async def send_dlq(
+        self,
+        code: str,
+        message: str,
+        event_id: str | None,
+        value: bytes | None,
+        key: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
+    ) -> None:
+        """The dlq envelope of SPEC §2 for one input record, keyed like the input."""
+        record = dlq_record(code, message, event_id, value, key, topic, partition, offset, utcnow())
+        await self.send("dlq", key, record)
+
     async def send_json(self, role: str, key: str, obj: object) -> None:
         await self.send(role, key.encode(), orjson.dumps(obj))
 
