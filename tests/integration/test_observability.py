@@ -160,6 +160,12 @@ def test_prometheus_scrapes_a_real_worker(
     text = http(f"{base}/metrics")[1].decode()
     assert "event_id" not in text and "s3://" not in text  # no unbounded labels
 
+    # the same simulated run replays to an exact match
+    topics = str(catalog.files["arrivals"].parent)
+    replayed = run_cli("replay", "--broker", bs, "--topics", topics, env=KEY_ENV, timeout=240)
+    assert replayed.returncode == 0, replayed.stdout[-3000:] + replayed.stderr[-2000:]
+    assert "replay verdict: MATCH" in replayed.stdout
+
 
 def test_readyz_reports_an_unreachable_broker(tmp_path: Path) -> None:
     """Ready on a live broker; not ready (503, broker_reachable false) once the broker is gone."""

@@ -329,3 +329,22 @@ def test_snapshot_restore_round_trip() -> None:
     a = g.handle(update("v3", auc=0.7), SRC, AT)
     b = h.handle(update("v3", auc=0.7), SRC, AT)
     assert [d.decision_id for d in decisions(a)] == [d.decision_id for d in decisions(b)]
+
+
+def test_override_of_a_held_version() -> None:
+    """An override may force a version that is still waiting for its lineage."""
+    g = gate()
+    g.handle(update("v1", trained_on=[W2]), SRC, AT)
+    assert g.versions["v1"].state == "held"
+    cmd = CommandOverride(
+        event_id="o2",
+        subject="churn:v1",
+        outcome="promote",
+        actor="alice",
+        reason="urgent",
+        signature="0",
+    )
+    cmd = cmd.model_copy(update={"signature": sign(cmd, KEY_ALICE)})
+    assert outcome(g.handle(cmd, SRC, AT)) == ("override",)
+    assert g.champion == "v1" and g.versions["v1"].state == "promoted"
+    assert outcome(data(g, W2)) == ()  # no longer held: the data decision does not re-decide it
