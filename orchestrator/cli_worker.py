@@ -11,7 +11,7 @@ from orchestrator.settings import Settings
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.catalog.topics import Catalog
-    from orchestrator.kafka.admin import apply_topics
+    from orchestrator.kafka.admin import apply_topics, verify_topics
     from orchestrator.kafka.capabilities import producer_idempotence
     from orchestrator.kafka.connect import broker_session
     from orchestrator.policies import Policies
@@ -23,6 +23,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     with broker_session(settings) as broker:
         if broker.embedded or args.apply_topics:
             asyncio.run(apply_topics(broker.bootstrap, catalog))
+        else:
+            asyncio.run(verify_topics(broker.bootstrap, catalog))
         idempotent = asyncio.run(producer_idempotence(settings, broker.bootstrap))
         keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
         runtime = build_app(

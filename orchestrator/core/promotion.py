@@ -15,8 +15,12 @@ State = Literal["new", "held", "promoted", "rejected", "rolled_back"]
 #: state -> outcome -> next state
 TRANSITIONS: dict[State, dict[str, State]] = {
     "new": {"hold": "held", "promote": "promoted", "reject": "rejected"},
-    "held": {"promote": "promoted", "reject": "rejected", "override_promote": "promoted",
-             "override_reject": "rejected"},
+    "held": {
+        "promote": "promoted",
+        "reject": "rejected",
+        "override_promote": "promoted",
+        "override_reject": "rejected",
+    },
     "promoted": {
         "reject": "rejected",
         "rollback": "rolled_back",

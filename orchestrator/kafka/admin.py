@@ -96,3 +96,24 @@ async def apply_topics(bootstrap: str, catalog: Catalog) -> ApplyReport:
         return report
     finally:
         await admin.close()
+
+
+async def verify_topics(bootstrap: str, catalog: Catalog) -> None:
+    """Every catalog topic exists and matches; otherwise TopicMismatch naming each problem."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="orchestrator-admin")
+    await admin.start()
+    try:
+        specs = list(catalog)
+        actual = await describe(admin, [s.name for s in specs])
+        problems = [
+            f"topic {s.name}: missing (run `orchestrator topics apply`)"
+            for s in specs
+            if s.name not in actual
+        ]
+        for spec in specs:
+            if spec.name in actual:
+                problems.extend(compare(spec, actual[spec.name]))
+        if problems:
+            raise TopicMismatch("\n".join(problems))
+    finally:
+        await admin.close()

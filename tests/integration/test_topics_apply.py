@@ -79,3 +79,10 @@ def test_invalid_catalog_exit_code(tmp_path: Path, topics_dir: Path) -> None:
     out = run_cli("topics", "apply", "--broker", "127.0.0.1:1", "--topics", str(topics_dir))
     assert out.returncode == 2
     assert "dlq.yaml: partitions: Input should be greater than or equal to 1" in out.stderr
+
+
+def test_worker_refuses_unapplied_topics(kafka_bootstrap: str, topics_dir: Path) -> None:
+    """On a real cluster the worker verifies the catalog before consuming: missing topics stop it."""
+    out = run_cli("worker", "--broker", kafka_bootstrap, "--topics", str(topics_dir), "--web-port", "0", timeout=60)
+    assert out.returncode == 1
+    assert "missing (run `orchestrator topics apply`)" in out.stderr
