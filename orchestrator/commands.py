@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from orchestrator.contracts.events import CommandOverride, CommandRollback
-from orchestrator.core.modelgate import sign
+from orchestrator.core.modelgate import signed
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.policies import Policies
 
@@ -43,6 +43,13 @@ def actor_key(
     return keys[actor]
 
 
+def _require_model(policies: Policies, model: str) -> None:
+    if model not in policies.models:
+        raise ConfigError(
+            "gates/models", "model", f"unknown model {model!r} (known: {sorted(policies.models)})"
+        )
+
+
 def build_rollback(
     policies: Policies,
     model: str,
@@ -52,10 +59,7 @@ def build_rollback(
     to_version: str | None = None,
     event_id: str | None = None,
 ) -> CommandRollback:
-    if model not in policies.models:
-        raise ConfigError(
-            "gates/models", "model", f"unknown model {model!r} (known: {sorted(policies.models)})"
-        )
+    _require_model(policies, model)
     cmd = CommandRollback(
         event_id=event_id or f"rollback-{uuid.uuid4().hex}",
         model=model,
@@ -64,7 +68,7 @@ def build_rollback(
         signature="unsigned",
         to_version=to_version,
     )
-    return cmd.model_copy(update={"signature": sign(cmd, key)})
+    return signed(cmd, key)
 
 
 def build_override(
@@ -79,10 +83,7 @@ def build_override(
     model, sep, version = subject.partition(":")
     if not sep or not version:
         raise CommandError(f"subject {subject!r} must be MODEL:VERSION")
-    if model not in policies.models:
-        raise ConfigError(
-            "gates/models", "model", f"unknown model {model!r} (known: {sorted(policies.models)})"
-        )
+    _require_model(policies, model)
     cmd = CommandOverride(
         event_id=event_id or f"override-{uuid.uuid4().hex}",
         subject=subject,
@@ -91,4 +92,4 @@ def build_override(
         reason=reason,
         signature="unsigned",
     )
-    return cmd.model_copy(update={"signature": sign(cmd, key)})
+    return signed(cmd, key)

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from orchestrator.contracts.codec import parse_obj, to_jsonable
+from orchestrator.contracts.codec import to_jsonable
 from orchestrator.contracts.events import CommandOverride, CommandRollback
-from orchestrator.core.modelgate import sign
+from orchestrator.core.modelgate import signed
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import format_rfc3339_ms, window_id
 from orchestrator.policies import ModelPolicy, Policies
@@ -155,36 +155,22 @@ def _update(
 
 
 def _rollback(model: str, actor: str, key: bytes, event_id: str, reason: str) -> dict[str, Any]:
-    cmd = parse_obj(
-        {
-            "type": "command.rollback",
-            "v": 1,
-            "event_id": event_id,
-            "model": model,
-            "actor": actor,
-            "reason": reason,
-            "signature": "unsigned",
-        }
+    cmd = CommandRollback(
+        event_id=event_id, model=model, actor=actor, reason=reason, signature="unsigned"
     )
-    assert isinstance(cmd, CommandRollback)
-    return to_jsonable(cmd.model_copy(update={"signature": sign(cmd, key)}))
+    return to_jsonable(signed(cmd, key))
 
 
 def _override(subject: str, actor: str, key: bytes, event_id: str, reason: str) -> dict[str, Any]:
-    cmd = parse_obj(
-        {
-            "type": "command.override",
-            "v": 1,
-            "event_id": event_id,
-            "subject": subject,
-            "outcome": "promote",
-            "actor": actor,
-            "reason": reason,
-            "signature": "unsigned",
-        }
+    cmd = CommandOverride(
+        event_id=event_id,
+        subject=subject,
+        outcome="promote",
+        actor=actor,
+        reason=reason,
+        signature="unsigned",
     )
-    assert isinstance(cmd, CommandOverride)
-    return to_jsonable(cmd.model_copy(update={"signature": sign(cmd, key)}))
+    return to_jsonable(signed(cmd, key))
 
 
 def generate(

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from orchestrator.contracts.codec import to_jsonable
 from orchestrator.contracts.events import CommandOverride, CommandRollback, ModelUpdate
@@ -88,6 +88,14 @@ def signing_payload(command: CommandRollback | CommandOverride) -> bytes:
 def sign(command: CommandRollback | CommandOverride, key: bytes) -> str:
     """HMAC-SHA256 hex of the canonical event (the `signature` field is ignored)."""
     return hmac.new(key, signing_payload(command), hashlib.sha256).hexdigest()
+
+
+C = TypeVar("C", CommandRollback, CommandOverride)
+
+
+def signed(command: C, key: bytes) -> C:
+    """The command with its signature set for `key` (whatever it carried before)."""
+    return command.model_copy(update={"signature": sign(command, key)})
 
 
 def version_id(model: str, version: str) -> str:

@@ -176,8 +176,8 @@ def build_app(
         stream_wait_empty=False,
     )
     specs = policies.dataset_specs()
-    outputs = Outputs(bootstrap, catalog, idempotent)
     metrics = Metrics()
+    outputs = Outputs(bootstrap, catalog, idempotent, metrics)
     arrivals_topic = catalog.name("arrivals")
     gates = {name: _gate_factory(p, arrivals_topic) for name, p in policies.datasets.items()}
     models_by_dataset: dict[str, list[str]] = {}

@@ -86,7 +86,6 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
             event = decode(value, key, topic_role="arrivals")
         except ContractError as exc:
             engine.skip(offset)
-            self.metrics.dlq.labels(exc.code).inc()
             self.metrics.event(topic, "invalid", "dlq")
             log.warning(
                 "invalid input",
@@ -142,7 +141,6 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
                 await self.outputs.send("late", effect.event.dataset.encode(), late_record(effect))
             elif isinstance(effect, Rejected):
                 fate = "dlq"
-                self.metrics.dlq.labels(effect.code).inc()
                 log.warning(
                     "rejected", code=effect.code, event_id=effect.event_id, reason=effect.message
                 )

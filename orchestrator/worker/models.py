@@ -45,7 +45,6 @@ class Router:
         try:
             event = decode(value, key, topic_role=role)
         except ContractError as exc:
-            self.metrics.dlq.labels(exc.code).inc()
             self.metrics.event(topic, "invalid", "dlq")
             log.warning(
                 "invalid input", code=exc.code, reason=exc.message, topic=topic, offset=offset
@@ -164,7 +163,6 @@ class ModelShell(PartitionedShell[ModelPartition]):
                 log.info("training requested", model=r.model, windows=len(r.windows))
                 await self.outputs.send("training", r.model.encode(), encode(r))
             elif isinstance(effect, Rejected):
-                self.metrics.dlq.labels(effect.code).inc()
                 log.warning(
                     "rejected", code=effect.code, event_id=effect.event_id, reason=effect.message
                 )

@@ -13,32 +13,7 @@ from orchestrator.contracts.codec import b64, encode
 from orchestrator.contracts.records import DlqRecord, LateRecord
 from orchestrator.core.effects import TooLate
 from orchestrator.core.timeutil import from_ms
-
-
-def dlq_record(
-    code: str,
-    message: str,
-    event_id: str | None,
-    value: bytes | None,
-    key: bytes | None,
-    topic: str,
-    partition: int,
-    offset: int,
-    at: datetime,
-) -> bytes:
-    return encode(
-        DlqRecord(
-            code=code,
-            message=message,
-            event_id=event_id,
-            original=b64(value) or "",
-            key=b64(key),
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            at=at,
-        )
-    )
+from orchestrator.worker.metrics import Metrics
 
 
 def late_record(effect: TooLate) -> bytes:
@@ -65,8 +40,11 @@ class Outputs:
     written only after the outputs it accounts for (see EventTimeShell).
     """
 
-    def __init__(self, bootstrap: str, catalog: Catalog, idempotent: bool) -> None:
+    def __init__(
+        self, bootstrap: str, catalog: Catalog, idempotent: bool, metrics: Metrics
+    ) -> None:
         self.catalog = catalog
+        self.metrics = metrics
         self.bootstrap = bootstrap
         self._config = {
             "bootstrap_servers": bootstrap,
@@ -113,9 +91,21 @@ class Outputs:
         partition: int,
         offset: int,
     ) -> None:
-        """The dlq envelope of SPEC §2 for one input record, keyed like the input."""
-        record = dlq_record(code, message, event_id, value, key, topic, partition, offset, utcnow())
-        await self.send("dlq", key, record)
+        """The dlq envelope of SPEC §2 for one input record, keyed like the input, and counted:
+        every dlq record goes through here, so `orchestrator_dlq_total` equals the topic."""
+        record = DlqRecord(
+            code=code,
+            message=message,
+            event_id=event_id,
+            original=b64(value) or "",
+            key=b64(key),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            at=utcnow(),
+        )
+        await self.send("dlq", key, encode(record))
+        self.metrics.dlq.labels(code).inc()
 
     async def send_json(self, role: str, key: str, obj: object) -> None:
         await self.send(role, key.encode(), orjson.dumps(obj))

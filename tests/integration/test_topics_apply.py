@@ -83,6 +83,15 @@ def test_invalid_catalog_exit_code(tmp_path: Path, topics_dir: Path) -> None:
 
 def test_worker_refuses_unapplied_topics(kafka_bootstrap: str, topics_dir: Path) -> None:
     """On a real cluster the worker verifies the catalog before consuming: missing topics stop it."""
-    out = run_cli("worker", "--broker", kafka_bootstrap, "--topics", str(topics_dir), "--web-port", "0", timeout=60)
+    out = run_cli(
+        "worker",
+        "--broker",
+        kafka_bootstrap,
+        "--topics",
+        str(topics_dir),
+        "--web-port",
+        "0",
+        timeout=60,
+    )
     assert out.returncode == 1
     assert "missing (run `orchestrator topics apply`)" in out.stderr

@@ -11,7 +11,7 @@ from orchestrator.contracts.events import CommandOverride, CommandRollback, Mode
 from orchestrator.contracts.records import SourceOffset
 from orchestrator.core.decision import GateInfo
 from orchestrator.core.effects import ChampionChanged, Decided, Effect, TrainingRequest
-from orchestrator.core.modelgate import AccessSpec, DataNotice, ModelGate, ModelGateSpec, sign
+from orchestrator.core.modelgate import AccessSpec, DataNotice, ModelGate, ModelGateSpec, signed
 from orchestrator.core.promotion import TRANSITIONS, IllegalTransition, next_state
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -244,7 +244,7 @@ def rollback(
         signature="0",
         **kw,
     )
-    return cmd.model_copy(update={"signature": sign(cmd, key)})
+    return signed(cmd, key)
 
 
 def two_champions() -> ModelGate:
@@ -301,7 +301,7 @@ def test_override_forces_an_outcome() -> None:
         reason="hand-checked",
         signature="0",
     )
-    cmd = cmd.model_copy(update={"signature": sign(cmd, KEY_ALICE)})
+    cmd = signed(cmd, KEY_ALICE)
     effects = g.handle(cmd, SRC, AT)
     assert outcome(effects) == ("override",) and g.champion == "v2"
     assert decisions(effects)[0].subject.id == "churn:v2" and decisions(effects)[0].revision == 2
@@ -344,7 +344,7 @@ def test_override_of_a_held_version() -> None:
         reason="urgent",
         signature="0",
     )
-    cmd = cmd.model_copy(update={"signature": sign(cmd, KEY_ALICE)})
+    cmd = signed(cmd, KEY_ALICE)
     assert outcome(g.handle(cmd, SRC, AT)) == ("override",)
     assert g.champion == "v1" and g.versions["v1"].state == "promoted"
     assert outcome(data(g, W2)) == ()  # no longer held: the data decision does not re-decide it
