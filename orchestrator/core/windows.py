@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from orchestrator.contracts.codec import to_jsonable
 from orchestrator.contracts.events import DataArrival, DataWatermark
 from orchestrator.contracts.records import ArrivalRef, WindowManifest
@@ -43,8 +45,14 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass(slots=True)
 class OpenWindow:
     start_ms: int
+    window_id: str
     revision: int = 0
-    arrivals: dict[str, ArrivalRef] = field(default_factory=dict)
+    #: event_id -> the arrival's ArrivalRef in JSON form (also its changelog value): plain dicts
+    #: on the per-event path, validated into ArrivalRef models once, when a manifest is built.
+    arrivals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_MANIFEST = TypeAdapter(WindowManifest)
 
 
 def arrival_digest(event: DataArrival) -> str:
@@ -68,6 +76,13 @@ class DatasetWindows:
     def _key(self, kind: str, ident: str) -> str:
         return f"{self.spec.name}{SEP}{kind}{SEP}{ident}"
 
+    def _window(self, start: int) -> OpenWindow:
+        window = self.windows.get(start)
+        if window is None:
+            wid = window_id(self.spec.name, start, self.spec.window_ms)
+            window = self.windows[start] = OpenWindow(start, wid)
+        return window
+
     # -- events ------------------------------------------------------------------------------
 
     def handle_arrival(
@@ -77,10 +92,9 @@ class DatasetWindows:
         wm_before = self.watermarks.value
         event_ms = to_ms(event.event_time)
         start = window_start_ms(event_ms, spec.window_ms)
-        end = start + spec.window_ms
-        wid = window_id(spec.name, start, spec.window_ms)
         # 1. too late first: judged against WM(D) as it stood before this arrival.
-        if wm_before >= end + spec.allowed_lateness_ms:
+        if wm_before >= start + spec.window_ms + spec.allowed_lateness_ms:
+            wid = window_id(spec.name, start, spec.window_ms)
             return [TooLate(event, E_TOO_LATE, wid, wm_before, partition, offset)]
         # 2. dedupe across every open window of the dataset.
         content = arrival_digest(event)
@@ -98,28 +112,25 @@ class DatasetWindows:
                     f"with different content ({seen[1]} != {content})",
                 )
             ]
-        # 3. accept.
-        window = self.windows.get(start)
-        if window is None:
-            window = self.windows[start] = OpenWindow(start)
-        ref = ArrivalRef(
-            event_id=event.event_id,
-            source=event.source,
-            uri=event.uri,
-            checksum=event.checksum,
-            record_count=event.record_count,
-            schema_fingerprint=event.schema_fingerprint,
-            digest=content,
-            partition=partition,
-            offset=offset,
-        )
+        # 3. accept. The fields come from a validated DataArrival, so the ref is built as the
+        # JSON form of ArrivalRef directly (same keys, same order as its model_dump).
+        window = self._window(start)
+        ref = {
+            "event_id": event.event_id,
+            "source": event.source,
+            "uri": event.uri,
+            "checksum": event.checksum,
+            "record_count": event.record_count,
+            "schema_fingerprint": event.schema_fingerprint,
+            "digest": content,
+            "partition": partition,
+            "offset": offset,
+        }
         window.arrivals[event.event_id] = ref
         self.index[event.event_id] = (start, content)
         effects: list[Effect] = [
-            Accepted(spec.name, event.event_id, wid),
-            StatePut(
-                self._key("a", event.event_id), {"w": start, "r": ref.model_dump(mode="json")}
-            ),
+            Accepted(spec.name, event.event_id, window.window_id),
+            StatePut(self._key("a", event.event_id), {"w": start, "r": ref}),
         ]
         refire = window.revision > 0
         effects.extend(self._observe(event.source, event_ms - spec.out_of_orderness_ms))
@@ -178,7 +189,7 @@ class DatasetWindows:
         window = self.windows.pop(start)
         if window.revision == 0:
             raise InvariantViolation(f"window {start} of {self.spec.name} dropped before firing")
-        wid = window_id(self.spec.name, start, self.spec.window_ms)
+        wid = window.window_id
         effects: list[Effect] = [
             WindowDropped(self.spec.name, wid),
             StateDelete(self._key("w", str(start))),
@@ -194,22 +205,25 @@ class DatasetWindows:
     def _manifest(self, window: OpenWindow, wm: int) -> WindowManifest:
         spec = self.spec
         arrivals = sorted(
-            window.arrivals.values(), key=lambda a: (a.partition, a.offset, a.event_id)
+            window.arrivals.values(), key=lambda a: (a["partition"], a["offset"], a["event_id"])
         )
-        inputs = sorted([a.event_id, a.digest] for a in arrivals)
-        return WindowManifest(
-            window_id=window_id(spec.name, window.start_ms, spec.window_ms),
-            dataset=spec.name,
-            start=from_ms(window.start_ms),
-            end=from_ms(window.start_ms + spec.window_ms),
-            revision=window.revision,
-            supersedes_revision=window.revision - 1 if window.revision > 1 else None,
-            watermark=from_ms(wm),
-            arrivals=arrivals,
-            record_total=sum(a.record_count for a in arrivals),
-            sources=sorted({a.source for a in arrivals}),
-            checksums=[a.checksum for a in arrivals],
-            inputs_digest=digest(inputs),
+        inputs = sorted([a["event_id"], a["digest"]] for a in arrivals)
+        # One validation of the whole manifest (arrivals included), in pydantic's core.
+        return _MANIFEST.validate_python(
+            {
+                "window_id": window.window_id,
+                "dataset": spec.name,
+                "start": from_ms(window.start_ms),
+                "end": from_ms(window.start_ms + spec.window_ms),
+                "revision": window.revision,
+                "supersedes_revision": window.revision - 1 if window.revision > 1 else None,
+                "watermark": from_ms(wm),
+                "arrivals": arrivals,
+                "record_total": sum(a["record_count"] for a in arrivals),
+                "sources": sorted({a["source"] for a in arrivals}),
+                "checksums": [a["checksum"] for a in arrivals],
+                "inputs_digest": digest(inputs),
+            }
         )
 
     # -- recovery ----------------------------------------------------------------------------
@@ -219,15 +233,14 @@ class DatasetWindows:
         if kind == "s":
             self.watermarks.observe(ident, int(value))
         elif kind == "w":
-            start = int(ident)
-            self.windows.setdefault(start, OpenWindow(start)).revision = int(value)
+            self._window(int(ident)).revision = int(value)
         elif kind == "g":
             if self.gate is not None:
                 self.gate.restore(value)
         elif kind == "a":
             start = int(value["w"])
-            ref = ArrivalRef.model_validate(value["r"])
-            self.windows.setdefault(start, OpenWindow(start)).arrivals[ref.event_id] = ref
+            ref = ArrivalRef.model_validate(value["r"])  # the changelog is input: validate it
+            self._window(start).arrivals[ref.event_id] = ref.model_dump(mode="json")
             self.index[ref.event_id] = (start, ref.digest)
         else:
             raise InvariantViolation(f"unknown state kind {kind!r}")
@@ -242,6 +255,6 @@ class DatasetWindows:
         for start, window in self.windows.items():
             if window.revision:
                 out[self._key("w", str(start))] = window.revision
-            for ref in window.arrivals.values():
-                out[self._key("a", ref.event_id)] = {"w": start, "r": ref.model_dump(mode="json")}
+            for event_id, ref in window.arrivals.items():
+                out[self._key("a", event_id)] = {"w": start, "r": ref}
         return out

@@ -23,6 +23,7 @@ from orchestrator.core.timeutil import format_rfc3339_ms, from_ms
 from orchestrator.policies import DatasetPolicy, Policies
 from orchestrator.settings import Settings
 from orchestrator.worker.eventtime import EventTimeShell
+from orchestrator.worker.ingest import ArrivalsIngest
 from orchestrator.worker.metrics import Metrics
 from orchestrator.worker.models import ModelShell, Router
 from orchestrator.worker.outputs import Outputs
@@ -49,9 +50,11 @@ class Runtime:
     router: Router
     outputs: Outputs
     metrics: Metrics
+    ingest: ArrivalsIngest
     started: bool = False
     broker_ok: bool = True
     assigned_once: bool = False
+    ingest_assigned_once: bool = False
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def position(self, topic: str, partition: int, offset: int) -> None:
@@ -63,9 +66,12 @@ class Runtime:
         recovering = sorted(self.shell.recovering) + sorted(self.models.recovering)
         checks = {
             "topics_verified": True,
-            "assigned": self.assigned_once and not self.app.rebalancing,
+            "assigned": self.assigned_once
+            and self.ingest_assigned_once
+            and not self.app.rebalancing,
             "state_recovered": not recovering,
             "broker_reachable": self.broker_ok,
+            "ingest_running": self.ingest.failed is None,
         }
         ready = all(checks.values())
         self.metrics.ready.set(1 if ready else 0)
@@ -88,11 +94,13 @@ class Runtime:
         for name in self.shell.specs:
             self.metrics.windows_open.labels(name).set(open_.get(name, 0))
             self.metrics.windows_overdue.labels(name).set(overdue.get(name, 0))
+        for partition, lag in self.ingest.lag().items():
+            self.metrics.lag.labels(self.ingest.topic, str(partition)).set(lag)
         consumer = self.app.consumer
         try:
             assigned = consumer.assignment()
         except Exception:  # consumer not started yet
-            return
+            assigned = set()
         for tp in assigned:
             position = self.positions.get((tp.topic, tp.partition))
             high = consumer.highwater(tp)
@@ -204,7 +212,22 @@ def build_app(
         metrics,
     )
     router = Router(catalog, outputs, metrics)
-    runtime = Runtime(app, shell, models, router, outputs, metrics)
+
+    def ingest_assigned() -> None:
+        runtime.ingest_assigned_once = True
+
+    async def ingest_failed(exc: BaseException) -> None:
+        await app.crash(exc)
+
+    ingest = ArrivalsIngest(
+        shell,
+        bootstrap,
+        catalog.name("arrivals"),
+        f"{settings.app_id}-eventtime",
+        on_assigned=ingest_assigned,
+        on_failure=ingest_failed,
+    )
+    runtime = Runtime(app, shell, models, router, outputs, metrics, ingest)
 
     def raw_topic(role: str) -> Any:
         spec = catalog.specs[role]
@@ -215,8 +238,6 @@ def build_app(
             partitions=spec.partitions,
             internal=False,
         )
-
-    arrivals = raw_topic("arrivals")
 
     async def ensure_started() -> None:
         if not runtime.started:
@@ -238,11 +259,7 @@ def build_app(
         consume.__name__ = consume.__qualname__ = name.replace("-", "_")
         app.agent(channel, name=name)(consume)
 
-    agent(
-        arrivals,
-        "eventtime",
-        lambda m: shell.process(m.partition, m.offset, m.key, m.value, _ts(m.timestamp)),
-    )
+    # data.arrivals is not a Faust agent: ArrivalsIngest drives it in batches (see ingest.py).
     agent(
         raw_topic("model_updates"),
         "route-updates",
@@ -262,7 +279,7 @@ def build_app(
     @app.timer(interval=CHECKPOINT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def checkpoint() -> None:
         if runtime.started:
-            await shell.checkpoint()
+            await ingest.checkpoint()
             await models.checkpoint()
 
     @app.timer(interval=IDLE_CHECK_INTERVAL_S)  # type: ignore[untyped-decorator]
@@ -284,9 +301,7 @@ def build_app(
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
         if runtime.started:
-            await shell.checkpoint()
             await models.checkpoint()
-        shell.revoke({tp.partition for tp in revoked if tp.topic == catalog.name("arrivals")})
         models.revoke({tp.partition for tp in revoked if tp.topic == catalog.name("model_log")})
 
     @app.page("/healthz")
@@ -316,10 +331,17 @@ def build_app(
             log.warning("gauge update failed", error=repr(exc))
 
     @app.service
-    class Shutdown(faust.Service):
+    class Lifecycle(faust.Service):
+        """Starts the producer and the arrivals ingest with the worker; on stop, the ingest
+        checkpoints and leaves its group first, then the model state, then the producer."""
+
+        async def on_started(self) -> None:
+            await ensure_started()
+            await ingest.start()
+
         async def on_stop(self) -> None:
             if runtime.started:
-                await shell.checkpoint()
+                await ingest.stop()
                 await models.checkpoint()
                 await outputs.stop()
 

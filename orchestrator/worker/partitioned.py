@@ -3,14 +3,16 @@
 - Outputs are produced first; the changelog is written only after those outputs are
   acknowledged, so state never runs ahead of what downstream has seen.
 - The changelog holds the input position P (next offset reflected in state). On (re)assignment a
-  partition is rebuilt from its changelog and, if the consumer resumes past P, the gap [P, o) is
-  re-read from the input and re-processed. Re-processing re-emits identical records: duplicates
-  are possible, conflicting records are not.
+  partition is rebuilt from its changelog and input resumes at P: either the consumer is told to
+  seek there (`restore`, the event-time ingest) or, if a consumer already resumed past P, the gap
+  [P, o) is re-read from the input and re-processed (`process`, the Faust agents).
+  Re-processing re-emits identical records: duplicates are possible, conflicting records are not.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
@@ -51,7 +53,11 @@ class PartitionedShell(Generic[E]):
         self.processed: dict[int, int] = {}
         #: partitions being rebuilt right now (not ready while non-empty)
         self.recovering: set[int] = set()
+        #: one checkpoint at a time
         self._lock = asyncio.Lock()
+        #: held while records are applied: a checkpoint takes the dirty entries only between
+        #: records (or batches), so what it writes always matches the position it writes
+        self._apply = asyncio.Lock()
 
     def restore_engine(self, entries: list[tuple[str, Any]]) -> E:
         raise NotImplementedError
@@ -75,23 +81,48 @@ class PartitionedShell(Generic[E]):
         value: bytes | None,
         timestamp_ms: int | None = None,
     ) -> None:
-        engine = self.engines.get(partition)
-        if engine is None:
-            engine = await self._recover(partition, offset)
-        if offset < engine.position:
-            return  # already reflected in state (re-delivery after a restart)
-        await self.process_one(engine, partition, offset, key, value, timestamp_ms)
-        self.put(partition, engine.position_entry())
-        self.processed[partition] = offset + 1
+        async with self._apply:
+            engine = self.engines.get(partition)
+            if engine is None:
+                engine = await self._recover(partition, offset)
+            if offset < engine.position:
+                return  # already reflected in state (re-delivery after a restart)
+            await self.process_one(engine, partition, offset, key, value, timestamp_ms)
+            self.put(partition, engine.position_entry())
+            self.processed[partition] = offset + 1
+
+    async def process_batch(
+        self, partition: int, records: Iterable[tuple[int, bytes | None, bytes | None, int | None]]
+    ) -> int:
+        """Records (offset, key, value, broker timestamp ms) of one partition, in offset order:
+        one position entry per batch instead of one per record. Returns how many were handled."""
+        async with self._apply:
+            engine = self.engines.get(partition)
+            handled = 0
+            for offset, key, value, timestamp_ms in records:
+                if engine is None:
+                    engine = await self._recover(partition, offset)
+                if offset < engine.position:
+                    continue  # already reflected in state (re-delivery after a restart)
+                await self.process_one(engine, partition, offset, key, value, timestamp_ms)
+                handled += 1
+            if handled and engine is not None:
+                self.put(partition, engine.position_entry())
+                self.processed[partition] = engine.position
+            return handled
 
     def put(self, partition: int, entry: StatePut | tuple[str, object | None]) -> None:
         key, value = (entry.key, entry.value) if isinstance(entry, StatePut) else entry
         self.dirty.setdefault(partition, {})[key] = value
 
-    async def checkpoint(self) -> None:
-        """Make state durable: wait for outputs, then write the changed keys of each partition."""
+    async def checkpoint(self) -> dict[int, int]:
+        """Make state durable: wait for outputs, then write the changed keys of each partition.
+
+        Returns the input position now durable for each partition written."""
         async with self._lock:
-            dirty, self.dirty = self.dirty, {}
+            async with self._apply:
+                dirty, self.dirty = self.dirty, {}
+                positions = {p: self.engines[p].position for p in dirty if p in self.engines}
             await self.outputs.flush()
             for partition, entries in dirty.items():
                 for k, v in entries.items():
@@ -102,6 +133,7 @@ class PartitionedShell(Generic[E]):
                         partition=partition,
                     )
             await self.outputs.flush()
+            return positions
 
     async def _recover(self, partition: int, first_offset: int) -> E:
         self.recovering.add(partition)
@@ -110,12 +142,34 @@ class PartitionedShell(Generic[E]):
         finally:
             self.recovering.discard(partition)
 
-    async def _rebuild(self, partition: int, first_offset: int) -> E:
+    async def restore(self, partition: int) -> E:
+        """Eager recovery on assignment: the partition's engine from its changelog alone; the
+        caller resumes its input at `engine.position`."""
+        self.recovering.add(partition)
+        try:
+            engine, entries = await self._from_changelog(partition)
+        finally:
+            self.recovering.discard(partition)
+        log.info(
+            "partition recovered",
+            topic=self.catalog.name(self.input_role),
+            partition=partition,
+            state_keys=entries,
+            position=engine.position,
+        )
+        return engine
+
+    async def _from_changelog(self, partition: int) -> tuple[E, int]:
         entries = await read_changelog(
             self.bootstrap, self.catalog.name(self.state_role), partition
         )
         engine = self.restore_engine(list(entries.items()))
         self.engines[partition] = engine
+        self.processed[partition] = engine.position
+        return engine, len(entries)
+
+    async def _rebuild(self, partition: int, first_offset: int) -> E:
+        engine, entries = await self._from_changelog(partition)
         restored = engine.position
         if engine.position < first_offset:
             gap = await read_timed(
@@ -131,7 +185,7 @@ class PartitionedShell(Generic[E]):
             "partition recovered",
             topic=self.catalog.name(self.input_role),
             partition=partition,
-            state_keys=len(entries),
+            state_keys=entries,
             position=restored,
             replayed=max(0, first_offset - restored),
         )
@@ -141,6 +195,7 @@ class PartitionedShell(Generic[E]):
         """Forget revoked partitions; their next owner rebuilds them from the changelog."""
         for p in partitions:
             self.engines.pop(p, None)
+            self.processed.pop(p, None)
 
 
 async def read_changelog(bootstrap: str, topic: str, partition: int) -> dict[str, Any]:
