@@ -58,8 +58,13 @@ group.initial.rebalance.delay.ms=0
 log.cleaner.backoff.ms=1000
 log.segment.bytes=16777216
 PROPS
-  java_run kafka.tools.StorageTool format -t "$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
-    -c "$run/server.properties" > "$run/format.log" 2>&1
+  # a run directory started before keeps its data (and its cluster id): format only a new one
+  if [ ! -f "$run/data/meta.properties" ]; then
+    java_run kafka.tools.StorageTool format -t "$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+      -c "$run/server.properties" > "$run/format.log" 2>&1 \
+      || { echo "kafka storage format failed; see $run/format.log" >&2; cat "$run/format.log" >&2; exit 1; }
+  fi
+  : > "$run/kafka.log"
   # java itself is the background process, so the recorded pid is the broker's own
   nohup java ${KAFKA_HEAP:--Xmx768m} -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$here/log4j2.properties" \

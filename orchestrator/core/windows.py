@@ -53,6 +53,7 @@ class OpenWindow:
 
 
 _MANIFEST = TypeAdapter(WindowManifest)
+_NEVER = 2**63
 
 
 def arrival_digest(event: DataArrival) -> str:
@@ -70,6 +71,8 @@ class DatasetWindows:
         self.windows: dict[int, OpenWindow] = {}
         #: event_id -> (window start, content digest) across all open windows: the dedupe memory.
         self.index: dict[str, tuple[int, str]] = {}
+        #: the lowest watermark at which a window fires or drops (None: recompute)
+        self._next_change: int | None = None
 
     # -- keys of the state changelog ---------------------------------------------------------
 
@@ -81,6 +84,7 @@ class DatasetWindows:
         if window is None:
             wid = window_id(self.spec.name, start, self.spec.window_ms)
             window = self.windows[start] = OpenWindow(start, wid)
+            self._next_change = None
         return window
 
     # -- events ------------------------------------------------------------------------------
@@ -165,6 +169,18 @@ class DatasetWindows:
         """Fire due windows in ascending start order, then drop windows past end + L."""
         spec = self.spec
         wm = self.watermarks.value
+        if refire_start is None:
+            if self._next_change is None:
+                self._next_change = min(
+                    (
+                        s + spec.window_ms + (0 if w.revision == 0 else spec.allowed_lateness_ms)
+                        for s, w in self.windows.items()
+                    ),
+                    default=_NEVER,
+                )
+            if wm < self._next_change:
+                return []  # nothing fires or drops below this watermark: the common case
+        self._next_change = None
         due = sorted(
             s
             for s, w in self.windows.items()
@@ -230,6 +246,7 @@ class DatasetWindows:
 
     def restore(self, kind: str, ident: str, value: Any) -> None:
         """Apply one changelog entry (the inverse of the StatePut effects)."""
+        self._next_change = None
         if kind == "s":
             self.watermarks.observe(ident, int(value))
         elif kind == "w":

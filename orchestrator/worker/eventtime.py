@@ -7,7 +7,7 @@ notices, to `models.log` for every model whose policy lists the dataset.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -34,7 +34,7 @@ from orchestrator.core.modelgate import DataNotice
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.errors import ContractError
 from orchestrator.worker.metrics import Metrics
-from orchestrator.worker.outputs import Outputs, late_record, utcnow
+from orchestrator.worker.outputs import Output, Outputs, late_record, utcnow
 from orchestrator.worker.partitioned import PartitionedShell
 
 log = structlog.get_logger("orchestrator.eventtime")
@@ -65,6 +65,7 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
         #: wall-clock seconds of the last event seen per dataset (idle-source detection).
         self.last_seen: dict[str, float] = {}
         self.watermarks: dict[str, int] = {}
+        self.topic = catalog.name(self.input_role)
 
     def restore_engine(self, entries: list[tuple[str, Any]]) -> EventTimeEngine:
         return EventTimeEngine.restore(self.specs, entries, self.gates)
@@ -72,7 +73,7 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
     def new_engine(self) -> EventTimeEngine:
         return EventTimeEngine(self.specs, self.gates)
 
-    async def process_one(
+    def apply(
         self,
         engine: EventTimeEngine,
         partition: int,
@@ -80,13 +81,12 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
         key: bytes | None,
         value: bytes | None,
         timestamp_ms: int | None = None,
-    ) -> None:
-        topic = self.catalog.name("arrivals")
+    ) -> list[Output]:
         try:
             event = decode(value, key, topic_role="arrivals")
         except ContractError as exc:
             engine.skip(offset)
-            self.metrics.event(topic, "invalid", "dlq")
+            self.metrics.event(self.topic, "invalid", "dlq")
             log.warning(
                 "invalid input",
                 code=exc.code,
@@ -95,16 +95,18 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
                 partition=partition,
                 offset=offset,
             )
-            await self.outputs.send_dlq(
-                exc.code, exc.message, exc.event_id, value, key, topic, partition, offset
-            )
-            return
-        assert isinstance(event, DataArrival | DataWatermark)
-        self.last_seen[event.dataset] = self.wall_clock()
-        effects = engine.handle(event, partition, offset, utcnow())
-        await self.carry_out(effects, partition, key, value, offset, event.type, timestamp_ms)
+            return [
+                self.outputs.dlq(
+                    exc.code, exc.message, exc.event_id, value, key, self.topic, partition, offset
+                )
+            ]
+        # decode(topic_role="arrivals") admits only these two types
+        arrival = cast(DataArrival | DataWatermark, event)
+        self.last_seen[arrival.dataset] = self.wall_clock()
+        effects = engine.handle(arrival, partition, offset, utcnow())
+        return self.carry_out(effects, partition, key, value, offset, event.type, timestamp_ms)
 
-    async def carry_out(
+    def carry_out(
         self,
         effects: list[Effect],
         partition: int,
@@ -113,15 +115,25 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
         offset: int,
         event_type: str = "data.arrival",
         timestamp_ms: int | None = None,
-    ) -> None:
-        topic = self.catalog.name("arrivals")
+    ) -> list[Output]:
+        """State to the changelog buffer, metrics and logs here; output records returned."""
+        out: list[Output] = []
         fate = "applied"
         for effect in effects:
-            if isinstance(effect, StatePut):
-                self.put(partition, effect)
-            elif isinstance(effect, StateDelete):
+            kind = type(effect)
+            if kind is StatePut:
+                self.put(partition, effect)  # type: ignore[arg-type]
+            elif kind is Accepted:
+                fate = "accepted"
+            elif kind is WatermarkAdvanced:
+                assert isinstance(effect, WatermarkAdvanced)
+                self.watermarks[effect.dataset] = effect.watermark_ms
+                self.metrics.set_watermark(effect.dataset, effect.watermark_ms / 1000)
+            elif kind is StateDelete:
+                assert isinstance(effect, StateDelete)
                 self.put(partition, (effect.key, None))
-            elif isinstance(effect, WindowFired):
+            elif kind is WindowFired:
+                assert isinstance(effect, WindowFired)
                 m = effect.manifest
                 self.metrics.windows_fired.labels(m.dataset, "1" if m.revision == 1 else "n").inc()
                 log.info(
@@ -131,42 +143,44 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
                     arrivals=len(m.arrivals),
                     record_total=m.record_total,
                 )
-                await self.outputs.send("windows", m.dataset.encode(), encode(m))
-            elif isinstance(effect, Decided):
-                await self.decided(effect, partition, offset, timestamp_ms)
-            elif isinstance(effect, TooLate):
+                out.append(("windows", m.dataset.encode(), encode(m)))
+            elif kind is Decided:
+                assert isinstance(effect, Decided)
+                out += self.decided(effect, partition, offset, timestamp_ms)
+            elif kind is TooLate:
+                assert isinstance(effect, TooLate)
                 fate = "late"
                 self.metrics.late.labels(effect.event.dataset).inc()
                 log.info("too late", event_id=effect.event.event_id, window_id=effect.window_id)
-                await self.outputs.send("late", effect.event.dataset.encode(), late_record(effect))
-            elif isinstance(effect, Rejected):
+                out.append(("late", effect.event.dataset.encode(), late_record(effect)))
+            elif kind is Rejected:
+                assert isinstance(effect, Rejected)
                 fate = "dlq"
                 log.warning(
                     "rejected", code=effect.code, event_id=effect.event_id, reason=effect.message
                 )
-                await self.outputs.send_dlq(
-                    effect.code,
-                    effect.message,
-                    effect.event_id,
-                    value,
-                    key,
-                    topic,
-                    partition,
-                    offset,
+                out.append(
+                    self.outputs.dlq(
+                        effect.code,
+                        effect.message,
+                        effect.event_id,
+                        value,
+                        key,
+                        self.topic,
+                        partition,
+                        offset,
+                    )
                 )
-            elif isinstance(effect, Duplicate):
+            elif kind is Duplicate:
+                assert isinstance(effect, Duplicate)
                 fate = "duplicate"
                 self.metrics.duplicates.labels(effect.dataset).inc()
-            elif isinstance(effect, Accepted):
-                fate = "accepted"
-            elif isinstance(effect, WatermarkAdvanced):
-                self.watermarks[effect.dataset] = effect.watermark_ms
-                self.metrics.watermark.labels(effect.dataset).set(effect.watermark_ms / 1000)
-        self.metrics.event(topic, event_type, fate)
+        self.metrics.event(self.topic, event_type, fate)
+        return out
 
-    async def decided(
+    def decided(
         self, effect: Decided, partition: int, offset: int, timestamp_ms: int | None
-    ) -> None:
+    ) -> list[Output]:
         d = effect.decision
         dataset = d.subject.id.split("/", 1)[0]
         log.info(
@@ -177,11 +191,10 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
             outcome=d.outcome,
             failed=[c.code for c in d.checks if not c.passed],
         )
-        await self.outputs.send("audit", d.subject.id.encode(), encode(d))
+        out: list[Output] = [("audit", d.subject.id.encode(), encode(d))]
         self.metrics.decided(d, timestamp_ms)
         notice = DataNotice(d.subject.id, d.outcome, d.decision_id)
-        source = SourceOffset(
-            topic=self.catalog.name("arrivals"), partition=partition, offset=offset
-        )
+        source = SourceOffset(topic=self.topic, partition=partition, offset=offset)
         for model in self.models_by_dataset.get(dataset, []):
-            await self.outputs.send("model_log", model.encode(), notice_record(notice, source))
+            out.append(("model_log", model.encode(), notice_record(notice, source)))
+        return out

@@ -31,6 +31,9 @@ from orchestrator.worker.eventtime import EventTimeShell
 log = structlog.get_logger("orchestrator.ingest")
 
 MAX_BATCH = 2000
+#: records handled between two yields to the loop (~5 ms of work): bounds how long a decision
+#: waits for the producer and a checkpoint waits for a batch boundary
+CHUNK = 200
 POLL_TIMEOUT_MS = 200
 
 
@@ -90,10 +93,10 @@ class ArrivalsIngest(ConsumerRebalanceListener):  # type: ignore[misc]
                     for tp, records in batch.items():
                         if tp not in assigned or not records:
                             continue  # revoked while this batch was in flight
-                        await self.shell.process_batch(
-                            tp.partition,
-                            [(r.offset, r.key, r.value, r.timestamp) for r in records],
-                        )
+                        for i in range(0, len(records), CHUNK):
+                            await self.shell.process_batch(tp.partition, records[i : i + CHUNK])
+                            # let the producer, the checkpoint and the web server run
+                            await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug in the shell: stop the worker, say why

@@ -95,6 +95,7 @@ class Metrics:
         )
         self._champions: dict[str, str] = {}
         self._event_children: dict[tuple[str, str, str], Any] = {}
+        self._watermark_children: dict[str, Any] = {}
 
     def event(self, topic: str, type_: str, result: str) -> None:
         # labels() costs a few µs per call; the hot path keeps the children it has seen.
@@ -104,6 +105,12 @@ class Metrics:
                 topic, type_, result
             )
         child.inc()
+
+    def set_watermark(self, dataset: str, seconds: float) -> None:
+        child = self._watermark_children.get(dataset)
+        if child is None:
+            child = self._watermark_children[dataset] = self.watermark.labels(dataset)
+        child.set(seconds)
 
     def decided(self, d: AuditDecision, trigger_ts_ms: int | None) -> None:
         self.decisions.labels(d.subject.kind, d.outcome).inc()

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
@@ -21,9 +21,22 @@ import structlog
 from orchestrator.catalog.topics import Catalog
 from orchestrator.core.effects import StatePut
 from orchestrator.kafka.read import read_range, read_timed
-from orchestrator.worker.outputs import Outputs
+from orchestrator.worker.outputs import Output, Outputs
 
 log = structlog.get_logger("orchestrator.state")
+
+
+class InputRecord(Protocol):
+    """What a batch record offers (aiokafka's ConsumerRecord has these)."""
+
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int | None: ...
 
 
 class Engine(Protocol):
@@ -62,6 +75,20 @@ class PartitionedShell(Generic[E]):
     def restore_engine(self, entries: list[tuple[str, Any]]) -> E:
         raise NotImplementedError
 
+    def apply(
+        self,
+        engine: E,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int | None = None,
+    ) -> list[Output]:
+        """Handle one record without waiting: state goes to `put`, the output records it
+        produces are returned (in order) for the caller to send. Shells driven in batches
+        implement this; the others may implement `process_one` directly."""
+        raise NotImplementedError
+
     async def process_one(
         self,
         engine: E,
@@ -71,7 +98,8 @@ class PartitionedShell(Generic[E]):
         value: bytes | None,
         timestamp_ms: int | None = None,
     ) -> None:
-        raise NotImplementedError
+        for role, k, v in self.apply(engine, partition, offset, key, value, timestamp_ms):
+            await self.outputs.send(role, k, v)
 
     async def process(
         self,
@@ -91,22 +119,27 @@ class PartitionedShell(Generic[E]):
             self.put(partition, engine.position_entry())
             self.processed[partition] = offset + 1
 
-    async def process_batch(
-        self, partition: int, records: Iterable[tuple[int, bytes | None, bytes | None, int | None]]
-    ) -> int:
-        """Records (offset, key, value, broker timestamp ms) of one partition, in offset order:
-        one position entry per batch instead of one per record. Returns how many were handled."""
+    async def process_batch(self, partition: int, records: Sequence[InputRecord]) -> int:
+        """Records of one partition in offset order (aiokafka ConsumerRecords or alike): each
+        handled by `apply` without an await, their outputs sent after the batch, one position
+        entry per batch. Returns how many records were handled."""
         async with self._apply:
             engine = self.engines.get(partition)
+            if engine is None:
+                engine = await self._recover(partition, records[0].offset)
+            position = engine.position
+            apply = self.apply
+            outputs: list[Output] = []
             handled = 0
-            for offset, key, value, timestamp_ms in records:
-                if engine is None:
-                    engine = await self._recover(partition, offset)
-                if offset < engine.position:
+            for r in records:
+                if r.offset < position:
                     continue  # already reflected in state (re-delivery after a restart)
-                await self.process_one(engine, partition, offset, key, value, timestamp_ms)
+                outputs += apply(engine, partition, r.offset, r.key, r.value, r.timestamp)
                 handled += 1
-            if handled and engine is not None:
+            send = self.outputs.send
+            for role, k, v in outputs:
+                await send(role, k, v)
+            if handled:
                 self.put(partition, engine.position_entry())
                 self.processed[partition] = engine.position
             return handled
@@ -125,13 +158,14 @@ class PartitionedShell(Generic[E]):
                 positions = {p: self.engines[p].position for p in dirty if p in self.engines}
             await self.outputs.flush()
             for partition, entries in dirty.items():
-                for k, v in entries.items():
-                    await self.outputs.send(
-                        self.state_role,
-                        k.encode(),
-                        None if v is None else orjson.dumps(v),
-                        partition=partition,
-                    )
+                await self.outputs.send_many(
+                    self.state_role,
+                    partition,
+                    [
+                        (k.encode(), None if v is None else orjson.dumps(v))
+                        for k, v in entries.items()
+                    ],
+                )
             await self.outputs.flush()
             return positions
 
