@@ -64,9 +64,15 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise ConfigError("(command line)", "range", str(exc)) from None
+    if args.processes is not None and args.processes < 1:
+        raise ConfigError(
+            "(command line)", "--processes", f"must be 1 or more, not {args.processes}"
+        )
     keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
     with broker_session(settings) as broker:
-        report = asyncio.run(replay(broker.bootstrap, catalog, policies, keys, rng))
+        report = asyncio.run(
+            replay(broker.bootstrap, catalog, policies, keys, rng, processes=args.processes)
+        )
     print(render(report))
     if args.json:
         Path(args.json).write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2))
@@ -130,6 +136,12 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
     )
     rp.add_argument("--until", help="RFC 3339: read and compare up to this broker time")
     rp.add_argument("--json", metavar="FILE", help="write the machine-readable report here")
+    rp.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="derive data.arrivals partitions in N processes (default: one per CPU; 1: none)",
+    )
     rp.set_defaults(func=cmd_replay)
 
     au = verbs.add_parser("audit", help="query the audit trail", parents=[common])
