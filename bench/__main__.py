@@ -45,7 +45,7 @@ from orchestrator.replay import Range, replay
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DATASETS = 6
+DATASETS = 24  # keys spread over all 6 partitions (6 keys would hash onto only 3)
 BASE_MS = 1_795_392_000_000
 PAD = "x" * 120
 

@@ -100,8 +100,8 @@ class Report:
         }
 
 
-def _plain(decision: AuditDecision | dict[str, Any]) -> dict[str, Any]:
-    d = orjson.loads(encode(decision)) if isinstance(decision, AuditDecision) else dict(decision)
+def _plain(decision: dict[str, Any]) -> dict[str, Any]:
+    d = dict(decision)
     for f in IGNORED_FIELDS:
         d.pop(f, None)
     return d
@@ -135,8 +135,8 @@ def derive_data(
     rng: Range,
     *,
     processes: int | None = None,
-) -> tuple[list[AuditDecision], dict[int, tuple[int, int]], int]:
-    """Data-window decisions of every (named) partition. Partitions are independent, so with
+) -> tuple[list[dict[str, Any]], dict[int, tuple[int, int]], int]:
+    """Data-window decisions (wire form) of every (named) partition. Partitions are independent, so with
     more than one CPU they are derived in parallel in forked processes (`processes`: how many;
     default one per CPU available). The result is the same, in the same order, either way."""
     bounds: dict[int, tuple[int, int]] = {}
@@ -164,7 +164,7 @@ def derive_data(
             _JOBS = []
     else:
         results = [_derive_partition(*job) for job in jobs]
-    out = [d for decisions, _ in results for d in decisions]
+    out = [orjson.loads(d) for decisions, _ in results for d in decisions]
     return out, bounds, sum(n for _, n in results)
 
 
@@ -172,7 +172,7 @@ _DataJob = tuple[Policies, str, int, list[TimedRecord], int, int]
 _JOBS: list[_DataJob] = []
 
 
-def _derive_job(index: int) -> tuple[list[AuditDecision], int]:
+def _derive_job(index: int) -> tuple[list[bytes], int]:
     return _derive_partition(*_JOBS[index])
 
 
@@ -183,15 +183,16 @@ def _derive_partition(
     records: list[TimedRecord],
     lo: int,
     hi: int,
-) -> tuple[list[AuditDecision], int]:
-    """One partition from its beginning up to `hi`; decisions triggered at or after `lo`."""
+) -> tuple[list[bytes], int]:
+    """One partition from its beginning up to `hi`; decisions triggered at or after `lo`, in
+    their wire form (cheap to hand back from a child process)."""
     specs = policies.dataset_specs()
     gates: dict[str, Callable[[], DataGate]] = {}
     for name, p in policies.datasets.items():
         spec = p.gate_spec()
         gates[name] = lambda spec=spec: DataGate(spec, arrivals_topic, __version__)  # type: ignore[misc]
     engine = EventTimeEngine(specs, gates)
-    out: list[AuditDecision] = []
+    out: list[bytes] = []
     events = 0
     for offset, key, value, _ in records:
         if offset > hi:
@@ -204,7 +205,7 @@ def _derive_partition(
         assert isinstance(event, DataArrival | DataWatermark)
         for effect in engine.handle(event, partition, offset, EPOCH):
             if isinstance(effect, Decided) and offset >= lo:
-                out.append(effect.decision)
+                out.append(encode(effect.decision))
     return out, events
 
 
@@ -238,8 +239,9 @@ def derive_models(
     return out, bounds, events
 
 
-def compare(derived: list[AuditDecision], recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Data windows: every revision exactly. Models and commands: the final outcome per subject."""
+def compare(derived: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Data windows: every revision exactly. Models and commands: the final outcome per subject.
+    Both sides are decisions in their wire form."""
     subjects: list[dict[str, Any]] = []
     rec_exact: dict[tuple[str, int], dict[str, Any]] = {}
     rec_final: dict[str, dict[str, Any]] = {}
@@ -261,15 +263,15 @@ def compare(derived: list[AuditDecision], recorded: list[dict[str, Any]]) -> lis
             sid not in rec_final or rec["revision"] >= rec_final[sid]["revision"]
         ):
             rec_final[sid] = rec
-    der_exact: dict[tuple[str, int], AuditDecision] = {}
-    der_final: dict[str, AuditDecision] = {}
+    der_exact: dict[tuple[str, int], dict[str, Any]] = {}
+    der_final: dict[str, dict[str, Any]] = {}
     for dec in derived:
-        der_exact[(dec.subject.id, dec.revision)] = dec
-        if dec.subject.kind != "data_window":
-            der_final[dec.subject.id] = dec
+        der_exact[(dec["subject"]["id"], dec["revision"])] = dec
+        if dec["subject"]["kind"] != "data_window":
+            der_final[dec["subject"]["id"]] = dec
     for key in sorted(set(der_exact) | set(rec_exact)):
         d, r = der_exact.get(key), rec_exact.get(key)
-        kind = d.subject.kind if d else r["subject"]["kind"] if r else ""
+        kind = (d or r or {"subject": {"kind": ""}})["subject"]["kind"]
         if kind != "data_window":
             continue
         entry: dict[str, Any] = {"subject": key[0], "kind": kind, "revision": key[1]}
@@ -285,16 +287,16 @@ def compare(derived: list[AuditDecision], recorded: list[dict[str, Any]]) -> lis
         subjects.append(entry)
     for sid in sorted(set(der_final) | set(rec_final)):
         d2, r2 = der_final.get(sid), rec_final.get(sid)
-        kind = d2.subject.kind if d2 else r2["subject"]["kind"] if r2 else ""
+        kind = (d2 or r2 or {"subject": {"kind": ""}})["subject"]["kind"]
         entry = {"subject": sid, "kind": kind}
         if r2 is None:
             entry["status"] = "missing"
         elif d2 is None:
             entry["status"] = "extra"
-        elif d2.outcome != r2["outcome"]:
+        elif d2["outcome"] != r2["outcome"]:
             entry |= {
                 "status": "mismatch",
-                "diff": {"outcome": {"recorded": r2["outcome"], "replayed": d2.outcome}},
+                "diff": {"outcome": {"recorded": r2["outcome"], "replayed": d2["outcome"]}},
             }
         else:
             entry["status"] = "match"
@@ -333,7 +335,9 @@ async def replay(
             trig = r.get("trigger")
             if _in(trig, arrivals_topic, data_bounds) or _in(trig, log_topic, log_bounds):
                 recorded.append(r)
-    report.subjects = compare(derived_data + derived_models, recorded)
+    report.subjects = compare(
+        derived_data + [orjson.loads(encode(d)) for d in derived_models], recorded
+    )
     report.seconds = time.perf_counter() - started
     return report
 

@@ -31,8 +31,8 @@ def test_parallel_derivation_equals_sequential() -> None:
     seq, seq_bounds, seq_n = derive_data(policies, "data.arrivals", data, Range(), processes=1)
     par, par_bounds, par_n = derive_data(policies, "data.arrivals", data, Range(), processes=2)
     assert seq, "the scenario must produce decisions, or this test proves nothing"
-    assert {d.subject.id.split("/")[0] for d in seq} == {"clicks", "payments"}
-    assert [d.model_dump() for d in par] == [d.model_dump() for d in seq]
+    assert {d["subject"]["id"].split("/")[0] for d in seq} == {"clicks", "payments"}
+    assert par == seq
     assert par_bounds == seq_bounds
     assert par_n == seq_n == sum(len(r) for r in data.values())
 
@@ -44,5 +44,5 @@ def test_offset_range_limits_partitions_in_both_modes() -> None:
     seq, bounds, _ = derive_data(policies, "data.arrivals", data, rng, processes=1)
     par, _, _ = derive_data(policies, "data.arrivals", data, rng, processes=2)
     assert set(bounds) == {1}
-    assert [d.decision_id for d in par] == [d.decision_id for d in seq]
-    assert all(d.subject.id.startswith("payments/") for d in seq)
+    assert [d["decision_id"] for d in par] == [d["decision_id"] for d in seq]
+    assert seq and all(d["subject"]["id"].startswith("payments/") for d in seq)
