@@ -29,9 +29,11 @@ from typing import Any
 import orjson
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from orchestrator import __version__
-from orchestrator.catalog.topics import Catalog
+from orchestrator.catalog.topics import Catalog, TopicSpec
 from orchestrator.contracts.codec import decode, encode
 from orchestrator.contracts.events import DataArrival
 from orchestrator.core.datagate import DataGate
@@ -353,7 +355,30 @@ def fresh(bootstrap: str, tmp: Path, name: str, partitions: int) -> tuple[Path, 
     )
     catalog = Catalog.load(topics)
     asyncio.run(apply_topics(bootstrap, catalog))
+    asyncio.run(broker_timestamps(bootstrap, [catalog.specs["arrivals"], catalog.specs["audit"]]))
     return topics, catalog
+
+
+async def broker_timestamps(bootstrap: str, topics: list[TopicSpec]) -> None:
+    """LogAppendTime on the topics latency is read from: a record's timestamp is then the time
+    the broker appended it, so the latency is broker to broker (and not the load generator's
+    own batching delay before its records reach the broker)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC,
+                    t.name,
+                    # AlterConfigs replaces a topic's whole config: restate the catalog's part
+                    configs={**t.broker_configs(), "message.timestamp.type": "LogAppendTime"},
+                )
+                for t in topics
+            ]
+        )
+    finally:
+        await admin.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ log = structlog.get_logger("orchestrator.ingest")
 MAX_BATCH = 2000
 #: records handled between two yields to the loop (~5 ms of work): bounds how long a decision
 #: waits for the producer and a checkpoint waits for a batch boundary
-CHUNK = 200
+CHUNK = 50
 POLL_TIMEOUT_MS = 200
 
 
