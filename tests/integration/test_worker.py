@@ -177,3 +177,58 @@ def test_worker_matches_core_and_survives_sigkill(
     assert len(dlq_codes) == len(MALFORMED) + len(want["dlq"])
     for record in got["dlq"]:
         assert record["topic"] == catalog.name("arrivals") and record["original"]
+
+
+def test_second_worker_takes_over_partitions_mid_stream(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Scale out while events flow: the first worker checkpoints and gives up partitions, the
+    second rebuilds them from the changelog and resumes at the stored position; then the first
+    stops and the second takes everything. Outputs equal the core's, with no conflicts."""
+    prefix = f"s{uuid.uuid4().hex[:8]}"
+    topics = make_catalog(tmp_path / "topics", prefix, partitions=3)
+    assert (
+        run_cli("topics", "apply", "--broker", kafka_bootstrap, "--topics", str(topics)).returncode
+        == 0
+    )
+    catalog = Catalog.load(topics)
+    events = scenario.events()
+    want = scenario.expected(Policies.load(ROOT / "gates").dataset_specs(), events)
+    third = len(events) // 3
+    a = Worker(kafka_bootstrap, topics, prefix, tmp_path / "a.log")
+    b = Worker(kafka_bootstrap, topics, prefix, tmp_path / "b.log")
+
+    def produce(name: str, part: list[dict[str, Any]]) -> None:
+        out = run_cli(
+            "produce",
+            str(_lines(tmp_path / name, part)),
+            "--broker",
+            kafka_bootstrap,
+            "--topics",
+            str(topics),
+        )
+        assert out.returncode == 0, out.stderr
+
+    a.start()
+    try:
+        produce("1.jsonl", events[:third])
+        # the first third is in a's state (checkpointed to the changelog) before b joins
+        wait_for(lambda: len(read(kafka_bootstrap, catalog.name("eventtime_state"))) >= third)
+        b.start()
+        wait_for(lambda: '"partition recovered"' in (tmp_path / "b.log").read_text(), timeout=90)
+        produce("2.jsonl", events[third : 2 * third])
+        a.stop()  # graceful: checkpoint, leave the group; b gets every partition
+        produce("3.jsonl", events[2 * third :])
+        wait_for(
+            lambda: set(observed(kafka_bootstrap, catalog)["windows"]) >= set(want["windows"]),
+            timeout=120,
+        )
+        time.sleep(2)
+        got = observed(kafka_bootstrap, catalog)
+    finally:
+        a.stop()
+        b.stop()
+    logs = (tmp_path / "a.log").read_text()[-2000:] + (tmp_path / "b.log").read_text()[-2000:]
+    assert got["conflicts"] == [], logs
+    assert got["windows"] == want["windows"], logs
+    assert got["late"] == want["late"]
