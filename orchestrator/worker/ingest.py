@@ -68,8 +68,9 @@ class ArrivalsIngest(ConsumerRebalanceListener):  # type: ignore[misc]
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=MAX_BATCH,
-            fetch_max_bytes=16 * 1024 * 1024,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+            # bounded fetch buffers: memory does not depend on how far behind the worker is
+            fetch_max_bytes=4 * 1024 * 1024,
+            max_partition_fetch_bytes=1024 * 1024,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
             rebalance_timeout_ms=20_000,

@@ -40,8 +40,9 @@ def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
     r = json.loads(out_json.read_text())
     for level in ("L3", "L4", "L5", "L6"):
         assert r[level]["events_per_s"] > 0 and r[level]["cpu_us_per_event"] > 0
-    assert set(r["ratios"]) == {"L4/L3", "L5/L3", "L6/L3", "replay/L6"}
+    assert set(r["ratios"]) == {"L4/L3", "L5/L3", "L6/L3", "replay/L6", "replay_end_to_end/L6"}
     assert r["replay"]["matched"] is True and r["replay"]["events_per_s"] > 0
+    assert r["replay"]["end_to_end_events_per_s"] > 0 and r["replay"]["processes"] >= 1
     for share in ("50%", "80%"):
         lat = r["latency"][share]
         assert lat["decisions"] > 0 and None not in (lat["p50_ms"], lat["p99_ms"], lat["p999_ms"])
