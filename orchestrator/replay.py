@@ -17,6 +17,7 @@ by broker timestamp.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing as mp
 import os
 import time
@@ -154,16 +155,24 @@ def derive_data(
     if processes is None:
         processes = len(os.sched_getaffinity(0))
     processes = min(processes, len(jobs))
-    if processes > 1 and "fork" in mp.get_all_start_methods():
-        global _JOBS
-        _JOBS = jobs  # inherited by the forked children: nothing to pickle on the way in
-        try:
-            with mp.get_context("fork").Pool(processes) as pool:
-                results = pool.map(_derive_job, range(len(jobs)), chunksize=1)
-        finally:
-            _JOBS = []
-    else:
-        results = [_derive_partition(*job) for job in jobs]
+    # The records read are long-lived: freeze them so that the collector does not scan them
+    # again and again while the core allocates (and so that forked children share them rather
+    # than copying every page the collector would touch).
+    gc.collect()
+    gc.freeze()
+    try:
+        if processes > 1 and "fork" in mp.get_all_start_methods():
+            global _JOBS
+            _JOBS = jobs  # inherited by the forked children: nothing to pickle on the way in
+            try:
+                with mp.get_context("fork").Pool(processes) as pool:
+                    results = pool.map(_derive_job, range(len(jobs)), chunksize=1)
+            finally:
+                _JOBS = []
+        else:
+            results = [_derive_partition(*job) for job in jobs]
+    finally:
+        gc.unfreeze()
     out = [orjson.loads(d) for decisions, _ in results for d in decisions]
     return out, bounds, sum(n for _, n in results)
 
