@@ -423,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
         "--latency-seconds", type=float, default=20.0, help="duration of each open-loop latency run"
     )
     ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="runs of each of L3..L5 (the median is reported)"
+    )
     ap.add_argument("--broker", help="use this Kafka instead of starting deploy/kafka")
     ap.add_argument("--json", default=str(ROOT / "bench/results/latest.json"))
     args = ap.parse_args(argv)
@@ -451,13 +454,27 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(
             client_loop(bootstrap, catalog.name("arrivals"), catalog.name("windows"), n, 3, gates)
         )
-        for level in (3, 4, 5):
-            log(f"L{level} ...")
-            results[f"L{level}"] = asyncio.run(
-                client_loop(
-                    bootstrap, catalog.name("arrivals"), catalog.name("windows"), n, level, gates
+        # L3..L5 are short: run them in turn `--repeat` times and keep each level's median run,
+        # so one unlucky run (the machine's other work) does not skew the ratios.
+        runs: dict[int, list[dict[str, float]]] = {3: [], 4: [], 5: []}
+        for i in range(args.repeat):
+            for level in (3, 4, 5):
+                log(f"L{level} ({i + 1}/{args.repeat}) ...")
+                runs[level].append(
+                    asyncio.run(
+                        client_loop(
+                            bootstrap,
+                            catalog.name("arrivals"),
+                            catalog.name("windows"),
+                            n,
+                            level,
+                            gates,
+                        )
+                    )
                 )
-            )
+        for level, level_runs in runs.items():
+            ranked = sorted(level_runs, key=lambda r: r["events_per_s"])
+            results[f"L{level}"] = {**ranked[len(ranked) // 2], "runs": level_runs}
         log("L6 ...")
         total = max(n, max(rss_points, default=0))
         l6, rss, worker = worker_run(bootstrap, topics, gates, tmp, total, "bench-l6", rss_points)
@@ -542,7 +559,10 @@ def _ms(v: float | None) -> float | None:
 
 
 def table(r: dict[str, Any]) -> str:
-    lines = [f"{'level':8} {'events/s':>10} {'CPU µs/event':>13} {'ratio to L3':>12}"]
+    lines = [
+        f"{'level':8} {'events/s':>10} {'CPU µs/event':>13} {'ratio to L3':>12}"
+        f"  (L3..L5: median of {len(r['L3'].get('runs', [0]))} runs)"
+    ]
     l3 = r["L3"]["events_per_s"]
     for k in ("L3", "L4", "L5", "L6"):
         lines.append(

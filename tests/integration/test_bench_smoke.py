@@ -26,6 +26,8 @@ def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
             "2",
             "--partitions",
             "3",
+            "--repeat",
+            "1",
             "--broker",
             kafka_bootstrap,
             "--json",
