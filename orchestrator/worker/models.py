@@ -49,8 +49,10 @@ class Router:
             log.warning(
                 "invalid input", code=exc.code, reason=exc.message, topic=topic, offset=offset
             )
-            await self.outputs.send_dlq(
-                exc.code, exc.message, exc.event_id, value, key, topic, partition, offset
+            await self.outputs.send(
+                *self.outputs.dlq(
+                    exc.code, exc.message, exc.event_id, value, key, topic, partition, offset
+                )
             )
             return
         assert isinstance(event, ModelUpdate | CommandRollback | CommandOverride)
@@ -100,15 +102,17 @@ class ModelShell(PartitionedShell[ModelPartition]):
             item, source = parse_record(value)
         except ContractError as exc:  # only our own router writes here; still never stall
             engine.skip(offset)
-            await self.outputs.send_dlq(
-                exc.code,
-                exc.message,
-                None,
-                value,
-                key,
-                self.catalog.name("model_log"),
-                partition,
-                offset,
+            await self.outputs.send(
+                *self.outputs.dlq(
+                    exc.code,
+                    exc.message,
+                    None,
+                    value,
+                    key,
+                    self.catalog.name("model_log"),
+                    partition,
+                    offset,
+                )
             )
             return
         model = (key or b"").decode()
@@ -166,13 +170,15 @@ class ModelShell(PartitionedShell[ModelPartition]):
                 log.warning(
                     "rejected", code=effect.code, event_id=effect.event_id, reason=effect.message
                 )
-                await self.outputs.send_dlq(
-                    effect.code,
-                    effect.message,
-                    effect.event_id,
-                    value,
-                    key,
-                    source.topic,
-                    source.partition,
-                    source.offset,
+                await self.outputs.send(
+                    *self.outputs.dlq(
+                        effect.code,
+                        effect.message,
+                        effect.event_id,
+                        value,
+                        key,
+                        source.topic,
+                        source.partition,
+                        source.offset,
+                    )
                 )

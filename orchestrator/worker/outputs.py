@@ -113,7 +113,7 @@ class Outputs:
     ) -> Output:
         """The dlq envelope of SPEC §2 for one input record, keyed like the input, counted in
         `orchestrator_dlq_total`. Every dlq record is built here and sent at once by the caller,
-        so the metric equals the topic."""
+        so the metric equals the topic (send it with `send(*outputs.dlq(...))`)."""
         record = DlqRecord(
             code=code,
             message=message,
@@ -127,19 +127,6 @@ class Outputs:
         )
         self.metrics.dlq.labels(code).inc()
         return ("dlq", key, encode(record))
-
-    async def send_dlq(
-        self,
-        code: str,
-        message: str,
-        event_id: str | None,
-        value: bytes | None,
-        key: bytes | None,
-        topic: str,
-        partition: int,
-        offset: int,
-    ) -> None:
-        await self.send(*self.dlq(code, message, event_id, value, key, topic, partition, offset))
 
     async def send_json(self, role: str, key: str, obj: object) -> None:
         await self.send(role, key.encode(), orjson.dumps(obj))
