@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -45,6 +46,7 @@ from orchestrator.kafka.embedded import free_port
 from orchestrator.kafka.read import partitions_of, read_timed
 from orchestrator.policies import Policies
 from orchestrator.replay import Range, replay
+from orchestrator.worker.app import GC_GEN0_THRESHOLD
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -387,6 +389,15 @@ def fresh(bootstrap: str, tmp: Path, name: str, partitions: int) -> tuple[Path, 
     return topics, catalog
 
 
+async def delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
 async def broker_timestamps(bootstrap: str, topics: list[TopicSpec]) -> None:
     """LogAppendTime on the topics latency is read from: a record's timestamp is then the time
     the broker appended it, so the latency is broker to broker (and not the load generator's
@@ -429,6 +440,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--broker", help="use this Kafka instead of starting deploy/kafka")
     ap.add_argument("--json", default=str(ROOT / "bench/results/latest.json"))
     args = ap.parse_args(argv)
+    # The same collector settings as the worker (orchestrator.worker.app.run_worker), so that
+    # L4/L5 pay for the same code what L6 pays.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
     n = args.events
     rss_points = [int(x) for x in args.rss_points.split(",") if x]
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -501,6 +517,10 @@ def main(argv: list[str] | None = None) -> int:
             "matched": report.ok,
             "events": report.events,
         }
+        # The ladder's topics (a million-event changelog among them) would keep the broker's log
+        # cleaner busy during the latency runs: remove them, and let the broker settle.
+        asyncio.run(delete_topics(bootstrap, [s.name for s in catalog.specs.values()]))
+        time.sleep(5)
         # open-loop latency at 50% and 80% of the worker's max rate
         results["latency"] = {}
         for share in (0.5, 0.8):
