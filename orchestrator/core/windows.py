@@ -14,7 +14,6 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from orchestrator.contracts.codec import to_jsonable
 from orchestrator.contracts.events import DataArrival, DataWatermark
 from orchestrator.contracts.records import ArrivalRef, WindowManifest
 from orchestrator.core.datagate import DataGate
@@ -54,11 +53,13 @@ class OpenWindow:
 
 _MANIFEST = TypeAdapter(WindowManifest)
 _NEVER = 2**63
+_SERIALIZE = DataArrival.__pydantic_serializer__.to_python
 
 
 def arrival_digest(event: DataArrival) -> str:
-    """Content digest of an arrival: equal for the same content however it was serialized."""
-    return digest(to_jsonable(event))
+    """Content digest of an arrival: equal for the same content however it was serialized.
+    (`to_jsonable(event)`, called on the serializer directly: this runs once per arrival.)"""
+    return digest(_SERIALIZE(event, mode="json", exclude_none=True))
 
 
 class DatasetWindows:

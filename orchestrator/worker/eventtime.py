@@ -6,6 +6,7 @@ notices, to `models.log` for every model whose policy lists the dataset.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -66,6 +67,20 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
         self.last_seen: dict[str, float] = {}
         self.watermarks: dict[str, int] = {}
         self.topic = catalog.name(self.input_role)
+        #: per batch: the clock readings, and the events counted by (type, fate)
+        self._now = utcnow()
+        self._wall = wall_clock()
+        self._fates: Counter[tuple[str, str]] = Counter()
+
+    def begin_batch(self) -> None:
+        # one clock reading per batch: decided_at and idle detection need no finer grain
+        self._now = utcnow()
+        self._wall = self.wall_clock()
+
+    def end_batch(self) -> None:
+        for (event_type, fate), n in self._fates.items():
+            self.metrics.event(self.topic, event_type, fate, n)
+        self._fates.clear()
 
     def restore_engine(self, entries: list[tuple[str, Any]]) -> EventTimeEngine:
         return EventTimeEngine.restore(self.specs, entries, self.gates)
@@ -86,7 +101,7 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
             event = decode(value, key, topic_role="arrivals")
         except ContractError as exc:
             engine.skip(offset)
-            self.metrics.event(self.topic, "invalid", "dlq")
+            self._fates[("invalid", "dlq")] += 1
             log.warning(
                 "invalid input",
                 code=exc.code,
@@ -102,8 +117,8 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
             ]
         # decode(topic_role="arrivals") admits only these two types
         arrival = cast(DataArrival | DataWatermark, event)
-        self.last_seen[arrival.dataset] = self.wall_clock()
-        effects = engine.handle(arrival, partition, offset, utcnow())
+        self.last_seen[arrival.dataset] = self._wall
+        effects = engine.handle(arrival, partition, offset, self._now)
         return self.carry_out(effects, partition, key, value, offset, event.type, timestamp_ms)
 
     def carry_out(
@@ -175,7 +190,7 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
                 assert isinstance(effect, Duplicate)
                 fate = "duplicate"
                 self.metrics.duplicates.labels(effect.dataset).inc()
-        self.metrics.event(self.topic, event_type, fate)
+        self._fates[(event_type, fate)] += 1
         return out
 
     def decided(

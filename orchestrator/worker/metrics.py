@@ -97,14 +97,14 @@ class Metrics:
         self._event_children: dict[tuple[str, str, str], Any] = {}
         self._watermark_children: dict[str, Any] = {}
 
-    def event(self, topic: str, type_: str, result: str) -> None:
+    def event(self, topic: str, type_: str, result: str, n: int = 1) -> None:
         # labels() costs a few µs per call; the hot path keeps the children it has seen.
         child = self._event_children.get((topic, type_, result))
         if child is None:
             child = self._event_children[(topic, type_, result)] = self.events.labels(
                 topic, type_, result
             )
-        child.inc()
+        child.inc(n)
 
     def set_watermark(self, dataset: str, seconds: float) -> None:
         child = self._watermark_children.get(dataset)

@@ -89,6 +89,12 @@ class PartitionedShell(Generic[E]):
         implement this; the others may implement `process_one` directly."""
         raise NotImplementedError
 
+    def begin_batch(self) -> None:
+        """Called before records are applied (a batch, or a single record)."""
+
+    def end_batch(self) -> None:
+        """Called after they were applied."""
+
     async def process_one(
         self,
         engine: E,
@@ -98,7 +104,10 @@ class PartitionedShell(Generic[E]):
         value: bytes | None,
         timestamp_ms: int | None = None,
     ) -> None:
-        for role, k, v in self.apply(engine, partition, offset, key, value, timestamp_ms):
+        self.begin_batch()
+        outputs = self.apply(engine, partition, offset, key, value, timestamp_ms)
+        self.end_batch()
+        for role, k, v in outputs:
             await self.outputs.send(role, k, v)
 
     async def process(
@@ -131,11 +140,13 @@ class PartitionedShell(Generic[E]):
             apply = self.apply
             outputs: list[Output] = []
             handled = 0
+            self.begin_batch()
             for r in records:
                 if r.offset < position:
                     continue  # already reflected in state (re-delivery after a restart)
                 outputs += apply(engine, partition, r.offset, r.key, r.value, r.timestamp)
                 handled += 1
+            self.end_batch()
             send = self.outputs.send
             for role, k, v in outputs:
                 await send(role, k, v)

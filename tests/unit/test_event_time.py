@@ -270,3 +270,25 @@ def test_restore_from_changelog_continues_identically(cut: int) -> None:
         restored.handle(decode(orjson.dumps(e)), 0, i) for i, e in enumerate(events) if i >= cut
     ]  # type: ignore[arg-type]
     assert [repr(x) for x in rest] == [repr(x) for x in full[cut:]]
+
+
+def test_arrival_digest_is_the_digest_of_the_wire_form() -> None:
+    """The hot path calls the serializer directly; it must give what `to_jsonable` gives."""
+    from orchestrator.contracts.codec import parse_obj, to_jsonable
+    from orchestrator.contracts.events import DataArrival
+    from orchestrator.core.digest import digest
+    from orchestrator.core.windows import arrival_digest
+
+    for obj in (
+        factories.arrival("d1"),
+        factories.arrival(
+            "d2",
+            event_time="2026-11-23T12:05:00.250+02:00",
+            schema_fingerprint="fp1",
+            produced_at="2026-11-23T10:06:00Z",
+            attributes={"a": 1, "b": None, "c": "x", "d": 1.5, "e": True},
+        ),
+    ):
+        event = parse_obj(obj)
+        assert isinstance(event, DataArrival)
+        assert arrival_digest(event) == digest(to_jsonable(event))
