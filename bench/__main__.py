@@ -370,13 +370,18 @@ async def topic_bytes(bootstrap: str, topic: str) -> int:
 
 def start_kafka(tmp: Path, name: str = "kafka") -> tuple[str, Path]:
     run = tmp / name
-    out = subprocess.run(
-        ["bash", str(ROOT / "deploy/kafka/kafka.sh"), "start", str(run)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip().splitlines()[-1], run
+    for attempt in (1, 2):
+        out = subprocess.run(
+            ["bash", str(ROOT / "deploy/kafka/kafka.sh"), "start", str(run)],
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode == 0:
+            return out.stdout.strip().splitlines()[-1], run
+        log(f"kafka did not start (attempt {attempt}): {out.stderr.strip()[-2000:]}")
+        subprocess.run(["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(run)])
+        shutil.rmtree(run, ignore_errors=True)
+    raise RuntimeError(f"kafka did not start; see {run}")
 
 
 def fresh(bootstrap: str, tmp: Path, name: str, partitions: int) -> tuple[Path, Catalog]:
