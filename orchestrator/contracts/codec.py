@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from orchestrator import errors
 from orchestrator.contracts.events import (
@@ -14,13 +14,14 @@ from orchestrator.contracts.events import (
     KEY_FIELD,
     SUPPORTED_VERSIONS,
     TOPIC_ROLE_FOR_TYPE,
-    AnyInputEvent,
     InputEvent,
 )
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
 
-_ADAPTER: TypeAdapter[InputEvent] = TypeAdapter(AnyInputEvent)
+#: Each type's own validator: `type` is checked before validation, so the discriminated union
+#: (`AnyInputEvent`) would only repeat that dispatch, at ~2 µs per event.
+_VALIDATORS = {etype: model.__pydantic_validator__ for etype, model in EVENT_TYPES.items()}
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -55,7 +56,7 @@ def parse_obj(obj: Any) -> InputEvent:
             event_id,
         )
     try:
-        return _ADAPTER.validate_python(obj)
+        return cast(InputEvent, _VALIDATORS[etype].validate_python(obj))
     except ValidationError as exc:
         raise errors.ContractError(
             errors.E_SCHEMA, describe_validation_error(exc), event_id

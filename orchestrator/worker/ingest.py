@@ -30,8 +30,10 @@ from orchestrator.worker.eventtime import EventTimeShell
 
 log = structlog.get_logger("orchestrator.ingest")
 
-MAX_BATCH = 2000
-#: records handled between two yields to the loop (~5 ms of work): bounds how long a decision
+#: records taken per poll. aiokafka builds a poll's records in one go (several µs each, without
+#: yielding), so this bounds how long the loop is held before the first record is handled
+MAX_BATCH = 400
+#: records handled between two yields to the loop (~2 ms of work): bounds how long a decision
 #: waits for the producer and a checkpoint waits for a batch boundary
 CHUNK = 50
 POLL_TIMEOUT_MS = 200

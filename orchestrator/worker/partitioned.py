@@ -25,6 +25,9 @@ from orchestrator.worker.outputs import Output, Outputs
 
 log = structlog.get_logger("orchestrator.state")
 
+#: changelog entries serialized between two yields to the loop (~1 ms of work)
+CHECKPOINT_SLICE = 300
+
 
 class InputRecord(Protocol):
     """What a batch record offers (aiokafka's ConsumerRecord has these)."""
@@ -169,14 +172,18 @@ class PartitionedShell(Generic[E]):
                 positions = {p: self.engines[p].position for p in dirty if p in self.engines}
             await self.outputs.flush()
             for partition, entries in dirty.items():
-                await self.outputs.send_many(
-                    self.state_role,
-                    partition,
-                    [
-                        (k.encode(), None if v is None else orjson.dumps(v))
-                        for k, v in entries.items()
-                    ],
-                )
+                items = list(entries.items())
+                # in slices, yielding between them: a checkpoint never holds the loop for long
+                for i in range(0, len(items), CHECKPOINT_SLICE):
+                    await self.outputs.send_many(
+                        self.state_role,
+                        partition,
+                        [
+                            (k.encode(), None if v is None else orjson.dumps(v))
+                            for k, v in items[i : i + CHECKPOINT_SLICE]
+                        ],
+                    )
+                    await asyncio.sleep(0)
             await self.outputs.flush()
             return positions
 
