@@ -165,8 +165,11 @@ def derive_data(
             global _JOBS
             _JOBS = jobs  # inherited by the forked children: nothing to pickle on the way in
             try:
+                # largest partitions first, so that no process is left with a big one at the end
+                order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][3]))
                 with mp.get_context("fork").Pool(processes) as pool:
-                    results = pool.map(_derive_job, range(len(jobs)), chunksize=1)
+                    done = pool.map(_derive_job, order, chunksize=1)
+                results = [r for _, r in sorted(zip(order, done, strict=True))]
             finally:
                 _JOBS = []
         else:

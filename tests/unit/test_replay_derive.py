@@ -15,11 +15,11 @@ from tests import scenario
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _partitions(n: int) -> dict[int, list[TimedRecord]]:
+def _partitions(n: int, clicks: int = 0, others: int = 1) -> dict[int, list[TimedRecord]]:
     """The scenario's events spread over n partitions by dataset, plus one undecodable record."""
     data: dict[int, list[TimedRecord]] = {p: [] for p in range(n)}
     for i, ev in enumerate(scenario.events()):
-        p = (0 if ev["dataset"] == "clicks" else 1) % n
+        p = (clicks if ev["dataset"] == "clicks" else others) % n
         data[p].append((len(data[p]), ev["dataset"].encode(), orjson.dumps(ev), 1000 + i))
     data[0].append((len(data[0]), b"clicks", b"{not json", 9999))
     return data
@@ -35,6 +35,22 @@ def test_parallel_derivation_equals_sequential() -> None:
     assert par == seq
     assert par_bounds == seq_bounds
     assert par_n == seq_n == sum(len(r) for r in data.values())
+
+
+def test_parallel_order_does_not_follow_partition_sizes() -> None:
+    """Processes take the largest partitions first; decisions still come in partition order."""
+    policies = Policies.load(ROOT / "gates")
+    data = _partitions(3, clicks=0, others=2)
+    _, key, value, ts = data[0].pop()  # the undecodable record alone in partition 1
+    data[1].append((0, key, value, ts))
+    sizes = {p: len(r) for p, r in data.items()}
+    assert sizes[2] > sizes[0] > sizes[1], sizes  # the premise: the last partition is largest
+    seq, _, _ = derive_data(policies, "data.arrivals", data, Range(), processes=1)
+    par, _, _ = derive_data(policies, "data.arrivals", data, Range(), processes=2)
+    assert par == seq
+    datasets = [d["subject"]["id"].split("/")[0] for d in par]
+    assert datasets == sorted(datasets, key=lambda name: name != "clicks")  # partition 0 first
+    assert datasets[0] == "clicks" and datasets[-1] != "clicks"
 
 
 def test_offset_range_limits_partitions_in_both_modes() -> None:
