@@ -1,4 +1,8 @@
-"""What the event-time core asks the shell to do, as plain data (STYLE: handle(event) -> effects)."""
+"""What the event-time core asks the shell to do, as plain data (STYLE: handle(event) -> effects).
+
+Effects are built several per input event, so they are slotted dataclasses without `frozen`:
+a frozen dataclass sets each field through `object.__setattr__`, 3x the cost of construction
+(~0.3 µs more per effect). Nothing changes an effect after the core returns it."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from orchestrator.contracts.events import DataArrival
 from orchestrator.contracts.records import AuditDecision, TrainingRequested, WindowManifest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Accepted:
     """The arrival was added to its window."""
 
@@ -17,7 +21,7 @@ class Accepted:
     window_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Duplicate:
     """Same event_id, same content: ignored and counted."""
 
@@ -26,7 +30,7 @@ class Duplicate:
     window_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rejected:
     """Not applied: goes to the dlq with `code` (E_DUPLICATE_CONFLICT, E_UNKNOWN_DATASET)."""
 
@@ -36,7 +40,7 @@ class Rejected:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TooLate:
     """The arrival's window is past end + L: goes to `data.late`, changes nothing."""
 
@@ -48,21 +52,21 @@ class TooLate:
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WindowFired:
     """A window revision fired: its manifest goes to `data.windows` and the data gate."""
 
     manifest: WindowManifest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decided:
     """A gate decided: the decision goes to `audit.decisions` (and on to whoever depends on it)."""
 
     decision: AuditDecision
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChampionChanged:
     """`models.champions` must now say `version` (None: no champion) for `model`."""
 
@@ -71,14 +75,14 @@ class ChampionChanged:
     decision_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TrainingRequest:
     """A model policy asks for retraining on the named promoted windows."""
 
     request: TrainingRequested
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WindowDropped:
     """The window's state was dropped at WM >= end + L."""
 
@@ -86,7 +90,7 @@ class WindowDropped:
     window_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WatermarkAdvanced:
     """The dataset watermark moved forward."""
 
@@ -94,7 +98,7 @@ class WatermarkAdvanced:
     watermark_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StatePut:
     """Persist `value` (JSON-able) under `key` in the partition's state changelog."""
 
@@ -102,7 +106,7 @@ class StatePut:
     value: object
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StateDelete:
     """Remove `key` from the partition's state changelog."""
 

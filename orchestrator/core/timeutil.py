@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 
 MS_PER_S = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DURATION = re.compile(
     r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d{1,3})?)S)?)?$"
 )
@@ -41,7 +42,7 @@ def to_ms(dt: datetime) -> int:
     """An aware datetime as integer epoch milliseconds (UTC)."""
     if dt.tzinfo is None:
         raise ValueError("naive datetime: times must carry an offset")
-    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = dt - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
