@@ -71,6 +71,8 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
         self._now = utcnow()
         self._wall = wall_clock()
         self._fates: Counter[tuple[str, str]] = Counter()
+        #: datasets whose watermark advanced in this batch (the gauge is set once per batch)
+        self._advanced: set[str] = set()
 
     def begin_batch(self) -> None:
         # one clock reading per batch: decided_at and idle detection need no finer grain
@@ -81,6 +83,9 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
         for (event_type, fate), n in self._fates.items():
             self.metrics.event(self.topic, event_type, fate, n)
         self._fates.clear()
+        for dataset in self._advanced:
+            self.metrics.set_watermark(dataset, self.watermarks[dataset] / 1000)
+        self._advanced.clear()
 
     def restore_engine(self, entries: list[tuple[str, Any]]) -> EventTimeEngine:
         return EventTimeEngine.restore(self.specs, entries, self.gates)
@@ -143,7 +148,7 @@ class EventTimeShell(PartitionedShell[EventTimeEngine]):
             elif kind is WatermarkAdvanced:
                 assert isinstance(effect, WatermarkAdvanced)
                 self.watermarks[effect.dataset] = effect.watermark_ms
-                self.metrics.set_watermark(effect.dataset, effect.watermark_ms / 1000)
+                self._advanced.add(effect.dataset)
             elif kind is StateDelete:
                 assert isinstance(effect, StateDelete)
                 self.put(partition, (effect.key, None))
