@@ -172,18 +172,17 @@ class PartitionedShell(Generic[E]):
                 positions = {p: self.engines[p].position for p in dirty if p in self.engines}
             await self.outputs.flush()
             for partition, entries in dirty.items():
-                items = list(entries.items())
-                # in slices, yielding between them: a checkpoint never holds the loop for long
-                for i in range(0, len(items), CHECKPOINT_SLICE):
-                    await self.outputs.send_many(
-                        self.state_role,
-                        partition,
-                        [
-                            (k.encode(), None if v is None else orjson.dumps(v))
-                            for k, v in items[i : i + CHECKPOINT_SLICE]
-                        ],
-                    )
-                    await asyncio.sleep(0)
+                # serialized lazily, yielding to the loop every CHECKPOINT_SLICE entries: a
+                # checkpoint never holds the loop for long (`entries` is no longer written to)
+                await self.outputs.send_many(
+                    self.state_role,
+                    partition,
+                    (
+                        (k.encode(), None if v is None else orjson.dumps(v))
+                        for k, v in entries.items()
+                    ),
+                    yield_every=CHECKPOINT_SLICE,
+                )
             await self.outputs.flush()
             return positions
 
