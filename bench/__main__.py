@@ -134,9 +134,9 @@ TICK_S = 0.005
 
 async def produce(
     bootstrap: str, topic: str, source: EventSource, n: int, rate: float | None = None
-) -> None:
+) -> float:
     """n events: as fast as possible, or open loop at a fixed rate (what is due every 5 ms is
-    sent then, whatever the consumer does). Records go out as ready-made record batches per
+    sent then, whatever the consumer does); returns the wall time sending began. Records go out as ready-made record batches per
     partition (the default partitioner's choice): the generator costs the machine a few µs per
     event instead of a send() each, so it takes little CPU from the worker it measures."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, max_batch_size=1024 * 1024)
@@ -148,6 +148,7 @@ async def produce(
         ready = [source.next() for _ in range(n)] if rate else []
         pending: list[asyncio.Future[Any]] = []
         started, sent = time.monotonic(), 0
+        started_wall = time.time()
         while sent < n:
             if rate:
                 due = min(n, int((time.monotonic() - started) * rate) + 1)
@@ -175,6 +176,7 @@ async def produce(
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
+    return started_wall
 
 
 # -- L3 .. L5: in-process loops on the same topic --------------------------------------------
@@ -438,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--latency-seconds", type=float, default=20.0, help="duration of each open-loop latency run"
     )
+    ap.add_argument(
+        "--latency-warmup-seconds",
+        type=float,
+        default=5.0,
+        help="seconds at the run's rate before the measured ones (their decisions are not counted)",
+    )
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument(
         "--repeat", type=int, default=3, help="runs of each of L3..L5 (the median is reported)"
@@ -544,18 +552,20 @@ def main(argv: list[str] | None = None) -> int:
             worker = WorkerProc(
                 bootstrap, topics_l, gates, f"bench-lat-{share}", tmp / f"lat-{share}.log"
             )
-            asyncio.run(
-                produce(bootstrap, catalog_l.name("arrivals"), EventSource(seed=9, prefix="w"), 200)
-            )  # warm up (its own event ids: no conflicts with the measured events)
-            worker.wait_events(200, timeout=120)
-            since = int(time.time() * 1000)
-            count = int(rate * args.latency_seconds)
-            asyncio.run(
-                produce(
-                    bootstrap, catalog_l.name("arrivals"), EventSource(seed=10), count, rate=rate
-                )
+            # warm-up: a burst that fires windows of every dataset (every output topic and the
+            # model agents see traffic); the paced stream then continues the same source
+            source = EventSource(seed=10)
+            warm_events = DATASETS * 125
+            asyncio.run(produce(bootstrap, catalog_l.name("arrivals"), source, warm_events))
+            worker.wait_events(warm_events, timeout=120)
+            # one continuous open-loop stream; decisions triggered in its first seconds (broker
+            # and worker settling at this rate) are not counted
+            count = int(rate * (args.latency_warmup_seconds + args.latency_seconds))
+            began = asyncio.run(
+                produce(bootstrap, catalog_l.name("arrivals"), source, count, rate=rate)
             )
-            worker.wait_events(200 + count, timeout=600)
+            since = int((began + args.latency_warmup_seconds) * 1000)
+            worker.wait_events(warm_events + count, timeout=600)
             time.sleep(1.0)
             worker.stop()
             lat = asyncio.run(latencies(bootstrap, catalog_l, since))

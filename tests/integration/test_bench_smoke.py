@@ -24,6 +24,8 @@ def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
             "500,1500",
             "--latency-seconds",
             "2",
+            "--latency-warmup-seconds",
+            "1",
             "--partitions",
             "3",
             "--repeat",
