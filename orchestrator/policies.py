@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from orchestrator import __version__
 from orchestrator.configfile import load_yaml, validate, yaml_files
-from orchestrator.core.datagate import DataGateSpec
+from orchestrator.core.datagate import DataGate, DataGateSpec
 from orchestrator.core.decision import GateInfo
 from orchestrator.core.digest import digest
 from orchestrator.core.modelgate import AccessSpec, ModelGateSpec
@@ -229,6 +230,12 @@ class Policies:
     def dataset_specs(self) -> dict[str, DatasetSpec]:
         return {name: p.spec() for name, p in self.datasets.items()}
 
+    def data_gates(self, arrivals_topic: str) -> dict[str, Callable[[], DataGate]]:
+        """Per dataset, a factory of its data gate (one gate per partition engine)."""
+        return {
+            name: _gate_factory(p.gate_spec(), arrivals_topic) for name, p in self.datasets.items()
+        }
+
     @classmethod
     def load(cls, gates_dir: Path) -> Policies:
         datasets = _load_named(gates_dir / "datasets", DatasetPolicy)
@@ -278,3 +285,7 @@ def _load_named(directory: Path, model: type[M]) -> dict[str, M]:
 def policy_digest(policy: BaseModel) -> str:
     """Content digest recorded with every decision the policy makes."""
     return digest(policy.model_dump(mode="json"))
+
+
+def _gate_factory(spec: DataGateSpec, arrivals_topic: str) -> Callable[[], DataGate]:
+    return lambda: DataGate(spec, arrivals_topic, __version__)

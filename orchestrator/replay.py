@@ -38,6 +38,7 @@ from orchestrator.core.datagate import DataGate
 from orchestrator.core.effects import Decided
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.modelgate import AccessSpec, ModelPartition
+from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.windows import EPOCH
 from orchestrator.errors import ContractError
 from orchestrator.kafka.read import TimedRecord, partitions_of, read_timed
@@ -149,9 +150,8 @@ def derive_data(
             rng.lower(partition, records, True),
             rng.upper(partition, records, True),
         )
-    jobs = [
-        (policies, arrivals_topic, p, data[p], lo, hi) for p, (lo, hi) in sorted(bounds.items())
-    ]
+    specs, gates = policies.dataset_specs(), policies.data_gates(arrivals_topic)
+    jobs = [(specs, gates, p, data[p], lo, hi) for p, (lo, hi) in sorted(bounds.items())]
     if processes is None:
         processes = len(os.sched_getaffinity(0))
     processes = min(processes, len(jobs))
@@ -180,7 +180,9 @@ def derive_data(
     return out, bounds, sum(n for _, n in results)
 
 
-_DataJob = tuple[Policies, str, int, list[TimedRecord], int, int]
+_DataJob = tuple[
+    dict[str, DatasetSpec], dict[str, Callable[[], DataGate]], int, list[TimedRecord], int, int
+]
 _JOBS: list[_DataJob] = []
 
 
@@ -189,8 +191,8 @@ def _derive_job(index: int) -> tuple[list[bytes], int]:
 
 
 def _derive_partition(
-    policies: Policies,
-    arrivals_topic: str,
+    specs: dict[str, DatasetSpec],
+    gates: dict[str, Callable[[], DataGate]],
     partition: int,
     records: list[TimedRecord],
     lo: int,
@@ -198,11 +200,6 @@ def _derive_partition(
 ) -> tuple[list[bytes], int]:
     """One partition from its beginning up to `hi`; decisions triggered at or after `lo`, in
     their wire form (cheap to hand back from a child process)."""
-    specs = policies.dataset_specs()
-    gates: dict[str, Callable[[], DataGate]] = {}
-    for name, p in policies.datasets.items():
-        spec = p.gate_spec()
-        gates[name] = lambda spec=spec: DataGate(spec, arrivals_topic, __version__)  # type: ignore[misc]
     engine = EventTimeEngine(specs, gates)
     out: list[bytes] = []
     events = 0

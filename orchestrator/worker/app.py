@@ -18,10 +18,9 @@ from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import encode
 from orchestrator.contracts.events import DataWatermark
-from orchestrator.core.datagate import DataGate
 from orchestrator.core.policy import ORCHESTRATOR_SOURCE, DatasetSpec
 from orchestrator.core.timeutil import format_rfc3339_ms, from_ms
-from orchestrator.policies import DatasetPolicy, Policies
+from orchestrator.policies import Policies
 from orchestrator.settings import Settings
 from orchestrator.worker.eventtime import EventTimeShell
 from orchestrator.worker.ingest import ArrivalsIngest
@@ -147,11 +146,6 @@ def idle_watermarks(
     return out
 
 
-def _gate_factory(policy: DatasetPolicy, arrivals_topic: str) -> Callable[[], DataGate]:
-    spec = policy.gate_spec()
-    return lambda: DataGate(spec, arrivals_topic, __version__)
-
-
 def build_app(
     settings: Settings,
     bootstrap: str,
@@ -189,7 +183,7 @@ def build_app(
     metrics = Metrics()
     outputs = Outputs(bootstrap, catalog, idempotent, metrics)
     arrivals_topic = catalog.name("arrivals")
-    gates = {name: _gate_factory(p, arrivals_topic) for name, p in policies.datasets.items()}
+    gates = policies.data_gates(arrivals_topic)
     models_by_dataset: dict[str, list[str]] = {}
     for model, mp in sorted(policies.models.items()):
         for ds in mp.datasets:
