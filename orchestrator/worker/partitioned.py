@@ -186,7 +186,7 @@ class PartitionedShell(Generic[E]):
             await self.outputs.flush()
             return positions
 
-    async def _recover(self, partition: int, first_offset: int) -> E:
+    async def _recover(self, partition: int, first_offset: int | None) -> E:
         self.recovering.add(partition)
         try:
             return await self._rebuild(partition, first_offset)
@@ -196,33 +196,19 @@ class PartitionedShell(Generic[E]):
     async def restore(self, partition: int) -> E:
         """Eager recovery on assignment: the partition's engine from its changelog alone; the
         caller resumes its input at `engine.position`."""
-        self.recovering.add(partition)
-        try:
-            engine, entries = await self._from_changelog(partition)
-        finally:
-            self.recovering.discard(partition)
-        log.info(
-            "partition recovered",
-            topic=self.catalog.name(self.input_role),
-            partition=partition,
-            state_keys=entries,
-            position=engine.position,
-        )
-        return engine
+        return await self._recover(partition, None)
 
-    async def _from_changelog(self, partition: int) -> tuple[E, int]:
+    async def _rebuild(self, partition: int, first_offset: int | None) -> E:
+        """The engine from the changelog; then, if the input already resumed at `first_offset`
+        past the stored position, the gap re-read and re-processed."""
         entries = await read_changelog(
             self.bootstrap, self.catalog.name(self.state_role), partition
         )
         engine = self.restore_engine(list(entries.items()))
         self.engines[partition] = engine
         self.processed[partition] = engine.position
-        return engine, len(entries)
-
-    async def _rebuild(self, partition: int, first_offset: int) -> E:
-        engine, entries = await self._from_changelog(partition)
         restored = engine.position
-        if engine.position < first_offset:
+        if first_offset is not None and engine.position < first_offset:
             gap = await read_timed(
                 self.bootstrap,
                 self.catalog.name(self.input_role),
@@ -236,9 +222,9 @@ class PartitionedShell(Generic[E]):
             "partition recovered",
             topic=self.catalog.name(self.input_role),
             partition=partition,
-            state_keys=entries,
+            state_keys=len(entries),
             position=restored,
-            replayed=max(0, first_offset - restored),
+            replayed=max(0, (first_offset or 0) - restored),
         )
         return engine
 
