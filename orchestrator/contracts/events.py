@@ -100,7 +100,6 @@ class CommandOverride(BaseModel):
 
 
 InputEvent = DataArrival | DataWatermark | ModelUpdate | CommandRollback | CommandOverride
-AnyInputEvent = Annotated[InputEvent, Field(discriminator="type")]
 
 EVENT_TYPES: dict[str, type[BaseModel]] = {
     "data.arrival": DataArrival,
