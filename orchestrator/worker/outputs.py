@@ -14,6 +14,7 @@ from orchestrator.contracts.codec import b64, encode
 from orchestrator.contracts.records import DlqRecord, LateRecord
 from orchestrator.core.effects import TooLate
 from orchestrator.core.timeutil import from_ms
+from orchestrator.kafka.write import send_batches
 from orchestrator.worker.metrics import Metrics
 
 #: One output record: (topic role, key, value).
@@ -92,22 +93,11 @@ class Outputs:
         *,
         yield_every: int = 0,
     ) -> None:
-        """Many records to one partition (the changelog at a checkpoint), appended to record
-        batches directly: a few µs per record instead of a send() and a future each. With
-        `yield_every`, the loop gets a turn after that many records."""
-        topic = self.catalog.name(role)
-        producer = self.producer
-        batch = producer.create_batch()
-        for n, (key, value) in enumerate(records, 1):
-            if yield_every and n % yield_every == 0:
-                await asyncio.sleep(0)
-            if batch.append(timestamp=None, key=key, value=value) is None:
-                self._pending.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = producer.create_batch()
-                if batch.append(timestamp=None, key=key, value=value) is None:
-                    raise ValueError(f"a {role} record of {len(value or b'')} bytes fits no batch")
-        if batch.record_count():
-            self._pending.append(await producer.send_batch(batch, topic, partition=partition))
+        """Many records to one partition (the changelog at a checkpoint) as record batches
+        (`send_batches`); `flush()` waits for them like for any other send."""
+        self._pending += await send_batches(
+            self.producer, self.catalog.name(role), partition, records, yield_every=yield_every
+        )
 
     def dlq(
         self,
