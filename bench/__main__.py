@@ -34,16 +34,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import DefaultPartitioner
 
-from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog, TopicSpec
 from orchestrator.contracts.codec import decode, encode
 from orchestrator.contracts.events import DataArrival
-from orchestrator.core.datagate import DataGate
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.timeutil import format_rfc3339_ms
 from orchestrator.kafka.admin import apply_topics
 from orchestrator.kafka.embedded import free_port
 from orchestrator.kafka.read import partitions_of, read_timed
+from orchestrator.kafka.write import send_batches
 from orchestrator.policies import Policies
 from orchestrator.replay import Range, replay
 from orchestrator.worker.app import GC_GEN0_THRESHOLD
@@ -136,9 +135,10 @@ async def produce(
     bootstrap: str, topic: str, source: EventSource, n: int, rate: float | None = None
 ) -> float:
     """n events: as fast as possible, or open loop at a fixed rate (what is due every 5 ms is
-    sent then, whatever the consumer does); returns the wall time sending began. Records go out as ready-made record batches per
-    partition (the default partitioner's choice): the generator costs the machine a few µs per
-    event instead of a send() each, so it takes little CPU from the worker it measures."""
+    sent then, whatever the consumer does); returns the wall time sending began. Records go out
+    as ready-made record batches per partition (the default partitioner's choice): the generator
+    costs the machine a few µs per event instead of a send() each, so it takes little CPU from
+    the worker it measures."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, max_batch_size=1024 * 1024)
     await producer.start()
     partitioner = DefaultPartitioner()
@@ -160,13 +160,7 @@ async def produce(
                 p = partitioner(key, partitions, partitions)
                 by_partition.setdefault(p, []).append((key, value))
             for p, records in by_partition.items():
-                batch = producer.create_batch()
-                for key, value in records:
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        pending.append(await producer.send_batch(batch, topic, partition=p))
-                        batch = producer.create_batch()
-                        batch.append(key=key, value=value, timestamp=None)
-                pending.append(await producer.send_batch(batch, topic, partition=p))
+                pending += await send_batches(producer, topic, p, records)
             sent += len(chunk)
             if rate:
                 await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic(), TICK_S))
@@ -186,8 +180,7 @@ async def client_loop(
     bootstrap: str, topic: str, out_topic: str, n: int, level: int, gates_dir: Path
 ) -> dict[str, float]:
     policies = Policies.load(gates_dir)
-    specs = policies.dataset_specs()
-    gate_specs = {name: p.gate_spec() for name, p in policies.datasets.items()}
+    specs, gates = policies.dataset_specs(), policies.data_gates(topic)
     engines: dict[int, EventTimeEngine] = {}
     consumer = AIOKafkaConsumer(
         topic,
@@ -220,13 +213,7 @@ async def client_loop(
                             assert isinstance(event, DataArrival)
                             engine = engines.get(tp.partition)
                             if engine is None:
-                                engine = engines[tp.partition] = EventTimeEngine(
-                                    specs,
-                                    {
-                                        k: (lambda s=s: DataGate(s, topic, __version__))
-                                        for k, s in gate_specs.items()
-                                    },
-                                )
+                                engine = engines[tp.partition] = EventTimeEngine(specs, gates)
                             engine.handle(event, tp.partition, r.offset)
                     await producer.send(out_topic, value, key=r.key)
                     seen += 1
