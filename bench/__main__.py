@@ -40,6 +40,7 @@ from orchestrator.contracts.events import DataArrival
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.timeutil import format_rfc3339_ms
 from orchestrator.kafka.admin import apply_topics
+from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.embedded import free_port
 from orchestrator.kafka.read import partitions_of, read_timed
 from orchestrator.kafka.write import send_batches
@@ -325,13 +326,13 @@ async def latencies(bootstrap: str, catalog: Catalog, since_ms: int) -> list[flo
     """Decision latency: broker timestamp of the decision minus that of its trigger event."""
     arrivals: dict[tuple[int, int], int] = {}
     topic = catalog.name("arrivals")
-    for p in await partitions_of(bootstrap, topic):
-        for offset, _, _, ts in await read_timed(bootstrap, topic, p, 0, None):
+    for p in await partitions_of(Connection(bootstrap), topic):
+        for offset, _, _, ts in await read_timed(Connection(bootstrap), topic, p, 0, None):
             arrivals[(p, offset)] = ts
     out = []
     audit = catalog.name("audit")
-    for p in await partitions_of(bootstrap, audit):
-        for _, _, value, ts in await read_timed(bootstrap, audit, p, 0, None):
+    for p in await partitions_of(Connection(bootstrap), audit):
+        for _, _, value, ts in await read_timed(Connection(bootstrap), audit, p, 0, None):
             d = orjson.loads(value or b"{}")
             trig = d.get("trigger") or {}
             t = arrivals.get((trig.get("partition"), trig.get("offset")))
@@ -348,8 +349,8 @@ def pct(values: list[float], q: float) -> float | None:
 
 async def topic_bytes(bootstrap: str, topic: str) -> int:
     total = 0
-    for p in await partitions_of(bootstrap, topic):
-        for _, k, v, _ in await read_timed(bootstrap, topic, p, 0, None):
+    for p in await partitions_of(Connection(bootstrap), topic):
+        for _, k, v, _ in await read_timed(Connection(bootstrap), topic, p, 0, None):
             total += len(k or b"") + len(v or b"")
     return total
 
@@ -378,7 +379,7 @@ def fresh(bootstrap: str, tmp: Path, name: str, partitions: int) -> tuple[Path, 
         tmp / f"topics-{name}", f"bench-{name}-{time.time_ns() % 10**8}", partitions
     )
     catalog = Catalog.load(topics)
-    asyncio.run(apply_topics(bootstrap, catalog))
+    asyncio.run(apply_topics(Connection(bootstrap), catalog))
     asyncio.run(broker_timestamps(bootstrap, [catalog.specs["arrivals"], catalog.specs["audit"]]))
     return topics, catalog
 
@@ -506,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         results["input_bytes_per_event"] = len(EventSource().next()[1])
         log("replay ...")
         started = time.perf_counter()
-        report = asyncio.run(replay(bootstrap, catalog, Policies.load(gates), {}, Range()))
+        report = asyncio.run(replay(Connection(bootstrap), catalog, Policies.load(gates), {}, Range()))
         wall = time.perf_counter() - started
         results["replay"] = {
             # derivation and comparison, as `orchestrator replay` reports it (topics in memory)

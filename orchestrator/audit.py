@@ -13,6 +13,7 @@ import orjson
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
 from orchestrator.core.timeutil import parse_rfc3339_ms
+from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import read_range, read_topic
 
 
@@ -20,9 +21,9 @@ class UnknownSubject(LookupError):
     pass
 
 
-def load_decisions(bootstrap: str, catalog: Catalog) -> list[dict[str, Any]]:
+def load_decisions(conn: Connection, catalog: Catalog) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
-    for _, (_, _, value) in asyncio.run(read_topic(bootstrap, catalog.name("audit"))):
+    for _, (_, _, value) in asyncio.run(read_topic(conn, catalog.name("audit"))):
         if value:
             d = orjson.loads(value)
             seen.setdefault(d["decision_id"], d)
@@ -49,7 +50,7 @@ def champion_at(decisions: list[dict[str, Any]], model: str, at_ms: int) -> dict
 
 
 def lineage(
-    bootstrap: str, catalog: Catalog, decisions: list[dict[str, Any]], model: str, version: str
+    conn: Connection, catalog: Catalog, decisions: list[dict[str, Any]], model: str, version: str
 ) -> dict[str, Any]:
     """The version's decision, its model.update, and for every trained_on window the data
     decisions and the arrivals (event id, source, uri, checksum, partition, offset)."""
@@ -57,12 +58,12 @@ def lineage(
     latest = decs[-1]
     src = latest["inputs"]["offsets"][0]
     records = asyncio.run(
-        read_range(bootstrap, src["topic"], src["partition"], src["offset"], src["offset"] + 1)
+        read_range(conn, src["topic"], src["partition"], src["offset"], src["offset"] + 1)
     )
     update = parse_obj(orjson.loads(records[0][2] or b"{}")) if records else None
     trained_on: list[str] = list(getattr(update, "trained_on", []))
     manifests: dict[tuple[str, int], dict[str, Any]] = {}
-    for _, (_, _, value) in asyncio.run(read_topic(bootstrap, catalog.name("windows"))):
+    for _, (_, _, value) in asyncio.run(read_topic(conn, catalog.name("windows"))):
         if value:
             m = orjson.loads(value)
             if m["window_id"] in trained_on:
@@ -101,14 +102,14 @@ def lineage(
     }
 
 
-def run_query(bootstrap: str, catalog: Catalog, args: argparse.Namespace) -> int:
-    decisions = load_decisions(bootstrap, catalog)
+def run_query(conn: Connection, catalog: Catalog, args: argparse.Namespace) -> int:
+    decisions = load_decisions(conn, catalog)
     try:
         if args.audit_verb == "history":
             result: Any = history(decisions, args.subject)
             text = "\n".join(_history_line(d) for d in result)
         elif args.audit_verb == "lineage":
-            result = lineage(bootstrap, catalog, decisions, args.model, args.version)
+            result = lineage(conn, catalog, decisions, args.model, args.version)
             text = _lineage_text(result)
         else:
             d = champion_at(decisions, args.model, parse_rfc3339_ms(args.at))

@@ -24,6 +24,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         ("log_level", "log_level"),
         ("web_host", "web_host"),
         ("web_port", "web_port"),
+        ("processing_guarantee", "processing_guarantee"),
     ):
         value = getattr(args, flag, None)
         if value is not None:  # flags default to SUPPRESS, so absent ones are missing here
@@ -54,7 +55,7 @@ def cmd_topics_apply(settings: Settings, args: argparse.Namespace) -> int:
     catalog = Catalog.load(settings.topics_dir)
     with broker_session(settings) as broker:
         try:
-            report = asyncio.run(apply_topics(broker.bootstrap, catalog))
+            report = asyncio.run(apply_topics(broker.conn, catalog))
         except TopicMismatch as exc:
             _err("existing topics differ from the catalog; nothing was changed:")
             for line in str(exc).splitlines():
@@ -91,7 +92,7 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     if parsed.events and (not parsed.errors or args.skip_invalid):
         with broker_session(settings) as broker:
             sent = asyncio.run(
-                send_events(settings, broker.bootstrap, catalog, [e for _, e in parsed.events])
+                send_events(settings, broker.conn, catalog, [e for _, e in parsed.events])
             )
     elif parsed.errors:
         print(
@@ -117,7 +118,7 @@ def _send_command(settings: Settings, args: argparse.Namespace, build: Any) -> i
     key = actor_key(policies, settings.gates_dir, args.actor, os.environ, args.key_file)
     command = build(policies, key)
     with broker_session(settings) as broker:
-        asyncio.run(send_events(settings, broker.bootstrap, catalog, [command]))
+        asyncio.run(send_events(settings, broker.conn, catalog, [command]))
     print(f"sent {command.type} {command.event_id} (actor {command.actor})")
     return EXIT_OK
 
@@ -188,11 +189,11 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             step = max(1, int(args.rate // 10)) if args.rate else len(events) or 1
             for i in range(0, len(events), step):
                 t0 = time.monotonic()
-                asyncio.run(send_events(settings, broker.bootstrap, catalog, events[i : i + step]))
+                asyncio.run(send_events(settings, broker.conn, catalog, events[i : i + step]))
                 if args.rate:
                     time.sleep(max(0.0, step / args.rate - (time.monotonic() - t0)))
             if phase.malformed:
-                asyncio.run(send_raw(broker.bootstrap, catalog.name("arrivals"), phase.malformed))
+                asyncio.run(send_raw(broker.conn, catalog.name("arrivals"), phase.malformed))
             print(
                 f"phase {phase.name}: sent {len(events)} events, {len(phase.malformed)} malformed records"
             )

@@ -11,8 +11,9 @@ from orchestrator.settings import Settings
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.catalog.topics import Catalog
+    from orchestrator.errors import ConfigError
     from orchestrator.kafka.admin import apply_topics, verify_topics
-    from orchestrator.kafka.capabilities import producer_idempotence
+    from orchestrator.kafka.capabilities import producer_idempotence, supports_transactions
     from orchestrator.kafka.connect import broker_session
     from orchestrator.policies import Policies
     from orchestrator.worker.app import build_app, run_worker
@@ -22,14 +23,21 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     policies = Policies.load(settings.gates_dir)
     with broker_session(settings) as broker:
         if broker.embedded or args.apply_topics:
-            asyncio.run(apply_topics(broker.bootstrap, catalog))
+            asyncio.run(apply_topics(broker.conn, catalog))
         else:
-            asyncio.run(verify_topics(broker.bootstrap, catalog))
-        idempotent = asyncio.run(producer_idempotence(settings, broker.bootstrap))
+            asyncio.run(verify_topics(broker.conn, catalog))
+        idempotent = asyncio.run(producer_idempotence(settings, broker.conn))
+        if settings.processing_guarantee == "exactly_once" and not asyncio.run(
+            supports_transactions(broker.conn)
+        ):
+            raise ConfigError(
+                "processing_guarantee",
+                "exactly_once",
+                f"the broker at {broker.bootstrap} does not support transactions "
+                "(the embedded broker never does); use at_least_once or Apache Kafka",
+            )
         keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
-        runtime = build_app(
-            settings, broker.bootstrap, catalog, policies, keys, idempotent=idempotent
-        )
+        runtime = build_app(settings, broker.conn, catalog, policies, keys, idempotent=idempotent)
         return run_worker(runtime, settings.log_level)
 
 
@@ -71,7 +79,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
     with broker_session(settings) as broker:
         report = asyncio.run(
-            replay(broker.bootstrap, catalog, policies, keys, rng, processes=args.processes)
+            replay(broker.conn, catalog, policies, keys, rng, processes=args.processes)
         )
     print(render(report))
     if args.json:
@@ -86,7 +94,7 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
 
     catalog = Catalog.load(settings.topics_dir)
     with broker_session(settings) as broker:
-        return run_query(broker.bootstrap, catalog, args)
+        return run_query(broker.conn, catalog, args)
 
 
 def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -97,6 +105,12 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
     worker.add_argument("--web-host", help="HTTP bind address (default 127.0.0.1)")
     worker.add_argument(
         "--web-port", type=int, help="HTTP port for /metrics, /healthz, /readyz (default 6066)"
+    )
+    worker.add_argument(
+        "--processing-guarantee",
+        choices=["at_least_once", "exactly_once"],
+        help="at_least_once (default) or exactly_once (Apache Kafka transactions); "
+        "env ORCHESTRATOR_PROCESSING_GUARANTEE",
     )
     worker.add_argument(
         "--apply-topics",

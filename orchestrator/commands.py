@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from orchestrator.contracts.events import CommandOverride, CommandRollback
-from orchestrator.core.modelgate import signed
+from orchestrator.core.access import signed
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.policies import Policies
 

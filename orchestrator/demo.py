@@ -21,6 +21,7 @@ from orchestrator.audit import lineage, load_decisions
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
 from orchestrator.kafka.admin import apply_topics
+from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.connect import BrokerInfo
 from orchestrator.kafka.embedded import free_port
 from orchestrator.kafka.read import read_topic
@@ -35,21 +36,21 @@ def say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _values(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    return [orjson.loads(v) for _, (_, _, v) in asyncio.run(read_topic(bootstrap, topic)) if v]
+def _values(conn: Connection, topic: str) -> list[dict[str, Any]]:
+    return [orjson.loads(v) for _, (_, _, v) in asyncio.run(read_topic(conn, topic)) if v]
 
 
-def _counts(bootstrap: str, catalog: Catalog) -> tuple[int, int]:
+def _counts(conn: Connection, catalog: Catalog) -> tuple[int, int]:
     async def go() -> tuple[int, int]:
-        w = await read_topic(bootstrap, catalog.name("windows"))
-        a = await read_topic(bootstrap, catalog.name("audit"))
+        w = await read_topic(conn, catalog.name("windows"))
+        a = await read_topic(conn, catalog.name("audit"))
         return len(w), len(a)
 
     return asyncio.run(go())
 
 
 def _settle(
-    bootstrap: str,
+    conn: Connection,
     catalog: Catalog,
     procs: list[subprocess.Popen[bytes]],
     timeout_s: float,
@@ -59,7 +60,7 @@ def _settle(
     deadline = time.monotonic() + timeout_s
     last, since = (-1, -1), time.monotonic()
     while time.monotonic() < deadline:
-        now = _counts(bootstrap, catalog)
+        now = _counts(conn, catalog)
         if now != last:
             last, since = now, time.monotonic()
             say(f"[demo]   windows fired {now[0]}, decisions recorded {now[1]}")
@@ -75,9 +76,9 @@ def run_demo(settings: Settings, broker: BrokerInfo, *, seed: int, timeout_s: fl
     started = time.monotonic()
     catalog = Catalog.load(settings.topics_dir)
     policies = Policies.load(settings.gates_dir)
-    bs = broker.bootstrap
+    bs, conn = broker.bootstrap, broker.conn
     say(f"[demo] broker {bs} ({'embedded' if broker.embedded else 'external'})")
-    report = asyncio.run(apply_topics(bs, catalog))
+    report = asyncio.run(apply_topics(conn, catalog))
     say(f"[demo] topics: {len(report.created)} created, {len(report.verified)} verified")
 
     run_dir = settings.state_dir.parent
@@ -119,15 +120,15 @@ def run_demo(settings: Settings, broker: BrokerInfo, *, seed: int, timeout_s: fl
         phases = generate(policies, EXAMPLE_KEYS, seed=seed)
         for phase in phases:
             sent = asyncio.run(
-                send_events(settings, bs, catalog, [parse_obj(e) for e in phase.events])
+                send_events(settings, conn, catalog, [parse_obj(e) for e in phase.events])
             )
             if phase.malformed:
-                asyncio.run(send_raw(bs, catalog.name("arrivals"), phase.malformed))
+                asyncio.run(send_raw(conn, catalog.name("arrivals"), phase.malformed))
             say(
                 f"[demo] phase {phase.name}: {sent} events"
                 + (f", {len(phase.malformed)} malformed records" if phase.malformed else "")
             )
-            _settle(bs, catalog, procs, timeout_s)
+            _settle(conn, catalog, procs, timeout_s)
     finally:
         for p in procs:
             p.terminate()
@@ -136,24 +137,24 @@ def run_demo(settings: Settings, broker: BrokerInfo, *, seed: int, timeout_s: fl
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
-    _summary(bs, catalog)
+    _summary(conn, catalog)
     say("")
     say("[demo] replay: re-deriving every decision from the topics ...")
-    result = asyncio.run(replay(bs, catalog, policies, EXAMPLE_KEYS, Range()))
+    result = asyncio.run(replay(conn, catalog, policies, EXAMPLE_KEYS, Range()))
     say(render(result))
     say(f"[demo] done in {time.monotonic() - started:.1f} s")
     return 0 if result.ok else 1
 
 
-def _summary(bs: str, catalog: Catalog) -> None:
-    windows = _values(bs, catalog.name("windows"))
-    late = _values(bs, catalog.name("late"))
-    dlq = Counter(r["code"] for r in _values(bs, catalog.name("dlq")))
-    decisions = load_decisions(bs, catalog)
+def _summary(conn: Connection, catalog: Catalog) -> None:
+    windows = _values(conn, catalog.name("windows"))
+    late = _values(conn, catalog.name("late"))
+    dlq = Counter(r["code"] for r in _values(conn, catalog.name("dlq")))
+    decisions = load_decisions(conn, catalog)
     champions: dict[str, Any] = {}
-    for r in _values(bs, catalog.name("champions")):
+    for r in _values(conn, catalog.name("champions")):
         champions[r["model"]] = r["version"]
-    training = _values(bs, catalog.name("training"))
+    training = _values(conn, catalog.name("training"))
     by_outcome = Counter((d["subject"]["kind"], d["outcome"]) for d in decisions)
     revisions = Counter(w["revision"] > 1 for w in windows)
     say("")
@@ -174,7 +175,7 @@ def _summary(bs: str, catalog: Catalog) -> None:
     say(f"champions         {dict(sorted(champions.items()))}")
     model = next((m for m, v in sorted(champions.items()) if v), None)
     if model:
-        lin = lineage(bs, catalog, decisions, model, champions[model])
+        lin = lineage(conn, catalog, decisions, model, champions[model])
         say(f"lineage of {model}:{champions[model]} ({lin['outcome']})")
         for w in lin["windows"][:3]:
             outcomes = ", ".join(f"rev {d['revision']} {d['outcome']}" for d in w["decisions"])

@@ -14,6 +14,18 @@ E_TOO_LARGE = "E_TOO_LARGE"
 E_KEY_MISMATCH = "E_KEY_MISMATCH"
 E_DUPLICATE_CONFLICT = "E_DUPLICATE_CONFLICT"
 E_TOO_LATE = "E_TOO_LATE"
+E_UNKNOWN_DATASET = "E_UNKNOWN_DATASET"
+E_UNKNOWN_MODEL = "E_UNKNOWN_MODEL"
+#: an event time further ahead of the record's broker timestamp than max_future_skew
+E_FUTURE_EVENT = "E_FUTURE_EVENT"
+#: a dataset already holds max_open_windows windows; the event would open another
+E_WINDOW_LIMIT = "E_WINDOW_LIMIT"
+#: a model already holds max_versions versions, none of which may be forgotten
+E_STATE_LIMIT = "E_STATE_LIMIT"
+#: a window's record total would leave signed 64-bit
+E_OVERFLOW = "E_OVERFLOW"
+#: handling the record raised: our bug, confined to that record (the partition moves on)
+E_INTERNAL = "E_INTERNAL"
 
 # -- gate check codes (SPEC §4) --------------------------------------------------------------
 OK = "OK"
@@ -28,10 +40,22 @@ E_LINEAGE_REJECTED = "E_LINEAGE_REJECTED"
 E_LINEAGE_PENDING = "E_LINEAGE_PENDING"
 E_UNAUTHORIZED = "E_UNAUTHORIZED"
 E_BAD_SIGNATURE = "E_BAD_SIGNATURE"
+E_NO_ROLLBACK_TARGET = "E_NO_ROLLBACK_TARGET"
+E_UNKNOWN_SUBJECT = "E_UNKNOWN_SUBJECT"
 
 INPUT_CODES = frozenset(
     {E_DECODE, E_UNKNOWN_TYPE, E_SCHEMA, E_TOO_LARGE, E_KEY_MISMATCH, E_DUPLICATE_CONFLICT}
 )
+#: Codes a dlq record can carry besides the input codes.
+DLQ_CODES = INPUT_CODES | {
+    E_UNKNOWN_DATASET,
+    E_UNKNOWN_MODEL,
+    E_FUTURE_EVENT,
+    E_WINDOW_LIMIT,
+    E_STATE_LIMIT,
+    E_OVERFLOW,
+    E_INTERNAL,
+}
 
 
 class OrchestratorError(Exception):

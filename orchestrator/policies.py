@@ -10,11 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from orchestrator import __version__
 from orchestrator.configfile import load_yaml, validate, yaml_files
+from orchestrator.core import access as core_access
+from orchestrator.core import modelgate
+from orchestrator.core.access import AccessSpec
 from orchestrator.core.datagate import DataGate, DataGateSpec
 from orchestrator.core.decision import GateInfo
 from orchestrator.core.digest import digest
-from orchestrator.core.modelgate import AccessSpec, ModelGateSpec
-from orchestrator.core.policy import DatasetSpec
+from orchestrator.core.modelgate import ModelGateSpec
+from orchestrator.core.policy import DEFAULT_MAX_OPEN_WINDOWS, DatasetSpec
 from orchestrator.core.timeutil import parse_duration_ms
 from orchestrator.errors import ConfigError
 
@@ -70,6 +73,11 @@ class DatasetPolicy(BaseModel):
     required_sources: list[Name] | None = None
     idle_timeout: str | None = None
     expected_by: str | None = None
+    #: event time ahead of the record's broker timestamp by more is refused (E_FUTURE_EVENT);
+    #: "none" turns the bound off
+    max_future_skew: str = "PT1H"
+    #: windows held at most while the watermark does not reach their end (E_WINDOW_LIMIT)
+    max_open_windows: Annotated[int, Field(ge=1, le=1_000_000)] = DEFAULT_MAX_OPEN_WINDOWS
     checks: DatasetChecks = DatasetChecks()
 
     @field_validator("window")
@@ -81,6 +89,13 @@ class DatasetPolicy(BaseModel):
         return v
 
     _dur = field_validator("out_of_orderness", "allowed_lateness")(_duration)
+
+    @field_validator("max_future_skew")
+    @classmethod
+    def _skew(cls, v: str) -> str:
+        if v != "none" and parse_duration_ms(v) < 0:
+            raise ValueError("must be a duration or 'none'")
+        return v
 
     @field_validator("idle_timeout", "expected_by")
     @classmethod
@@ -116,6 +131,10 @@ class DatasetPolicy(BaseModel):
             required_sources=frozenset(self.required_sources or ()),
             idle_timeout_ms=parse_duration_ms(self.idle_timeout) if self.idle_timeout else None,
             expected_by_ms=parse_duration_ms(self.expected_by) if self.expected_by else None,
+            max_future_skew_ms=None
+            if self.max_future_skew == "none"
+            else parse_duration_ms(self.max_future_skew),
+            max_open_windows=self.max_open_windows,
             version=self.version,
             digest=policy_digest(self),
         )
@@ -146,6 +165,10 @@ class ModelPolicy(BaseModel):
     thresholds: dict[Name, Threshold] = {}
     primary_metric: PrimaryMetric | None = None
     retrain_every: Annotated[int, Field(ge=1)] | None = None
+    #: bounds of what the model gate remembers (see core/modelgate.py)
+    max_versions: Annotated[int, Field(ge=2, le=1_000_000)] = 1000
+    max_windows: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    max_event_ids: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
 
     def gate_spec(self) -> ModelGateSpec:
         """The frozen spec the model gate runs on."""
@@ -154,8 +177,10 @@ class ModelPolicy(BaseModel):
             model=self.name,
             datasets=frozenset(self.datasets),
             required_metrics=tuple(self.required_metrics),
-            thresholds=tuple((m, t.min, t.max) for m, t in sorted(self.thresholds.items())),
-            primary=(
+            thresholds=tuple(
+                modelgate.Threshold(m, t.min, t.max) for m, t in sorted(self.thresholds.items())
+            ),
+            primary=modelgate.PrimaryMetric(
                 self.primary_metric.name,
                 self.primary_metric.direction,
                 self.primary_metric.tolerance,
@@ -163,6 +188,9 @@ class ModelPolicy(BaseModel):
             if self.primary_metric
             else None,
             retrain_every=self.retrain_every,
+            max_versions=self.max_versions,
+            max_windows=self.max_windows,
+            max_event_ids=self.max_event_ids,
         )
 
 
@@ -189,7 +217,7 @@ class AccessPolicy(BaseModel):
 
     def spec(self, keys: dict[str, bytes]) -> AccessSpec:
         grants = frozenset(
-            (actor, g.action, m)
+            core_access.Grant(actor, g.action, m)
             for actor, a in self.actors.items()
             for g in a.allow
             for m in g.models

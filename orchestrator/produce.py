@@ -6,13 +6,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from orchestrator.catalog.topics import Catalog
-from orchestrator.contracts.codec import encode, parse_obj
+from orchestrator.contracts.codec import MAX_PAYLOAD_BYTES, encode, parse_obj
 from orchestrator.contracts.events import TOPIC_ROLE_FOR_TYPE, InputEvent, key_of
-from orchestrator.errors import ContractError
+from orchestrator.errors import E_TOO_LARGE, ContractError
 from orchestrator.kafka.capabilities import producer_idempotence
+from orchestrator.kafka.clients import Connection
 from orchestrator.settings import Settings
 
 
@@ -39,6 +39,15 @@ def parse_lines(lines: Iterable[str | bytes]) -> ParsedLines:
         text = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
         if not text.strip():
             continue
+        if len(text.rstrip(b"\r\n")) > MAX_PAYLOAD_BYTES:
+            out.errors.append(
+                LineError(
+                    number,
+                    E_TOO_LARGE,
+                    f"{len(text.rstrip())} bytes; an event is at most {MAX_PAYLOAD_BYTES} bytes",
+                )
+            )
+            continue
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
@@ -57,12 +66,11 @@ def route(event: InputEvent, catalog: Catalog) -> tuple[str, bytes, bytes]:
 
 
 async def send_events(
-    settings: Settings, bootstrap: str, catalog: Catalog, events: list[InputEvent]
+    settings: Settings, conn: Connection, catalog: Catalog, events: list[InputEvent]
 ) -> int:
     """Send in order, wait for every acknowledgement; returns the number sent."""
-    idempotent = await producer_idempotence(settings, bootstrap)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+    idempotent = await producer_idempotence(settings, conn)
+    producer = conn.producer(
         acks="all",
         enable_idempotence=idempotent,
         linger_ms=5,
@@ -82,10 +90,10 @@ async def send_events(
 
 
 async def send_raw(
-    bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes]]
+    conn: Connection, topic: str, records: Sequence[tuple[bytes | None, bytes]]
 ) -> None:
     """Send records as they are, unvalidated: for simulating malformed input."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="orchestrator-raw")
+    producer = conn.producer(client_id="orchestrator-raw")
     await producer.start()
     try:
         for key, value in records:

@@ -22,26 +22,22 @@ import multiprocessing as mp
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from aiokafka import TopicPartition
 
 from orchestrator import __version__
-from orchestrator.catalog.topics import Catalog
-from orchestrator.contracts.codec import decode, encode
-from orchestrator.contracts.events import DataArrival, DataWatermark
-from orchestrator.contracts.modellog import parse_record
-from orchestrator.contracts.records import AuditDecision, SourceOffset
-from orchestrator.core.datagate import DataGate
-from orchestrator.core.effects import Decided
-from orchestrator.core.engine import EventTimeEngine
-from orchestrator.core.modelgate import AccessSpec, ModelPartition
-from orchestrator.core.policy import DatasetSpec
+from orchestrator.catalog.topics import KAFKA_DEFAULT_MAX_MESSAGE_BYTES, Catalog
+from orchestrator.core.access import AccessSpec
 from orchestrator.core.windows import EPOCH
-from orchestrator.errors import ContractError
+from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import TimedRecord, partitions_of, read_timed
+from orchestrator.pipeline.eventtime import EventTimeLogic
+from orchestrator.pipeline.models import ModelLogic
+from orchestrator.pipeline.records import Rec
+from orchestrator.pipeline.shell import Shell
 from orchestrator.policies import Policies
 
 #: Left out of the comparison: wall clock, and the code version that wrote the record.
@@ -124,9 +120,9 @@ def _in(trigger: dict[str, Any] | None, topic: str, bounds: dict[int, tuple[int,
     return bool(lo <= trigger["offset"] <= hi)
 
 
-async def _read_all(bootstrap: str, topic: str) -> dict[int, list[TimedRecord]]:
-    parts = await partitions_of(bootstrap, topic)
-    results = await asyncio.gather(*(read_timed(bootstrap, topic, p, 0, None) for p in parts))
+async def _read_all(conn: Connection, topic: str) -> dict[int, list[TimedRecord]]:
+    parts = await partitions_of(conn, topic)
+    results = await asyncio.gather(*(read_timed(conn, topic, p, 0, None) for p in parts))
     return dict(zip(parts, results, strict=True))
 
 
@@ -150,8 +146,8 @@ def derive_data(
             rng.lower(partition, records, True),
             rng.upper(partition, records, True),
         )
-    specs, gates = policies.dataset_specs(), policies.data_gates(arrivals_topic)
-    jobs = [(specs, gates, p, data[p], lo, hi) for p, (lo, hi) in sorted(bounds.items())]
+    logic = eventtime_logic(policies, arrivals_topic)
+    jobs = [(logic, arrivals_topic, p, data[p], lo, hi) for p, (lo, hi) in sorted(bounds.items())]
     if processes is None:
         processes = len(os.sched_getaffinity(0))
     processes = min(processes, len(jobs))
@@ -180,9 +176,22 @@ def derive_data(
     return out, bounds, sum(n for _, n in results)
 
 
-_DataJob = tuple[
-    dict[str, DatasetSpec], dict[str, Callable[[], DataGate]], int, list[TimedRecord], int, int
-]
+def eventtime_logic(policies: Policies, arrivals_topic: str) -> EventTimeLogic:
+    """The worker's event-time logic for these policies (the dlq size does not matter here)."""
+    models_by_dataset: dict[str, list[str]] = {}
+    for model, mp_ in sorted(policies.models.items()):
+        for ds in mp_.datasets:
+            models_by_dataset.setdefault(ds, []).append(model)
+    return EventTimeLogic(
+        policies.dataset_specs(),
+        policies.data_gates(arrivals_topic),
+        models_by_dataset,
+        arrivals_topic,
+        KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+    )
+
+
+_DataJob = tuple[EventTimeLogic, str, int, list[TimedRecord], int, int]
 _JOBS: list[_DataJob] = []
 
 
@@ -191,31 +200,24 @@ def _derive_job(index: int) -> tuple[list[bytes], int]:
 
 
 def _derive_partition(
-    specs: dict[str, DatasetSpec],
-    gates: dict[str, Callable[[], DataGate]],
+    logic: EventTimeLogic,
+    topic: str,
     partition: int,
     records: list[TimedRecord],
     lo: int,
     hi: int,
 ) -> tuple[list[bytes], int]:
-    """One partition from its beginning up to `hi`; decisions triggered at or after `lo`, in
-    their wire form (cheap to hand back from a child process)."""
-    engine = EventTimeEngine(specs, gates)
-    out: list[bytes] = []
-    events = 0
-    for offset, key, value, _ in records:
-        if offset > hi:
-            break
-        events += 1
-        try:
-            event = decode(value, key, topic_role="arrivals")
-        except ContractError:
-            continue
-        assert isinstance(event, DataArrival | DataWatermark)
-        for effect in engine.handle(event, partition, offset, EPOCH):
-            if isinstance(effect, Decided) and offset >= lo:
-                out.append(encode(effect.decision))
-    return out, events
+    """One partition from its beginning up to `hi` through the worker's own shell and logic;
+    decisions triggered at or after `lo`, in their wire form (cheap to hand back from a child
+    process)."""
+    shell: Shell[Any] = Shell("replay", logic, restore=logic.restore, keep_changelog=False)
+    tp = TopicPartition(topic, partition)
+    shell.start(tp)
+    recs = [Rec(topic, partition, o, k, v, ts) for o, k, v, ts in records if o <= hi]
+    cut = next((i for i, r in enumerate(recs) if r.offset >= lo), len(recs))
+    shell.apply_batch(tp, recs[:cut], EPOCH)
+    outputs = shell.apply_batch(tp, recs[cut:], EPOCH)
+    return [o.value for o in outputs if o.role == "audit" and o.value], len(recs)
 
 
 def derive_models(
@@ -224,27 +226,30 @@ def derive_models(
     log_topic: str,
     log: dict[int, list[TimedRecord]],
     rng: Range,
-) -> tuple[list[AuditDecision], dict[int, tuple[int, int]], int]:
-    specs = {n: p.gate_spec() for n, p in policies.models.items()}
-    out: list[AuditDecision] = []
+) -> tuple[list[dict[str, Any]], dict[int, tuple[int, int]], int]:
+    logic = ModelLogic(
+        {n: p.gate_spec() for n, p in policies.models.items()},
+        access,
+        __version__,
+        log_topic,
+        KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+    )
+    out: list[dict[str, Any]] = []
     bounds: dict[int, tuple[int, int]] = {}
     events = 0
     for partition, records in sorted(log.items()):
         lo, hi = rng.lower(partition, records, False), rng.upper(partition, records, False)
         bounds[partition] = (lo, hi)
-        part = ModelPartition(specs, access, __version__)
-        for offset, key, value, _ in records:
-            if offset > hi:
-                break
-            events += 1
-            try:
-                item, source = parse_record(value)
-            except ContractError:
-                continue
-            trigger = SourceOffset(topic=log_topic, partition=partition, offset=offset)
-            for effect in part.handle((key or b"").decode(), item, source, offset, EPOCH, trigger):
-                if isinstance(effect, Decided) and offset >= lo:
-                    out.append(effect.decision)
+        shell: Shell[Any] = Shell("replay", logic, restore=logic.restore, keep_changelog=False)
+        tp = TopicPartition(log_topic, partition)
+        shell.start(tp)
+        recs = [Rec(log_topic, partition, o, k, v, ts) for o, k, v, ts in records if o <= hi]
+        events += len(recs)
+        cut = next((i for i, r in enumerate(recs) if r.offset >= lo), len(recs))
+        shell.apply_batch(tp, recs[:cut], EPOCH)
+        for o in shell.apply_batch(tp, recs[cut:], EPOCH):
+            if o.role == "audit" and o.value:
+                out.append(orjson.loads(o.value))
     return out, bounds, events
 
 
@@ -314,7 +319,7 @@ def compare(derived: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> li
 
 
 async def replay(
-    bootstrap: str,
+    conn: Connection,
     catalog: Catalog,
     policies: Policies,
     keys: dict[str, bytes],
@@ -324,9 +329,9 @@ async def replay(
 ) -> Report:
     arrivals_topic, log_topic = catalog.name("arrivals"), catalog.name("model_log")
     data, log, audit = await asyncio.gather(
-        _read_all(bootstrap, arrivals_topic),
-        _read_all(bootstrap, log_topic),
-        _read_all(bootstrap, catalog.name("audit")),
+        _read_all(conn, arrivals_topic),
+        _read_all(conn, log_topic),
+        _read_all(conn, catalog.name("audit")),
     )
     started = time.perf_counter()
     report = Report()
@@ -344,9 +349,7 @@ async def replay(
             trig = r.get("trigger")
             if _in(trig, arrivals_topic, data_bounds) or _in(trig, log_topic, log_bounds):
                 recorded.append(r)
-    report.subjects = compare(
-        derived_data + [orjson.loads(encode(d)) for d in derived_models], recorded
-    )
+    report.subjects = compare(derived_data + derived_models, recorded)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -31,11 +31,16 @@ class Settings(BaseSettings):
     #: Idempotent producer: 'auto' asks the broker (InitProducerId) and turns it on where it is
     #: granted (Apache Kafka), off where it is not (the embedded broker).
     idempotent_producer: Literal["auto", "on", "off"] = "auto"
+    #: at_least_once (default): outputs may repeat after a fault, never conflict or go missing.
+    #: exactly_once (Apache Kafka): outputs, state and offsets in one transaction per checkpoint.
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    #: seconds between checkpoints of a worker's state (outputs acknowledged, then state)
+    checkpoint_interval_s: float = Field(default=0.2, gt=0, le=60)
+    #: how long a worker waits for an unreachable broker before it exits (0: for ever)
+    max_broker_outage_s: float = Field(default=900.0, ge=0)
+    #: how long a Kafka request may take before it counts as failed
+    kafka_request_timeout_ms: int = Field(default=30_000, ge=1000, le=600_000)
 
     @property
     def is_embedded(self) -> bool:
         return self.broker == EMBEDDED
-
-    def with_broker(self, bootstrap: str) -> Settings:
-        """A copy pointing at a concrete bootstrap address (after the embedded broker started)."""
-        return self.model_copy(update={"broker": bootstrap})

@@ -17,7 +17,7 @@ import orjson
 
 from orchestrator.contracts.codec import to_jsonable
 from orchestrator.contracts.events import CommandOverride, CommandRollback
-from orchestrator.core.modelgate import signed
+from orchestrator.core.access import signed
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import format_rfc3339_ms, window_id
 from orchestrator.policies import ModelPolicy, Policies

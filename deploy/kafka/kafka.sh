@@ -16,6 +16,16 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+cluster_id() {  # a random Kafka cluster id (base64url of 16 bytes) the storage tool accepts:
+  # like Kafka's own Uuid.randomUuid, never one that starts with '-' (it reads as an option)
+  python3 -c 'import base64,uuid
+while True:
+    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not cid.startswith("-"):
+        print(cid)
+        break'
+}
+
 fetch() {
   if [ -f "$lib/.complete" ]; then return 0; fi
   mkdir -p "$lib"
@@ -60,7 +70,7 @@ log.segment.bytes=16777216
 PROPS
   # a run directory started before keeps its data (and its cluster id): format only a new one
   if [ ! -f "$run/data/meta.properties" ]; then
-    java_run kafka.tools.StorageTool format -t "$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+    java_run kafka.tools.StorageTool format -t "$(cluster_id)" \
       -c "$run/server.properties" > "$run/format.log" 2>&1 \
       || { echo "kafka storage format failed; see $run/format.log" >&2; cat "$run/format.log" >&2; exit 1; }
   fi

@@ -28,6 +28,9 @@ ROLES = (
     "model_state",
 )
 
+#: Apache Kafka's default `max.message.bytes` (1 MiB plus batch framing).
+KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+
 TopicName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
 
 
@@ -56,6 +59,8 @@ class TopicSpec(BaseModel):
     cleanup_policy: Literal["delete", "compact", "compact,delete"]
     key: str
     value: list[str]
+    #: the topic's `max.message.bytes` (a record batch at most); None: the broker's default
+    max_message_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] | None = None
     description: str | None = None
 
     @field_validator("retention")
@@ -79,7 +84,15 @@ class TopicSpec(BaseModel):
 
     def broker_configs(self) -> dict[str, str]:
         """The topic-level configs we set at creation and verify afterwards."""
-        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        configs = {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+        if self.max_message_bytes is not None:
+            configs["max.message.bytes"] = str(self.max_message_bytes)
+        return configs
+
+    @property
+    def message_limit(self) -> int:
+        """The largest record batch the topic takes (Apache Kafka's default when unset)."""
+        return self.max_message_bytes or KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 
 
 class Catalog:

@@ -18,6 +18,8 @@ from orchestrator.contracts.events import (
 )
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
+#: validation errors named in one message (an event can have thousands)
+MAX_REPORTED_ERRORS = 10
 
 #: Each type's own validator: `type` is checked before validation, so a discriminated union on
 #: `type` would only repeat that dispatch, at ~2 µs per event.
@@ -27,31 +29,46 @@ _VALIDATORS = {etype: model.__pydantic_validator__ for etype, model in EVENT_TYP
 def describe_validation_error(exc: ValidationError) -> str:
     """A short human sentence per error: `field 'a.b': reason`."""
     parts = []
-    for err in exc.errors(include_url=False):
+    errors_ = exc.errors(include_url=False)
+    for err in errors_[:MAX_REPORTED_ERRORS]:
         loc = [str(p) for p in err["loc"]]
         # The discriminated union puts the tag first; it is not a field of the event.
         if loc and loc[0] in EVENT_TYPES:
             loc = loc[1:]
         field = ".".join(loc) or "(event)"
-        parts.append(f"field '{field}': {err['msg']}")
+        parts.append(f"field '{cut(field, 200)}': {err['msg']}")
+    if len(errors_) > MAX_REPORTED_ERRORS:
+        parts.append(f"and {len(errors_) - MAX_REPORTED_ERRORS} more errors")
     return "; ".join(parts)
+
+
+def cut(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters (an error message never carries a whole input)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: Any, limit: int = 120) -> str:
+    """`repr(value)`, cut to `limit` characters."""
+    return cut(repr(value), limit)
 
 
 def parse_obj(obj: Any) -> InputEvent:
     """Validate an already-decoded JSON value into its contract model."""
     if not isinstance(obj, dict):
         raise errors.ContractError(errors.E_SCHEMA, "an event must be a JSON object")
-    event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
+    raw_id = obj.get("event_id")
+    # an id longer than the contract allows is not an id anyone can look up: keep its head
+    event_id = raw_id[:200] if isinstance(raw_id, str) else None
     etype = obj.get("type")
     if not isinstance(etype, str) or etype not in EVENT_TYPES:
         raise errors.ContractError(
-            errors.E_UNKNOWN_TYPE, f"field 'type': unknown event type {etype!r}", event_id
+            errors.E_UNKNOWN_TYPE, f"field 'type': unknown event type {shown(etype)}", event_id
         )
     v = obj.get("v")
     if type(v) is not int or v not in SUPPORTED_VERSIONS[etype]:
         raise errors.ContractError(
             errors.E_UNKNOWN_TYPE,
-            f"field 'v': schema version {v!r} of {etype} is not supported "
+            f"field 'v': schema version {shown(v)} of {etype} is not supported "
             f"(supported: {sorted(SUPPORTED_VERSIONS[etype])})",
             event_id,
         )
@@ -66,7 +83,10 @@ def parse_obj(obj: Any) -> InputEvent:
 def decode(
     value: bytes | None, key: bytes | None = None, *, topic_role: str | None = None
 ) -> InputEvent:
-    """Decode one record; check size, JSON, type, version, fields, topic and key (SPEC §2)."""
+    """Decode one record; check size, JSON, type, version, fields, topic and key (SPEC §2).
+
+    With `topic_role` the bytes are a Kafka record from that topic: its key must be present and
+    equal the event's keyed field. Without it (a line to validate) a key, if given, must too."""
     if value is None:
         raise errors.ContractError(errors.E_DECODE, "record has no value (tombstone)")
     if len(value) > MAX_PAYLOAD_BYTES:
@@ -84,14 +104,21 @@ def decode(
             f"field 'type': {event.type} does not belong on the {topic_role} topic",
             event.event_id,
         )
-    if key is not None:
-        expected = getattr(event, KEY_FIELD[event.type])
-        if key != expected.encode():
-            shown = key.decode("utf-8", "backslashreplace")
+    if topic_role is not None or key is not None:
+        field = KEY_FIELD[event.type]
+        expected = getattr(event, field)
+        if key is None:
             raise errors.ContractError(
                 errors.E_KEY_MISMATCH,
-                f"record key {shown!r} must equal field '{KEY_FIELD[event.type]}' "
-                f"({expected!r}) for {event.type}",
+                f"record has no key; a {event.type} must be keyed by field '{field}' "
+                f"({expected!r}) so that all of its events share one partition",
+                event.event_id,
+            )
+        if key != expected.encode():
+            shown = key[:200].decode("utf-8", "backslashreplace")
+            raise errors.ContractError(
+                errors.E_KEY_MISMATCH,
+                f"record key {shown!r} must equal field '{field}' ({expected!r}) for {event.type}",
                 event.event_id,
             )
     return event
@@ -106,11 +133,6 @@ def to_jsonable(model: BaseModel) -> dict[str, Any]:
 def encode(model: BaseModel) -> bytes:
     """The wire form: compact orjson of the model, None fields left out."""
     return orjson.dumps(to_jsonable(model))
-
-
-def canonical_bytes(obj: Any) -> bytes:
-    """Canonical JSON (sorted keys, compact) for digests and signatures."""
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
 
 
 def b64(data: bytes | None) -> str | None:

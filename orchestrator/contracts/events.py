@@ -5,12 +5,38 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
-AttrValue = str | int | float | bool | None
+#: Every integer on the wire is signed 64-bit (SPEC §2): what orjson and every consumer can hold.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Float = Annotated[float, Field(allow_inf_nan=False)]
+AttrValue = str | Int64 | Float | bool | None
+
+
+def _int64_values(value: object) -> object:
+    """In free-form values an integer stays an integer: beyond 64 bits it is an error, not a
+    float (which is what the union would quietly make of it)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if type(v) is int and not INT64_MIN <= v <= INT64_MAX:
+                raise ValueError(f"{k!r}: integer outside signed 64-bit")
+    return value
+
+
+Attributes = Annotated[dict[str, AttrValue], BeforeValidator(_int64_values)]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -34,11 +60,11 @@ class DataArrival(BaseModel):
     source: Name
     event_time: UtcDatetime
     uri: Text
-    record_count: Annotated[int, Field(ge=0)]
+    record_count: Count
     checksum: Text
     schema_fingerprint: Text | None = None
     produced_at: UtcDatetime | None = None
-    attributes: dict[str, AttrValue] | None = None
+    attributes: Attributes | None = None
 
 
 class DataWatermark(BaseModel):
@@ -64,9 +90,9 @@ class ModelUpdate(BaseModel):
     version: Name
     artifact_uri: Text
     artifact_digest: Text
-    metrics: dict[Name, float]
+    metrics: dict[Name, Float]
     trained_on: list[Name]
-    params: dict[str, AttrValue] | None = None
+    params: Attributes | None = None
     code_version: Text | None = None
     event_time: UtcDatetime | None = None
 

@@ -1,16 +1,46 @@
-"""The records of `models.log`: what the model gate reads, in the order it must read it."""
+"""The records of `models.log` (SPEC §6): what the model gate reads, in the order it must read
+it. Two kinds: an input event the router forwarded (with where it was read), and a data-gate
+decision of a window the model's datasets produced (with the arrival that triggered it)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from orchestrator.contracts.codec import parse_obj, to_jsonable
+from orchestrator.contracts.codec import describe_validation_error, to_jsonable
 from orchestrator.contracts.events import CommandOverride, CommandRollback, ModelUpdate
-from orchestrator.contracts.records import SourceOffset
-from orchestrator.core.modelgate import DataNotice, ModelInput
+from orchestrator.contracts.records import Outcome, SourceOffset
 from orchestrator.errors import E_SCHEMA, ContractError
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+ModelEvent = Annotated[ModelUpdate | CommandRollback | CommandOverride, Field(discriminator="type")]
+
+
+class LoggedEvent(BaseModel):
+    """A `model.update` or command the router forwarded, and where it read it."""
+
+    model_config = _FROZEN
+    kind: Literal["event"] = "event"
+    event: ModelEvent
+    source: SourceOffset
+
+
+class DataNotice(BaseModel):
+    """The latest data-gate decision of a window, for a model whose policy lists its dataset."""
+
+    model_config = _FROZEN
+    kind: Literal["data"] = "data"
+    window_id: str
+    outcome: Outcome
+    decision_id: str
+    source: SourceOffset
+
+
+ModelLogEntry = Annotated[LoggedEvent | DataNotice, Field(discriminator="kind")]
+_ENTRY: TypeAdapter[LoggedEvent | DataNotice] = TypeAdapter(ModelLogEntry)
 
 
 def model_of(event: ModelUpdate | CommandRollback | CommandOverride) -> str:
@@ -28,28 +58,27 @@ def event_record(
     )
 
 
-def notice_record(notice: DataNotice, source: SourceOffset) -> bytes:
+def notice_record(window_id: str, outcome: str, decision_id: str, source: SourceOffset) -> bytes:
     return orjson.dumps(
         {
             "kind": "data",
-            "window_id": notice.window_id,
-            "outcome": notice.outcome,
-            "decision_id": notice.decision_id,
+            "window_id": window_id,
+            "outcome": outcome,
+            "decision_id": decision_id,
             "source": source.model_dump(),
         }
     )
 
 
-def parse_record(value: bytes | None) -> tuple[ModelInput, SourceOffset]:
-    """Inverse of event_record/notice_record; anything else is a ContractError."""
+def parse_entry(value: bytes | None) -> LoggedEvent | DataNotice:
+    """Inverse of event_record/notice_record; anything else is a ContractError (E_SCHEMA)."""
     try:
         obj: Any = orjson.loads(value or b"")
-        source = SourceOffset.model_validate(obj["source"])
-        if obj["kind"] == "data":
-            return DataNotice(obj["window_id"], obj["outcome"], obj["decision_id"]), source
-        event = parse_obj(obj["event"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except orjson.JSONDecodeError as exc:
         raise ContractError(E_SCHEMA, f"not a models.log record: {exc}") from None
-    if not isinstance(event, ModelUpdate | CommandRollback | CommandOverride):
-        raise ContractError(E_SCHEMA, f"{event.type} does not belong on models.log")
-    return event, source
+    try:
+        return _ENTRY.validate_python(obj)
+    except ValidationError as exc:
+        raise ContractError(
+            E_SCHEMA, f"not a models.log record: {describe_validation_error(exc)}"
+        ) from None

@@ -61,7 +61,11 @@ class LateRecord(BaseModel):
 
 
 class DlqRecord(BaseModel):
-    """Any invalid input (SPEC §2): code, message, original bytes and where they came from."""
+    """Any invalid input (SPEC §2): code, message, original bytes and where they came from.
+
+    It never exceeds the dlq topic's message size: an original that would is cut
+    (`original_truncated`), and its full size and SHA-256 are kept so that the bytes can be
+    found and checked at `topic`/`partition`/`offset`. The key likewise."""
 
     model_config = _FROZEN
     type: Literal["dlq.record"] = "dlq.record"
@@ -69,8 +73,12 @@ class DlqRecord(BaseModel):
     code: str
     message: str
     event_id: str | None = None
-    original: str  # base64 of the original value bytes
-    key: str | None = None  # base64 of the original key bytes
+    original: str  # base64 of the original value bytes (its head, when truncated)
+    original_truncated: bool | None = None
+    original_size: int | None = None
+    original_sha256: str | None = None
+    key: str | None = None  # base64 of the original key bytes (its head, when truncated)
+    key_truncated: bool | None = None
     topic: str
     partition: int
     offset: int

@@ -38,14 +38,14 @@ class DataGateSpec:
 
 
 class DataGate:
-    """State: the last k promoted totals (volume drift) and the latest decision per open window."""
+    """State: the last k promoted totals (volume drift), one changelog value of at most k + 1
+    entries. The latest decision of each window is kept with the window (core/windows.py)."""
 
     def __init__(self, spec: DataGateSpec, arrivals_topic: str, version: str) -> None:
         self.spec = spec
         self.arrivals_topic = arrivals_topic
         self.version = version
         self.promoted: OrderedDict[str, int] = OrderedDict()  # window id -> record total
-        self.latest: dict[str, tuple[str, str]] = {}  # window id -> (decision id, outcome)
 
     def checks(self, m: WindowManifest) -> list[Check]:
         spec = self.spec
@@ -116,11 +116,15 @@ class DataGate:
         return out
 
     def decide(
-        self, m: WindowManifest, decided_at: datetime, trigger: tuple[int, int] | None = None
+        self,
+        m: WindowManifest,
+        decided_at: datetime,
+        supersedes: str | None = None,
+        trigger: tuple[int, int] | None = None,
     ) -> AuditDecision:
+        """Decide one window revision; `supersedes` is the decision id of its previous one."""
         checks = self.checks(m)
         outcome: Outcome = "reject" if gate_fails(checks) else "promote"
-        previous = self.latest.get(m.window_id)
         decision = make_decision(
             kind="data_window",
             subject_id=m.window_id,
@@ -139,14 +143,13 @@ class DataGate:
             decided_at=decided_at,
             version=self.version,
             watermark=m.watermark,
-            supersedes=previous[0] if previous else None,
+            supersedes=supersedes,
             trigger=SourceOffset.model_construct(
                 topic=self.arrivals_topic, partition=trigger[0], offset=trigger[1]
             )
             if trigger
             else None,
         )
-        self.latest[m.window_id] = (decision.decision_id, outcome)
         self.promoted.pop(m.window_id, None)
         if outcome == "promote":
             self.promoted[m.window_id] = m.record_total
@@ -155,18 +158,13 @@ class DataGate:
                     self.promoted.popitem(last=False)
         return decision
 
-    def forget(self, window_id: str) -> None:
-        """The window's state was dropped: no revision can follow, so no supersedes is needed."""
-        self.latest.pop(window_id, None)
-
     # -- persistence --------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        return {"promoted": list(self.promoted.items()), "latest": self.latest}
+        return {"promoted": list(self.promoted.items())}
 
     def restore(self, value: dict[str, Any]) -> None:
         self.promoted = OrderedDict((w, int(t)) for w, t in value["promoted"])
-        self.latest = {w: (d, o) for w, (d, o) in value["latest"].items()}
 
 
 def _ratio(total: float, mean: float) -> float:

@@ -10,11 +10,9 @@ from orchestrator.contracts.events import DataArrival, DataWatermark
 from orchestrator.core.datagate import DataGate
 from orchestrator.core.effects import Effect, Rejected, StatePut
 from orchestrator.core.policy import DatasetSpec
+from orchestrator.core.position import POSITION_KEY
 from orchestrator.core.windows import EPOCH, SEP, DatasetWindows
-
-E_UNKNOWN_DATASET = "E_UNKNOWN_DATASET"
-#: Changelog key of the partition's position: the next input offset not yet reflected in state.
-POSITION_KEY = f"{SEP}pos"
+from orchestrator.errors import E_UNKNOWN_DATASET
 
 
 class EventTimeEngine:
@@ -47,7 +45,10 @@ class EventTimeEngine:
         partition: int,
         offset: int,
         decided_at: datetime = EPOCH,
+        timestamp_ms: int | None = None,
     ) -> list[Effect]:
+        """Effects of one event at `offset`; `timestamp_ms` is the record's broker timestamp
+        (event times further ahead of it than the dataset's max_future_skew are refused)."""
         windows = self.dataset(event.dataset)
         if windows is None:
             effects: list[Effect] = [
@@ -59,9 +60,9 @@ class EventTimeEngine:
                 )
             ]
         elif isinstance(event, DataArrival):
-            effects = windows.handle_arrival(event, partition, offset, decided_at)
+            effects = windows.handle_arrival(event, partition, offset, decided_at, timestamp_ms)
         else:
-            effects = windows.handle_watermark(event, partition, offset, decided_at)
+            effects = windows.handle_watermark(event, partition, offset, decided_at, timestamp_ms)
         self.position = offset + 1
         return effects
 
@@ -91,9 +92,31 @@ class EventTimeEngine:
             windows = engine.dataset(dataset)
             if windows is not None:  # a dataset whose policy was removed: its state lapses
                 windows.restore(kind, ident, value)
+        for windows in engine.datasets.values():
+            windows.settle()
         return engine
 
+    def window_counts(self, now_ms: int) -> dict[str, tuple[int, int]]:
+        """Per dataset: (windows open, windows overdue). Overdue: not fired although the wall
+        clock `now_ms` is past end + the policy's `expected_by` (alerting only)."""
+        out: dict[str, tuple[int, int]] = {}
+        for name, windows in self.datasets.items():
+            spec = windows.spec
+            due = spec.expected_by_ms
+            overdue = (
+                0
+                if due is None
+                else sum(
+                    1
+                    for start, w in windows.windows.items()
+                    if w.revision == 0 and now_ms > start + spec.window_ms + due
+                )
+            )
+            out[name] = (len(windows.windows), overdue)
+        return out
+
     def snapshot(self) -> dict[str, Any]:
+        """Everything the engine holds, as changelog entries (what `restore` takes back)."""
         out: dict[str, Any] = {POSITION_KEY: self.position}
         for windows in self.datasets.values():
             out.update(windows.snapshot())

@@ -1,29 +1,39 @@
-"""The model gate and promotion (SPEC §4): metrics, regression, lineage, hold, retraction,
-signed commands and retraining triggers, for one model. Pure: inputs in, effects out."""
+"""The model gate (SPEC §4) of one model: metrics, regression, lineage, hold, retraction, signed
+commands and retraining triggers. Pure: inputs in, effects out.
+
+State is kept per key, so that no changelog record grows with history: the model's small
+record (counters, retraining progress, lineage horizon), one record per version, per decided
+window and per remembered event id. Each of the last three is bounded by the policy
+(`max_versions`, `max_windows`, `max_event_ids`); what falls out is forgotten by a rule that
+`settle()` applies again after a restore, so forgetting needs no tombstone in the same
+checkpoint (pipeline/shell.py, worker/sink.py).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from orchestrator.contracts.codec import to_jsonable
 from orchestrator.contracts.events import CommandOverride, CommandRollback, ModelUpdate
+from orchestrator.contracts.modellog import DataNotice
 from orchestrator.contracts.records import Check, Outcome, SourceOffset, TrainingRequested
+from orchestrator.core.access import AccessSpec, Command, verify
 from orchestrator.core.checks import check, gate_fails
 from orchestrator.core.decision import GateInfo, SubjectKind, make_decision
-from orchestrator.core.digest import canonical, digest
+from orchestrator.core.digest import digest
 from orchestrator.core.effects import (
     ChampionChanged,
     Decided,
     Effect,
     Rejected,
+    StateDelete,
     StatePut,
     TrainingRequest,
 )
-from orchestrator.core.promotion import State, next_state
+from orchestrator.core.promotion import History, State, next_state
+from orchestrator.core.timeutil import parse_window_id
 from orchestrator.errors import (
     E_BAD_SIGNATURE,
     E_DUPLICATE_CONFLICT,
@@ -31,13 +41,29 @@ from orchestrator.errors import (
     E_LINEAGE_REJECTED,
     E_METRIC_MISSING,
     E_METRIC_THRESHOLD,
+    E_NO_ROLLBACK_TARGET,
     E_REGRESSION,
+    E_STATE_LIMIT,
     E_UNAUTHORIZED,
+    E_UNKNOWN_SUBJECT,
 )
 
-E_NO_ROLLBACK_TARGET = "E_NO_ROLLBACK_TARGET"
-E_UNKNOWN_SUBJECT = "E_UNKNOWN_SUBJECT"
-E_UNKNOWN_MODEL = "E_UNKNOWN_MODEL"
+SEP = "\x1f"
+ModelInput = ModelUpdate | CommandRollback | CommandOverride | DataNotice
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    metric: str
+    min: float | None
+    max: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PrimaryMetric:
+    name: str
+    direction: Literal["max", "min"]
+    tolerance: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,56 +72,16 @@ class ModelGateSpec:
     model: str
     datasets: frozenset[str]
     required_metrics: tuple[str, ...] = ()
-    thresholds: tuple[tuple[str, float | None, float | None], ...] = ()  # (metric, min, max)
-    primary: tuple[str, Literal["max", "min"], float] | None = (
-        None  # (metric, direction, tolerance)
-    )
+    thresholds: tuple[Threshold, ...] = ()
+    primary: PrimaryMetric | None = None
     retrain_every: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AccessSpec:
-    gate: GateInfo
-    grants: frozenset[tuple[str, str, str]]  # (actor, action, model); model "*" = any
-    keys: tuple[tuple[str, bytes], ...] = ()  # (actor, HMAC key), resolved by the shell
-
-    def allowed(self, actor: str, action: str, model: str) -> bool:
-        return (actor, action, model) in self.grants or (actor, action, "*") in self.grants
-
-    def key(self, actor: str) -> bytes | None:
-        return dict(self.keys).get(actor)
-
-
-@dataclass(frozen=True, slots=True)
-class DataNotice:
-    """The latest data-gate decision of a window, routed to every model that uses its dataset."""
-
-    window_id: str
-    outcome: str
-    decision_id: str
-
-
-ModelInput = ModelUpdate | CommandRollback | CommandOverride | DataNotice
-
-
-def signing_payload(command: CommandRollback | CommandOverride) -> bytes:
-    """The canonical event without its signature: what an actor's key signs."""
-    body = to_jsonable(command)
-    body.pop("signature", None)
-    return canonical(body)
-
-
-def sign(command: CommandRollback | CommandOverride, key: bytes) -> str:
-    """HMAC-SHA256 hex of the canonical event (the `signature` field is ignored)."""
-    return hmac.new(key, signing_payload(command), hashlib.sha256).hexdigest()
-
-
-C = TypeVar("C", CommandRollback, CommandOverride)
-
-
-def signed(command: C, key: bytes) -> C:
-    """The command with its signature set for `key` (whatever it carried before)."""
-    return command.model_copy(update={"signature": sign(command, key)})
+    #: versions remembered at most; the oldest that are neither held nor in the champion
+    #: history are forgotten first (a new version with none to forget is refused)
+    max_versions: int = 1000
+    #: decided windows remembered for lineage; the earliest by start are forgotten first
+    max_windows: int = 10_000
+    #: event ids (updates and commands) remembered for dedupe, the oldest forgotten first
+    max_event_ids: int = 100_000
 
 
 def version_id(model: str, version: str) -> str:
@@ -103,13 +89,47 @@ def version_id(model: str, version: str) -> str:
     return f"{model}:{version}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Version:
     update: ModelUpdate
     source: SourceOffset
     state: State = "new"
     revision: int = 0
     decision_id: str | None = None
+    #: arrival order among the model's versions (what is forgotten first)
+    seq: int = 0
+
+    def entry(self, crowned: int | None) -> dict[str, Any]:
+        return {
+            "u": to_jsonable(self.update),
+            "s": self.source.model_dump(),
+            "st": self.state,
+            "r": self.revision,
+            "d": self.decision_id,
+            "q": self.seq,
+            "c": crowned,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WindowDecision:
+    """The latest data-gate decision of a window, as the model gate was told of it."""
+
+    outcome: str
+    decision_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    rejected: list[str]
+    pending: list[str]
+    #: windows older than anything the gate still remembers of their dataset (counted rejected)
+    expired: list[str]
+    known: list[tuple[str, str, str]]  # (window, outcome, decision id)
+
+    @property
+    def clean(self) -> bool:
+        return not self.rejected and not self.pending
 
 
 @dataclass
@@ -118,17 +138,24 @@ class ModelGate:
     access: AccessSpec
     version: str  # orchestrator version, recorded in decisions
     versions: dict[str, Version] = field(default_factory=dict)
-    windows: dict[str, tuple[str, str]] = field(
-        default_factory=dict
-    )  # window -> (outcome, decision)
-    champions: list[str] = field(default_factory=list)  # promotion history; the last is champion
-    seen: dict[str, str] = field(default_factory=dict)  # event id -> content digest
+    windows: dict[str, WindowDecision] = field(default_factory=dict)
+    history: History = field(default_factory=History)
+    #: event id -> (content digest, sequence number)
+    seen: dict[str, tuple[str, int]] = field(default_factory=dict)
     promoted_windows: list[str] = field(default_factory=list)
+    #: dataset -> the latest start (ms) of a window forgotten from `windows`
+    horizon: dict[str, int] = field(default_factory=dict)
+    seq: int = 0
     _trigger: SourceOffset | None = None  # where the input being handled sits in models.log
+    _changed: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def champion(self) -> str | None:
-        return self.champions[-1] if self.champions else None
+        return self.history.champion
+
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
 
     # -- entry point ------------------------------------------------------------------------------
 
@@ -145,7 +172,7 @@ class ModelGate:
         else:
             content = digest(to_jsonable(item))
             seen = self.seen.get(item.event_id)
-            if seen == content:
+            if seen is not None and seen[0] == content:
                 return []
             if seen is not None:
                 return [
@@ -156,13 +183,77 @@ class ModelGate:
                         f"event_id {item.event_id!r} was already used with different content",
                     )
                 ]
-            self.seen[item.event_id] = content
+            if isinstance(item, ModelUpdate):
+                known = self.versions.get(item.version)
+                if known is not None and known.update == item:
+                    return []  # the same update again, its event id long forgotten
+                refused = self._refuse_update(item)
+                if refused is not None:
+                    return [refused]
+            self._remember(item.event_id, content)
             if isinstance(item, ModelUpdate):
                 effects = self._on_update(item, source, decided_at)
             else:
                 effects = self._on_command(item, source, decided_at)
-        effects.append(StatePut(self.spec.model, self.snapshot()))
-        return effects
+        self._changed.add(("m", ""))
+        return effects + self.state_effects()
+
+    # -- bounded memory ----------------------------------------------------------------------------
+
+    def _remember(self, event_id: str, content: str) -> None:
+        self.seen[event_id] = (content, self._next())
+        self._changed.add(("e", event_id))
+        for forgotten in self._trim_seen():
+            self._changed.add(("e", forgotten))
+
+    def _trim_seen(self) -> list[str]:
+        excess = len(self.seen) - self.spec.max_event_ids
+        if excess <= 0:
+            return []
+        oldest = sorted(self.seen, key=lambda e: self.seen[e][1])[:excess]
+        for event_id in oldest:
+            del self.seen[event_id]
+        return oldest
+
+    def _forgettable(self) -> list[str]:
+        """Versions that may be forgotten, oldest first: not held, not in the champion history."""
+        crowned = self.history.crowned
+        return sorted(
+            (n for n, v in self.versions.items() if v.state != "held" and n not in crowned),
+            key=lambda n: self.versions[n].seq,
+        )
+
+    def _refuse_update(self, update: ModelUpdate) -> Rejected | None:
+        if update.version in self.versions or len(self.versions) < self.spec.max_versions:
+            return None
+        if self._forgettable():
+            return None
+        return Rejected(
+            self.spec.model,
+            update.event_id,
+            E_STATE_LIMIT,
+            f"model {self.spec.model} holds {len(self.versions)} versions (max_versions), all "
+            "held or in the champion history; send the update again once one is decided",
+        )
+
+    def _trim_versions(self) -> list[str]:
+        excess = len(self.versions) - self.spec.max_versions
+        forgotten = self._forgettable()[: max(0, excess)]
+        for name in forgotten:
+            del self.versions[name]
+        return forgotten
+
+    def _trim_windows(self) -> list[str]:
+        excess = len(self.windows) - self.spec.max_windows
+        if excess <= 0:
+            return []
+        parsed = {w: _parse(w) or ("", 0) for w in self.windows}
+        forgotten = sorted(self.windows, key=lambda w: (parsed[w][1], w))[:excess]
+        for w in forgotten:
+            del self.windows[w]
+            dataset, start = parsed[w]
+            self.horizon[dataset] = max(self.horizon.get(dataset, start), start)
+        return forgotten
 
     # -- model updates ----------------------------------------------------------------------------
 
@@ -176,26 +267,32 @@ class ModelGate:
                     f"version {update.version!r} of {update.model} was already submitted",
                 )
             ]
-        self.versions[update.version] = Version(update, source)
-        return self._evaluate(update.version, at, quiet_hold=False)
+        self.versions[update.version] = Version(update, source, seq=self._next())
+        self._changed.add(("v", update.version))
+        effects = self._evaluate(update.version, at, quiet_hold=False)
+        for name in self._trim_versions():
+            self._changed.add(("v", name))
+        return effects
 
-    def _lineage(self, v: Version) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
-        """(rejected windows, pending windows, known decisions) of a version's trained_on."""
-        rejected, pending, known = [], [], []
+    def _lineage(self, v: Version) -> Lineage:
+        rejected, pending, expired, known = [], [], [], []
         for w in v.update.trained_on:
-            dataset = w.split("/", 1)[0]
             decided = self.windows.get(w)
+            dataset, start = _parse(w) or ("", 0)
             if dataset not in self.spec.datasets:
                 rejected.append(w)
-            elif decided is None:
-                pending.append(w)
-            else:
-                known.append((w, decided[0], decided[1]))
-                if decided[0] != "promote":
+            elif decided is not None:
+                known.append((w, decided.outcome, decided.decision_id))
+                if decided.outcome != "promote":
                     rejected.append(w)
-        return rejected, pending, known
+            elif dataset in self.horizon and start <= self.horizon[dataset]:
+                expired.append(w)
+                rejected.append(w)
+            else:
+                pending.append(w)
+        return Lineage(rejected, pending, expired, known)
 
-    def _checks(self, v: Version) -> tuple[list[Check], list[str], list[str]]:
+    def _checks(self, v: Version) -> tuple[list[Check], Lineage]:
         spec, metrics = self.spec, v.update.metrics
         out: list[Check] = []
         missing = [m for m in spec.required_metrics if m not in metrics]
@@ -209,34 +306,38 @@ class ModelGate:
                 E_METRIC_MISSING,
             )
         )
-        for name, lo, hi in spec.thresholds:
-            value = metrics.get(name)
-            ok = value is not None and (lo is None or value >= lo) and (hi is None or value <= hi)
+        for t in spec.thresholds:
+            value = metrics.get(t.metric)
+            ok = (
+                value is not None
+                and (t.min is None or value >= t.min)
+                and (t.max is None or value <= t.max)
+            )
             out.append(
                 check(
-                    f"threshold:{name}",
+                    f"threshold:{t.metric}",
                     ok,
                     "error",
                     value,
-                    {"min": lo, "max": hi},
+                    {"min": t.min, "max": t.max},
                     E_METRIC_THRESHOLD if value is not None else E_METRIC_MISSING,
                 )
             )
         if spec.primary is not None:
-            name, direction, tol = spec.primary
+            p = spec.primary
             champ = self.champion
             base = (
-                self.versions[champ].update.metrics.get(name)
+                self.versions[champ].update.metrics.get(p.name)
                 if champ and champ != v.update.version
                 else None
             )
-            value = metrics.get(name)
+            value = metrics.get(p.name)
             if base is None or value is None:
                 ok = value is not None
-            elif direction == "max":
-                ok = value >= base - tol
+            elif p.direction == "max":
+                ok = value >= base - p.tolerance
             else:
-                ok = value <= base + tol
+                ok = value <= base + p.tolerance
             out.append(
                 check(
                     "regression",
@@ -246,34 +347,43 @@ class ModelGate:
                     {
                         "champion": champ if base is not None else None,
                         "champion_value": base,
-                        "direction": direction,
-                        "tolerance": tol,
+                        "direction": p.direction,
+                        "tolerance": p.tolerance,
                     },
                     E_REGRESSION if value is not None else E_METRIC_MISSING,
                 )
             )
-        rejected, pending, _ = self._lineage(v)
-        lineage_code = E_LINEAGE_REJECTED if rejected else E_LINEAGE_PENDING
+        lineage = self._lineage(v)
+        observed: dict[str, list[str]] = {"rejected": lineage.rejected, "pending": lineage.pending}
+        if lineage.expired:
+            observed["expired"] = lineage.expired
         out.append(
             check(
                 "lineage",
-                not rejected and not pending,
+                lineage.clean,
                 "error",
-                {"rejected": rejected, "pending": pending},
+                observed,
                 {"trained_on": "promote"},
-                lineage_code,
+                E_LINEAGE_REJECTED if lineage.rejected else E_LINEAGE_PENDING,
             )
         )
-        return out, rejected, pending
+        return out, lineage
 
     def _inputs(self, v: Version) -> tuple[list[str], str, list[SourceOffset]]:
-        _, _, known = self._lineage(v)
+        known = [list(k) for k in self._lineage(v).known]
         ids = [v.update.event_id] + [d for _, _, d in known]
         return ids, digest([digest(to_jsonable(v.update)), known]), [v.source]
 
+    def _transition(self, name: str, transition: str) -> None:
+        """Move a version through the promotion table and the champion history together."""
+        v = self.versions[name]
+        v.state = next_state(v.state, transition)
+        self.history.move(name, transition, self._next())
+        self._changed.add(("v", name))
+
     def _decide(
         self,
-        v: Version,
+        name: str,
         outcome: Outcome,
         checks: list[Check],
         at: datetime,
@@ -281,16 +391,15 @@ class ModelGate:
         *,
         before: str | None,
         after: str | None,
-        kind: SubjectKind = "model_version",
-        subject: str | None = None,
         gate: GateInfo | None = None,
     ) -> Decided:
-        v.state = next_state(v.state, transition)
+        v = self.versions[name]
+        self._transition(name, transition)
         v.revision += 1
         ids, inputs_digest, offsets = self._inputs(v)
         decision = make_decision(
-            kind=kind,
-            subject_id=subject or version_id(self.spec.model, v.update.version),
+            kind="model_version",
+            subject_id=version_id(self.spec.model, v.update.version),
             revision=v.revision,
             outcome=outcome,
             gate=gate or self.spec.gate,
@@ -311,26 +420,26 @@ class ModelGate:
 
     def _evaluate(self, name: str, at: datetime, *, quiet_hold: bool) -> list[Effect]:
         v = self.versions[name]
-        checks, rejected, pending = self._checks(v)
+        checks, lineage = self._checks(v)
         others_fail = gate_fails([c for c in checks if c.name != "lineage"])
         champ = self.champion
-        if others_fail or rejected:
-            return [self._decide(v, "reject", checks, at, "reject", before=champ, after=champ)]
-        if pending:
+        if others_fail or lineage.rejected:
+            return [self._decide(name, "reject", checks, at, "reject", before=champ, after=champ)]
+        if lineage.pending:
             if quiet_hold and v.state == "held":
                 return []  # still waiting: nothing new to record
-            return [self._decide(v, "hold", checks, at, "hold", before=champ, after=champ)]
-        self.champions.append(name)
-        decided = self._decide(v, "promote", checks, at, "promote", before=champ, after=name)
+            return [self._decide(name, "hold", checks, at, "hold", before=champ, after=champ)]
+        decided = self._decide(name, "promote", checks, at, "promote", before=champ, after=name)
         return [decided, ChampionChanged(self.spec.model, name, decided.decision.decision_id)]
 
     # -- data decisions ---------------------------------------------------------------------------
 
     def _on_data(self, notice: DataNotice, at: datetime) -> list[Effect]:
         previous = self.windows.get(notice.window_id)
-        self.windows[notice.window_id] = (notice.outcome, notice.decision_id)
+        self.windows[notice.window_id] = WindowDecision(notice.outcome, notice.decision_id)
+        self._changed.add(("w", notice.window_id))
         effects: list[Effect] = []
-        was_promoted = previous is not None and previous[0] == "promote"
+        was_promoted = previous is not None and previous.outcome == "promote"
         if notice.outcome == "promote" and not was_promoted:
             effects.extend(self._count_promoted(notice.window_id))
         for name, v in list(self.versions.items()):
@@ -340,6 +449,8 @@ class ModelGate:
                 effects.extend(self._evaluate(name, at, quiet_hold=True))
             elif v.state == "promoted" and notice.outcome != "promote" and was_promoted:
                 effects.extend(self._retract(name, at))
+        for w in self._trim_windows():
+            self._changed.add(("w", w))
         return effects
 
     def _count_promoted(self, window_id: str) -> list[Effect]:
@@ -362,13 +473,11 @@ class ModelGate:
         ]
 
     def _clean(self, name: str) -> bool:
-        v = self.versions[name]
-        rejected, pending, _ = self._lineage(v)
-        return not rejected and not pending
+        return self._lineage(self.versions[name]).clean
 
     def _fallback(self, excluding: str) -> str | None:
         """The newest earlier champion, still promoted, whose lineage is clean."""
-        for name in reversed(self.champions):
+        for name in self.history.newest_first():
             if (
                 name != excluding
                 and self.versions[name].state in ("promoted", "rolled_back")
@@ -377,31 +486,28 @@ class ModelGate:
                 return name
         return None
 
+    def _crown(self, target: str | None) -> None:
+        """A fallback or rollback target becomes champion again (restored if rolled back);
+        None: no version is champion any more."""
+        if target is None:
+            self.history.vacate(self._next())
+        else:
+            self._transition(target, "restore")
+
     def _retract(self, name: str, at: datetime) -> list[Effect]:
         v = self.versions[name]
-        checks, _, _ = self._checks(v)
-        if name != self.champion:
-            return [
-                self._decide(
-                    v, "reject", checks, at, "reject", before=self.champion, after=self.champion
-                )
-            ]
+        checks, _ = self._checks(v)
+        champ = self.champion
+        if name != champ:
+            return [self._decide(name, "reject", checks, at, "reject", before=champ, after=champ)]
         target = self._fallback(name)
-        self._set_champion(target, removing=name)
-        decided = self._decide(v, "rollback", checks, at, "rollback", before=name, after=target)
+        decided = self._decide(name, "rollback", checks, at, "rollback", before=name, after=target)
+        self._crown(target)
         return [decided, ChampionChanged(self.spec.model, target, decided.decision.decision_id)]
-
-    def _set_champion(self, target: str | None, removing: str) -> None:
-        self.champions = [c for c in self.champions if c != removing and c != target]
-        if target is not None:
-            t = self.versions[target]
-            if t.state == "rolled_back":
-                t.state = next_state(t.state, "restore")
-            self.champions.append(target)
 
     # -- commands ---------------------------------------------------------------------------------
 
-    def _authorize(self, cmd: CommandRollback | CommandOverride, action: str) -> Check:
+    def _authorize(self, cmd: Command, action: str) -> Check:
         access = self.access
         if not access.allowed(cmd.actor, action, self.spec.model):
             return check(
@@ -412,11 +518,9 @@ class ModelGate:
                 {"model": self.spec.model},
                 E_UNAUTHORIZED,
             )
-        key = access.key(cmd.actor)
-        ok = key is not None and hmac.compare_digest(sign(cmd, key), cmd.signature)
         return check(
             "signature",
-            ok,
+            verify(cmd, access.key(cmd.actor)),
             "error",
             {"actor": cmd.actor},
             "HMAC-SHA256 over the canonical event",
@@ -425,7 +529,7 @@ class ModelGate:
 
     def _command_decision(
         self,
-        cmd: CommandRollback | CommandOverride,
+        cmd: Command,
         outcome: Outcome,
         checks: list[Check],
         source: SourceOffset,
@@ -433,17 +537,17 @@ class ModelGate:
         before: str | None,
         after: str | None,
     ) -> Decided:
-        inputs_digest = digest(to_jsonable(cmd))
+        kind: SubjectKind = "command"
         return Decided(
             make_decision(
-                kind="command",
+                kind=kind,
                 subject_id=cmd.event_id,
                 revision=1,
                 outcome=outcome,
                 gate=self.access.gate,
                 checks=checks,
                 event_ids=[cmd.event_id],
-                inputs_digest=inputs_digest,
+                inputs_digest=digest(to_jsonable(cmd)),
                 offsets=[source],
                 decided_at=at,
                 version=self.version,
@@ -454,9 +558,7 @@ class ModelGate:
             )
         )
 
-    def _on_command(
-        self, cmd: CommandRollback | CommandOverride, source: SourceOffset, at: datetime
-    ) -> list[Effect]:
+    def _on_command(self, cmd: Command, source: SourceOffset, at: datetime) -> list[Effect]:
         action = "rollback" if isinstance(cmd, CommandRollback) else "override"
         auth = self._authorize(cmd, action)
         champ = self.champion
@@ -495,9 +597,8 @@ class ModelGate:
                     cmd, "denied", [auth, target_check], source, at, champ, champ
                 )
             ]
-        current = self.versions[champ]
-        current.state = next_state(current.state, "rollback")
-        self._set_champion(target, removing=champ)
+        self._transition(champ, "rollback")
+        self._crown(target)
         decided = self._command_decision(
             cmd, "rollback", [auth, target_check], source, at, champ, target
         )
@@ -526,9 +627,8 @@ class ModelGate:
         )
         checks = [auth, forced]
         if cmd.outcome == "promote":
-            self.champions = [c for c in self.champions if c != version] + [version]
             decided = self._decide(
-                v,
+                version,
                 "override",
                 checks,
                 at,
@@ -541,12 +641,9 @@ class ModelGate:
                 decided,
                 ChampionChanged(self.spec.model, version, decided.decision.decision_id),
             ]
-        after = champ
-        if version == champ:
-            after = self._fallback(version)
-            self._set_champion(after, removing=version)
+        after = self._fallback(version) if version == champ else champ
         decided = self._decide(
-            v,
+            version,
             "override",
             checks,
             at,
@@ -557,108 +654,90 @@ class ModelGate:
         )
         effects: list[Effect] = [decided]
         if after != champ:
+            self._crown(after)
             effects.append(ChampionChanged(self.spec.model, after, decided.decision.decision_id))
         return effects
 
     # -- persistence ------------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "versions": {
-                k: {
-                    "update": to_jsonable(v.update),
-                    "source": v.source.model_dump(),
-                    "state": v.state,
-                    "revision": v.revision,
-                    "decision_id": v.decision_id,
-                }
-                for k, v in self.versions.items()
-            },
-            "windows": self.windows,
-            "champions": self.champions,
-            "seen": self.seen,
-            "promoted_windows": self.promoted_windows,
-        }
+    def key(self, kind: str, ident: str = "") -> str:
+        return f"{kind}{SEP}{self.spec.model}{SEP}{ident}"
 
-    def restore(self, value: dict[str, Any]) -> None:
-        self.versions = {
-            k: Version(
-                ModelUpdate.model_validate(v["update"]),
-                SourceOffset.model_validate(v["source"]),
-                v["state"],
-                v["revision"],
-                v["decision_id"],
+    def _entry(self, kind: str, ident: str) -> Any:
+        """The changelog value of one piece of state (None: it is gone)."""
+        if kind == "m":
+            return {
+                "seq": self.seq,
+                "pw": self.promoted_windows,
+                "h": self.horizon,
+                "vacant": self.history.vacant,
+            }
+        if kind == "v":
+            v = self.versions.get(ident)
+            return v.entry(self.history.crowned.get(ident)) if v else None
+        if kind == "w":
+            w = self.windows.get(ident)
+            return [w.outcome, w.decision_id] if w else None
+        s = self.seen.get(ident)
+        return list(s) if s else None
+
+    def state_effects(self) -> list[Effect]:
+        """Puts and deletes of what changed since the last call."""
+        out: list[Effect] = []
+        for kind, ident in sorted(self._changed):
+            value = self._entry(kind, ident)
+            key = self.key(kind, ident)
+            out.append(StateDelete(key) if value is None else StatePut(key, value))
+        self._changed.clear()
+        return out
+
+    def entries(self) -> dict[str, Any]:
+        """Everything the gate holds, as changelog entries (what `restore` takes back)."""
+        idents = (
+            [("m", "")]
+            + [("v", n) for n in self.versions]
+            + [("w", w) for w in self.windows]
+            + [("e", e) for e in self.seen]
+        )
+        return {self.key(k, i): self._entry(k, i) for k, i in idents}
+
+    def restore(self, kind: str, ident: str, value: Any) -> None:
+        """Apply one changelog entry; call `settle()` after the last one."""
+        if kind == "m":
+            self.seq = int(value["seq"])
+            self.promoted_windows = list(value["pw"])
+            self.horizon = {d: int(ms) for d, ms in value["h"].items()}
+            self.history.vacant = value["vacant"]
+        elif kind == "v":
+            self.versions[ident] = Version(
+                ModelUpdate.model_validate(value["u"]),
+                SourceOffset.model_validate(value["s"]),
+                value["st"],
+                int(value["r"]),
+                value["d"],
+                int(value["q"]),
             )
-            for k, v in value["versions"].items()
-        }
-        self.windows = {w: (o, d) for w, (o, d) in value["windows"].items()}
-        self.champions = list(value["champions"])
-        self.seen = dict(value["seen"])
-        self.promoted_windows = list(value["promoted_windows"])
+            if value["c"] is not None:
+                self.history.crowned[ident] = int(value["c"])
+        elif kind == "w":
+            self.windows[ident] = WindowDecision(value[0], value[1])
+        elif kind == "e":
+            self.seen[ident] = (value[0], int(value[1]))
+        else:
+            raise ValueError(f"unknown model state kind {kind!r}")
+
+    def settle(self) -> None:
+        """After restore: forget what the bounds say is forgotten (tombstones may lag)."""
+        self._trim_seen()
+        self._trim_versions()
+        self._trim_windows()
+        self._changed.clear()
 
 
-POSITION_KEY = "\x1fpos"
-
-
-class ModelPartition:
-    """The model gates of one `models.log` partition, one per model, plus the input position."""
-
-    def __init__(self, specs: dict[str, ModelGateSpec], access: AccessSpec, version: str) -> None:
-        self.specs = specs
-        self.access = access
-        self.version = version
-        self.gates: dict[str, ModelGate] = {}
-        self.position = 0
-
-    def gate(self, model: str) -> ModelGate | None:
-        g = self.gates.get(model)
-        if g is None and model in self.specs:
-            g = self.gates[model] = ModelGate(self.specs[model], self.access, self.version)
-        return g
-
-    def handle(
-        self,
-        model: str,
-        item: ModelInput,
-        source: SourceOffset,
-        offset: int,
-        decided_at: datetime,
-        trigger: SourceOffset | None = None,
-    ) -> list[Effect]:
-        self.position = offset + 1
-        g = self.gate(model)
-        if g is None:
-            event_id = item.decision_id if isinstance(item, DataNotice) else item.event_id
-            return [
-                Rejected(
-                    model,
-                    event_id,
-                    E_UNKNOWN_MODEL,
-                    f"field 'model': no policy for model {model!r} in gates/models",
-                )
-            ]
-        return g.handle(item, source, decided_at, trigger)
-
-    def skip(self, offset: int) -> None:
-        self.position = offset + 1
-
-    def position_entry(self) -> StatePut:
-        return StatePut(POSITION_KEY, self.position)
-
-    @classmethod
-    def restore(
-        cls,
-        specs: dict[str, ModelGateSpec],
-        access: AccessSpec,
-        version: str,
-        entries: list[tuple[str, Any]],
-    ) -> ModelPartition:
-        part = cls(specs, access, version)
-        for key, value in entries:
-            if key == POSITION_KEY:
-                part.position = int(value)
-            else:
-                g = part.gate(key)
-                if g is not None:
-                    g.restore(value)
-        return part
+def _parse(window_id: str) -> tuple[str, int] | None:
+    """(dataset, start ms) of a window id, None if it is not one."""
+    try:
+        dataset, start, _ = parse_window_id(window_id)
+    except ValueError:
+        return None
+    return dataset, start

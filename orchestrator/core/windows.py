@@ -1,9 +1,13 @@
 """Event-time windows for one dataset: dedupe, lateness, revisions, manifests (SPEC §3).
 
 `DatasetWindows.handle_*` take one decoded event with its log position and return effects.
-State is only the open windows (not yet past end + L), their arrivals and the source
-watermarks; every change is also returned as StatePut/StateDelete so that the shell can keep a
-changelog per event instead of rewriting the whole dataset.
+State is only the open windows (not yet past end + L), their arrivals, the latest decision of
+each, and the source watermarks; every change is also returned as StatePut/StateDelete so that
+the shell can keep a changelog per event instead of rewriting the whole dataset.
+
+Deletes are garbage collection: a window past end + L is dropped again by `restore` from the
+watermarks alone, so its tombstones may reach the changelog later than the state that made it
+dead (the shell writes them after, and may split them; see pipeline/shell.py and worker/sink.py).
 """
 
 from __future__ import annotations
@@ -34,11 +38,20 @@ from orchestrator.core.effects import (
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import from_ms, to_ms, window_id, window_start_ms
 from orchestrator.core.watermark import Watermarks
-from orchestrator.errors import E_DUPLICATE_CONFLICT, E_TOO_LATE, InvariantViolation
+from orchestrator.errors import (
+    E_DUPLICATE_CONFLICT,
+    E_FUTURE_EVENT,
+    E_OVERFLOW,
+    E_TOO_LATE,
+    E_WINDOW_LIMIT,
+    InvariantViolation,
+)
 
 SEP = "\x1f"
 #: decided_at when the caller does not care (tests): the field is left out of every comparison.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Every integer on the wire is a signed 64-bit integer (SPEC §2), window totals included.
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(slots=True)
@@ -46,9 +59,17 @@ class OpenWindow:
     start_ms: int
     window_id: str
     revision: int = 0
+    #: sum of the record counts of its arrivals (bounded by INT64_MAX)
+    total: int = 0
+    #: decision id of the latest gate decision (what the next revision's decision supersedes)
+    decision: str | None = None
     #: event_id -> the arrival's ArrivalRef in JSON form (also its changelog value): plain dicts
     #: on the per-event path, validated into ArrivalRef models once, when a manifest is built.
     arrivals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def entry(self) -> dict[str, Any]:
+        """The window's changelog value (its arrivals have keys of their own)."""
+        return {"r": self.revision, "d": self.decision}
 
 
 _MANIFEST = TypeAdapter(WindowManifest)
@@ -80,22 +101,39 @@ class DatasetWindows:
     def _key(self, kind: str, ident: str) -> str:
         return f"{self.spec.name}{SEP}{kind}{SEP}{ident}"
 
-    def _window(self, start: int) -> OpenWindow:
-        window = self.windows.get(start)
-        if window is None:
-            wid = window_id(self.spec.name, start, self.spec.window_ms)
-            window = self.windows[start] = OpenWindow(start, wid)
-            self._next_change = None
-        return window
-
     # -- events ------------------------------------------------------------------------------
 
+    def _future(
+        self, event_id: str, what: str, ms: int, timestamp_ms: int | None
+    ) -> Rejected | None:
+        """An event time ahead of the record's broker timestamp by more than max_future_skew."""
+        skew = self.spec.max_future_skew_ms
+        if timestamp_ms is None or skew is None or ms <= timestamp_ms + skew:
+            return None
+        return Rejected(
+            self.spec.name,
+            event_id,
+            E_FUTURE_EVENT,
+            f"field '{what}': {from_ms(ms).isoformat()} is {ms - timestamp_ms} ms ahead of the "
+            f"record's broker timestamp {from_ms(timestamp_ms).isoformat()}; "
+            f"max_future_skew of {self.spec.name} is {skew} ms",
+        )
+
     def handle_arrival(
-        self, event: DataArrival, partition: int, offset: int, decided_at: datetime = EPOCH
+        self,
+        event: DataArrival,
+        partition: int,
+        offset: int,
+        decided_at: datetime = EPOCH,
+        timestamp_ms: int | None = None,
     ) -> list[Effect]:
         spec = self.spec
-        wm_before = self.watermarks.value
         event_ms = to_ms(event.event_time)
+        # 0. an event from the future would move the watermark past everything that follows
+        future = self._future(event.event_id, "event_time", event_ms, timestamp_ms)
+        if future is not None:
+            return [future]
+        wm_before = self.watermarks.value
         start = window_start_ms(event_ms, spec.window_ms)
         # 1. too late first: judged against WM(D) as it stood before this arrival.
         if wm_before >= start + spec.window_ms + spec.allowed_lateness_ms:
@@ -117,9 +155,37 @@ class DatasetWindows:
                     f"with different content ({seen[1]} != {content})",
                 )
             ]
-        # 3. accept. The fields come from a validated DataArrival, so the ref is built as the
-        # JSON form of ArrivalRef directly (same keys, same order as its model_dump).
-        window = self._window(start)
+        # 3. the bounds on what a dataset holds, then accept.
+        window = self.windows.get(start)
+        if window is None:
+            if len(self.windows) >= spec.max_open_windows:
+                return [
+                    Rejected(
+                        spec.name,
+                        event.event_id,
+                        E_WINDOW_LIMIT,
+                        f"dataset {spec.name} already holds {len(self.windows)} open windows "
+                        f"(max_open_windows); its watermark is "
+                        f"{self._wm_text()}: a required source may be silent. Send the event "
+                        "again once the watermark has moved on.",
+                    )
+                ]
+        elif window.total + event.record_count > INT64_MAX:
+            return [
+                Rejected(
+                    spec.name,
+                    event.event_id,
+                    E_OVERFLOW,
+                    f"field 'record_count': the record total of {window.window_id} would "
+                    f"exceed 2^63-1 ({window.total} + {event.record_count})",
+                )
+            ]
+        if window is None:
+            wid = window_id(spec.name, start, spec.window_ms)
+            window = self.windows[start] = OpenWindow(start, wid)
+            self._next_change = None
+        # The fields come from a validated DataArrival, so the ref is built as the JSON form of
+        # ArrivalRef directly (same keys, same order as its model_dump).
         ref = {
             "event_id": event.event_id,
             "source": event.source,
@@ -132,6 +198,7 @@ class DatasetWindows:
             "offset": offset,
         }
         window.arrivals[event.event_id] = ref
+        window.total += event.record_count
         self.index[event.event_id] = (start, content)
         effects: list[Effect] = [
             Accepted(spec.name, event.event_id, window.window_id),
@@ -148,12 +215,20 @@ class DatasetWindows:
         partition: int = 0,
         offset: int = 0,
         decided_at: datetime = EPOCH,
+        timestamp_ms: int | None = None,
     ) -> list[Effect]:
+        future = self._future(event.event_id, "watermark", to_ms(event.watermark), timestamp_ms)
+        if future is not None:
+            return [future]
         effects = self._observe(event.source, to_ms(event.watermark))
         effects.extend(self._advance(None, decided_at, (partition, offset)))
         return effects
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _wm_text(self) -> str:
+        wm = self.watermarks.value
+        return "not set yet" if wm <= -(2**61) else from_ms(wm).isoformat()
 
     def _observe(self, source: str, candidate_ms: int) -> list[Effect]:
         before = self.watermarks.value
@@ -193,10 +268,12 @@ class DatasetWindows:
             window.revision += 1
             manifest = self._manifest(window, wm)
             effects.append(WindowFired(manifest))
-            effects.append(StatePut(self._key("w", str(start)), window.revision))
             if self.gate is not None:
-                effects.append(Decided(self.gate.decide(manifest, decided_at, trigger)))
+                decision = self.gate.decide(manifest, decided_at, window.decision, trigger)
+                window.decision = decision.decision_id
+                effects.append(Decided(decision))
                 effects.append(StatePut(self._key("g", ""), self.gate.snapshot()))
+            effects.append(StatePut(self._key("w", str(start)), window.entry()))
         for start in sorted(self.windows):
             if wm >= start + spec.window_ms + spec.allowed_lateness_ms:
                 effects.extend(self._drop(start))
@@ -206,14 +283,10 @@ class DatasetWindows:
         window = self.windows.pop(start)
         if window.revision == 0:
             raise InvariantViolation(f"window {start} of {self.spec.name} dropped before firing")
-        wid = window.window_id
         effects: list[Effect] = [
-            WindowDropped(self.spec.name, wid),
+            WindowDropped(self.spec.name, window.window_id),
             StateDelete(self._key("w", str(start))),
         ]
-        if self.gate is not None:
-            self.gate.forget(wid)
-            effects.append(StatePut(self._key("g", ""), self.gate.snapshot()))
         for event_id in window.arrivals:
             del self.index[event_id]
             effects.append(StateDelete(self._key("a", event_id)))
@@ -236,7 +309,7 @@ class DatasetWindows:
                 "supersedes_revision": window.revision - 1 if window.revision > 1 else None,
                 "watermark": from_ms(wm),
                 "arrivals": arrivals,
-                "record_total": sum(a["record_count"] for a in arrivals),
+                "record_total": window.total,
                 "sources": sorted({a["source"] for a in arrivals}),
                 "checksums": [a["checksum"] for a in arrivals],
                 "inputs_digest": digest(inputs),
@@ -246,22 +319,43 @@ class DatasetWindows:
     # -- recovery ----------------------------------------------------------------------------
 
     def restore(self, kind: str, ident: str, value: Any) -> None:
-        """Apply one changelog entry (the inverse of the StatePut effects)."""
+        """Apply one changelog entry (the inverse of the StatePut effects). Call `settle()`
+        once every entry of the dataset is applied."""
         self._next_change = None
         if kind == "s":
             self.watermarks.observe(ident, int(value))
         elif kind == "w":
-            self._window(int(ident)).revision = int(value)
+            window = self._restored_window(int(ident))
+            window.revision, window.decision = int(value["r"]), value["d"]
         elif kind == "g":
             if self.gate is not None:
                 self.gate.restore(value)
         elif kind == "a":
             start = int(value["w"])
             ref = ArrivalRef.model_validate(value["r"])  # the changelog is input: validate it
-            self._window(start).arrivals[ref.event_id] = ref.model_dump(mode="json")
+            window = self._restored_window(start)
+            window.arrivals[ref.event_id] = ref.model_dump(mode="json")
+            window.total += ref.record_count
             self.index[ref.event_id] = (start, ref.digest)
         else:
             raise InvariantViolation(f"unknown state kind {kind!r}")
+
+    def _restored_window(self, start: int) -> OpenWindow:
+        window = self.windows.get(start)
+        if window is None:
+            wid = window_id(self.spec.name, start, self.spec.window_ms)
+            window = self.windows[start] = OpenWindow(start, wid)
+        return window
+
+    def settle(self) -> None:
+        """After restore: forget what the watermarks say is dead (windows past end + L whose
+        tombstones had not reached the changelog yet), as `_drop` would have."""
+        spec = self.spec
+        wm = self.watermarks.value
+        for start in sorted(self.windows):
+            if wm >= start + spec.window_ms + spec.allowed_lateness_ms:
+                for event_id in self.windows.pop(start).arrivals:
+                    del self.index[event_id]
 
     def snapshot(self) -> dict[str, Any]:
         """Everything the dataset holds, as changelog entries (key -> value); for tests and tools."""
@@ -272,7 +366,7 @@ class DatasetWindows:
             out[self._key("g", "")] = self.gate.snapshot()
         for start, window in self.windows.items():
             if window.revision:
-                out[self._key("w", str(start))] = window.revision
+                out[self._key("w", str(start))] = window.entry()
             for event_id, ref in window.arrivals.items():
                 out[self._key("a", event_id)] = {"w": start, "r": ref}
         return out

@@ -16,12 +16,12 @@ import sys
 
 import numpy as np
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import encode
 from orchestrator.contracts.events import ModelUpdate
 from orchestrator.contracts.records import TrainingRequested
+from orchestrator.kafka.clients import Connection
 
 
 def _data(seed: int, n: int = 4000, d: int = 6) -> tuple[np.ndarray, np.ndarray]:
@@ -82,15 +82,14 @@ def train(request: TrainingRequested) -> ModelUpdate:
     )
 
 
-async def run(bootstrap: str, catalog: Catalog, group: str) -> None:
-    consumer = AIOKafkaConsumer(
+async def run(conn: Connection, catalog: Catalog, group: str) -> None:
+    consumer = conn.consumer(
         catalog.name("training"),
-        bootstrap_servers=bootstrap,
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = conn.producer(acks="all")
     await consumer.start()
     await producer.start()
     stop = asyncio.Event()
@@ -127,7 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topics", default="topics")
     parser.add_argument("--group", default="orchestrator-example-trainer")
     args = parser.parse_args(argv)
-    asyncio.run(run(args.broker, Catalog.load(__import__("pathlib").Path(args.topics)), args.group))
+    asyncio.run(
+        run(
+            Connection(args.broker),
+            Catalog.load(__import__("pathlib").Path(args.topics)),
+            args.group,
+        )
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from orchestrator.catalog.topics import Catalog, TopicSpec
 from orchestrator.errors import TopicMismatch
+from orchestrator.kafka.clients import Connection
 
 #: What a broker reports when a config was never set on the topic (tansu reports nothing).
 _BROKER_DEFAULTS = {"cleanup.policy": "delete"}
@@ -68,9 +69,9 @@ def compare(spec: TopicSpec, actual: dict[str, object]) -> list[str]:
     return problems
 
 
-async def apply_topics(bootstrap: str, catalog: Catalog) -> ApplyReport:
+async def apply_topics(conn: Connection, catalog: Catalog) -> ApplyReport:
     """Verify every existing topic first; create the missing ones only if nothing mismatches."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="orchestrator-admin")
+    admin = conn.admin()
     await admin.start()
     try:
         specs = list(catalog)
@@ -98,9 +99,9 @@ async def apply_topics(bootstrap: str, catalog: Catalog) -> ApplyReport:
         await admin.close()
 
 
-async def verify_topics(bootstrap: str, catalog: Catalog) -> None:
+async def verify_topics(conn: Connection, catalog: Catalog) -> None:
     """Every catalog topic exists and matches; otherwise TopicMismatch naming each problem."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="orchestrator-admin")
+    admin = conn.admin()
     await admin.start()
     try:
         specs = list(catalog)

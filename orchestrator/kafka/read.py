@@ -1,39 +1,39 @@
-"""Reading topics directly (assign + seek, no consumer group): recovery, demo, replay, tests."""
+"""Reading topics directly (assign + seek, no consumer group): recovery, demo, replay, tests.
+
+Every reader is `read_committed` (see `Connection.consumer`)."""
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.client import AIOKafkaClient
+from aiokafka import TopicPartition
+
+from orchestrator.kafka.clients import Connection
 
 Record = tuple[int, bytes | None, bytes | None]  # (offset, key, value)
 TimedRecord = tuple[int, bytes | None, bytes | None, int]  # (offset, key, value, timestamp ms)
 
 
 async def read_range(
-    bootstrap: str, topic: str, partition: int, start: int, end: int | None, *, idle_ms: int = 300
+    conn: Connection, topic: str, partition: int, start: int, end: int | None, *, idle_ms: int = 300
 ) -> list[Record]:
     """Records of one partition with start <= offset < end (see read_timed)."""
     return [
         (o, k, v)
-        for o, k, v, _ in await read_timed(bootstrap, topic, partition, start, end, idle_ms=idle_ms)
+        for o, k, v, _ in await read_timed(conn, topic, partition, start, end, idle_ms=idle_ms)
     ]
 
 
 async def read_timed(
-    bootstrap: str, topic: str, partition: int, start: int, end: int | None, *, idle_ms: int = 300
+    conn: Connection, topic: str, partition: int, start: int, end: int | None, *, idle_ms: int = 300
 ) -> list[TimedRecord]:
     """Records of one partition with start <= offset < end; end None: until the partition is
     drained (past the reported end offset and one poll of `idle_ms` brings nothing).
 
     The reported end offset is only a lower bound: the embedded broker under-reports it after
-    produce requests that span several partitions.
+    produce requests that span several partitions. Under read_committed, offsets taken by
+    transaction markers and aborted records are skipped: the position, not the last record,
+    says how far the partition was read.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        group_id=None,
-        auto_offset_reset="earliest",
-    )
+    consumer = conn.consumer(enable_auto_commit=False, group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     out: list[TimedRecord] = []
     try:
@@ -59,8 +59,8 @@ async def read_timed(
         await consumer.stop()
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, client_id="orchestrator-reader")
+async def partitions_of(conn: Connection, topic: str) -> list[int]:
+    client = conn.client(client_id="orchestrator-reader")
     await client.bootstrap()
     try:
         await client._wait_on_metadata(topic)
@@ -69,9 +69,9 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
         await client.close()
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[tuple[int, Record]]:
+async def read_topic(conn: Connection, topic: str) -> list[tuple[int, Record]]:
     """Every record of every partition, as (partition, record), partition by partition."""
     out: list[tuple[int, Record]] = []
-    for p in await partitions_of(bootstrap, topic):
-        out.extend((p, r) for r in await read_range(bootstrap, topic, p, 0, None))
+    for p in await partitions_of(conn, topic):
+        out.extend((p, r) for r in await read_range(conn, topic, p, 0, None))
     return out

@@ -1,118 +1,110 @@
-"""The Faust app, built from settings in a function (nothing configured at import time)."""
+"""The worker, built from settings in a function (nothing configured at import time).
+
+A faust-streaming app hosts it: the worker's lifecycle, signals, timers and HTTP endpoints.
+The three inputs are driven by our own batched consumers (ingest.py), not by Faust's consumer,
+so that each is read `read_committed` and written under the processing guarantee:
+
+- arrivals: `data.arrivals` -> event-time core -> windows, decisions, late, dlq, models.log;
+- router: `models.updates` + `commands` -> `models.log` (keyed by model);
+- models: `models.log` -> model gates -> decisions, champions, training requests.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 import structlog
+from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import encode
-from orchestrator.contracts.events import DataWatermark
-from orchestrator.core.policy import ORCHESTRATOR_SOURCE, DatasetSpec
-from orchestrator.core.timeutil import format_rfc3339_ms, from_ms
+from orchestrator.core.idle import idle_watermarks
+from orchestrator.core.modelpartition import ModelPartition
+from orchestrator.kafka.clients import Connection
+from orchestrator.pipeline.eventtime import EventTimeLogic
+from orchestrator.pipeline.models import ModelLogic, RouterLogic
+from orchestrator.pipeline.shell import Shell
 from orchestrator.policies import Policies
 from orchestrator.settings import Settings
-from orchestrator.worker.eventtime import EventTimeShell
-from orchestrator.worker.ingest import ArrivalsIngest
+from orchestrator.worker.eventtime import EventTimeObserver
+from orchestrator.worker.ingest import Ingest
 from orchestrator.worker.metrics import Metrics
-from orchestrator.worker.models import ModelShell, Router
-from orchestrator.worker.outputs import Outputs
+from orchestrator.worker.models import ModelObserver, RouterObserver
+from orchestrator.worker.sink import AtLeastOnceSink, ExactlyOnceSink
 
 log = structlog.get_logger("orchestrator.worker")
 
-CHECKPOINT_INTERVAL_S = 0.2
 IDLE_CHECK_INTERVAL_S = 1.0
 GAUGE_INTERVAL_S = 1.0
 GC_GEN0_THRESHOLD = 20_000
 
 
-def _ts(timestamp: float | None) -> int | None:
-    """Faust gives the broker timestamp in seconds; the core and metrics use milliseconds."""
-    return int(timestamp * 1000) if timestamp else None
+class HostOnly(BootStrategy):
+    """Faust hosts the worker (services, timers, web) but runs no Kafka client of its own."""
+
+    enable_kafka = False
+    enable_kafka_consumer = False
+    enable_kafka_producer = False
 
 
 @dataclass
 class Runtime:
-    """What the agents share; exposed for tests and the HTTP endpoints."""
+    """What the worker is made of; exposed for tests and the HTTP endpoints."""
 
     app: faust.App
-    shell: EventTimeShell
-    models: ModelShell
-    router: Router
-    outputs: Outputs
+    conn: Connection
     metrics: Metrics
-    ingest: ArrivalsIngest
+    arrivals: Ingest
+    router: Ingest
+    models: Ingest
+    eventtime: EventTimeObserver
+    model_observer: ModelObserver
+    dataset_names: tuple[str, ...] = ()
     started: bool = False
     broker_ok: bool = True
-    assigned_once: bool = False
-    ingest_assigned_once: bool = False
-    positions: dict[tuple[str, int], int] = field(default_factory=dict)
 
-    def position(self, topic: str, partition: int, offset: int) -> None:
-        self.positions[(topic, partition)] = offset + 1
+    @property
+    def ingests(self) -> tuple[Ingest, Ingest, Ingest]:
+        return (self.arrivals, self.router, self.models)
 
     def readiness(self) -> dict[str, Any]:
-        """Ready: topics verified (before start), assignment settled, no partition being
-        recovered, broker answering."""
-        recovering = sorted(self.shell.recovering) + sorted(self.models.recovering)
-        checks = {
-            "topics_verified": True,
-            "assigned": self.assigned_once
-            and self.ingest_assigned_once
-            and not self.app.rebalancing,
-            "state_recovered": not recovering,
-            "broker_reachable": self.broker_ok,
-            "ingest_running": self.ingest.failed is None,
-        }
-        ready = all(checks.values())
+        """Ready: topics verified (before start), every input assigned, no partition being
+        recovered, no input degraded, broker answering."""
+        checks: dict[str, Any] = {"topics_verified": True, "broker_reachable": self.broker_ok}
+        for ingest in self.ingests:
+            checks[ingest.name] = ingest.readiness()
+        ready = self.broker_ok and all(i.ready for i in self.ingests)
         self.metrics.ready.set(1 if ready else 0)
         return {"ready": ready, **checks}
 
     def update_gauges(self, now_s: float) -> None:
         now_ms = int(now_s * 1000)
-        open_: dict[str, int] = {}
-        overdue: dict[str, int] = {}
-        for engine in self.shell.engines.values():
-            for name, windows in engine.datasets.items():
-                spec = windows.spec
-                open_[name] = open_.get(name, 0) + len(windows.windows)
-                due = spec.expected_by_ms
-                overdue[name] = overdue.get(name, 0) + sum(
-                    1
-                    for start, w in windows.windows.items()
-                    if due is not None and w.revision == 0 and now_ms > start + spec.window_ms + due
-                )
-        for name in self.shell.specs:
-            self.metrics.windows_open.labels(name).set(open_.get(name, 0))
-            self.metrics.windows_overdue.labels(name).set(overdue.get(name, 0))
-        for partition, lag in self.ingest.lag().items():
-            self.metrics.lag.labels(self.ingest.topic, str(partition)).set(lag)
-        consumer = self.app.consumer
-        try:
-            assigned = consumer.assignment()
-        except Exception:  # consumer not started yet
-            assigned = set()
-        for tp in assigned:
-            position = self.positions.get((tp.topic, tp.partition))
-            high = consumer.highwater(tp)
-            if position is not None and high is not None:
-                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+        totals: dict[str, tuple[int, int]] = {}
+        for engine in self.arrivals.shell.engines.values():
+            for name, (open_, overdue) in engine.window_counts(now_ms).items():
+                o, d = totals.get(name, (0, 0))
+                totals[name] = (o + open_, d + overdue)
+        for name in self.dataset_names:
+            open_, overdue = totals.get(name, (0, 0))
+            self.metrics.windows_open.labels(name).set(open_)
+            self.metrics.windows_overdue.labels(name).set(overdue)
+        self.metrics.set_lag(
+            {tp: lag for ingest in self.ingests for tp, lag in ingest.lag().items()}
+        )
         self.readiness()
 
     async def ping_broker(self) -> None:
         """Reachable if any bootstrap address accepts a connection within 2 s."""
         ok = False
-        for address in self.outputs.bootstrap.split(","):
+        for address in self.conn.bootstrap.split(","):
             host, _, port = address.strip().rpartition(":")
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 2.0)
@@ -124,41 +116,18 @@ class Runtime:
         self.broker_ok = ok
 
 
-def idle_watermarks(
-    specs: dict[str, DatasetSpec], last_seen: dict[str, float], now_s: float
-) -> list[DataWatermark]:
-    """data.watermark events for datasets idle longer than their idle_timeout (wall clock in)."""
-    out = []
-    for name, seen in sorted(last_seen.items()):
-        spec = specs.get(name)
-        if spec is None or spec.idle_timeout_ms is None:
-            continue
-        if (now_s - seen) * 1000 >= spec.idle_timeout_ms:
-            wm_ms = int(now_s * 1000) - spec.out_of_orderness_ms
-            out.append(
-                DataWatermark(
-                    event_id=f"idle:{name}:{format_rfc3339_ms(wm_ms)}",
-                    dataset=name,
-                    source=ORCHESTRATOR_SOURCE,
-                    watermark=from_ms(wm_ms),
-                )
-            )
-    return out
-
-
 def build_app(
     settings: Settings,
-    bootstrap: str,
+    conn: Connection,
     catalog: Catalog,
     policies: Policies,
     keys: dict[str, bytes],
     *,
     idempotent: bool,
 ) -> Runtime:
-    arrivals_spec = catalog.specs["arrivals"]
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{bootstrap}",
+        broker=f"kafka://{conn.bootstrap}",
         store="memory://",
         autodiscover=False,
         web_enabled=True,
@@ -166,139 +135,160 @@ def build_app(
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
-        producer_acks=-1,
-        consumer_auto_offset_reset="earliest",
-        topic_allow_declare=False,
-        topic_disable_leader=True,
-        topic_partitions=arrivals_spec.partitions,
-        broker_commit_every=1000,
-        # Detect a killed worker within seconds, not a minute, so its partitions move quickly.
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
-        broker_rebalance_timeout=20.0,
-        broker_commit_interval=1.0,
-        stream_wait_empty=False,
+        # only our endpoints: /metrics, /healthz, /readyz
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
     )
-    specs = policies.dataset_specs()
+    app.boot_strategy = HostOnly(app)
     metrics = Metrics()
-    outputs = Outputs(bootstrap, catalog, idempotent, metrics)
+    specs = policies.dataset_specs()
     arrivals_topic = catalog.name("arrivals")
-    gates = policies.data_gates(arrivals_topic)
+    dlq_limit = catalog.specs["dlq"].message_limit
     models_by_dataset: dict[str, list[str]] = {}
     for model, mp in sorted(policies.models.items()):
         for ds in mp.datasets:
             models_by_dataset.setdefault(ds, []).append(model)
-    shell = EventTimeShell(
-        specs,
-        catalog,
-        outputs,
-        bootstrap,
-        wall_clock=time.time,
-        gates=gates,
-        models_by_dataset=models_by_dataset,
-        metrics=metrics,
+
+    eventtime_logic = EventTimeLogic(
+        specs, policies.data_gates(arrivals_topic), models_by_dataset, arrivals_topic, dlq_limit
     )
-    models = ModelShell(
+    model_logic = ModelLogic(
         {n: p.gate_spec() for n, p in policies.models.items()},
         policies.access.spec(keys),
         __version__,
-        catalog,
-        outputs,
-        bootstrap,
-        metrics,
+        catalog.name("model_log"),
+        dlq_limit,
     )
-    router = Router(catalog, outputs, metrics)
+    router_logic = RouterLogic(
+        {catalog.name("model_updates"): "model_updates", catalog.name("commands"): "commands"},
+        dlq_limit,
+    )
+    eventtime = EventTimeObserver(arrivals_topic, metrics, time.time)
+    model_observer = ModelObserver(metrics)
 
-    def ingest_assigned() -> None:
-        runtime.ingest_assigned_once = True
+    def on_internal(code: str) -> None:
+        metrics.dlq_code(code)
 
-    async def ingest_failed(exc: BaseException) -> None:
+    def restore_models(entries: list[tuple[str, Any]]) -> ModelPartition:
+        part = model_logic.restore(entries)
+        for model, gate in part.gates.items():
+            model_observer.champion(model, gate.champion)
+        return part
+
+    async def fatal(exc: BaseException) -> None:
         await app.crash(exc)
 
-    ingest = ArrivalsIngest(
-        shell,
-        bootstrap,
-        catalog.name("arrivals"),
-        f"{settings.app_id}-eventtime",
-        on_assigned=ingest_assigned,
-        on_failure=ingest_failed,
-    )
-    runtime = Runtime(app, shell, models, router, outputs, metrics, ingest)
-
-    def raw_topic(role: str) -> Any:
-        spec = catalog.specs[role]
-        return app.topic(
-            spec.name,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=spec.partitions,
-            internal=False,
+    def ingest(
+        name: str,
+        shell: Shell[Any],
+        topics: list[str],
+        state_role: str | None,
+    ) -> Ingest:
+        group = f"{settings.app_id}-{name}"
+        common: dict[str, Any] = {
+            "client_id": f"orchestrator-{name}",
+            "request_timeout_ms": settings.kafka_request_timeout_ms,
+            "on_split": metrics.checkpoint_splits.inc,
+        }
+        sink: AtLeastOnceSink | ExactlyOnceSink
+        if settings.processing_guarantee == "exactly_once":
+            sink = ExactlyOnceSink(
+                conn, catalog, state_role, app_id=settings.app_id, group_id=group, **common
+            )
+        else:
+            sink = AtLeastOnceSink(conn, catalog, state_role, idempotent=idempotent, **common)
+        return Ingest(
+            name,
+            shell,
+            sink,
+            conn,
+            topics,
+            group,
+            state_topic=catalog.name(state_role) if state_role else None,
+            checkpoint_interval_s=settings.checkpoint_interval_s,
+            max_outage_s=settings.max_broker_outage_s,
+            on_fatal=fatal,
+            metrics=metrics,
         )
 
-    async def ensure_started() -> None:
-        if not runtime.started:
-            await outputs.start()
-            runtime.started = True
-
-    Handler = Callable[[Any], Awaitable[None]]
-
-    def agent(channel: Any, name: str, handle: Handler) -> None:
-        """One Faust agent per input: start outputs, note the position, hand the record over."""
-
-        async def consume(stream: Any) -> None:
-            async for event in stream.events():
-                await ensure_started()
-                msg = event.message
-                runtime.position(msg.topic, msg.partition, msg.offset)
-                await handle(msg)
-
-        consume.__name__ = consume.__qualname__ = name.replace("-", "_")
-        app.agent(channel, name=name)(consume)
-
-    # data.arrivals is not a Faust agent: ArrivalsIngest drives it in batches (see ingest.py).
-    agent(
-        raw_topic("model_updates"),
-        "route-updates",
-        lambda m: router.route("model_updates", m.partition, m.offset, m.key, m.value),
+    # The arrivals group keeps its historical name, so that an upgraded worker resumes it.
+    arrivals = ingest(
+        "eventtime",
+        Shell(
+            "eventtime",
+            eventtime_logic,
+            restore=eventtime_logic.restore,
+            observe=eventtime,
+            after_batch=eventtime.flush,
+            on_internal=on_internal,
+        ),
+        [arrivals_topic],
+        "eventtime_state",
     )
-    agent(
-        raw_topic("commands"),
-        "route-commands",
-        lambda m: router.route("commands", m.partition, m.offset, m.key, m.value),
+    router = ingest(
+        "router",
+        Shell(
+            "router",
+            router_logic,
+            restore=None,
+            observe=RouterObserver(metrics),
+            on_internal=on_internal,
+        ),
+        [catalog.name("model_updates"), catalog.name("commands")],
+        None,
     )
-    agent(
-        raw_topic("model_log"),
+    models = ingest(
         "models",
-        lambda m: models.process(m.partition, m.offset, m.key, m.value, _ts(m.timestamp)),
+        Shell(
+            "models",
+            model_logic,
+            restore=restore_models,
+            observe=model_observer,
+            on_internal=on_internal,
+        ),
+        [catalog.name("model_log")],
+        "model_state",
     )
-
-    @app.timer(interval=CHECKPOINT_INTERVAL_S)  # type: ignore[untyped-decorator]
-    async def checkpoint() -> None:
-        if runtime.started:
-            await ingest.checkpoint()
-            await models.checkpoint()
+    runtime = Runtime(
+        app,
+        conn,
+        metrics,
+        arrivals,
+        router,
+        models,
+        eventtime,
+        model_observer,
+        tuple(sorted(specs)),
+    )
+    idle_producer: list[Any] = []
 
     @app.timer(interval=IDLE_CHECK_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def idle_sources() -> None:
-        if not runtime.started:
+        if not runtime.started or not idle_producer:
             return
         now = time.time()
-        for wm in idle_watermarks(specs, shell.last_seen, now):
-            shell.last_seen[wm.dataset] = now
+        for wm in idle_watermarks(specs, eventtime.last_seen, now):
+            eventtime.last_seen[wm.dataset] = now
             log.info(
                 "idle source watermark", dataset=wm.dataset, watermark=wm.watermark.isoformat()
             )
-            await outputs.send("arrivals", wm.dataset.encode(), encode(wm))
+            try:
+                await idle_producer[0].send_and_wait(
+                    arrivals_topic, encode(wm), key=wm.dataset.encode()
+                )
+            except Exception as exc:  # the broker is away: the next check tries again
+                log.warning("idle watermark not sent", dataset=wm.dataset, error=repr(exc))
 
-    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def on_assigned(app: faust.App, assigned: set[Any], **_: Any) -> None:
-        runtime.assigned_once = True
-
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-    async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
-        if runtime.started:
-            await models.checkpoint()
-        models.revoke({tp.partition for tp in revoked if tp.topic == catalog.name("model_log")})
+    @app.timer(interval=GAUGE_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def gauges() -> None:
+        await runtime.ping_broker()
+        try:
+            runtime.update_gauges(time.time())
+        except Exception as exc:  # a gauge must never stop the timer that keeps readiness true
+            log.warning("gauge update failed", error=repr(exc))
 
     @app.page("/healthz")
     class Healthz(View):
@@ -318,28 +308,24 @@ def build_app(
                 generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
             )
 
-    @app.timer(interval=GAUGE_INTERVAL_S)  # type: ignore[untyped-decorator]
-    async def gauges() -> None:
-        await runtime.ping_broker()
-        try:
-            runtime.update_gauges(time.time())
-        except Exception as exc:  # a gauge must never stop the timer that keeps readiness true
-            log.warning("gauge update failed", error=repr(exc))
-
     @app.service
     class Lifecycle(faust.Service):
-        """Starts the producer and the arrivals ingest with the worker; on stop, the ingest
-        checkpoints and leaves its group first, then the model state, then the producer."""
+        """Starts the inputs with the worker; on stop each checkpoints and leaves its group."""
 
         async def on_started(self) -> None:
-            await ensure_started()
-            await ingest.start()
+            producer = conn.producer(acks="all", client_id="orchestrator-idle")
+            await producer.start()
+            idle_producer.append(producer)
+            for i in runtime.ingests:
+                await i.start()
+            runtime.started = True
 
         async def on_stop(self) -> None:
             if runtime.started:
-                await ingest.stop()
-                await models.checkpoint()
-                await outputs.stop()
+                for i in runtime.ingests:
+                    await i.stop()
+                for producer in idle_producer:
+                    await producer.stop()
 
     return runtime
 

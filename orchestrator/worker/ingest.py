@@ -1,32 +1,39 @@
-"""The event-time input path: a plain aiokafka consumer on the worker's loop, fed in batches.
+"""One input of the worker: a consumer in its own group, the shell that handles its records,
+and the sink that writes what they produce. The worker runs three (arrivals, models.log, and
+the router's updates and commands), all on its event loop.
 
-`data.arrivals` is the high-volume input. A Faust agent hands each record over from Faust's
-consumer thread and wraps it in a stream event, which cost ~100 µs per event in the profile
-(bench/README.md), several times the pure core. Here the worker drives the arrivals partitions
-itself, in the same process and loop as its Faust agents:
-
-- one consumer in its own group (`<app_id>-eventtime`), no auto commit;
-- on assignment each partition is rebuilt from its changelog and the consumer seeks to the
-  position P stored there (state and input position always agree; nothing is re-read twice);
-- records are handled a batch per partition at a time: one await per batch instead of several
-  per record, one changelog position entry per batch;
-- a checkpoint (outputs acknowledged, then the changelog) runs beside the loop on a timer, and
-  afterwards the durable positions are committed (for lag tools; the changelog is authoritative);
-- on revocation the loop is paused at a batch boundary, the partition's state is checkpointed and
-  committed, then forgotten.
+- On assignment each partition is rebuilt from its changelog and the consumer seeks to the
+  position P stored there (a stateless input resumes at its committed offset).
+- Records are handled a batch per partition at a time: `apply_batch` without awaiting, then
+  its outputs are handed to the sink.
+- Checkpoints: outputs acknowledged, then state, then offsets (sink.py). Under at_least_once
+  a checkpoint runs beside the loop; under exactly_once it commits the partition's
+  transaction, between batches.
+- Failure of the broker (or of anything the sink awaits) never reaches the changelog: the
+  state that was not checkpointed is thrown away, the worker reports itself not ready and
+  retries with backoff, and once the broker answers it rebuilds every partition from its
+  changelog and re-reads from the durable position. Outputs are then sent again: duplicates
+  under at_least_once, none under exactly_once, never a gap. After `max_outage_s` it gives up
+  and the process exits without writing anything more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import orjson
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from orchestrator.worker.eventtime import EventTimeShell
+from orchestrator.kafka.clients import Connection
+from orchestrator.kafka.read import read_range
+from orchestrator.pipeline.shell import Shell, utcnow
+from orchestrator.worker.sink import AtLeastOnceSink, ExactlyOnceSink
 
 log = structlog.get_logger("orchestrator.ingest")
 
@@ -37,36 +44,63 @@ MAX_BATCH = 400
 #: waits for the producer and a checkpoint waits for a batch boundary
 CHUNK = 50
 POLL_TIMEOUT_MS = 200
+#: a checkpoint is taken early once this much state is staged (one batch must hold it)
+EARLY_CHECKPOINT_BYTES = 2 * 1024 * 1024
+BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
-class ArrivalsIngest(ConsumerRebalanceListener):  # type: ignore[misc]
+class Outage(Exception):
+    """The broker stayed unreachable for longer than the worker waits."""
+
+
+class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(
         self,
-        shell: EventTimeShell,
-        bootstrap: str,
-        topic: str,
+        name: str,
+        shell: Shell[Any],
+        sink: AtLeastOnceSink | ExactlyOnceSink,
+        conn: Connection,
+        topics: list[str],
         group_id: str,
         *,
-        on_assigned: Callable[[], None],
-        on_failure: Callable[[BaseException], Awaitable[None]],
+        state_topic: str | None,
+        checkpoint_interval_s: float,
+        max_outage_s: float,
+        on_fatal: Callable[[BaseException], Awaitable[None]],
+        metrics: Any = None,
     ) -> None:
+        self.name = name
         self.shell = shell
-        self.bootstrap = bootstrap
-        self.topic = topic
+        self.sink = sink
+        self.conn = conn
+        self.topics = topics
         self.group_id = group_id
-        self.on_assigned = on_assigned
-        self.on_failure = on_failure
-        self.consumer: AIOKafkaConsumer | None = None
+        self.state_topic = state_topic
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self.max_outage_s = max_outage_s
+        self.on_fatal = on_fatal
+        self.metrics = metrics
+        self.consumer: Any = None
         #: held while a batch is handled and while partitions change hands
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._checkpoint: asyncio.Task[None] | None = None
+        self._last_checkpoint = time.monotonic()
+        #: partitions being rebuilt right now (not ready while non-empty)
+        self.recovering: set[TopicPartition] = set()
+        self.assigned_once = False
+        #: why the ingest is not working right now (None: it is)
+        self.degraded: str | None = None
         self.failed: BaseException | None = None
+        #: a failure met outside the loop (in a rebalance callback) for the loop to recover from
+        self._reset_needed: BaseException | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+        self.consumer = self.conn.consumer(
             group_id=self.group_id,
-            client_id="orchestrator-eventtime",
+            client_id=f"orchestrator-{self.name}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=MAX_BATCH,
@@ -77,98 +111,264 @@ class ArrivalsIngest(ConsumerRebalanceListener):  # type: ignore[misc]
             heartbeat_interval_ms=2_000,
             rebalance_timeout_ms=20_000,
         )
+        await self.sink.start()
         await self.consumer.start()
-        self.consumer.subscribe([self.topic], listener=self)
-        self._task = asyncio.create_task(self._run(), name="eventtime-ingest")
+        self.consumer.subscribe(self.topics, listener=self)
+        self._task = asyncio.create_task(self._run(), name=f"ingest-{self.name}")
+
+    async def stop(self) -> None:
+        """Clean stop: the last checkpoint (if the broker takes it), then leave the group."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.consumer is None:
+            return
+        async with self._lock:
+            if self.failed is None and self.degraded is None:
+                try:
+                    await self._checkpoint_now()
+                except Exception as exc:  # nothing more is written; recovery re-derives it
+                    log.warning("final checkpoint failed", input=self.name, error=repr(exc))
+        await self.sink.stop()
+        with contextlib.suppress(Exception):
+            await self.consumer.stop()  # leaves the group: a successor gets the partitions now
 
     # -- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        assert self.consumer is not None
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except (KafkaError, OSError, TimeoutError) as exc:
+                try:
+                    await self._recover(exc)
+                except Outage as outage:
+                    await self._fatal(outage)
+                    return
+            except Exception as exc:  # a bug outside any one record: stop the worker
+                await self._fatal(exc)
+                return
+
+    async def _fatal(self, exc: BaseException) -> None:
+        self.failed = exc
+        log.error("ingest stopped", input=self.name, error=repr(exc))
+        await self.on_fatal(exc)
+
+    async def _consume(self) -> None:
         consumer = self.consumer
-        try:
-            while True:
-                batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_BATCH)
-                if not batch:
-                    continue
-                async with self._lock:
-                    assigned = consumer.assignment()
-                    for tp, records in batch.items():
-                        if tp not in assigned or not records:
-                            continue  # revoked while this batch was in flight
-                        for i in range(0, len(records), CHUNK):
-                            await self.shell.process_batch(tp.partition, records[i : i + CHUNK])
-                            # let the producer, the checkpoint and the web server run
-                            await asyncio.sleep(0)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug in the shell: stop the worker, say why
-            self.failed = exc
-            log.exception("event-time ingest stopped", error=repr(exc))
-            await self.on_failure(exc)
+        while True:
+            if self._reset_needed is not None:
+                exc, self._reset_needed = self._reset_needed, None
+                raise exc
+            batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_BATCH)
+            if batch:
+                await self._handle(batch)
+            await self._maybe_checkpoint()
 
-    # -- durability ------------------------------------------------------------------------
+    async def _handle(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        async with self._lock:
+            engines = self.shell.engines
+            for tp, records in batch.items():
+                if tp not in engines or not records:
+                    continue  # revoked while this batch was in flight
+                for i in range(0, len(records), CHUNK):
+                    outputs = self.shell.apply_batch(tp, records[i : i + CHUNK], utcnow())
+                    if outputs:
+                        await self.sink.send(tp, outputs)
+                    # let the producer, the checkpoint and the web server run
+                    await asyncio.sleep(0)
+                    if tp not in engines:
+                        break
 
-    async def checkpoint(self) -> None:
-        """Checkpoint the shell, then commit the positions its changelog now holds."""
-        positions = await self.shell.checkpoint()
-        await self._commit(positions)
+    # -- checkpoints -------------------------------------------------------------------------
 
-    async def _commit(self, positions: dict[int, int]) -> None:
-        if not positions or self.consumer is None:
+    async def _maybe_checkpoint(self) -> None:
+        task = self._checkpoint
+        if task is not None and task.done():
+            self._checkpoint = None
+            task.result()  # a failed checkpoint fails the loop: recovery follows
+        due = time.monotonic() - self._last_checkpoint >= self.checkpoint_interval_s
+        if not due and self.shell.dirty_size() < EARLY_CHECKPOINT_BYTES:
             return
+        if self.sink.exactly_once:
+            async with self._lock:
+                await self._checkpoint_now()
+        elif self._checkpoint is None:
+            # taken between batches, with every output of them already handed to the sink
+            self._checkpoint = asyncio.create_task(self._write(*self._take()))
+        else:
+            await asyncio.shield(self._checkpoint)  # back-pressure: one checkpoint at a time
+
+    def _take(self) -> tuple[list[Any], list[Any]]:
+        self._last_checkpoint = time.monotonic()
+        return self.shell.take_checkpoint(), self.sink.take_pending()
+
+    async def _write(self, cps: list[Any], pending: list[Any]) -> None:
+        await self.sink.checkpoint(cps, pending)
+        if not self.sink.exactly_once and cps:
+            await self._commit({cp.tp: cp.position for cp in cps})
+
+    async def _checkpoint_now(self) -> None:
+        """Wait for a running checkpoint, then take and write one (the caller holds the lock)."""
+        if self._checkpoint is not None:
+            task, self._checkpoint = self._checkpoint, None
+            await task
+        await self._write(*self._take())
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assigned = self.consumer.assignment()
-        offsets = {
-            tp: pos
-            for p, pos in positions.items()
-            if (tp := TopicPartition(self.topic, p)) in assigned
-        }
+        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
         if not offsets:
             return
         try:
             await self.consumer.commit(offsets)
         except KafkaError as exc:  # e.g. a rebalance in progress; the changelog is what counts
-            log.info("offset commit skipped", reason=repr(exc))
+            log.info("offset commit skipped", input=self.name, reason=repr(exc))
+
+    # -- failure -----------------------------------------------------------------------------
+
+    async def _recover(self, exc: BaseException) -> None:
+        """Throw away what was not checkpointed, wait for the broker, rebuild, re-read."""
+        self.degraded = f"broker: {type(exc).__name__}: {exc}"[:300]
+        log.warning(
+            "broker unavailable; state since the last checkpoint is re-derived",
+            input=self.name,
+            error=self.degraded,
+        )
+        if self.metrics is not None:
+            self.metrics.broker_errors.labels(self.name).inc()
+        if self._checkpoint is not None:
+            task, self._checkpoint = self._checkpoint, None
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            async with self._lock:
+                try:
+                    await self._reset()
+                    break
+                except (KafkaError, OSError, TimeoutError) as again:
+                    self.degraded = f"broker: {type(again).__name__}: {again}"[:300]
+            waited = time.monotonic() - started
+            if self.max_outage_s and waited > self.max_outage_s:
+                raise Outage(f"broker unreachable for {waited:.0f} s: {self.degraded}")
+            delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+            attempt += 1
+            log.info("retrying", input=self.name, in_s=delay, waited_s=round(waited, 1))
+            await asyncio.sleep(delay)
+        log.info(
+            "recovered from broker failure",
+            input=self.name,
+            waited_s=round(time.monotonic() - started, 1),
+        )
+        self.degraded = None
+
+    async def _reset(self) -> None:
+        """Every assigned partition from its durable state, the sink anew (the lock is held)."""
+        self.shell.forget(list(self.shell.engines))
+        await self.sink.discard()
+        await self.sink.start()
+        for tp in sorted(self.consumer.assignment()):
+            await self._restore(tp)
+        self._last_checkpoint = time.monotonic()
+
+    async def _restore(self, tp: TopicPartition) -> None:
+        """Rebuild `tp` (from its changelog, or its committed offset) and seek there."""
+        self.recovering.add(tp)
+        try:
+            await self.sink.open(tp)
+            if self.state_topic is None:
+                committed = await self.consumer.committed(tp)
+                engine = self.shell.start(tp, committed or 0)
+            else:
+                entries = await read_changelog(self.conn, self.state_topic, tp.partition)
+                engine = self.shell.restore(tp, entries)
+                log.info(
+                    "partition recovered",
+                    input=self.name,
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    state_keys=len(entries),
+                    position=engine.position,
+                )
+            self.consumer.seek(tp, engine.position)
+        finally:
+            self.recovering.discard(tp)
 
     # -- rebalance listener (aiokafka awaits these during a rebalance) ------------------------
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
-            await self.checkpoint()
-            self.shell.revoke({tp.partition for tp in revoked if tp.topic == self.topic})
+            if self.degraded is None and self.failed is None:
+                try:
+                    await self._checkpoint_now()
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    log.warning("checkpoint on revocation failed", input=self.name, error=repr(exc))
+            for tp in revoked:
+                await self.sink.close(tp)
+            self.shell.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        assert self.consumer is not None
         async with self._lock:
-            for tp in sorted(assigned):
-                if tp.topic != self.topic:
-                    continue
-                engine = self.shell.engines.get(tp.partition)
-                if engine is None:
-                    engine = await self.shell.restore(tp.partition)
-                self.consumer.seek(tp, engine.position)
-        self.on_assigned()
+            try:
+                for tp in sorted(assigned):
+                    if tp not in self.shell.engines:
+                        await self._restore(tp)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                # leave the partition without an engine: its records are not handled, and the
+                # loop's recovery rebuilds every assigned partition
+                self.degraded = f"broker: {type(exc).__name__}: {exc}"[:300]
+                log.warning("partition restore failed", input=self.name, error=repr(exc))
+                self.shell.forget(assigned)
+                self._reset_needed = exc
+        self.assigned_once = True
 
-    # -- lag ---------------------------------------------------------------------------------
+    # -- observability -----------------------------------------------------------------------
 
-    def lag(self) -> dict[int, int]:
+    def lag(self) -> dict[TopicPartition, int]:
         """Records behind the high watermark, per assigned partition (as the consumer knows it)."""
-        out: dict[int, int] = {}
+        out: dict[TopicPartition, int] = {}
         if self.consumer is None:
             return out
         for tp in self.consumer.assignment():
             high = self.consumer.highwater(tp)
-            position = self.shell.processed.get(tp.partition)
+            position = self.shell.position(tp)
             if high is not None and position is not None:
-                out[tp.partition] = max(0, high - position)
+                out[tp] = max(0, high - position)
         return out
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self.consumer is not None:
-            async with self._lock:
-                await self.checkpoint()
-            await self.consumer.stop()  # leaves the group: a successor gets the partitions now
+    def readiness(self) -> dict[str, Any]:
+        return {
+            "assigned": self.assigned_once,
+            "recovering": sorted(f"{tp.topic}[{tp.partition}]" for tp in self.recovering),
+            "degraded": self.degraded,
+            "failed": repr(self.failed) if self.failed else None,
+        }
+
+    @property
+    def ready(self) -> bool:
+        return (
+            self.assigned_once
+            and not self.recovering
+            and self.degraded is None
+            and self.failed is None
+        )
+
+
+async def read_changelog(conn: Connection, topic: str, partition: int) -> dict[str, Any]:
+    """The latest value per key of one changelog partition (tombstones remove keys)."""
+    state: dict[str, Any] = {}
+    for _, key, value in await read_range(conn, topic, partition, 0, None):
+        if key is None:
+            continue
+        k = key.decode()
+        if value is None:
+            state.pop(k, None)
+        else:
+            state[k] = orjson.loads(value)
+    return state

@@ -90,10 +90,22 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.broker_errors = Counter(
+            "orchestrator_broker_errors_total",
+            "Broker failures that made an input throw away its unsaved state and rebuild",
+            ["input"],
+            registry=r,
+        )
+        self.checkpoint_splits = Counter(
+            "orchestrator_checkpoint_split_total",
+            "Checkpoints too large for one record batch (written in several, not atomically)",
+            registry=r,
+        )
         self.ready = Gauge(
             "orchestrator_ready", "1 when topics are verified and state is recovered", registry=r
         )
         self._champions: dict[str, str] = {}
+        self._lag_labels: set[tuple[str, str]] = set()
         self._event_children: dict[tuple[str, str, str], Any] = {}
         self._watermark_children: dict[str, Any] = {}
 
@@ -105,6 +117,10 @@ class Metrics:
                 topic, type_, result
             )
         child.inc(n)
+
+    def dlq_code(self, code: str) -> None:
+        """One record sent to the dlq with `code`."""
+        self.dlq.labels(code).inc()
 
     def set_watermark(self, dataset: str, seconds: float) -> None:
         child = self._watermark_children.get(dataset)
@@ -123,6 +139,16 @@ class Metrics:
             self.rollbacks.labels(
                 d.model, "command" if d.subject.kind == "command" else "lineage"
             ).inc()
+
+    def set_lag(self, lags: dict[Any, int]) -> None:
+        """Consumer lag per (topic, partition) owned now; series of partitions no longer
+        owned (revoked in a rebalance) are removed, not left at their last value."""
+        current = {(tp.topic, str(tp.partition)) for tp in lags}
+        for labels in self._lag_labels - current:
+            self.lag.remove(*labels)
+        for tp, lag in lags.items():
+            self.lag.labels(tp.topic, str(tp.partition)).set(lag)
+        self._lag_labels = current
 
     def set_champion(self, model: str, version: str | None) -> None:
         old = self._champions.pop(model, None)

@@ -9,12 +9,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from orchestrator.kafka.capabilities import supports_idempotence
+from orchestrator.kafka.clients import Connection
 
 
 def test_idempotence_probe(kafka_bootstrap: str, embedded_bootstrap: str) -> None:
     """Apache Kafka grants a producer id; the embedded broker does not."""
-    assert asyncio.run(supports_idempotence(kafka_bootstrap)) is True
-    assert asyncio.run(supports_idempotence(embedded_bootstrap)) is False
+    assert asyncio.run(supports_idempotence(Connection(kafka_bootstrap))) is True
+    assert asyncio.run(supports_idempotence(Connection(embedded_bootstrap))) is False
 
 
 async def _offsets_for_times(bootstrap: str, compact: bool) -> tuple[int | None, int]:
@@ -90,7 +91,9 @@ async def _end_vs_records(bootstrap: str) -> tuple[int, int]:
     tps = [TopicPartition(topic, p) for p in range(3)]
     reported = sum((await consumer.end_offsets(tps)).values())
     await consumer.stop()
-    records = sum([len(await read_range(bootstrap, topic, p, 0, None)) for p in range(3)])
+    records = sum(
+        [len(await read_range(Connection(bootstrap), topic, p, 0, None)) for p in range(3)]
+    )
     return reported, records
 
 

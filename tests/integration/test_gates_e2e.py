@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from orchestrator.catalog.topics import Catalog
+from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import read_topic
 from tests import factories
 from tests.conftest import make_catalog, run_cli
@@ -65,7 +66,9 @@ def model(model_: str, version: str, trained_on: list[str], **metrics: float) ->
 
 
 def read(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    return [orjson.loads(r[2]) for _, r in asyncio.run(read_topic(bootstrap, topic)) if r[2]]
+    return [
+        orjson.loads(r[2]) for _, r in asyncio.run(read_topic(Connection(bootstrap), topic)) if r[2]
+    ]
 
 
 class Audit:
@@ -421,7 +424,9 @@ def test_replay_reports_tampering(gates_run: Run, tmp_path: Path) -> None:
     forged = dict(full[C.format(10)][1])
     forged |= {"outcome": "reject", "decision_id": "sha256:" + "f" * 64}
     asyncio.run(
-        send_raw(bs, catalog.name("audit"), [(C.format(10).encode(), orjson.dumps(forged))])
+        send_raw(
+            Connection(bs), catalog.name("audit"), [(C.format(10).encode(), orjson.dumps(forged))]
+        )
     )
     code, report, text = replay_cli(gates_run)
     assert code == 1, text

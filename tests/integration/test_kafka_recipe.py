@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from orchestrator.kafka.capabilities import supports_idempotence
+from orchestrator.kafka.clients import Connection
 from tests.conftest import KAFKA_SH
 
 
@@ -23,7 +24,7 @@ def test_start_answers_and_stop_leaves_no_process(tmp_path: Path) -> None:
     assert bootstrap.startswith("127.0.0.1:")
     pid = int((run / "kafka.pid").read_text())
     try:
-        assert asyncio.run(supports_idempotence(bootstrap)) is True
+        assert asyncio.run(supports_idempotence(Connection(bootstrap))) is True
         assert "kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     finally:
         started = time.monotonic()

@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from orchestrator.catalog.topics import Catalog
+from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.embedded import free_port
 from orchestrator.kafka.read import read_topic
 from orchestrator.policies import Policies
@@ -73,7 +74,9 @@ class Worker:
 
 
 def read(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    return [orjson.loads(r[2]) for _, r in asyncio.run(read_topic(bootstrap, topic)) if r[2]]
+    return [
+        orjson.loads(r[2]) for _, r in asyncio.run(read_topic(Connection(bootstrap), topic)) if r[2]
+    ]
 
 
 def observed(bootstrap: str, catalog: Catalog) -> dict[str, Any]:
@@ -144,7 +147,7 @@ def test_worker_matches_core_and_survives_sigkill(
             str(topics),
         )
         assert out.returncode == 0, out.stderr
-        asyncio.run(send_raw(bootstrap, catalog.name("arrivals"), MALFORMED))
+        asyncio.run(send_raw(Connection(bootstrap), catalog.name("arrivals"), MALFORMED))
         wait_for(lambda: len(observed(bootstrap, catalog)["windows"]) >= 1)
         worker.kill()
 

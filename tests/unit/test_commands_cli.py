@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from orchestrator.commands import actor_key, build_override, build_rollback
-from orchestrator.core.modelgate import sign
+from orchestrator.core.access import sign
 from orchestrator.errors import ConfigError
 from orchestrator.policies import Policies
 from tests.conftest import ROOT, run_cli

@@ -148,3 +148,113 @@ def test_schema_export(tmp_path: Path) -> None:
     jsonschema.validate(factories.arrival(), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**factories.arrival(), "record_count": -1}, schema)
+
+
+# -- bounds on what a contract admits (SPEC §2) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {**factories.arrival(), "record_count": 2**63},
+        {**factories.arrival(), "record_count": 18446744073709551615},
+        {**factories.arrival(), "record_count": 2**64},
+        {**factories.arrival(), "attributes": {"n": 2**63}},
+        {**factories.model_update(), "params": {"n": 18446744073709551615}},
+    ],
+    ids=["count-2^63", "count-u64-max", "count-2^64", "attr-2^63", "param-u64-max"],
+)
+def test_integers_outside_signed_64_bit_are_schema_errors(obj: dict[str, object]) -> None:
+    """Integers must fit signed 64-bit: beyond, E_SCHEMA (orjson could not write them back).
+    (A literal beyond 64 bits unsigned is read as a float by the JSON parser, and a float is
+    what a free-form value then holds.)"""
+    assert _code(json.dumps(obj).encode()) == errors.E_SCHEMA
+
+
+def test_integers_at_the_64_bit_bounds_round_trip() -> None:
+    """2^63-1 and -2^63 are accepted and survive a round trip."""
+    obj = {**factories.arrival(), "record_count": 2**63 - 1, "attributes": {"lo": -(2**63)}}
+    event = decode(orjson.dumps(obj))
+    assert decode(encode(event)) == event
+
+
+@pytest.mark.parametrize("make", factories.ALL, ids=lambda f: f.__name__)
+def test_a_record_without_a_key_is_a_key_mismatch(make) -> None:  # type: ignore[no-untyped-def]
+    """Every event type read from its topic must carry its key (a keyless record would land
+    on any partition and split its dataset's or model's order)."""
+    from orchestrator.contracts.events import TOPIC_ROLE_FOR_TYPE
+
+    obj = make()
+    with pytest.raises(errors.ContractError) as info:
+        decode(orjson.dumps(obj), None, topic_role=TOPIC_ROLE_FOR_TYPE[obj["type"]])
+    assert info.value.code == errors.E_KEY_MISMATCH
+    assert "no key" in info.value.message
+
+
+def test_messages_never_carry_a_whole_input() -> None:
+    """An unknown type of a megabyte, or a thousand bad fields, give a short message."""
+    huge = {**factories.arrival(), "type": "x" * 1_000_000}
+    with pytest.raises(errors.ContractError) as info:
+        decode(orjson.dumps(huge))
+    assert len(info.value.message) < 300
+    many = {**factories.arrival(), "attributes": {f"k{i}": [i] for i in range(1000)}}
+    with pytest.raises(errors.ContractError) as info:
+        decode(orjson.dumps(many))
+    assert len(info.value.message) < 2000 and "more errors" in info.value.message
+
+
+# -- the dlq envelope ------------------------------------------------------------------------
+
+
+def _envelope(
+    value: bytes, key: bytes | None = b"payments", limit: int = 64 * 1024
+) -> tuple[bytes | None, dict[str, object]]:
+    from datetime import UTC, datetime
+
+    from orchestrator.contracts.dlq import envelope
+
+    k, v = envelope(
+        code="E_DECODE",
+        message="not UTF-8 JSON",
+        event_id=None,
+        value=value,
+        key=key,
+        topic="data.arrivals",
+        partition=3,
+        offset=17,
+        at=datetime(2026, 11, 23, tzinfo=UTC),
+        max_bytes=limit,
+    )
+    assert len(v) + len(k or b"") <= limit
+    return k, orjson.loads(v)
+
+
+def test_a_small_original_is_kept_whole() -> None:
+    """Below the limit the original bytes are in the envelope, base64, untouched."""
+    import base64
+
+    _, env = _envelope(b"\xffnot json")
+    assert base64.b64decode(env["original"]) == b"\xffnot json"  # type: ignore[arg-type]
+    assert "original_truncated" not in env and env["offset"] == 17
+
+
+def test_an_oversize_original_is_cut_keeping_size_and_digest() -> None:
+    """The fault report's record (0xff + 900k bytes) against a 64 KiB dlq: the envelope fits,
+    and says how big the original was, its SHA-256, and where it is."""
+    import base64
+    import hashlib
+
+    raw = b"\xff" + b"z" * 900_000
+    key, env = _envelope(raw)
+    head = base64.b64decode(env["original"])  # type: ignore[arg-type]
+    assert env["original_truncated"] is True and env["original_size"] == len(raw)
+    assert env["original_sha256"] == "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert raw.startswith(head) and len(head) > 1000
+    assert (env["topic"], env["partition"], env["offset"]) == ("data.arrivals", 3, 17)
+    assert key == b"payments"
+
+
+def test_an_oversize_key_is_cut_too() -> None:
+    """A megabyte key is cut in the envelope and as the dlq record's own key."""
+    key, env = _envelope(b"x", key=b"k" * 1_000_000)
+    assert env["key_truncated"] is True and key is not None and len(key) == 1024

@@ -7,9 +7,9 @@ import orjson
 from orchestrator.contracts import decode, encode
 from orchestrator.core.effects import WindowFired
 from orchestrator.core.engine import EventTimeEngine
+from orchestrator.core.idle import idle_watermarks
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import parse_rfc3339_ms
-from orchestrator.worker.app import idle_watermarks
 from tests import factories
 
 SPEC = DatasetSpec(

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from orchestrator.contracts.events import CommandOverride, CommandRollback, ModelUpdate
+from orchestrator.contracts.modellog import DataNotice
 from orchestrator.contracts.records import SourceOffset
+from orchestrator.core.access import AccessSpec, Grant, signed
 from orchestrator.core.decision import GateInfo
 from orchestrator.core.effects import ChampionChanged, Decided, Effect, TrainingRequest
-from orchestrator.core.modelgate import AccessSpec, DataNotice, ModelGate, ModelGateSpec, signed
+from orchestrator.core.modelgate import ModelGate, ModelGateSpec, PrimaryMetric, Threshold
 from orchestrator.core.promotion import TRANSITIONS, IllegalTransition, next_state
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -27,17 +29,19 @@ def gate(direction: str = "max", retrain_every: int | None = None) -> ModelGate:
         model="churn",
         datasets=frozenset({"clicks"}),
         required_metrics=("auc", "logloss"),
-        thresholds=(("auc", 0.7, None), ("logloss", None, 0.6)),
-        primary=("auc", "max", 0.005) if direction == "max" else ("logloss", "min", 0.01),
+        thresholds=(Threshold("auc", 0.7, None), Threshold("logloss", None, 0.6)),
+        primary=PrimaryMetric("auc", "max", 0.005)
+        if direction == "max"
+        else PrimaryMetric("logloss", "min", 0.01),
         retrain_every=retrain_every,
     )
     access = AccessSpec(
         gate=GateInfo("access", 1, "sha256:access"),
         grants=frozenset(
             {
-                ("alice", "rollback", "churn"),
-                ("alice", "override", "churn"),
-                ("bob", "rollback", "fraud"),
+                Grant("alice", "rollback", "churn"),
+                Grant("alice", "override", "churn"),
+                Grant("bob", "rollback", "fraud"),
             }
         ),
         keys=(("alice", KEY_ALICE), ("bob", KEY_BOB)),
@@ -64,7 +68,10 @@ def update(
 
 
 def data(g: ModelGate, window: str, outcome: str = "promote", rev: int = 1) -> list[Effect]:
-    return g.handle(DataNotice(window, outcome, f"d-{window}-{rev}"), SRC, AT)
+    notice = DataNotice(
+        window_id=window, outcome=outcome, decision_id=f"d-{window}-{rev}", source=SRC
+    )
+    return g.handle(notice, SRC, AT)
 
 
 def decisions(effects: list[Effect]) -> list[Any]:
@@ -214,7 +221,7 @@ def test_illegal_transitions_raise_and_change_nothing() -> None:
     g.handle(update("v1"), SRC, AT)
     v = g.versions["v1"]
     with pytest.raises(IllegalTransition):
-        g._decide(v, "rollback", [], AT, "rollback", before=None, after=None)
+        g._decide("v1", "rollback", [], AT, "rollback", before=None, after=None)
     assert (v.state, v.revision) == ("rejected", 1)
 
 
@@ -325,7 +332,10 @@ def test_snapshot_restore_round_trip() -> None:
 
     g = two_champions()
     h = gate()
-    h.restore(orjson.loads(orjson.dumps(g.snapshot())))
+    for key, value in orjson.loads(orjson.dumps(g.entries())).items():
+        kind, _, ident = key.split("\x1f", 2)
+        h.restore(kind, ident, value)
+    h.settle()
     a = g.handle(update("v3", auc=0.7), SRC, AT)
     b = h.handle(update("v3", auc=0.7), SRC, AT)
     assert [d.decision_id for d in decisions(a)] == [d.decision_id for d in decisions(b)]

@@ -15,13 +15,17 @@ from tests import scenario
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: broker timestamps of the records: after the scenario's event times (none is from the future)
+APPENDED_MS = 1_795_478_400_000  # 2026-11-24T00:00:00Z
+
+
 def _partitions(n: int, clicks: int = 0, others: int = 1) -> dict[int, list[TimedRecord]]:
     """The scenario's events spread over n partitions by dataset, plus one undecodable record."""
     data: dict[int, list[TimedRecord]] = {p: [] for p in range(n)}
     for i, ev in enumerate(scenario.events()):
         p = (clicks if ev["dataset"] == "clicks" else others) % n
-        data[p].append((len(data[p]), ev["dataset"].encode(), orjson.dumps(ev), 1000 + i))
-    data[0].append((len(data[0]), b"clicks", b"{not json", 9999))
+        data[p].append((len(data[p]), ev["dataset"].encode(), orjson.dumps(ev), APPENDED_MS + i))
+    data[0].append((len(data[0]), b"clicks", b"{not json", APPENDED_MS + 9999))
     return data
 
 

@@ -1,0 +1,135 @@
+"""`data.arrivals` records through the event-time core: windows, decisions, late arrivals,
+dlq envelopes and the data → model fan-out, as output records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from orchestrator.contracts.codec import decode, encode
+from orchestrator.contracts.events import DataArrival, DataWatermark
+from orchestrator.contracts.modellog import notice_record
+from orchestrator.contracts.records import LateRecord, SourceOffset
+from orchestrator.core.datagate import DataGate
+from orchestrator.core.effects import (
+    Accepted,
+    Decided,
+    Duplicate,
+    Rejected,
+    StateDelete,
+    StatePut,
+    TooLate,
+    WindowFired,
+)
+from orchestrator.core.engine import EventTimeEngine
+from orchestrator.core.policy import DatasetSpec
+from orchestrator.core.timeutil import from_ms, parse_window_id
+from orchestrator.errors import ContractError
+from orchestrator.pipeline.records import Applied, InputRecord, Output, broker_ms, dlq_output
+
+
+class EventTimeLogic:
+    """Pure: `apply(engine, record, now) -> Applied`. One instance serves every partition."""
+
+    def __init__(
+        self,
+        specs: Mapping[str, DatasetSpec],
+        gates: Mapping[str, Callable[[], DataGate]],
+        models_by_dataset: Mapping[str, list[str]],
+        arrivals_topic: str,
+        dlq_limit: int,
+    ) -> None:
+        self.specs = dict(specs)
+        self.gates = dict(gates)
+        self.models_by_dataset = dict(models_by_dataset)
+        self.topic = arrivals_topic
+        self.dlq_limit = dlq_limit
+
+    def new_engine(self) -> EventTimeEngine:
+        return EventTimeEngine(self.specs, self.gates)
+
+    def restore(self, entries: list[tuple[str, Any]]) -> EventTimeEngine:
+        return EventTimeEngine.restore(self.specs, entries, self.gates)
+
+    def apply(self, engine: EventTimeEngine, record: InputRecord, now: datetime) -> Applied:
+        partition, offset = record.partition, record.offset
+        try:
+            event = cast(
+                DataArrival | DataWatermark,
+                decode(record.value, record.key, topic_role="arrivals"),
+            )
+        except ContractError as exc:
+            engine.skip(offset)
+            return Applied(
+                "invalid",
+                "dlq",
+                [dlq_output(record, exc.code, exc.message, exc.event_id, now, self.dlq_limit)],
+                code=exc.code,
+            )
+        effects = engine.handle(event, partition, offset, now, broker_ms(record))
+        out = Applied(event.type, "applied", effects=effects)
+        outputs, state = out.outputs, out.state
+        for effect in effects:
+            kind = type(effect)
+            if kind is StatePut or kind is StateDelete:
+                state.append(effect)  # type: ignore[arg-type]
+            elif kind is Accepted:
+                out.fate = "accepted"
+            elif kind is WindowFired:
+                m = cast(WindowFired, effect).manifest
+                outputs.append(Output("windows", m.dataset.encode(), encode(m)))
+            elif kind is Decided:
+                outputs += self.decided(cast(Decided, effect), partition, offset)
+            elif kind is TooLate:
+                late = cast(TooLate, effect)
+                out.fate = "late"
+                outputs.append(
+                    Output(
+                        "late",
+                        late.event.dataset.encode(),
+                        encode(
+                            LateRecord(
+                                code=late.code,
+                                window_id=late.window_id,
+                                watermark=from_ms(late.watermark_ms),
+                                event=late.event,
+                                partition=late.partition,
+                                offset=late.offset,
+                            )
+                        ),
+                    )
+                )
+            elif kind is Rejected:
+                rejected = cast(Rejected, effect)
+                out.fate, out.code = "dlq", rejected.code
+                outputs.append(
+                    dlq_output(
+                        record,
+                        rejected.code,
+                        rejected.message,
+                        rejected.event_id,
+                        now,
+                        self.dlq_limit,
+                    )
+                )
+            elif kind is Duplicate:
+                out.fate = "duplicate"
+        return out
+
+    def decided(self, effect: Decided, partition: int, offset: int) -> list[Output]:
+        """The decision to `audit.decisions`, and as a notice to `models.log` for every model
+        whose policy lists the window's dataset (the data → model fan-out)."""
+        d = effect.decision
+        out = [Output("audit", d.subject.id.encode(), encode(d))]
+        dataset = parse_window_id(d.subject.id)[0]
+        source = SourceOffset(topic=self.topic, partition=partition, offset=offset)
+        for model in self.models_by_dataset.get(dataset, ()):
+            out.append(
+                Output(
+                    "model_log",
+                    model.encode(),
+                    notice_record(d.subject.id, d.outcome, d.decision_id, source),
+                )
+            )
+        return out

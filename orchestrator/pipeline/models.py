@@ -1,0 +1,154 @@
+"""The model side as records in, records out: the router that sequences updates and commands
+into `models.log`, and the model gate that reads it (decisions, champions, training)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from orchestrator.contracts.codec import decode, encode
+from orchestrator.contracts.events import CommandOverride, CommandRollback, ModelUpdate
+from orchestrator.contracts.modellog import (
+    DataNotice,
+    LoggedEvent,
+    event_record,
+    model_of,
+    parse_entry,
+)
+from orchestrator.contracts.records import ChampionRecord, SourceOffset
+from orchestrator.core.access import AccessSpec
+from orchestrator.core.effects import (
+    ChampionChanged,
+    Decided,
+    Rejected,
+    StateDelete,
+    StatePut,
+    TrainingRequest,
+)
+from orchestrator.core.modelgate import ModelGateSpec, ModelInput
+from orchestrator.core.modelpartition import ModelPartition
+from orchestrator.errors import ContractError
+from orchestrator.pipeline.records import Applied, InputRecord, Output, dlq_output
+
+
+class Cursor:
+    """The engine of a stateless partition: only the position (the router's input)."""
+
+    __slots__ = ("position",)
+
+    def __init__(self, position: int = 0) -> None:
+        self.position = position
+
+    def skip(self, offset: int) -> None:
+        self.position = offset + 1
+
+    def position_entry(self) -> StatePut:
+        raise NotImplementedError("a stateless partition keeps no changelog")
+
+
+class RouterLogic:
+    """`models.updates` and `commands` records -> `models.log` entries keyed by model."""
+
+    def __init__(self, roles: Mapping[str, str], dlq_limit: int) -> None:
+        #: topic name -> catalog role ("model_updates" or "commands")
+        self.roles = dict(roles)
+        self.dlq_limit = dlq_limit
+
+    def new_engine(self) -> Cursor:
+        return Cursor()
+
+    def apply(self, engine: Cursor, record: InputRecord, now: datetime) -> Applied:
+        engine.position = record.offset + 1
+        try:
+            event = decode(record.value, record.key, topic_role=self.roles[record.topic])
+        except ContractError as exc:
+            return Applied(
+                "invalid",
+                "dlq",
+                [dlq_output(record, exc.code, exc.message, exc.event_id, now, self.dlq_limit)],
+                code=exc.code,
+            )
+        routed = cast(ModelUpdate | CommandRollback | CommandOverride, event)
+        source = SourceOffset(topic=record.topic, partition=record.partition, offset=record.offset)
+        entry = event_record(routed, source)
+        return Applied(
+            event.type, "routed", [Output("model_log", model_of(routed).encode(), entry)]
+        )
+
+
+class ModelLogic:
+    """`models.log` entries through the model gates of their partition."""
+
+    def __init__(
+        self,
+        specs: Mapping[str, ModelGateSpec],
+        access: AccessSpec,
+        version: str,
+        log_topic: str,
+        dlq_limit: int,
+    ) -> None:
+        self.specs = dict(specs)
+        self.access = access
+        self.version = version
+        self.topic = log_topic
+        self.dlq_limit = dlq_limit
+
+    def new_engine(self) -> ModelPartition:
+        return ModelPartition(self.specs, self.access, self.version)
+
+    def restore(self, entries: list[tuple[str, Any]]) -> ModelPartition:
+        return ModelPartition.restore(self.specs, self.access, self.version, entries)
+
+    def apply(self, engine: ModelPartition, record: InputRecord, now: datetime) -> Applied:
+        try:
+            entry = parse_entry(record.value)
+        except ContractError as exc:  # only our own router and data gate write here
+            engine.skip(record.offset)
+            return Applied(
+                "invalid",
+                "dlq",
+                [dlq_output(record, exc.code, exc.message, None, now, self.dlq_limit)],
+                code=exc.code,
+            )
+        item: ModelInput = entry if isinstance(entry, DataNotice) else entry.event
+        model = (record.key or b"").decode("utf-8", "replace")
+        trigger = SourceOffset(topic=self.topic, partition=record.partition, offset=record.offset)
+        effects = engine.handle(model, item, entry.source, record.offset, now, trigger)
+        out = Applied(
+            entry.event.type if isinstance(entry, LoggedEvent) else "data.notice", "applied"
+        )
+        out.effects = effects
+        for effect in effects:
+            if isinstance(effect, StatePut | StateDelete):
+                out.state.append(effect)
+            elif isinstance(effect, Decided):
+                d = effect.decision
+                out.outputs.append(Output("audit", d.subject.id.encode(), encode(d)))
+            elif isinstance(effect, ChampionChanged):
+                champion = ChampionRecord(
+                    model=effect.model,
+                    version=effect.version,
+                    decision_id=effect.decision_id,
+                    since=now,
+                )
+                out.outputs.append(Output("champions", effect.model.encode(), encode(champion)))
+            elif isinstance(effect, TrainingRequest):
+                r = effect.request
+                out.outputs.append(Output("training", r.model.encode(), encode(r)))
+            elif isinstance(effect, Rejected):
+                out.fate, out.code = "dlq", effect.code
+                wire = encode(item) if not isinstance(item, DataNotice) else record.value
+                out.outputs.append(
+                    dlq_output(
+                        record,
+                        effect.code,
+                        effect.message,
+                        effect.event_id,
+                        now,
+                        self.dlq_limit,
+                        value=wire,
+                        source=entry.source,
+                    )
+                )
+        return out

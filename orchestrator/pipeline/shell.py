@@ -1,0 +1,263 @@
+"""The shell around one pipeline logic: its engines per input partition, the state staged for
+the changelog, and failure confined to the record. No IO: the worker's inputs (worker/ingest.py)
+and replay drive it alike.
+
+- `apply_batch` runs the logic's one hook over records in offset order, without awaiting, and
+  returns the output records; the state changes they made are staged per partition.
+- A record whose handling raises (our bug) goes to the dlq as `E_INTERNAL`, and the partition
+  moves on from the state before that record: the engine is rebuilt from `shadow`, the
+  partition's state as changelog entries (what restore would read back). Replay does the same.
+- `take_checkpoint` hands over what changed since the last one: puts (serialized) with the
+  input position last, and deletes. Deletes are garbage collection only (restore applies the
+  same rule again), so the sink may write them after, and apart from, the puts.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+import orjson
+import structlog
+from aiokafka import TopicPartition
+
+from orchestrator.contracts.codec import cut
+from orchestrator.core.effects import StatePut
+from orchestrator.core.position import POSITION_KEY
+from orchestrator.errors import E_INTERNAL
+from orchestrator.pipeline.records import Applied, InputRecord, Output, StateChange, dlq_output
+
+log = structlog.get_logger("orchestrator.shell")
+
+
+class Engine(Protocol):
+    position: int
+
+    def skip(self, offset: int) -> None: ...
+
+
+E = TypeVar("E", bound=Engine)
+
+
+class Logic(Protocol[E]):
+    dlq_limit: int
+
+    def new_engine(self) -> E: ...
+
+    def apply(self, engine: E, record: InputRecord, now: datetime) -> Applied: ...
+
+
+@dataclass(slots=True)
+class Dirty:
+    """State of one partition changed since the last checkpoint."""
+
+    puts: dict[str, bytes] = field(default_factory=dict)
+    deletes: set[str] = field(default_factory=set)
+    size: int = 0
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """One partition's changes, ready to write: puts (position last), then deletes."""
+
+    tp: TopicPartition
+    puts: list[tuple[bytes, bytes]]
+    deletes: list[bytes]
+    position: int
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Shell(Generic[E]):
+    """Engines per partition of one input, driven through `logic`; `restore` rebuilds an engine
+    from changelog entries (None: a stateless input, whose position is the committed offset)."""
+
+    def __init__(
+        self,
+        name: str,
+        logic: Logic[E],
+        *,
+        restore: Callable[[list[tuple[str, Any]]], E] | None,
+        observe: Callable[[Applied, InputRecord], None] | None = None,
+        after_batch: Callable[[], None] | None = None,
+        on_internal: Callable[[str], None] | None = None,
+        keep_changelog: bool = True,
+    ) -> None:
+        self.name = name
+        self.logic = logic
+        self._restore = restore
+        self.observe = observe or (lambda applied, record: None)
+        #: called after each batch (the worker counts its metrics per batch, not per record)
+        self.after_batch = after_batch or (lambda: None)
+        self.on_internal = on_internal or (lambda code: None)
+        #: False (replay): state is only kept as entries, nothing is staged for a changelog
+        self.keep_changelog = keep_changelog
+        self.engines: dict[TopicPartition, E] = {}
+        #: each partition's state as changelog entries (stateful inputs only)
+        self.shadow: dict[TopicPartition, dict[str, Any]] = {}
+        self.dirty: dict[TopicPartition, Dirty] = {}
+        #: stateless inputs: the position last handed to a checkpoint
+        self._taken: dict[TopicPartition, int] = {}
+
+    @property
+    def stateful(self) -> bool:
+        return self._restore is not None
+
+    # -- partitions -------------------------------------------------------------------------
+
+    def restore(self, tp: TopicPartition, entries: dict[str, Any]) -> E:
+        """Install the engine rebuilt from `entries` (the changelog's latest value per key)."""
+        assert self._restore is not None
+        engine = self._restore(list(entries.items()))
+        self.engines[tp] = engine
+        self.shadow[tp] = dict(entries)
+        self.dirty[tp] = Dirty()
+        return engine
+
+    def start(self, tp: TopicPartition, position: int = 0) -> E:
+        """A partition starting afresh at `position` (a stateless one at its committed offset,
+        a stateful one with empty state: replay)."""
+        engine = self.logic.new_engine()
+        engine.position = position
+        self.engines[tp] = engine
+        if self.stateful:
+            self.shadow[tp] = {}
+            self.dirty[tp] = Dirty()
+        return engine
+
+    def forget(self, tps: Iterable[TopicPartition]) -> None:
+        """Drop partitions whose state is not ours any more (revoked, or lost with the broker):
+        what was not checkpointed is re-derived by whoever restores them."""
+        for tp in list(tps):
+            self._taken.pop(tp, None)
+            self.engines.pop(tp, None)
+            self.shadow.pop(tp, None)
+            self.dirty.pop(tp, None)
+
+    def position(self, tp: TopicPartition) -> int | None:
+        engine = self.engines.get(tp)
+        return engine.position if engine is not None else None
+
+    # -- records ----------------------------------------------------------------------------
+
+    def apply_batch(
+        self, tp: TopicPartition, records: Sequence[InputRecord], now: datetime
+    ) -> list[Output]:
+        """Records of one partition in offset order; those below the engine's position are
+        already reflected in its state (re-delivery) and skipped. Returns the output records."""
+        engine = self.engines[tp]
+        apply, observe, stage = self.logic.apply, self.observe, self.stage
+        outputs: list[Output] = []
+        handled = False
+        for record in records:
+            if record.offset < engine.position:
+                continue
+            handled = True
+            try:
+                applied = apply(engine, record, now)
+            except Exception as exc:  # our bug: confined to this record
+                outputs.append(self._internal(tp, record, exc, now))
+                engine = self.engines[tp]
+                continue
+            if applied.state:
+                stage(tp, applied.state)
+            outputs += applied.outputs
+            observe(applied, record)
+        if handled and self.stateful:
+            self._stage_position(tp, engine.position)
+        self.after_batch()
+        return outputs
+
+    def _internal(
+        self, tp: TopicPartition, record: InputRecord, exc: Exception, now: datetime
+    ) -> Output:
+        """E_INTERNAL: the record to the dlq, the engine back to the state before it."""
+        message = cut(f"{type(exc).__name__}: {exc}", 500)
+        log.error(
+            "record handling failed",
+            input=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=message,
+            where=traceback.format_exception(exc)[-2].strip()[:300],
+        )
+        self.on_internal(E_INTERNAL)
+        engine = self.restore_shadow(tp) if self.stateful else self.engines[tp]
+        engine.skip(record.offset)
+        if self.stateful:
+            self._stage_position(tp, engine.position)
+        return dlq_output(record, E_INTERNAL, message, None, now, self.logic.dlq_limit)
+
+    def restore_shadow(self, tp: TopicPartition) -> E:
+        """The engine rebuilt from the partition's state as entries (keeping what is staged)."""
+        assert self._restore is not None
+        engine = self._restore(list(self.shadow[tp].items()))
+        self.engines[tp] = engine
+        return engine
+
+    # -- state ------------------------------------------------------------------------------
+
+    def stage(self, tp: TopicPartition, changes: list[StateChange]) -> None:
+        shadow = self.shadow[tp]
+        if not self.keep_changelog:
+            for change in changes:
+                if type(change) is StatePut:
+                    shadow[change.key] = change.value
+                else:
+                    shadow.pop(change.key, None)
+            return
+        dirty = self.dirty[tp]
+        puts, deletes = dirty.puts, dirty.deletes
+        dumps = orjson.dumps
+        for change in changes:
+            key = change.key
+            if type(change) is StatePut:
+                value = change.value
+                shadow[key] = value
+                data = puts[key] = dumps(value)
+                dirty.size += len(data) + len(key)
+                if deletes:
+                    deletes.discard(key)
+            else:
+                shadow.pop(key, None)
+                puts.pop(key, None)
+                deletes.add(key)
+
+    def _stage_position(self, tp: TopicPartition, position: int) -> None:
+        self.shadow[tp][POSITION_KEY] = position
+        if self.keep_changelog:
+            self.dirty[tp].puts[POSITION_KEY] = b"%d" % position
+
+    def dirty_size(self) -> int:
+        return sum(d.size for d in self.dirty.values())
+
+    def take_checkpoint(self, tps: Iterable[TopicPartition] | None = None) -> list[Checkpoint]:
+        """What changed since the last checkpoint, per partition, and start afresh."""
+        out: list[Checkpoint] = []
+        for tp in sorted(self.engines if tps is None else tps):
+            engine = self.engines.get(tp)
+            if engine is None:
+                continue
+            if not self.stateful:
+                if self._taken.get(tp) != engine.position:
+                    self._taken[tp] = engine.position
+                    out.append(Checkpoint(tp, [], [], engine.position))
+                continue
+            dirty = self.dirty.get(tp)
+            if dirty is None or (not dirty.puts and not dirty.deletes):
+                continue
+            self.dirty[tp] = Dirty()
+            position = dirty.puts.pop(POSITION_KEY, None)
+            puts = [(k.encode(), v) for k, v in dirty.puts.items()]
+            if position is not None:  # last: the position is only ever read with its state
+                puts.append((POSITION_KEY.encode(), position))
+            out.append(
+                Checkpoint(tp, puts, [k.encode() for k in sorted(dirty.deletes)], engine.position)
+            )
+        return out
