@@ -197,7 +197,8 @@ class ModelPolicy(BaseModel):
 class Grant(BaseModel):
     model_config = _STRICT
     action: Literal["rollback", "override"]
-    models: list[Name]
+    #: model names, or "*" for every model
+    models: list[Name | Literal["*"]]
 
 
 class Actor(BaseModel):

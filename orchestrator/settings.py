@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_broker_outage_s: float = Field(default=900.0, ge=0)
     #: how long a Kafka request may take before it counts as failed
     kafka_request_timeout_ms: int = Field(default=30_000, ge=1000, le=600_000)
+    #: how long a silent worker keeps its partitions before the group gives them to others
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=6000, le=300_000)
 
     @property
     def is_embedded(self) -> bool:

@@ -3,7 +3,8 @@
 #
 #   deploy/kafka/kafka.sh fetch            resolve broker jars from Maven Central into $KAFKA_LIB
 #   deploy/kafka/kafka.sh start RUN_DIR    format storage, start, wait until it answers;
-#                                          prints the bootstrap address (127.0.0.1:PORT)
+#                                          prints the bootstrap address (127.0.0.1:PORT); a run
+#                                          directory started before keeps its data and ports
 #   deploy/kafka/kafka.sh stop RUN_DIR     stop it cleanly (SIGTERM, then SIGKILL after 30 s)
 #
 # Env: KAFKA_LIB (default deploy/kafka/lib), KAFKA_PORT (default: a free port),
@@ -45,8 +46,15 @@ start() {
   fetch
   mkdir -p "$run"
   run="$(cd "$run" && pwd)"
-  local port="${KAFKA_PORT:-$(free_port)}" cport
-  cport="$(free_port)"
+  local port cport
+  if [ -f "$run/server.properties" ]; then
+    # a restart keeps the run directory's ports: clients find the broker where it was
+    port="$(sed -n 's#^listeners=PLAINTEXT://127.0.0.1:\([0-9]*\),.*#\1#p' "$run/server.properties")"
+    cport="$(sed -n 's#^controller.quorum.voters=1@127.0.0.1:\([0-9]*\)#\1#p' "$run/server.properties")"
+  else
+    port="${KAFKA_PORT:-$(free_port)}"
+    cport="$(free_port)"
+  fi
   cat > "$run/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1

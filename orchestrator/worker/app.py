@@ -210,6 +210,7 @@ def build_app(
             state_topic=catalog.name(state_role) if state_role else None,
             checkpoint_interval_s=settings.checkpoint_interval_s,
             max_outage_s=settings.max_broker_outage_s,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
             on_fatal=fatal,
             metrics=metrics,
         )

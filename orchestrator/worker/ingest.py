@@ -66,6 +66,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         state_topic: str | None,
         checkpoint_interval_s: float,
         max_outage_s: float,
+        session_timeout_ms: int = 10_000,
         on_fatal: Callable[[BaseException], Awaitable[None]],
         metrics: Any = None,
     ) -> None:
@@ -78,6 +79,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self.state_topic = state_topic
         self.checkpoint_interval_s = checkpoint_interval_s
         self.max_outage_s = max_outage_s
+        self.session_timeout_ms = session_timeout_ms
         self.on_fatal = on_fatal
         self.metrics = metrics
         self.consumer: Any = None
@@ -94,6 +96,9 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self.failed: BaseException | None = None
         #: a failure met outside the loop (in a rebalance callback) for the loop to recover from
         self._reset_needed: BaseException | None = None
+        #: per partition, the consumer's position when a poll last brought it nothing: every
+        #: offset below it was handled (or was a transaction marker, which has nothing to handle)
+        self._idle_at: dict[TopicPartition, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -107,9 +112,9 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             # bounded fetch buffers: memory does not depend on how far behind the worker is
             fetch_max_bytes=4 * 1024 * 1024,
             max_partition_fetch_bytes=1024 * 1024,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
-            rebalance_timeout_ms=20_000,
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self.session_timeout_ms // 5),
+            rebalance_timeout_ms=2 * self.session_timeout_ms,
         )
         await self.sink.start()
         await self.consumer.start()
@@ -164,6 +169,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                 exc, self._reset_needed = self._reset_needed, None
                 raise exc
             batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_BATCH)
+            self._note_idle(batch)
             if batch:
                 await self._handle(batch)
             await self._maybe_checkpoint()
@@ -259,7 +265,13 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                 raise Outage(f"broker unreachable for {waited:.0f} s: {self.degraded}")
             delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
             attempt += 1
-            log.info("retrying", input=self.name, in_s=delay, waited_s=round(waited, 1))
+            log.info(
+                "broker still unavailable; retrying",
+                input=self.name,
+                in_s=delay,
+                waited_s=round(waited, 1),
+                error=self.degraded,
+            )
             await asyncio.sleep(delay)
         log.info(
             "recovered from broker failure",
@@ -280,6 +292,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _restore(self, tp: TopicPartition) -> None:
         """Rebuild `tp` (from its changelog, or its committed offset) and seek there."""
         self.recovering.add(tp)
+        self._idle_at.pop(tp, None)
         try:
             await self.sink.open(tp)
             if self.state_topic is None:
@@ -312,6 +325,8 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             for tp in revoked:
                 await self.sink.close(tp)
             self.shell.forget(revoked)
+            for tp in revoked:
+                self._idle_at.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self._lock:
@@ -330,16 +345,28 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
 
     # -- observability -----------------------------------------------------------------------
 
+    def _note_idle(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        consumer = self.consumer
+        for tp in consumer.assignment():
+            if tp not in batch:
+                with contextlib.suppress(Exception):  # aiokafka internals: best effort
+                    state = consumer._subscription.subscription.assignment.state_value(tp)
+                    if state.position is not None:
+                        self._idle_at[tp] = state.position
+
     def lag(self) -> dict[TopicPartition, int]:
-        """Records behind the high watermark, per assigned partition (as the consumer knows it)."""
+        """Records not handled yet per assigned partition: from the position handled to the end
+        a reader may see (the last stable offset under read_committed, else the high water)."""
         out: dict[TopicPartition, int] = {}
         if self.consumer is None:
             return out
         for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)
+            end = self.consumer.last_stable_offset(tp)
+            if end is None or end < 0:
+                end = self.consumer.highwater(tp)
             position = self.shell.position(tp)
-            if high is not None and position is not None:
-                out[tp] = max(0, high - position)
+            if end is not None and position is not None:
+                out[tp] = max(0, end - max(position, self._idle_at.get(tp, 0)))
         return out
 
     def readiness(self) -> dict[str, Any]:

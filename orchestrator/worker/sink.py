@@ -155,10 +155,10 @@ async def _kill(producer: AIOKafkaProducer | None) -> None:
     if producer is None:
         return
     producer._closed = True
+    with contextlib.suppress(BaseException):  # cancels the sender: pending batches fail here
+        await asyncio.wait_for(producer._sender.close(), STOP_TIMEOUT_S)
     with contextlib.suppress(BaseException):
-        await producer._sender.close()  # cancels the sender: pending batches fail here
-    with contextlib.suppress(BaseException):
-        await producer.client.close()
+        await asyncio.wait_for(producer.client.close(), STOP_TIMEOUT_S)
 
 
 class AtLeastOnceSink(Sink):
@@ -250,11 +250,16 @@ class ExactlyOnceSink(Sink):
         await _stop(producer)
 
     async def discard(self) -> None:
-        for tp in list(self.producers):
-            await self.close(tp)
+        """After a failure: every producer killed, no abort attempted (the broker may be
+        away). The open transactions are aborted by the broker when the successors with the
+        same transactional ids start (or when they time out)."""
+        producers, self.producers = self.producers, {}
+        self._in_txn.clear()
+        await asyncio.gather(*(_kill(p) for p in producers.values()))
 
     async def stop(self) -> None:
-        await self.discard()
+        for tp in list(self.producers):
+            await self.close(tp)
 
     async def _begin(self, tp: TopicPartition) -> AIOKafkaProducer:
         producer = self.producers[tp]

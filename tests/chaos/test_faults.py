@@ -1,0 +1,205 @@
+"""Faults provoked for real on Apache Kafka, each case ending with every output topic compared to
+the pure pipeline's derivation of the inputs the broker holds (tests/chaos/oracle.py): 0 lost,
+0 conflicting, 0 extra under both guarantees, 0 duplicated under exactly_once.
+
+CI runs each case small; `make chaos` (CHAOS_FULL=1) runs >= 100k events and >= 10 kills."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import pytest
+
+from tests.chaos import oracle
+from tests.chaos.conftest import FULL, Setup
+from tests.chaos.harness import Load, Worker, settled, wait_for
+from tests.chaos.workload import Workload, large_lineage, poison
+
+GUARANTEES = ["at_least_once", "exactly_once"]
+
+
+def report(setup: Setup, name: str, guarantee: str, **facts: object) -> dict[str, object]:
+    """Compare, assert, and leave the figures in the log (the README's Guarantees table)."""
+    reports = oracle.compare(setup.conn, setup.catalog, setup.policies, setup.keys)
+    summary = {role: r.as_dict() for role, r in reports.items()}
+    line = {
+        "case": name,
+        "guarantee": guarantee,
+        **facts,
+        "topics": {
+            role: {k: v for k, v in s.items() if k != "examples"} for role, s in summary.items()
+        },
+    }
+    print("CHAOS " + json.dumps(line))
+    oracle.assert_sound(reports, exactly_once=guarantee == "exactly_once")
+    return line
+
+
+def worker(setup: Setup, guarantee: str, name: str = "w") -> Worker:
+    return Worker(
+        setup.broker.bootstrap,
+        setup.topics,
+        setup.gates,
+        setup.app_id,
+        setup.tmp / f"{name}.log",
+        guarantee=guarantee,
+    )
+
+
+@pytest.mark.parametrize("guarantee", GUARANTEES)
+def test_worker_sigkill_at_random_points_under_load(setup: Setup, guarantee: str) -> None:
+    """While events keep arriving, the worker is SIGKILLed at a random moment after it has
+    started working again, and restarted, over and over."""
+    n, kills, rate = (100_000, 10, 1500.0) if FULL else (9000, 3, 300.0)
+    records = Workload(seed=11).records(n)
+    w = worker(setup, guarantee)
+    w.start()
+    load = Load(setup.broker.bootstrap, setup.catalog, records, rate).start()
+    rng = random.Random(5)
+    handled_at_kill = []
+    for _ in range(kills):
+        wait_for(lambda: w.metric("orchestrator_events_total") > 0, 120, "work", every=0.05)
+        time.sleep(rng.uniform(0.1, 1.5))
+        handled_at_kill.append(w.metric("orchestrator_events_total"))
+        w.kill()
+        w.start()
+    assert load.sent < len(records), "the kills must happen under load"
+    load.join()
+    settled(w, setup.catalog)
+    w.stop()
+    report(
+        setup,
+        "worker SIGKILL under load",
+        guarantee,
+        events=len(records),
+        kills=kills,
+        handled_since_each_start=handled_at_kill,
+    )
+
+
+@pytest.mark.parametrize("guarantee", GUARANTEES)
+def test_broker_sigkill_under_backlog(setup: Setup, guarantee: str) -> None:
+    """With a backlog to work through, the broker is SIGKILLed and stays down longer than the
+    worker's client time-outs (5 s here), then comes back. The worker stays alive, reports
+    itself not ready meanwhile, and loses nothing."""
+    n = 60_000 if FULL else 30_000
+    records = Workload(seed=12).records(n)
+    Load(setup.broker.bootstrap, setup.catalog, records, None).start().join()
+    w = worker(setup, guarantee)
+    w.start()
+    wait_for(lambda: w.metric("orchestrator_events_total") > 1000, 120, "work", every=0.02)
+    setup.broker.kill()
+    handled = w.metric("orchestrator_events_total")
+    down_s = 20 if FULL else 12
+    time.sleep(down_s / 2)
+    status = w.readyz()
+    assert w.alive, "the worker must survive a broker outage"
+    assert status is not None and status["ready"] is False, status
+    time.sleep(down_s / 2)
+    setup.broker.start()
+    settled(w, setup.catalog, timeout=300)
+    assert w.alive and w.starts == 1
+    # the fault hit work in progress: the worker threw away state and rebuilt it
+    assert handled < len(records) and w.metric("orchestrator_broker_errors_total") >= 1
+    w.stop()
+    report(
+        setup,
+        "broker SIGKILL under backlog",
+        guarantee,
+        events=len(records),
+        handled_before_kill=handled,
+        down_s=down_s,
+    )
+
+
+@pytest.mark.parametrize("guarantee", GUARANTEES)
+def test_broker_clean_stop_and_start(setup: Setup, guarantee: str) -> None:
+    """A controlled broker shutdown and start while the worker runs."""
+    n = 20_000 if FULL else 5000
+    records = Workload(seed=13).records(n)
+    w = worker(setup, guarantee)
+    w.start()
+    load = Load(setup.broker.bootstrap, setup.catalog, records[: n // 2], None).start()
+    load.join()
+    wait_for(lambda: w.metric("orchestrator_events_total") > 200, 120, "the worker to start")
+    setup.broker.stop()
+    time.sleep(3)
+    setup.broker.start()
+    Load(setup.broker.bootstrap, setup.catalog, records[n // 2 :], None).start().join()
+    settled(w, setup.catalog, timeout=300)
+    assert w.alive and w.starts == 1
+    w.stop()
+    report(setup, "broker clean stop and start", guarantee, events=len(records))
+
+
+@pytest.mark.parametrize("guarantee", GUARANTEES)
+def test_second_worker_joins_then_the_first_is_killed(setup: Setup, guarantee: str) -> None:
+    """Scale out mid-stream, then the first worker is SIGKILLed: the second takes everything."""
+    n = 30_000 if FULL else 6000
+    records = Workload(seed=14).records(n)
+    a, b = worker(setup, guarantee, "a"), worker(setup, guarantee, "b")
+    a.start()
+    load = Load(setup.broker.bootstrap, setup.catalog, records, 1500.0).start()
+    time.sleep(2)
+    b.start()
+    wait_for(lambda: b.readyz() is not None, 60, "the second worker to answer")
+    time.sleep(3)
+    a.kill()
+    load.join()
+    settled(b, setup.catalog, timeout=300)
+    b.stop()
+    report(setup, "second worker joins, first killed", guarantee, events=len(records))
+
+
+@pytest.mark.parametrize("guarantee", GUARANTEES)
+def test_poison_records_fuzz_and_large_lineage(setup: Setup, guarantee: str) -> None:
+    """The fault report's poison records (a near-1 MiB undecodable value, 64-bit overflows, a
+    keyless arrival, an event from year 9999, a wrong key, a 10k-character id), a random fuzz,
+    and model updates with 5,000 windows of lineage each, among ordinary traffic. The worker
+    never stops, and a restart in the middle changes nothing."""
+    work = Workload(seed=15)
+    ordinary = work.records(12_000 if FULL else 3000)
+    bad = poison(work.datasets, work.base_ms, fuzz=2000 if FULL else 200) + large_lineage(2)
+    mixed = ordinary[: len(ordinary) // 2] + bad + ordinary[len(ordinary) // 2 :]
+    w = worker(setup, guarantee)
+    w.start()
+    Load(setup.broker.bootstrap, setup.catalog, mixed[: len(mixed) * 2 // 3], None).start().join()
+    wait_for(lambda: w.metric("orchestrator_events_total") > 100, 120, "the worker to start")
+    w.kill()
+    w.start()
+    Load(setup.broker.bootstrap, setup.catalog, mixed[len(mixed) * 2 // 3 :], None).start().join()
+    settled(w, setup.catalog, timeout=300)
+    assert w.alive and w.starts == 2
+    dlq = w.metric("orchestrator_dlq_total")
+    w.stop()
+    line = report(setup, "poison, fuzz, large lineage", guarantee, events=len(mixed))
+    assert dlq > 0 and line["topics"]["dlq"]["expected"] >= 8  # type: ignore[index]
+
+
+def test_worker_gives_up_after_max_outage_without_writing(setup: Setup) -> None:
+    """With max_broker_outage_s 4 the worker exits non-zero once the broker has been away that
+    long, writing nothing on the way out; a new worker after the broker's return re-derives
+    everything from the last durable position."""
+    records = Workload(seed=16).records(30_000)
+    Load(setup.broker.bootstrap, setup.catalog, records, None).start().join()
+    w = Worker(
+        setup.broker.bootstrap,
+        setup.topics,
+        setup.gates,
+        setup.app_id,
+        setup.tmp / "w.log",
+        env={"ORCHESTRATOR_MAX_BROKER_OUTAGE_S": "4"},
+    )
+    w.start()
+    wait_for(lambda: w.metric("orchestrator_events_total") > 1000, 120, "work", every=0.02)
+    setup.broker.kill()
+    wait_for(lambda: not w.alive, 90, "the worker to give up")
+    assert w.proc is not None and w.proc.returncode != 0
+    assert "broker unreachable for" in (setup.tmp / "w.log").read_text()
+    setup.broker.start()
+    w.start()
+    settled(w, setup.catalog, timeout=300)
+    w.stop()
+    report(setup, "broker away past max_broker_outage_s", "at_least_once", events=len(records))
