@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup system demo test lint bench clean
+.PHONY: setup system demo test lint bench chaos clean
 
 $(BIN)/orchestrator: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: setup
 test: system setup lint
 	bash deploy/kafka/kafka.sh fetch
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# the fault suite at full size: >= 100k events, >= 10 kills, both processing guarantees
+chaos: system setup
+	bash deploy/kafka/kafka.sh fetch
+	CHAOS_FULL=1 $(BIN)/pytest -q -p no:cacheprovider -s tests/chaos
 
 bench: system setup
 	bash deploy/kafka/kafka.sh fetch

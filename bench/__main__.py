@@ -234,7 +234,13 @@ async def client_loop(
 
 class WorkerProc:
     def __init__(
-        self, bootstrap: str, topics: Path, gates: Path, app_id: str, logfile: Path
+        self,
+        bootstrap: str,
+        topics: Path,
+        gates: Path,
+        app_id: str,
+        logfile: Path,
+        guarantee: str = "at_least_once",
     ) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
@@ -253,6 +259,8 @@ class WorkerProc:
                 str(self.port),
                 "--log-level",
                 "warning",
+                "--processing-guarantee",
+                guarantee,
             ],
             cwd=ROOT,
             stdout=open(logfile, "ab"),  # noqa: SIM115 - lives as long as the worker
@@ -300,10 +308,17 @@ class WorkerProc:
 
 
 def worker_run(
-    bootstrap: str, topics: Path, gates: Path, tmp: Path, n: int, app: str, rss_points: list[int]
+    bootstrap: str,
+    topics: Path,
+    gates: Path,
+    tmp: Path,
+    n: int,
+    app: str,
+    rss_points: list[int],
+    guarantee: str = "at_least_once",
 ) -> tuple[dict[str, float], dict[str, float], WorkerProc]:
     """Start a worker on pre-produced input; measure throughput from first to last event."""
-    worker = WorkerProc(bootstrap, topics, gates, app, tmp / f"{app}.log")
+    worker = WorkerProc(bootstrap, topics, gates, app, tmp / f"{app}.log", guarantee)
     worker.wait_events(1, timeout=120)
     t0, cpu0 = time.perf_counter(), worker.cpu_s()
     start_events = worker.events()
@@ -507,7 +522,9 @@ def main(argv: list[str] | None = None) -> int:
         results["input_bytes_per_event"] = len(EventSource().next()[1])
         log("replay ...")
         started = time.perf_counter()
-        report = asyncio.run(replay(Connection(bootstrap), catalog, Policies.load(gates), {}, Range()))
+        report = asyncio.run(
+            replay(Connection(bootstrap), catalog, Policies.load(gates), {}, Range())
+        )
         wall = time.perf_counter() - started
         results["replay"] = {
             # derivation and comparison, as `orchestrator replay` reports it (topics in memory)
@@ -518,6 +535,14 @@ def main(argv: list[str] | None = None) -> int:
             "matched": report.ok,
             "events": report.events,
         }
+        log("L6 under exactly_once (fresh topics, the same events) ...")
+        topics_x, catalog_x = fresh(bootstrap, tmp, "ladder-eos", args.partitions)
+        asyncio.run(produce(bootstrap, catalog_x.name("arrivals"), EventSource(), n))
+        l6x, _, worker = worker_run(
+            bootstrap, topics_x, gates, tmp, n, "bench-l6-eos", [], guarantee="exactly_once"
+        )
+        worker.stop()
+        results["L6_exactly_once"] = l6x
         # After the ladder (a million events, their changelog and a replay) the broker does heavy
         # background work for a while (seen as ~0.5 s of request-handler CPU that stalls the next
         # worker's first checkpoint). Latency is measured on a fresh broker, or, when the broker
@@ -533,12 +558,24 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(5)
         # open-loop latency at 50% and 80% of the worker's max rate
         results["latency"] = {}
-        for share in (0.5, 0.8):
-            rate = max(50.0, l6["events_per_s"] * share)
-            log(f"latency at {share:.0%} of max ({rate:.0f} events/s) ...")
-            topics_l, catalog_l = fresh(bootstrap, tmp, f"lat{int(share * 100)}", args.partitions)
+        for share, guarantee, maximum in (
+            (0.5, "at_least_once", l6),
+            (0.8, "at_least_once", l6),
+            (0.5, "exactly_once", l6x),
+        ):
+            rate = max(50.0, maximum["events_per_s"] * share)
+            name = f"{int(share * 100)}%" + ("" if guarantee == "at_least_once" else " eos")
+            log(f"latency at {share:.0%} of max ({rate:.0f} events/s), {guarantee} ...")
+            topics_l, catalog_l = fresh(
+                bootstrap, tmp, f"lat{int(share * 100)}{guarantee[0]}", args.partitions
+            )
             worker = WorkerProc(
-                bootstrap, topics_l, gates, f"bench-lat-{share}", tmp / f"lat-{share}.log"
+                bootstrap,
+                topics_l,
+                gates,
+                f"bench-lat-{share}-{guarantee}",
+                tmp / f"lat-{share}-{guarantee}.log",
+                guarantee,
             )
             # warm-up: a burst that fires windows of every dataset (every output topic and the
             # model agents see traffic); the paced stream then continues the same source
@@ -557,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1.0)
             worker.stop()
             lat = asyncio.run(latencies(bootstrap, catalog_l, since))
-            results["latency"][f"{int(share * 100)}%"] = {
+            results["latency"][name] = {
+                "guarantee": guarantee,
                 "rate": rate,
                 "decisions": len(lat),
                 "p50_ms": _ms(pct(lat, 0.5)),
@@ -572,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     l3 = results["L3"]["events_per_s"]
     results["ratios"] = {f"L{k}/L3": results[f"L{k}"]["events_per_s"] / l3 for k in (4, 5, 6)}
+    results["ratios"]["L6_exactly_once/L3"] = results["L6_exactly_once"]["events_per_s"] / l3
     if results["replay"]["events_per_s"]:
         results["ratios"]["replay/L6"] = (
             results["replay"]["events_per_s"] / results["L6"]["events_per_s"]
@@ -596,10 +635,10 @@ def table(r: dict[str, Any]) -> str:
         f"  (L3..L5: median of {len(r['L3'].get('runs', [0]))} runs)"
     ]
     l3 = r["L3"]["events_per_s"]
-    for k in ("L3", "L4", "L5", "L6"):
+    for k in ("L3", "L4", "L5", "L6", "L6_exactly_once"):
         lines.append(
-            f"{k:8} {r[k]['events_per_s']:>10.0f} {r[k]['cpu_us_per_event']:>13.1f} "
-            f"{r[k]['events_per_s'] / l3:>12.2f}"
+            f"{k.replace('_exactly_once', ' EOS'):8} {r[k]['events_per_s']:>10.0f} "
+            f"{r[k]['cpu_us_per_event']:>13.1f} {r[k]['events_per_s'] / l3:>12.2f}"
         )
     rp = r["replay"]
     lines.append(
@@ -610,7 +649,8 @@ def table(r: dict[str, Any]) -> str:
     )
     for share, lat in r["latency"].items():
         lines.append(
-            f"L6 latency at {share} of max ({lat['rate']:.0f}/s, {lat['decisions']} decisions): "
+            f"L6 {lat['guarantee']} latency at {share} of max "
+            f"({lat['rate']:.0f}/s, {lat['decisions']} decisions): "
             f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, p99.9 {lat['p999_ms']} ms"
         )
     lines.append(

@@ -12,7 +12,9 @@ so that each is read `read_committed` and written under the processing guarantee
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +45,8 @@ from orchestrator.worker.sink import AtLeastOnceSink, ExactlyOnceSink
 log = structlog.get_logger("orchestrator.worker")
 
 IDLE_CHECK_INTERVAL_S = 1.0
+#: after a fatal error the process exits at the latest this long after shutdown began
+FATAL_EXIT_AFTER_S = 30.0
 GAUGE_INTERVAL_S = 1.0
 GC_GEN0_THRESHOLD = 20_000
 
@@ -179,6 +183,9 @@ def build_app(
         return part
 
     async def fatal(exc: BaseException) -> None:
+        # A clean shutdown writes nothing more (the failed input is marked failed) but waits
+        # for the other inputs; if it cannot finish, the process goes anyway.
+        asyncio.get_running_loop().call_later(FATAL_EXIT_AFTER_S, os._exit, 1)
         await app.crash(exc)
 
     def ingest(
@@ -326,7 +333,8 @@ def build_app(
                 for i in runtime.ingests:
                     await i.stop()
                 for producer in idle_producer:
-                    await producer.stop()
+                    with contextlib.suppress(Exception, TimeoutError):
+                        await asyncio.wait_for(producer.stop(), 10)
 
     return runtime
 

@@ -132,12 +132,13 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self._lock:
             if self.failed is None and self.degraded is None:
                 try:
-                    await self._checkpoint_now()
-                except Exception as exc:  # nothing more is written; recovery re-derives it
+                    await asyncio.wait_for(self._checkpoint_now(), 2 * self.sink.timeout_s)
+                except (Exception, TimeoutError) as exc:  # nothing more is written
                     log.warning("final checkpoint failed", input=self.name, error=repr(exc))
         await self.sink.stop()
-        with contextlib.suppress(Exception):
-            await self.consumer.stop()  # leaves the group: a successor gets the partitions now
+        with contextlib.suppress(Exception, TimeoutError):
+            # leaves the group: a successor gets the partitions now
+            await asyncio.wait_for(self.consumer.stop(), 2 * self.sink.timeout_s)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -230,8 +231,9 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         if not offsets:
             return
         try:
-            await self.consumer.commit(offsets)
-        except KafkaError as exc:  # e.g. a rebalance in progress; the changelog is what counts
+            # aiokafka retries a commit for as long as the coordinator is away: bound it
+            await asyncio.wait_for(self.consumer.commit(offsets), self.sink.timeout_s)
+        except (KafkaError, TimeoutError) as exc:  # the changelog is what counts
             log.info("offset commit skipped", input=self.name, reason=repr(exc))
 
     # -- failure -----------------------------------------------------------------------------
@@ -295,11 +297,14 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self._idle_at.pop(tp, None)
         try:
             await self.sink.open(tp)
+            bound = 4 * self.sink.timeout_s
             if self.state_topic is None:
-                committed = await self.consumer.committed(tp)
+                committed = await asyncio.wait_for(self.consumer.committed(tp), bound)
                 engine = self.shell.start(tp, committed or 0)
             else:
-                entries = await read_changelog(self.conn, self.state_topic, tp.partition)
+                entries = await asyncio.wait_for(
+                    read_changelog(self.conn, self.state_topic, tp.partition), bound * 10
+                )
                 engine = self.shell.restore(tp, entries)
                 log.info(
                     "partition recovered",

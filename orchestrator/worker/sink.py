@@ -66,6 +66,8 @@ class Sink:
         self.state_limit = catalog.specs[state_role].message_limit if state_role else 0
         self.client_id = client_id
         self.request_timeout_ms = request_timeout_ms
+        #: a broker call that takes longer has failed (aiokafka retries some calls for ever)
+        self.timeout_s = request_timeout_ms / 1000
         self.on_split = on_split or (lambda n: None)
 
     def _producer(self, **kw: Any) -> AIOKafkaProducer:
@@ -175,10 +177,10 @@ class AtLeastOnceSink(Sink):
             self.producer = producer
 
     async def stop(self) -> None:
-        """Clean stop: everything sent is acknowledged first."""
+        """Clean stop: everything sent is acknowledged first (for at most the time-out)."""
         if self.producer is not None:
             with contextlib.suppress(Exception):
-                await _all(self.take_pending())
+                await asyncio.wait_for(_all(self.take_pending()), self.timeout_s)
         await _stop(self.producer)
         self.producer = None
 
@@ -235,7 +237,11 @@ class ExactlyOnceSink(Sink):
         if tp in self.producers:
             return
         producer = self._producer(transactional_id=self.transactional_id(tp))
-        await producer.start()
+        try:
+            await asyncio.wait_for(producer.start(), 2 * self.timeout_s)
+        except BaseException:
+            await _kill(producer)
+            raise
         self.producers[tp] = producer
 
     async def close(self, tp: TopicPartition) -> None:
@@ -264,7 +270,7 @@ class ExactlyOnceSink(Sink):
     async def _begin(self, tp: TopicPartition) -> AIOKafkaProducer:
         producer = self.producers[tp]
         if tp not in self._in_txn:
-            await producer.begin_transaction()
+            await asyncio.wait_for(producer.begin_transaction(), self.timeout_s)
             self._in_txn.add(tp)
         return producer
 
@@ -284,6 +290,9 @@ class ExactlyOnceSink(Sink):
             producer = await self._begin(cp.tp)
             if self.state_topic is not None:
                 await self._write_state(producer, [cp], transactional=True)
-            await producer.send_offsets_to_transaction({cp.tp: cp.position}, self.group_id)
-            await producer.commit_transaction()
+            await asyncio.wait_for(
+                producer.send_offsets_to_transaction({cp.tp: cp.position}, self.group_id),
+                self.timeout_s,
+            )
+            await asyncio.wait_for(producer.commit_transaction(), self.timeout_s)
             self._in_txn.discard(cp.tp)

@@ -13,12 +13,23 @@ import pytest
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.clients import Connection
 from orchestrator.policies import Policies
-from tests.chaos.harness import Broker
+from tests.chaos.harness import STARTED, Broker
 from tests.chaos.workload import KEYS, write_gates
 from tests.conftest import make_catalog, run_cli
 
 #: `make chaos` sets CHAOS_FULL=1: >= 100k events and >= 10 kills; CI runs the small version.
 FULL = os.environ.get("CHAOS_FULL") == "1"
+
+
+@pytest.fixture(autouse=True)
+def no_worker_left_behind() -> Iterator[None]:
+    """A failing case leaves no worker running (it would load the machine for the next)."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -64,6 +64,10 @@ class Broker:
         subprocess.run(["bash", str(KAFKA_SH), "stop", str(self.run_dir)], timeout=120)
 
 
+#: every worker process started by a test, for the teardown to kill what is left
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
 class Worker:
     """`orchestrator worker` in a subprocess."""
 
@@ -114,6 +118,7 @@ class Worker:
             self.proc = subprocess.Popen(
                 self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
             )
+        STARTED.append(self.proc)
         self.starts += 1
 
     @property

@@ -42,12 +42,19 @@ def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     r = json.loads(out_json.read_text())
-    for level in ("L3", "L4", "L5", "L6"):
+    for level in ("L3", "L4", "L5", "L6", "L6_exactly_once"):
         assert r[level]["events_per_s"] > 0 and r[level]["cpu_us_per_event"] > 0
-    assert set(r["ratios"]) == {"L4/L3", "L5/L3", "L6/L3", "replay/L6", "replay_end_to_end/L6"}
+    assert set(r["ratios"]) == {
+        "L4/L3",
+        "L5/L3",
+        "L6/L3",
+        "L6_exactly_once/L3",
+        "replay/L6",
+        "replay_end_to_end/L6",
+    }
     assert r["replay"]["matched"] is True and r["replay"]["events_per_s"] > 0
     assert r["replay"]["end_to_end_events_per_s"] > 0 and r["replay"]["processes"] >= 1
-    for share in ("50%", "80%"):
+    for share in ("50%", "80%", "50% eos"):
         lat = r["latency"][share]
         assert lat["decisions"] > 0 and None not in (lat["p50_ms"], lat["p99_ms"], lat["p999_ms"])
     assert set(r["rss_mb"]) == {"500", "1500"} and r["rss_growth_ratio"] > 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from orchestrator.kafka.capabilities import supports_idempotence
 from orchestrator.kafka.clients import Connection
+from tests.conftest import make_catalog, run_cli
 
 
 def test_idempotence_probe(kafka_bootstrap: str, embedded_bootstrap: str) -> None:
@@ -105,3 +107,29 @@ def test_end_offsets_after_multi_partition_produce(
     assert asyncio.run(_end_vs_records(kafka_bootstrap)) == (30, 30)
     reported, records = asyncio.run(_end_vs_records(embedded_bootstrap))
     assert records == 30 and reported < 30
+
+
+def test_worker_refuses_exactly_once_on_the_embedded_broker(
+    embedded_bootstrap: str, tmp_path: Path
+) -> None:
+    """`processing_guarantee: exactly_once` needs transactions: on the embedded broker the
+    worker stops before consuming anything, with one line that says why, and exit code 2."""
+    topics = make_catalog(tmp_path / "topics", f"e{uuid.uuid4().hex[:8]}")
+    assert (
+        run_cli(
+            "topics", "apply", "--broker", embedded_bootstrap, "--topics", str(topics)
+        ).returncode
+        == 0
+    )
+    out = run_cli(
+        "worker",
+        "--broker",
+        embedded_bootstrap,
+        "--topics",
+        str(topics),
+        "--processing-guarantee",
+        "exactly_once",
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "does not support transactions" in out.stderr and "Traceback" not in out.stderr
