@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from orchestrator import __version__
 from orchestrator.configfile import load_yaml, validate, yaml_files
 from orchestrator.core import access as core_access
-from orchestrator.core import modelgate
+from orchestrator.core import datagate, modelgate
 from orchestrator.core.access import AccessSpec
 from orchestrator.core.datagate import DataGate, DataGateSpec
 from orchestrator.core.decision import GateInfo
@@ -111,13 +111,19 @@ class DatasetPolicy(BaseModel):
             gate=GateInfo(f"dataset/{self.name}", self.version, policy_digest(self)),
             required_sources=frozenset(self.required_sources or ()),
             completeness_severity=c.completeness,
-            record_count=(c.record_count.min, c.record_count.max, c.record_count.severity)
+            record_count=datagate.RecordCount(
+                c.record_count.min, c.record_count.max, c.record_count.severity
+            )
             if c.record_count
             else None,
-            schema_fingerprint=(c.schema_fingerprint.equals, c.schema_fingerprint.severity)
+            schema_fingerprint=datagate.Fingerprint(
+                c.schema_fingerprint.equals, c.schema_fingerprint.severity
+            )
             if c.schema_fingerprint
             else None,
-            volume_drift=(c.volume_drift.last, c.volume_drift.max_ratio, c.volume_drift.severity)
+            volume_drift=datagate.VolumeDrift(
+                c.volume_drift.last, c.volume_drift.max_ratio, c.volume_drift.severity
+            )
             if c.volume_drift
             else None,
         )

@@ -26,15 +26,41 @@ _OFFSETS: TypeAdapter[list[SourceOffset]] = TypeAdapter(list[SourceOffset])
 
 
 @dataclass(frozen=True, slots=True)
+class RecordCount:
+    """The window's record total lies within [min, max] (both inclusive; max None: no bound)."""
+
+    min: int = 0
+    max: int | None = None
+    severity: Severity = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """Every arrival of the window carries this schema fingerprint."""
+
+    equals: str
+    severity: Severity = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeDrift:
+    """The total is within `max_ratio` (either way) of the mean of the last `last` promoted."""
+
+    last: int
+    max_ratio: float
+    severity: Severity = "warn"
+
+
+@dataclass(frozen=True, slots=True)
 class DataGateSpec:
     """The data-gate part of a dataset policy."""
 
     gate: GateInfo
     required_sources: frozenset[str] = frozenset()
     completeness_severity: Severity = "error"
-    record_count: tuple[int, int | None, Severity] | None = None  # (min, max, severity)
-    schema_fingerprint: tuple[str, Severity] | None = None  # (equals, severity)
-    volume_drift: tuple[int, float, Severity] | None = None  # (last k, max_ratio, severity)
+    record_count: RecordCount | None = None
+    schema_fingerprint: Fingerprint | None = None
+    volume_drift: VolumeDrift | None = None
 
 
 class DataGate:
@@ -63,26 +89,27 @@ class DataGate:
                 )
             )
         if spec.record_count is not None:
-            lo, hi, severity = spec.record_count
-            ok = m.record_total >= lo and (hi is None or m.record_total <= hi)
+            rc = spec.record_count
+            ok = m.record_total >= rc.min and (rc.max is None or m.record_total <= rc.max)
             out.append(
                 check(
                     "record_count",
                     ok,
-                    severity,
+                    rc.severity,
                     m.record_total,
-                    {"min": lo, "max": hi},
+                    {"min": rc.min, "max": rc.max},
                     E_RECORD_COUNT,
                 )
             )
         if spec.schema_fingerprint is not None:
-            want, severity = spec.schema_fingerprint
+            want, severity = spec.schema_fingerprint.equals, spec.schema_fingerprint.severity
             seen = sorted({a.schema_fingerprint or "none" for a in m.arrivals})
             out.append(
                 check("schema_fingerprint", seen == [want], severity, seen, want, E_SCHEMA_MISMATCH)
             )
         if spec.volume_drift is not None:
-            k, max_ratio, severity = spec.volume_drift
+            drift = spec.volume_drift
+            k, max_ratio, severity = drift.last, drift.max_ratio, drift.severity
             history = [t for w, t in self.promoted.items() if w != m.window_id][-k:]
             if not history:
                 out.append(
@@ -154,7 +181,7 @@ class DataGate:
         if outcome == "promote":
             self.promoted[m.window_id] = m.record_total
             if self.spec.volume_drift is not None:
-                while len(self.promoted) > self.spec.volume_drift[0] + 1:
+                while len(self.promoted) > self.spec.volume_drift.last + 1:
                     self.promoted.popitem(last=False)
         return decision
 

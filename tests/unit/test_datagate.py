@@ -8,7 +8,13 @@ import orjson
 import pytest
 
 from orchestrator.contracts import decode
-from orchestrator.core.datagate import DataGate, DataGateSpec
+from orchestrator.core.datagate import (
+    DataGate,
+    DataGateSpec,
+    Fingerprint,
+    RecordCount,
+    VolumeDrift,
+)
 from orchestrator.core.decision import GateInfo
 from orchestrator.core.effects import Decided, WindowFired
 from orchestrator.core.engine import EventTimeEngine
@@ -67,35 +73,35 @@ def closing(t: str = "11:00:00") -> tuple[str, str, str, int, str | None]:
             "E_MISSING_SOURCE",
         ),
         (
-            gate_spec(record_count=(10, 100, "error")),
+            gate_spec(record_count=RecordCount(10, 100, "error")),
             [("a", "eu", "10:00:00", 5, None), closing()],
             "reject",
             "record_count",
             "E_RECORD_COUNT",
         ),
         (
-            gate_spec(record_count=(10, 100, "error")),
+            gate_spec(record_count=RecordCount(10, 100, "error")),
             [("a", "eu", "10:00:00", 50, None), closing()],
             "promote",
             "record_count",
             "OK",
         ),
         (
-            gate_spec(record_count=(0, 10, "warn")),
+            gate_spec(record_count=RecordCount(0, 10, "warn")),
             [("a", "eu", "10:00:00", 50, None), closing()],
             "promote",
             "record_count",
             "E_RECORD_COUNT",
         ),
         (
-            gate_spec(schema_fingerprint=("fp", "error")),
+            gate_spec(schema_fingerprint=Fingerprint("fp", "error")),
             [("a", "eu", "10:00:00", 5, "other"), closing()],
             "reject",
             "schema_fingerprint",
             "E_SCHEMA_MISMATCH",
         ),
         (
-            gate_spec(schema_fingerprint=("fp", "error")),
+            gate_spec(schema_fingerprint=Fingerprint("fp", "error")),
             [("a", "eu", "10:00:00", 5, "fp"), closing()],
             "promote",
             "schema_fingerprint",
@@ -124,7 +130,7 @@ def test_data_checks(
 
 def test_volume_drift_against_last_promoted() -> None:
     """A window whose total is beyond max_ratio of the mean of the last k promoted ones drifts."""
-    spec = gate_spec(volume_drift=(2, 3.0, "error"))
+    spec = gate_spec(volume_drift=VolumeDrift(2, 3.0, "error"))
     decisions = run(
         spec,
         [
@@ -148,7 +154,7 @@ def test_volume_drift_against_last_promoted() -> None:
 
 def test_revision_supersedes_and_ids_are_deterministic() -> None:
     """Revision 2 names the decision it supersedes; the same inputs give the same decision ids."""
-    spec = gate_spec(record_count=(0, 100, "error"))
+    spec = gate_spec(record_count=RecordCount(0, 100, "error"))
     arrivals = [("a", "eu", "10:00:00", 60, None), closing(), ("b", "eu", "10:30:00", 60, None)]
     first = run(spec, arrivals)
     assert [d.decision.outcome for d in first] == ["promote", "reject"]
@@ -161,7 +167,7 @@ def test_revision_supersedes_and_ids_are_deterministic() -> None:
     ]
     other = run(
         DataGateSpec(
-            gate=GateInfo("dataset/clicks", 4, "sha256:v4"), record_count=(0, 100, "error")
+            gate=GateInfo("dataset/clicks", 4, "sha256:v4"), record_count=RecordCount(0, 100, "error")
         ),
         arrivals,
     )
