@@ -92,3 +92,38 @@ def run_cli(
 
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
+
+
+def caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
+    """Whether `group` has committed, for every partition of `topics`, an offset past the last
+    record a read_committed reader sees there. The worker commits only after the outputs and
+    state of those records are acknowledged, so this is positive proof that nothing more
+    will appear for them (no sleep needed to conclude absence)."""
+    import asyncio
+
+    from aiokafka import TopicPartition
+
+    from orchestrator.kafka.clients import Connection
+    from orchestrator.kafka.read import partitions_of, read_timed
+
+    async def check() -> bool:
+        conn = Connection(bootstrap)
+        ends: dict[TopicPartition, int] = {}
+        for topic in topics:
+            for p in await partitions_of(conn, topic):
+                records = await read_timed(conn, topic, p, 0, None)
+                if records:
+                    ends[TopicPartition(topic, p)] = records[-1][0] + 1
+        if not ends:
+            return True
+        admin = conn.admin()
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+        finally:
+            await admin.close()
+        return all(
+            tp in committed and committed[tp].offset >= end for tp, end in ends.items()
+        )
+
+    return asyncio.run(check())

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.embedded import free_port
 from tests.chaos.workload import KEY_ENV, Record
-from tests.conftest import KAFKA_SH, ROOT
+from tests.conftest import KAFKA_SH, ROOT, caught_up
 
 
 class Broker:
@@ -227,16 +227,22 @@ class Load:
             await producer.stop()
 
 
-def settled(worker: Worker, catalog: Catalog, quiet_s: float = 4.0, timeout: float = 240) -> None:
-    """Wait until the worker is ready and has handled every input record (no lag), twice in
-    a row `quiet_s` apart."""
+def settled(worker: Worker, catalog: Catalog, timeout: float = 240) -> None:
+    """Wait until the worker is ready and every input record's outputs are acknowledged: each
+    of its groups has committed past the last record of its inputs, checked in the order the
+    inputs feed each other (arrivals and the router write models.log)."""
+    app = worker.env["ORCHESTRATOR_APP_ID"]
+    bootstrap = worker.args[worker.args.index("--broker") + 1]
+    groups = [
+        (f"{app}-eventtime", [catalog.name("arrivals")]),
+        (f"{app}-router", [catalog.name("model_updates"), catalog.name("commands")]),
+        (f"{app}-models", [catalog.name("model_log")]),
+    ]
 
-    def caught_up() -> bool:
+    def done() -> bool:
         status = worker.readyz()
-        return (
-            bool(status and status.get("ready")) and worker.metric("orchestrator_consumer_lag") == 0
+        return bool(status and status.get("ready")) and all(
+            caught_up(bootstrap, group, topics) for group, topics in groups
         )
 
-    wait_for(caught_up, timeout, "the worker to catch up")
-    time.sleep(quiet_s)
-    wait_for(caught_up, timeout, "the worker to stay caught up")
+    wait_for(done, timeout, "the worker to catch up", every=1.0)

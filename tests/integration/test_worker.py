@@ -22,7 +22,7 @@ from orchestrator.kafka.read import read_topic
 from orchestrator.policies import Policies
 from orchestrator.produce import send_raw
 from tests import scenario
-from tests.conftest import ROOT, make_catalog, run_cli
+from tests.conftest import ROOT, caught_up, make_catalog, run_cli
 
 
 def _lines(path: Path, objs: list[dict[str, Any]]) -> Path:
@@ -165,7 +165,8 @@ def test_worker_matches_core_and_survives_sigkill(
             lambda: set(observed(bootstrap, catalog)["windows"]) >= set(want["windows"]),
             timeout=120,
         )
-        time.sleep(2)  # anything extra would show up now
+        # every input's outputs are acknowledged once its offset is committed: nothing more
+        wait_for(lambda: caught_up(bootstrap, f"{prefix}-eventtime", [catalog.name("arrivals")]))
         got = observed(bootstrap, catalog)
     finally:
         worker.stop()
@@ -226,7 +227,9 @@ def test_second_worker_takes_over_partitions_mid_stream(
             lambda: set(observed(kafka_bootstrap, catalog)["windows"]) >= set(want["windows"]),
             timeout=120,
         )
-        time.sleep(2)
+        wait_for(
+            lambda: caught_up(kafka_bootstrap, f"{prefix}-eventtime", [catalog.name("arrivals")])
+        )
         got = observed(kafka_bootstrap, catalog)
     finally:
         a.stop()

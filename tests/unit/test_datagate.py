@@ -167,7 +167,8 @@ def test_revision_supersedes_and_ids_are_deterministic() -> None:
     ]
     other = run(
         DataGateSpec(
-            gate=GateInfo("dataset/clicks", 4, "sha256:v4"), record_count=RecordCount(0, 100, "error")
+            gate=GateInfo("dataset/clicks", 4, "sha256:v4"),
+            record_count=RecordCount(0, 100, "error"),
         ),
         arrivals,
     )

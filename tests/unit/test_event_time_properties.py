@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -156,10 +156,13 @@ def test_restore_mid_stream_is_invisible(
 
 @dataclass
 class Ref:
-    """Outcomes of the reference model: fate per arrival, fired (window id, revision, ids, total)."""
+    """Outcomes of the reference model: fate per arrival; every firing as (window id, revision,
+    ids, total, supersedes_revision, start, end, sources, watermark); and what stays open at
+    the end: start -> (revision, ids)."""
 
     fates: list[str]
-    fires: list[tuple[str, int, list[str], int]]
+    fires: list[tuple[Any, ...]]
+    open: dict[int, tuple[int, list[str]]] = field(default_factory=dict)
 
 
 def reference(spec: DatasetSpec, events: list[DataArrival | DataWatermark]) -> Ref:
@@ -224,11 +227,19 @@ def reference(spec: DatasetSpec, events: list[DataArrival | DataWatermark]) -> R
                         revisions[start],
                         sorted(e.event_id for e in ms),
                         sum(e.record_count for e in ms),
+                        revisions[start] - 1 if revisions[start] > 1 else None,
+                        start,
+                        start + spec.window_ms,
+                        sorted({e.source for e in ms}),
+                        w,
                     )
                 )
         for start in open_windows():
             if w >= start + spec.window_ms + spec.allowed_lateness_ms:
                 dropped.add(start)
+    out.open = {
+        s: (revisions.get(s, 0), sorted(e.event_id for e in members(s))) for s in open_windows()
+    }
     return out
 
 
@@ -239,23 +250,38 @@ def test_core_agrees_with_reference(
 ) -> None:
     """The incremental core and the plain reference model agree on every fate and every firing."""
     spec, events = case
-    _, out = run(spec, events)
+    engine, out = run(spec, events)
     names = {Accepted: "accepted", Duplicate: "duplicate", TooLate: "late", Rejected: "conflict"}
     fates = [names[type(e)] for effects in out for e in effects if type(e) in names]
     fires = [
         (
-            e.manifest.window_id,
-            e.manifest.revision,
-            sorted(x.event_id for x in e.manifest.arrivals),
-            e.manifest.record_total,
+            m.window_id,
+            m.revision,
+            sorted(x.event_id for x in m.arrivals),
+            m.record_total,
+            m.supersedes_revision,
+            to_ms(m.start),
+            to_ms(m.end),
+            m.sources,
+            to_ms(m.watermark),
         )
         for effects in out
         for e in effects
-        if isinstance(e, WindowFired)
+        if isinstance(e, WindowFired) and (m := e.manifest)
     ]
     expected = reference(spec, events)
     assert fates == expected.fates
     assert fires == expected.fires
+    held = engine.datasets["d"].windows if "d" in engine.datasets else {}
+    assert {s: (w.revision, sorted(w.arrivals)) for s, w in held.items()} == expected.open
+    # the state changes the core reported rebuild exactly the state it holds
+    assert dict(changelog(out)) == orjson.loads(orjson.dumps(_without_position(engine)))
+
+
+def _without_position(engine: EventTimeEngine) -> dict[str, Any]:
+    snap = engine.snapshot()
+    snap.pop("\x1fpos")
+    return snap
 
 
 @SETTINGS

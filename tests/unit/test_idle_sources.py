@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from orchestrator.contracts import decode, encode
-from orchestrator.core.effects import WindowFired
+from orchestrator.core.effects import Accepted, WindowFired
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.idle import idle_watermarks
 from orchestrator.core.policy import DatasetSpec
@@ -47,7 +47,10 @@ def test_idle_watermark_event_fires_a_window_held_by_a_silent_source() -> None:
     arrival = decode(
         orjson.dumps(factories.arrival("e1", source="eu", event_time="2026-11-23T10:10:00Z"))
     )
-    assert engine.handle(arrival, 0, 0)  # type: ignore[arg-type]
+    accepted = engine.handle(arrival, 0, 0)  # type: ignore[arg-type]
+    assert [type(e).__name__ for e in accepted if isinstance(e, Accepted | WindowFired)] == [
+        "Accepted"
+    ]  # held: the silent required source keeps the watermark at minus infinity
     now = parse_rfc3339_ms("2026-11-23T12:00:00Z") / 1000
     (wm,) = idle_watermarks({"clicks": SPEC}, {"clicks": now - 601}, now)
     effects = engine.handle(decode(encode(wm)), 0, 1)  # type: ignore[arg-type]

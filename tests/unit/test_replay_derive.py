@@ -66,3 +66,32 @@ def test_offset_range_limits_partitions_in_both_modes() -> None:
     assert set(bounds) == {1}
     assert [d["decision_id"] for d in par] == [d["decision_id"] for d in seq]
     assert seq and all(d["subject"]["id"].startswith("payments/") for d in seq)
+
+
+def test_derivation_gives_the_core_s_own_decisions() -> None:
+    """Replay's decisions, sequential or parallel, are what the bare core decides for each
+    partition's records (not only equal to each other)."""
+    from orchestrator.contracts.codec import decode, encode
+    from orchestrator.core.effects import Decided
+    from orchestrator.core.engine import EventTimeEngine
+    from orchestrator.core.windows import EPOCH
+    from orchestrator.errors import ContractError
+
+    policies = Policies.load(ROOT / "gates")
+    data = _partitions(2)
+    want = []
+    for p, records in sorted(data.items()):
+        engine = EventTimeEngine(policies.dataset_specs(), policies.data_gates("data.arrivals"))
+        for offset, key, value, ts in records:
+            try:
+                event = decode(value, key, topic_role="arrivals")
+            except ContractError:
+                engine.skip(offset)
+                continue
+            for e in engine.handle(event, p, offset, EPOCH, ts):  # type: ignore[arg-type]
+                if isinstance(e, Decided):
+                    want.append(orjson.loads(encode(e.decision)))
+    assert want
+    for processes in (1, 2):
+        got, _, _ = derive_data(policies, "data.arrivals", data, Range(), processes=processes)
+        assert got == want

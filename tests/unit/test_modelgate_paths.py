@@ -1,0 +1,180 @@
+"""Model-gate paths beyond the common ones, and the partition's input position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.contracts.events import CommandOverride
+from orchestrator.contracts.modellog import DataNotice
+from orchestrator.contracts.records import SourceOffset
+from orchestrator.core.access import signed
+from orchestrator.core.effects import ChampionChanged, Rejected, StatePut, TrainingRequest
+from orchestrator.core.modelpartition import ModelPartition
+from orchestrator.core.position import POSITION_KEY
+from tests.unit.test_modelgate import (
+    AT,
+    KEY_ALICE,
+    SRC,
+    W1,
+    W2,
+    W3,
+    codes,
+    data,
+    decisions,
+    gate,
+    outcome,
+    rollback,
+    update,
+)
+
+
+def override(subject: str, verdict: str, eid: str = "o1") -> CommandOverride:
+    cmd = CommandOverride(
+        event_id=eid, subject=subject, outcome=verdict, actor="alice", reason="r", signature="-"
+    )
+    return signed(cmd, KEY_ALICE)
+
+
+def champions(effects: list[Any]) -> list[str | None]:
+    return [e.version for e in effects if isinstance(e, ChampionChanged)]
+
+
+def three_champions() -> Any:
+    g = gate()
+    for w in (W1, W2, W3):
+        data(g, w)
+    g.handle(update("v1", auc=0.80, trained_on=[W1]), SRC, AT)
+    g.handle(update("v2", auc=0.81, trained_on=[W2]), SRC, AT)
+    g.handle(update("v3", auc=0.82, trained_on=[W3]), SRC, AT)
+    assert g.champion == "v3"
+    return g
+
+
+def test_override_reject_of_the_champion_falls_back() -> None:
+    """Forcing the champion out makes the newest earlier clean champion champion again."""
+    g = three_champions()
+    effects = g.handle(override("churn:v3", "reject"), SRC, AT)
+    (d,) = decisions(effects)
+    assert d.outcome == "override" and (d.champion_before, d.champion_after) == ("v3", "v2")
+    assert champions(effects) == ["v2"] and g.champion == "v2"
+    assert g.versions["v3"].state == "rejected"
+
+
+def test_override_reject_of_another_version_leaves_the_champion() -> None:
+    g = three_champions()
+    effects = g.handle(override("churn:v1", "reject"), SRC, AT)
+    assert champions(effects) == [] and g.champion == "v3"
+    assert g.versions["v1"].state == "rejected"
+
+
+def test_rollback_to_a_named_version() -> None:
+    """`to_version` skips the newest earlier champion and crowns the one named."""
+    g = three_champions()
+    effects = g.handle(rollback(to_version="v1"), SRC, AT)
+    (d,) = decisions(effects)
+    assert (d.outcome, d.champion_before, d.champion_after) == ("rollback", "v3", "v1")
+    assert g.champion == "v1" and g.versions["v3"].state == "rolled_back"
+
+
+def test_rollback_to_a_version_that_cannot_serve_is_denied() -> None:
+    """An unknown version, or the champion itself: denied, nothing changes."""
+    for target in ("v9", "v3"):
+        g = three_champions()
+        effects = g.handle(rollback(to_version=target), SRC, AT)
+        assert outcome(effects) == ("denied",) and "E_NO_ROLLBACK_TARGET" in codes(effects)
+        assert g.champion == "v3" and champions(effects) == []
+
+
+def test_rollback_with_no_earlier_champion_is_denied() -> None:
+    g = gate()
+    data(g, W1)
+    g.handle(update("v1"), SRC, AT)
+    effects = g.handle(rollback(), SRC, AT)
+    assert outcome(effects) == ("denied",) and "E_NO_ROLLBACK_TARGET" in codes(effects)
+    assert g.champion == "v1"
+
+
+def test_fallback_takes_the_newest_of_two_eligible_earlier_champions() -> None:
+    """With v1 and v2 both clean earlier champions, a retraction of v3 falls back to v2; a
+    retraction of v2 then falls back to v1."""
+    g = three_champions()
+    assert champions(data(g, W3, "reject", rev=2)) == ["v2"]
+    assert champions(data(g, W2, "reject", rev=2)) == ["v1"]
+
+
+def test_fallback_skips_an_earlier_champion_whose_lineage_is_rejected() -> None:
+    g = three_champions()
+    data(g, W2, "reject", rev=2)  # v2 (not champion) is rejected
+    assert champions(data(g, W3, "reject", rev=2)) == ["v1"]
+
+
+def test_retraction_with_no_clean_fallback_leaves_no_champion() -> None:
+    """The last clean champion retracted: champion none, in the record, the effect and state."""
+    g = gate()
+    data(g, W1)
+    g.handle(update("v1"), SRC, AT)
+    effects = data(g, W1, "reject", rev=2)
+    (d,) = decisions(effects)
+    assert (d.outcome, d.champion_before, d.champion_after) == ("rollback", "v1", None)
+    assert champions(effects) == [None] and g.champion is None
+
+
+def test_a_second_retraining_request_after_2n_promoted_windows() -> None:
+    """retrain_every 2: requests after windows 2 and 4, each naming the last two."""
+    g = gate(retrain_every=2)
+    w4 = "clicks/2026-11-23T13:00:00Z/PT1H"
+    requests = [
+        e.request.windows
+        for w in (W1, W2, W3, w4)
+        for e in data(g, w)
+        if isinstance(e, TrainingRequest)
+    ]
+    assert requests == [[W1, W2], [W3, w4]]
+
+
+def test_an_override_promoted_version_is_rolled_back_when_its_data_turns_reject() -> None:
+    """A held version forced to champion by an operator still answers to its lineage: when
+    its window's decision turns promote then reject, it is rolled back."""
+    g = gate()
+    g.handle(update("v1", trained_on=[W2]), SRC, AT)
+    g.handle(override("churn:v1", "promote"), SRC, AT)
+    assert g.champion == "v1"
+    data(g, W2)  # promoted: no new decision for a version that is not held
+    effects = data(g, W2, "reject", rev=2)
+    assert outcome(effects) == ("rollback",) and g.champion is None
+
+
+# -- the partition ----------------------------------------------------------------------------
+
+
+def test_partition_position_follows_every_offset_handled_or_skipped() -> None:
+    """handle and skip move the position past the offset; the position entry says so."""
+    p = ModelPartition({"churn": gate().spec}, gate().access, "t")
+    n = DataNotice(window_id=W1, outcome="promote", decision_id="d1", source=SRC)
+    p.handle("churn", n, SRC, 10, AT)
+    assert p.position == 11 and p.position_entry() == StatePut(POSITION_KEY, 11)
+    p.skip(15)
+    assert p.position == 16
+
+
+def test_an_unknown_model_is_rejected_and_still_moves_the_position() -> None:
+    p = ModelPartition({"churn": gate().spec}, gate().access, "t")
+    effects = p.handle("nope", update("v1"), SRC, 3, AT)
+    assert [(e.code, e.event_id) for e in effects if isinstance(e, Rejected)] == [
+        ("E_UNKNOWN_MODEL", "u-v1")
+    ]
+    assert p.position == 4
+
+
+def test_partition_snapshot_restores_to_the_same_state() -> None:
+    """restore(snapshot()) gives the same entries and decides the next input identically."""
+    g = three_champions()
+    p = ModelPartition({"churn": g.spec}, g.access, "t")
+    p.gates["churn"] = g
+    p.position = 42
+    q = ModelPartition.restore({"churn": g.spec}, g.access, "t", list(p.snapshot().items()))
+    assert q.snapshot() == p.snapshot() and q.position == 42
+    trig = SourceOffset(topic="models.log", partition=0, offset=42)
+    a = p.handle("churn", rollback(), SRC, 42, AT, trig)
+    b = q.handle("churn", rollback(), SRC, 42, AT, trig)
+    assert [d.decision_id for d in decisions(a)] == [d.decision_id for d in decisions(b)]
