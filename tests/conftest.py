@@ -16,6 +16,19 @@ import yaml
 from orchestrator.kafka.embedded import EmbeddedBroker
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: Under `make mutation` every mutant reruns the tests that cover it: property tests draw fewer,
+#: fixed examples there (derandomized, so that a mutant's fate does not depend on luck).
+MUTATION = os.environ.get("ORCH_MUTATION") == "1"
+
+
+def examples(n: int) -> dict[str, object]:
+    """Hypothesis settings for `n` examples (a tenth of them, derandomized, under mutation)."""
+    if MUTATION:
+        return {"max_examples": max(25, n // 10), "derandomize": True}
+    return {"max_examples": n}
+
+
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
 
 
@@ -122,8 +135,6 @@ def caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
             committed = await admin.list_consumer_group_offsets(group)
         finally:
             await admin.close()
-        return all(
-            tp in committed and committed[tp].offset >= end for tp, end in ends.items()
-        )
+        return all(tp in committed and committed[tp].offset >= end for tp, end in ends.items())
 
     return asyncio.run(check())

@@ -208,11 +208,15 @@ class AtLeastOnceSink(Sink):
     async def checkpoint(
         self, cps: Sequence[Checkpoint], pending: Sequence[asyncio.Future[Any]]
     ) -> None:
-        """Outputs first, then state: `pending` are the outputs this checkpoint accounts for."""
-        await _all(pending)
+        """Outputs first, then state: `pending` are the outputs this checkpoint accounts for.
+        An idempotent producer retries a send for as long as the broker is away: a checkpoint
+        that waits longer than twice the request time-out has failed."""
+        await asyncio.wait_for(_all(pending), 2 * self.timeout_s)
         if self.state_topic is not None and cps:
             assert self.producer is not None
-            await self._write_state(self.producer, cps, transactional=False)
+            await asyncio.wait_for(
+                self._write_state(self.producer, cps, transactional=False), 2 * self.timeout_s
+            )
 
 
 class ExactlyOnceSink(Sink):
@@ -224,6 +228,9 @@ class ExactlyOnceSink(Sink):
         self.group_id = group_id
         self.producers: dict[TopicPartition, AIOKafkaProducer] = {}
         self._in_txn: set[TopicPartition] = set()
+        #: the acknowledgements of the outputs of each open transaction: aiokafka commits a
+        #: transaction even when one of its sends failed, so the commit waits for them first
+        self._sent: dict[TopicPartition, list[asyncio.Future[Any]]] = {}
 
     def transactional_id(self, tp: TopicPartition) -> str:
         return f"{self.app_id}.{tp.topic}.{tp.partition}"
@@ -246,6 +253,7 @@ class ExactlyOnceSink(Sink):
 
     async def close(self, tp: TopicPartition) -> None:
         """Forget `tp`: an open transaction is aborted (its state was not checkpointed)."""
+        self._sent.pop(tp, None)
         producer = self.producers.pop(tp, None)
         if producer is None:
             return
@@ -261,6 +269,7 @@ class ExactlyOnceSink(Sink):
         same transactional ids start (or when they time out)."""
         producers, self.producers = self.producers, {}
         self._in_txn.clear()
+        self._sent.clear()
         await asyncio.gather(*(_kill(p) for p in producers.values()))
 
     async def stop(self) -> None:
@@ -277,7 +286,7 @@ class ExactlyOnceSink(Sink):
     async def send(self, tp: TopicPartition, outputs: Sequence[Output]) -> None:
         if outputs:
             producer = await self._begin(tp)
-            await self._send_outputs(producer, outputs)
+            self._sent.setdefault(tp, []).extend(await self._send_outputs(producer, outputs))
 
     def take_pending(self) -> list[asyncio.Future[Any]]:
         return []  # the transaction's commit waits for its outputs
@@ -288,8 +297,11 @@ class ExactlyOnceSink(Sink):
         """Per partition: changelog, input offset and outputs in one committed transaction."""
         for cp in cps:
             producer = await self._begin(cp.tp)
+            await asyncio.wait_for(_all(self._sent.pop(cp.tp, [])), 2 * self.timeout_s)
             if self.state_topic is not None:
-                await self._write_state(producer, [cp], transactional=True)
+                await asyncio.wait_for(
+                    self._write_state(producer, [cp], transactional=True), 2 * self.timeout_s
+                )
             await asyncio.wait_for(
                 producer.send_offsets_to_transaction({cp.tp: cp.position}, self.group_id),
                 self.timeout_s,

@@ -15,6 +15,7 @@ from orchestrator.contracts import decode, encode, key_of
 from orchestrator.contracts.codec import MAX_PAYLOAD_BYTES
 from orchestrator.contracts.schema import ALL_SCHEMAS, export
 from tests import factories
+from tests.conftest import examples
 
 
 @pytest.mark.parametrize("make", factories.ALL, ids=lambda f: f.__name__)
@@ -104,7 +105,7 @@ def test_schema_error_names_field() -> None:
     assert info.value.event_id == "a1"
 
 
-@settings(max_examples=300)
+@settings(**examples(300))  # type: ignore[arg-type]
 @given(st.binary(max_size=512))
 def test_arbitrary_bytes_only_raise_contract_errors(raw: bytes) -> None:
     """Arbitrary bytes either decode (to an event that survives a round trip) or raise
@@ -126,7 +127,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300)
+@settings(**examples(300))  # type: ignore[arg-type]
 @given(
     json_values,
     st.sampled_from(factories.ALL),

@@ -25,6 +25,7 @@ from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import to_ms, window_id, window_start_ms
 from orchestrator.core.watermark import NEG_INF
+from tests.conftest import examples
 from tests.scenario import changelog
 
 BASE = 1_795_428_000_000  # 2026-11-23T10:00:00Z
@@ -90,7 +91,7 @@ def run(
     return engine, [engine.handle(e, 0, i) for i, e in enumerate(events)]
 
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(**examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])  # type: ignore[arg-type]
 
 
 @SETTINGS
@@ -243,7 +244,7 @@ def reference(spec: DatasetSpec, events: list[DataArrival | DataWatermark]) -> R
     return out
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(**examples(500), deadline=None, suppress_health_check=[HealthCheck.too_slow])  # type: ignore[arg-type]
 @given(event_streams())
 def test_core_agrees_with_reference(
     case: tuple[DatasetSpec, list[DataArrival | DataWatermark]],
