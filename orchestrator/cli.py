@@ -16,6 +16,11 @@ EXIT_OK, EXIT_INVALID, EXIT_CONFIG = 0, 1, 2
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """Flags over environment over the config file (see orchestrator/settings.py)."""
+    from pydantic import ValidationError
+
+    from orchestrator.settings import config_file_path
+
     overrides: dict[str, Any] = {}
     for flag, field in (
         ("broker", "broker"),
@@ -29,7 +34,17 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, flag, None)
         if value is not None:  # flags default to SUPPRESS, so absent ones are missing here
             overrides[field] = value
-    return Settings(**overrides)
+    config = getattr(args, "config", None)
+    try:
+        return Settings(**overrides, config_file=config)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = config_file_path(config)
+        reason = str(err["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(p) for p in err["loc"])
+        if not field:  # a rule across settings names its setting first
+            field, _, reason = reason.partition(": ")
+        raise ConfigError(str(where) if where else "settings", field, reason) from None
 
 
 def _err(message: str) -> None:
@@ -200,6 +215,22 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_acls(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestrator.acls import apply, plan, principals_from, render
+    from orchestrator.catalog.topics import Catalog
+
+    catalog = Catalog.load(settings.topics_dir)
+    acls = plan(catalog, settings.app_id, principals_from(args.principal), args.trainer_group)
+    print(render(acls))
+    if args.apply:
+        from orchestrator.kafka.connect import broker_session
+
+        with broker_session(settings) as broker:
+            n = asyncio.run(apply(broker.conn, acls))
+        print(f"applied {n} ACLs")
+    return EXIT_OK
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -213,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--gates", type=Path, help="gate and dataset policies (default ./gates)")
     common.add_argument("--topics", type=Path, help="topic catalog (default ./topics)")
     common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    common.add_argument(
+        "--config",
+        type=Path,
+        help="settings file (default ./orchestrator.toml if present; env ORCHESTRATOR_CONFIG)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="orchestrator",
@@ -287,6 +323,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.set_defaults(func=cmd_simulate)
 
+    acls = verbs.add_parser(
+        "acls",
+        help="the least-privilege Kafka ACLs of each role (worker, producer, operator, auditor, "
+        "trainer, admin); --apply creates them",
+        parents=[common],
+    )
+    acls.add_argument(
+        "--principal",
+        action="append",
+        metavar="ROLE=PRINCIPAL",
+        help="the principal of a role (default User:<role>); repeatable",
+    )
+    acls.add_argument(
+        "--trainer-group",
+        default="orchestrator-example-trainer",
+        help="the trainer's consumer group (default: the example trainer's)",
+    )
+    acls.add_argument("--apply", action="store_true", help="create them on the broker")
+    acls.set_defaults(func=cmd_acls)
+
     from orchestrator import cli_worker
 
     cli_worker.register(verbs, common)
@@ -294,20 +350,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import ssl
+
+    from aiokafka.errors import KafkaError
+
+    from orchestrator.kafka.diagnose import explain, quiet_client_logs
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    broker = "(settings)"
     try:
         settings = _settings(args)
+        broker = "the embedded broker" if settings.is_embedded else settings.broker
         from orchestrator.logging import configure
 
         configure(settings.log_level, settings.log_format)
+        if args.verb != "worker":
+            quiet_client_logs()
         result: int = args.func(settings, args)
         return result
+    except (KafkaError, ssl.SSLError) as exc:
+        _err(f"broker {broker}: {explain(exc)}")
+        return EXIT_CONFIG
     except ConfigError as exc:
         _err(str(exc))
         return EXIT_CONFIG
     except BrokerError as exc:
-        _err(f"broker: {exc}")
+        _err(str(exc))
         return EXIT_CONFIG
     except OrchestratorError as exc:
         _err(str(exc))

@@ -9,6 +9,15 @@ import os
 from orchestrator.settings import Settings
 
 
+def worker_key(settings: Settings) -> bytes | None:
+    """The key of the worker's own watermarks (ConfigError if its file is unsafe)."""
+    from orchestrator.secrets import read_secret_file
+
+    if settings.worker_key_file is None:
+        return None
+    return read_secret_file(settings.worker_key_file, "worker_key_file")
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.catalog.topics import Catalog
     from orchestrator.errors import ConfigError
@@ -37,7 +46,15 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
                 "(the embedded broker never does); use at_least_once or Apache Kafka",
             )
         keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
-        runtime = build_app(settings, broker.conn, catalog, policies, keys, idempotent=idempotent)
+        runtime = build_app(
+            settings,
+            broker.conn,
+            catalog,
+            policies,
+            keys,
+            idempotent=idempotent,
+            worker_key=worker_key(settings),
+        )
         return run_worker(runtime, settings.log_level)
 
 
@@ -45,8 +62,16 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.demo import run_demo
     from orchestrator.kafka.connect import broker_session
 
-    with broker_session(settings) as broker:
-        return run_demo(settings, broker, seed=args.seed, timeout_s=args.timeout)
+    with broker_session(settings, start_embedded=True) as broker:
+        return run_demo(
+            settings, broker, seed=args.seed, timeout_s=args.timeout, keep_stack=args.keep
+        )
+
+
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestrator.dev import run_dev
+
+    return run_dev(settings, worker=args.worker, trainer=args.trainer, stop=args.stop)
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
@@ -79,7 +104,15 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
     with broker_session(settings) as broker:
         report = asyncio.run(
-            replay(broker.conn, catalog, policies, keys, rng, processes=args.processes)
+            replay(
+                broker.conn,
+                catalog,
+                policies,
+                keys,
+                rng,
+                processes=args.processes,
+                worker_key=worker_key(settings),
+            )
         )
     print(render(report))
     if args.json:
@@ -128,7 +161,24 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
     demo.add_argument(
         "--timeout", type=float, default=90.0, help="seconds to wait for the worker to settle"
     )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the broker, worker and trainer running afterwards (stop: orchestrator dev --stop)",
+    )
     demo.set_defaults(func=cmd_demo)
+
+    dev = verbs.add_parser(
+        "dev",
+        help="run the embedded broker (and, on request, a worker and the trainer) until Ctrl-C",
+        parents=[common],
+    )
+    dev.add_argument("--worker", action="store_true", help="also run a worker")
+    dev.add_argument("--trainer", action="store_true", help="also run the example trainer")
+    dev.add_argument(
+        "--stop", action="store_true", help="stop a stack that dev or demo --keep left"
+    )
+    dev.set_defaults(func=cmd_dev)
 
     rp = verbs.add_parser(
         "replay", help="re-derive decisions from the input topics and compare", parents=[common]

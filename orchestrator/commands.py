@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator.contracts.events import CommandOverride, CommandRollback
@@ -62,6 +64,8 @@ def build_rollback(
     _require_model(policies, model)
     cmd = CommandRollback(
         event_id=event_id or f"rollback-{uuid.uuid4().hex}",
+        issued_at=datetime.now(UTC),
+        nonce=secrets.token_hex(16),
         model=model,
         actor=actor,
         reason=reason,
@@ -86,6 +90,8 @@ def build_override(
     _require_model(policies, model)
     cmd = CommandOverride(
         event_id=event_id or f"override-{uuid.uuid4().hex}",
+        issued_at=datetime.now(UTC),
+        nonce=secrets.token_hex(16),
         subject=subject,
         outcome=outcome,
         actor=actor,

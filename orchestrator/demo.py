@@ -8,9 +8,7 @@ seeded simulation in four phases (data, models, close, commands), a readable sum
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from typing import Any
@@ -20,10 +18,10 @@ import orjson
 from orchestrator.audit import lineage, load_decisions
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
+from orchestrator.dev import keep, local_worker_key, start_services
 from orchestrator.kafka.admin import apply_topics
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.connect import BrokerInfo
-from orchestrator.kafka.embedded import free_port
 from orchestrator.kafka.read import read_topic
 from orchestrator.policies import Policies
 from orchestrator.produce import send_events, send_raw
@@ -72,7 +70,9 @@ def _settle(
     return last
 
 
-def run_demo(settings: Settings, broker: BrokerInfo, *, seed: int, timeout_s: float) -> int:
+def run_demo(
+    settings: Settings, broker: BrokerInfo, *, seed: int, timeout_s: float, keep_stack: bool = False
+) -> int:
     started = time.monotonic()
     catalog = Catalog.load(settings.topics_dir)
     policies = Policies.load(settings.gates_dir)
@@ -88,34 +88,23 @@ def run_demo(settings: Settings, broker: BrokerInfo, *, seed: int, timeout_s: fl
         for name, a in policies.access.actors.items()
         if a.key_env and name in EXAMPLE_KEYS
     }
-    env = {
-        **os.environ,
-        **key_env,
-        "ORCHESTRATOR_APP_ID": f"{settings.app_id}-demo-{seed}-{int(time.time())}",
-        "ORCHESTRATOR_LOG_FORMAT": "json",
-    }
-    common = ["--broker", bs, "--topics", str(settings.topics_dir)]
-    procs = []
-    for name, cmd in (
-        (
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "orchestrator",
-                "worker",
-                *common,
-                "--gates",
-                str(settings.gates_dir),
-                "--web-port",
-                str(free_port()),
-            ],
-        ),
-        ("trainer", [sys.executable, "-m", "orchestrator.examples.trainer", *common]),
-    ):
-        with open(run_dir / f"demo-{name}.log", "ab") as log:
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
-        say(f"[demo] {name} started (pid {procs[-1].pid}, log {run_dir / f'demo-{name}.log'})")
+    key_file = local_worker_key(run_dir)
+    procs, port = start_services(
+        settings,
+        bs,
+        run_dir,
+        worker=True,
+        trainer=True,
+        env={
+            **key_env,
+            "ORCHESTRATOR_APP_ID": f"{settings.app_id}-demo-{seed}-{int(time.time())}",
+            "ORCHESTRATOR_LOG_FORMAT": "json",
+            "ORCHESTRATOR_WORKER_KEY_FILE": str(key_file),
+        },
+        prefix="demo",
+    )
+    for name, p in procs:
+        say(f"[demo] {name} started (pid {p.pid}, log {run_dir / f'demo-{name}.log'})")
     try:
         phases = generate(policies, EXAMPLE_KEYS, seed=seed)
         for phase in phases:
@@ -128,21 +117,37 @@ def run_demo(settings: Settings, broker: BrokerInfo, *, seed: int, timeout_s: fl
                 f"[demo] phase {phase.name}: {sent} events"
                 + (f", {len(phase.malformed)} malformed records" if phase.malformed else "")
             )
-            _settle(conn, catalog, procs, timeout_s)
+            _settle(conn, catalog, [p for _, p in procs], timeout_s)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        if not keep_stack:
+            for _, p in procs:
+                p.terminate()
+            for _, p in procs:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
     _summary(conn, catalog)
     say("")
     say("[demo] replay: re-deriving every decision from the topics ...")
-    result = asyncio.run(replay(conn, catalog, policies, EXAMPLE_KEYS, Range()))
+    result = asyncio.run(
+        replay(
+            conn, catalog, policies, EXAMPLE_KEYS, Range(), worker_key=key_file.read_bytes().strip()
+        )
+    )
     say(render(result))
     say(f"[demo] done in {time.monotonic() - started:.1f} s")
+    if keep_stack:
+        stack = keep(run_dir, broker, procs, port, "demo")
+        say("")
+        say(
+            f"[demo] kept running: broker {stack.broker}, worker pid {stack.processes['worker']} "
+            f"(http://127.0.0.1:{port}/metrics), trainer pid {stack.processes['trainer']}"
+        )
+        say(
+            "[demo] try: orchestrator audit history <a window id above>, orchestrator replay, "
+            "orchestrator audit champion churn --at now; stop it with `orchestrator dev --stop`"
+        )
     return 0 if result.ok else 1
 
 

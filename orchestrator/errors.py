@@ -24,6 +24,8 @@ E_WINDOW_LIMIT = "E_WINDOW_LIMIT"
 E_STATE_LIMIT = "E_STATE_LIMIT"
 #: a window's record total would leave signed 64-bit
 E_OVERFLOW = "E_OVERFLOW"
+#: an event claims the source `orchestrator` without the worker's signature
+E_RESERVED_SOURCE = "E_RESERVED_SOURCE"
 #: handling the record raised: our bug, confined to that record (the partition moves on)
 E_INTERNAL = "E_INTERNAL"
 
@@ -42,6 +44,10 @@ E_UNAUTHORIZED = "E_UNAUTHORIZED"
 E_BAD_SIGNATURE = "E_BAD_SIGNATURE"
 E_NO_ROLLBACK_TARGET = "E_NO_ROLLBACK_TARGET"
 E_UNKNOWN_SUBJECT = "E_UNKNOWN_SUBJECT"
+#: a command issued longer before (or after) its broker time than max_command_age
+E_COMMAND_EXPIRED = "E_COMMAND_EXPIRED"
+#: a command whose nonce was seen before (a replay)
+E_COMMAND_REPLAYED = "E_COMMAND_REPLAYED"
 
 INPUT_CODES = frozenset(
     {E_DECODE, E_UNKNOWN_TYPE, E_SCHEMA, E_TOO_LARGE, E_KEY_MISMATCH, E_DUPLICATE_CONFLICT}
@@ -55,6 +61,7 @@ DLQ_CODES = INPUT_CODES | {
     E_STATE_LIMIT,
     E_OVERFLOW,
     E_INTERNAL,
+    E_RESERVED_SOURCE,
 }
 
 

@@ -20,6 +20,7 @@ from orchestrator.core.modelgate import ModelGateSpec
 from orchestrator.core.policy import DEFAULT_MAX_OPEN_WINDOWS, DatasetSpec
 from orchestrator.core.timeutil import parse_duration_ms
 from orchestrator.errors import ConfigError
+from orchestrator.secrets import read_secret_file
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 M = TypeVar("M", bound=BaseModel)
@@ -220,7 +221,11 @@ class AccessPolicy(BaseModel):
     model_config = _STRICT
     kind: Literal["access"]
     version: Annotated[int, Field(ge=1)]
+    #: a command issued longer ago than this, by its record's broker time, is denied
+    max_command_age: str = "PT15M"
     actors: dict[Name, Actor] = {}
+
+    _age = field_validator("max_command_age")(_duration)
 
     def spec(self, keys: dict[str, bytes]) -> AccessSpec:
         grants = frozenset(
@@ -233,20 +238,30 @@ class AccessPolicy(BaseModel):
             GateInfo("access", self.version, policy_digest(self)),
             grants,
             tuple(sorted(keys.items())),
+            parse_duration_ms(self.max_command_age),
         )
 
     def resolve_keys(self, environ: Mapping[str, str], base: Path) -> dict[str, bytes]:
         """Each actor's HMAC key from the environment variable or file its entry names; actors
-        whose key is absent are left out (their commands are then denied: E_BAD_SIGNATURE)."""
+        whose key is absent are left out (see `missing_keys`). A key file readable by group or
+        others is refused (ConfigError)."""
         keys: dict[str, bytes] = {}
         for actor, a in self.actors.items():
             if a.key_env and environ.get(a.key_env):
                 keys[actor] = environ[a.key_env].encode()
             elif a.key_file:
                 path = Path(a.key_file) if Path(a.key_file).is_absolute() else base / a.key_file
-                if path.is_file():
-                    keys[actor] = path.read_bytes().strip()
+                if path.exists():
+                    keys[actor] = read_secret_file(path, f"actors.{actor}.key_file")
         return keys
+
+    def missing_keys(self, keys: Mapping[str, bytes]) -> dict[str, str]:
+        """Actors whose key is not available, and where it was looked for."""
+        return {
+            actor: f"environment variable {a.key_env}" if a.key_env else f"file {a.key_file}"
+            for actor, a in sorted(self.actors.items())
+            if actor not in keys
+        }
 
 
 class Policies:

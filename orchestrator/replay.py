@@ -133,6 +133,7 @@ def derive_data(
     rng: Range,
     *,
     processes: int | None = None,
+    worker_key: bytes | None = None,
 ) -> tuple[list[dict[str, Any]], dict[int, tuple[int, int]], int]:
     """Data-window decisions (wire form) of every (named) partition. Partitions are independent, so with
     more than one CPU they are derived in parallel in forked processes (`processes`: how many;
@@ -146,7 +147,7 @@ def derive_data(
             rng.lower(partition, records, True),
             rng.upper(partition, records, True),
         )
-    logic = eventtime_logic(policies, arrivals_topic)
+    logic = eventtime_logic(policies, arrivals_topic, worker_key)
     jobs = [(logic, arrivals_topic, p, data[p], lo, hi) for p, (lo, hi) in sorted(bounds.items())]
     if processes is None:
         processes = len(os.sched_getaffinity(0))
@@ -176,7 +177,9 @@ def derive_data(
     return out, bounds, sum(n for _, n in results)
 
 
-def eventtime_logic(policies: Policies, arrivals_topic: str) -> EventTimeLogic:
+def eventtime_logic(
+    policies: Policies, arrivals_topic: str, worker_key: bytes | None = None
+) -> EventTimeLogic:
     """The worker's event-time logic for these policies (the dlq size does not matter here)."""
     models_by_dataset: dict[str, list[str]] = {}
     for model, mp_ in sorted(policies.models.items()):
@@ -188,6 +191,7 @@ def eventtime_logic(policies: Policies, arrivals_topic: str) -> EventTimeLogic:
         models_by_dataset,
         arrivals_topic,
         KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+        worker_key,
     )
 
 
@@ -326,6 +330,7 @@ async def replay(
     rng: Range,
     *,
     processes: int | None = None,
+    worker_key: bytes | None = None,
 ) -> Report:
     arrivals_topic, log_topic = catalog.name("arrivals"), catalog.name("model_log")
     data, log, audit = await asyncio.gather(
@@ -336,7 +341,7 @@ async def replay(
     started = time.perf_counter()
     report = Report()
     derived_data, data_bounds, n1 = derive_data(
-        policies, arrivals_topic, data, rng, processes=processes
+        policies, arrivals_topic, data, rng, processes=processes, worker_key=worker_key
     )
     derived_models, log_bounds, n2 = derive_models(
         policies, policies.access.spec(keys), log_topic, log, rng

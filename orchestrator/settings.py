@@ -1,18 +1,76 @@
-"""One frozen settings object, built once in the CLI and passed down. Library code never reads env."""
+"""One frozen settings object, built once in the CLI and passed down. Library code never reads env.
+
+Where settings come from, strongest first: command-line flags, `ORCHESTRATOR_*` environment
+variables, the config file (`--config FILE`, `ORCHESTRATOR_CONFIG`, or `./orchestrator.toml`
+when it exists), the defaults below. In the config file the Kafka settings may sit in a
+`[kafka]` table (`security_protocol = "SASL_SSL"` there is `kafka_security_protocol`).
+
+Secrets (SASL password, OAuth token, TLS key password) are read from files or the
+environment, held as `SecretStr`, and never printed or logged.
+"""
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 EMBEDDED = "embedded"
+CONFIG_FILE = Path("orchestrator.toml")
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+
+
+def config_file_path(explicit: Path | None = None) -> Path | None:
+    """The config file to read: the one named (flag, then env), else ./orchestrator.toml if any."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("ORCHESTRATOR_CONFIG")
+    if env:
+        return Path(env)
+    return CONFIG_FILE if CONFIG_FILE.is_file() else None
+
+
+class TomlFile(PydanticBaseSettingsSource):
+    """Settings from a TOML file; a `[kafka]` table is flattened into `kafka_*` fields."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns everything at once
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        from orchestrator.errors import ConfigError
+
+        try:
+            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(str(self.path), "(file)", exc.strerror or str(exc)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(self.path), "(file)", f"invalid TOML: {exc}") from None
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "kafka" and isinstance(value, dict):
+                out.update({f"kafka_{k}": v for k, v in value.items()})
+            else:
+                out[key] = value
+        unknown = sorted(set(out) - set(self.settings_cls.model_fields))
+        if unknown:
+            raise ConfigError(str(self.path), unknown[0], "unknown setting")
+        return out
 
 
 class Settings(BaseSettings):
-    """`ORCHESTRATOR_*` environment variables; CLI flags override them."""
+    """`ORCHESTRATOR_*` environment variables and the config file; CLI flags override them."""
 
     model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_", frozen=True, extra="ignore")
 
@@ -42,6 +100,77 @@ class Settings(BaseSettings):
     kafka_request_timeout_ms: int = Field(default=30_000, ge=1000, le=600_000)
     #: how long a silent worker keeps its partitions before the group gives them to others
     kafka_session_timeout_ms: int = Field(default=10_000, ge=6000, le=300_000)
+
+    # -- Kafka transport and authentication (every client: orchestrator/kafka/clients.py) ----
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    #: OAUTHBEARER: the token is read from this file, or printed by this command, when needed
+    kafka_oauth_token_file: Path | None = None
+    kafka_oauth_token_command: str | None = None
+    #: TLS: the CA bundle to trust (default: the system's), and a client certificate for mTLS
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password_file: Path | None = None
+    kafka_ssl_check_hostname: bool = True
+
+    #: Where a worker's idle-source watermarks get their signing key (see README, Security).
+    worker_key_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = init_settings.init_kwargs.pop("config_file", None)  # type: ignore[attr-defined]
+        return (init_settings, env_settings, TomlFile(settings_cls, config_file_path(path)))
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        mech = self.kafka_sasl_mechanism
+        if sasl and mech is None:
+            raise ValueError(
+                f"kafka_sasl_mechanism: {self.kafka_security_protocol} needs one of PLAIN, "
+                "SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"
+            )
+        if not sasl and mech is not None:
+            raise ValueError(
+                f"kafka_sasl_mechanism: set, but kafka_security_protocol is "
+                f"{self.kafka_security_protocol} (use SASL_SSL or SASL_PLAINTEXT)"
+            )
+        if mech in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+            if not self.kafka_sasl_username:
+                raise ValueError(f"kafka_sasl_username: {mech} needs a user name")
+            if (self.kafka_sasl_password is None) == (self.kafka_sasl_password_file is None):
+                raise ValueError(
+                    f"kafka_sasl_password: {mech} needs exactly one of kafka_sasl_password "
+                    "or kafka_sasl_password_file"
+                )
+        if mech == "OAUTHBEARER" and (self.kafka_oauth_token_file is None) == (
+            self.kafka_oauth_token_command is None
+        ):
+            raise ValueError(
+                "kafka_oauth_token_file: OAUTHBEARER needs exactly one of "
+                "kafka_oauth_token_file or kafka_oauth_token_command"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError(
+                "kafka_ssl_certfile: a client certificate needs its key (kafka_ssl_keyfile)"
+            )
+        if self.kafka_ssl_certfile and not self.kafka_security_protocol.endswith("SSL"):
+            raise ValueError(
+                "kafka_ssl_certfile: set, but kafka_security_protocol uses no TLS "
+                f"({self.kafka_security_protocol})"
+            )
+        return self
 
     @property
     def is_embedded(self) -> bool:

@@ -9,8 +9,10 @@ The same seed always gives the same stream.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -154,29 +156,53 @@ def _update(
     }
 
 
-def _rollback(model: str, actor: str, key: bytes, event_id: str, reason: str) -> dict[str, Any]:
+def _rollback(
+    model: str, actor: str, key: bytes, event_id: str, reason: str, issued_at: datetime
+) -> dict[str, Any]:
     cmd = CommandRollback(
-        event_id=event_id, model=model, actor=actor, reason=reason, signature="unsigned"
+        event_id=event_id,
+        model=model,
+        actor=actor,
+        reason=reason,
+        issued_at=issued_at,
+        nonce=_nonce(event_id),
+        signature="unsigned",
     )
     return to_jsonable(signed(cmd, key))
 
 
-def _override(subject: str, actor: str, key: bytes, event_id: str, reason: str) -> dict[str, Any]:
+def _override(
+    subject: str, actor: str, key: bytes, event_id: str, reason: str, issued_at: datetime
+) -> dict[str, Any]:
     cmd = CommandOverride(
         event_id=event_id,
         subject=subject,
         outcome="promote",
         actor=actor,
         reason=reason,
+        issued_at=issued_at,
+        nonce=_nonce(event_id),
         signature="unsigned",
     )
     return to_jsonable(signed(cmd, key))
 
 
+def _nonce(event_id: str) -> str:
+    """A nonce derived from the (seeded) event id: the same seed gives the same stream."""
+    return hashlib.sha256(f"nonce:{event_id}".encode()).hexdigest()[:32]
+
+
 def generate(
-    policies: Policies, keys: dict[str, bytes], seed: int = 7, windows: int = 5
+    policies: Policies,
+    keys: dict[str, bytes],
+    seed: int = 7,
+    windows: int = 5,
+    issued_at: datetime | None = None,
 ) -> list[Phase]:
-    """Four phases: data, models, close (fire, retract, drop, too late), commands."""
+    """Four phases: data, models, close (fire, retract, drop, too late), commands. Commands are
+    issued at `issued_at` (default: now; a command is good for the access policy's
+    max_command_age after that)."""
+    at = issued_at or datetime.now(UTC).replace(microsecond=0)
     rng = random.Random(seed)
     specs = policies.dataset_specs()
     data = Phase("data", _interleave(rng, data_stream(specs, rng, windows)))
@@ -233,10 +259,12 @@ def generate(
         denied = sorted(a for a in policies.access.actors if a not in granted)
         if granted and granted[0] in keys:
             commands.events.append(
-                _rollback(name, granted[0], keys[granted[0]], f"{name}-rollback-ok", "canary alert")
+                _rollback(
+                    name, granted[0], keys[granted[0]], f"{name}-rollback-ok", "canary alert", at
+                )
             )
             commands.events.append(
-                _rollback(name, granted[0], b"forged-key", f"{name}-rollback-forged", "forged")
+                _rollback(name, granted[0], b"forged-key", f"{name}-rollback-forged", "forged", at)
             )
         overriders = sorted(
             a
@@ -251,6 +279,7 @@ def generate(
                     keys[overriders[0]],
                     f"{name}-override-v2",
                     "regression accepted: new features outweigh it",
+                    at,
                 )
             )
         if denied and denied[0] in keys:
@@ -261,6 +290,7 @@ def generate(
                     keys[denied[0]],
                     f"{name}-rollback-unauthorized",
                     "not my model",
+                    at,
                 )
             )
     return [data, models, close, commands]

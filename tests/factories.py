@@ -65,6 +65,8 @@ def rollback(event_id: str = "c1", model: str = "churn") -> dict[str, Any]:
         "model": model,
         "actor": "alice",
         "reason": "bad release",
+        "issued_at": "2026-11-23T12:00:00Z",
+        "nonce": "0123456789abcdef",
         "signature": "00",
     }
 
@@ -78,6 +80,8 @@ def override(event_id: str = "c2", subject: str = "churn/v1") -> dict[str, Any]:
         "outcome": "promote",
         "actor": "alice",
         "reason": "checked by hand",
+        "issued_at": "2026-11-23T12:00:00Z",
+        "nonce": "fedcba9876543210",
         "signature": "00",
     }
 

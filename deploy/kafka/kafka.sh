@@ -6,9 +6,20 @@
 #                                          prints the bootstrap address (127.0.0.1:PORT); a run
 #                                          directory started before keeps its data and ports
 #   deploy/kafka/kafka.sh stop RUN_DIR     stop it cleanly (SIGTERM, then SIGKILL after 30 s)
+#   deploy/kafka/kafka.sh start-secure RUN_DIR
+#                                          the same broker with authentication and ACLs: a
+#                                          SASL_SSL listener (SCRAM-SHA-512/256, PLAIN, and
+#                                          OAUTHBEARER with unsecured test tokens), an SSL listener
+#                                          that requires client certificates (mTLS), and the
+#                                          StandardAuthorizer (no ACL, no access). Certificates
+#                                          are made by tls.sh in RUN_DIR/tls. Prints the SASL_SSL
+#                                          address; RUN_DIR/bootstrap-ssl holds the mTLS one.
+#                                          For local tests only: the keys are unencrypted.
 #
 # Env: KAFKA_LIB (default deploy/kafka/lib), KAFKA_PORT (default: a free port),
-#      KAFKA_HEAP (default -Xmx768m).
+#      KAFKA_HEAP (default -Xmx768m); start-secure: KAFKA_SCRAM_USERS ("name=password ...",
+#      default "admin=admin-secret"; admin is the super user), KAFKA_TLS_CLIENTS (client
+#      certificates to make, default "admin").
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 lib="${KAFKA_LIB:-$here/lib}"
@@ -49,12 +60,15 @@ start() {
   local port cport
   if [ -f "$run/server.properties" ]; then
     # a restart keeps the run directory's ports: clients find the broker where it was
-    port="$(sed -n 's#^listeners=PLAINTEXT://127.0.0.1:\([0-9]*\),.*#\1#p' "$run/server.properties")"
+    port="$(sed -n 's#^listeners=[A-Z_]*://127.0.0.1:\([0-9]*\),.*#\1#p' "$run/server.properties")"
     cport="$(sed -n 's#^controller.quorum.voters=1@127.0.0.1:\([0-9]*\)#\1#p' "$run/server.properties")"
   else
     port="${KAFKA_PORT:-$(free_port)}"
     cport="$(free_port)"
   fi
+  if [ -f "$run/secure" ]; then
+    secure_props "$run" "$port" "$cport"
+  else
   cat > "$run/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -76,10 +90,18 @@ group.initial.rebalance.delay.ms=0
 log.cleaner.backoff.ms=1000
 log.segment.bytes=16777216
 PROPS
+  fi
   # a run directory started before keeps its data (and its cluster id): format only a new one
   if [ ! -f "$run/data/meta.properties" ]; then
+    local scram=()
+    if [ -f "$run/secure" ]; then
+      for user in ${KAFKA_SCRAM_USERS:-admin=admin-secret}; do
+        scram+=(--add-scram "SCRAM-SHA-512=[name=${user%%=*},password=${user#*=}]")
+        scram+=(--add-scram "SCRAM-SHA-256=[name=${user%%=*},password=${user#*=}]")
+      done
+    fi
     java_run kafka.tools.StorageTool format -t "$(cluster_id)" \
-      -c "$run/server.properties" > "$run/format.log" 2>&1 \
+      -c "$run/server.properties" "${scram[@]}" > "$run/format.log" 2>&1 \
       || { echo "kafka storage format failed; see $run/format.log" >&2; cat "$run/format.log" >&2; exit 1; }
   fi
   : > "$run/kafka.log"
@@ -100,6 +122,53 @@ PROPS
   cat "$run/bootstrap"
 }
 
+secure_props() {  # secure_props RUN_DIR PORT CONTROLLER_PORT
+  local run="$1" port="$2" cport="$3" sport plain_users="" user
+  sport="$(sed -n 's#^listeners=.*,SSL://127.0.0.1:\([0-9]*\),.*#\1#p' "$run/server.properties" 2>/dev/null || true)"
+  [ -n "$sport" ] || sport="$(free_port)"
+  bash "$here/tls.sh" "$run/tls" broker ${KAFKA_TLS_CLIENTS:-admin}
+  for user in ${KAFKA_SCRAM_USERS:-admin=admin-secret}; do
+    plain_users+=" user_${user%%=*}=\"${user#*=}\""
+  done
+  cat > "$run/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=SASL_SSL://127.0.0.1:$port,SSL://127.0.0.1:$sport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=SASL_SSL://127.0.0.1:$port,SSL://127.0.0.1:$sport
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT
+ssl.keystore.type=PEM
+ssl.keystore.location=$run/tls/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$run/tls/ca.crt
+ssl.client.auth=required
+listener.name.sasl_ssl.ssl.client.auth=none
+ssl.principal.mapping.rules=RULE:^CN=([a-zA-Z0-9._-]+).*\$/\$1/,DEFAULT
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN,OAUTHBEARER
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin;User:broker;User:ANONYMOUS
+log.dirs=$run/data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.cleaner.backoff.ms=1000
+log.segment.bytes=16777216
+PROPS
+  echo "127.0.0.1:$sport" > "$run/bootstrap-ssl"
+}
+
 stop() {
   local run="$1" pid
   [ -f "$run/kafka.pid" ] || return 0
@@ -115,6 +184,7 @@ stop() {
 case "${1:-}" in
   fetch) fetch ;;
   start) start "${2:?run dir}" ;;
+  start-secure) mkdir -p "${2:?run dir}"; touch "$2/secure"; start "$2" ;;
   stop) stop "${2:?run dir}" ;;
-  *) echo "usage: $0 fetch | start RUN_DIR | stop RUN_DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch | start RUN_DIR | start-secure RUN_DIR | stop RUN_DIR" >&2; exit 2 ;;
 esac

@@ -24,6 +24,8 @@ Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
 Float = Annotated[float, Field(allow_inf_nan=False)]
 AttrValue = str | Int64 | Float | bool | None
+#: a command's one-time value: random, at least 16 characters
+Nonce = Annotated[str, StringConstraints(min_length=16, max_length=200)]
 
 
 def _int64_values(value: object) -> object:
@@ -68,7 +70,10 @@ class DataArrival(BaseModel):
 
 
 class DataWatermark(BaseModel):
-    """A source asserts that nothing older than `watermark` follows (key: dataset)."""
+    """A source asserts that nothing older than `watermark` follows (key: dataset).
+
+    The source `orchestrator` is reserved for the worker's idle-source watermarks, which it
+    signs (HMAC-SHA256 with the worker key, like a command); any other is refused."""
 
     model_config = _FROZEN
     type: Literal["data.watermark"] = "data.watermark"
@@ -77,6 +82,7 @@ class DataWatermark(BaseModel):
     dataset: Name
     source: Name
     watermark: UtcDatetime
+    signature: Text | None = None
 
 
 class ModelUpdate(BaseModel):
@@ -98,7 +104,9 @@ class ModelUpdate(BaseModel):
 
 
 class CommandRollback(BaseModel):
-    """An operator asks to restore the previous champion, or `to_version` (key: model)."""
+    """An operator asks to restore the previous champion, or `to_version` (key: model).
+    `issued_at` and `nonce` are signed with the rest: a command is good once, and only for the
+    access policy's max_command_age."""
 
     model_config = _FROZEN
     type: Literal["command.rollback"] = "command.rollback"
@@ -107,12 +115,15 @@ class CommandRollback(BaseModel):
     model: Name
     actor: Name
     reason: Text
+    issued_at: UtcDatetime
+    nonce: Nonce
     signature: Text
     to_version: Name | None = None
 
 
 class CommandOverride(BaseModel):
-    """An operator forces an outcome on a subject with a justification (key: subject id)."""
+    """An operator forces an outcome on a subject with a justification (key: subject id);
+    signed, once, within max_command_age, like a rollback."""
 
     model_config = _FROZEN
     type: Literal["command.override"] = "command.override"
@@ -122,6 +133,8 @@ class CommandOverride(BaseModel):
     outcome: Literal["promote", "reject"]
     actor: Name
     reason: Text
+    issued_at: UtcDatetime
+    nonce: Nonce
     signature: Text
 
 

@@ -26,6 +26,8 @@ class LoggedEvent(BaseModel):
     kind: Literal["event"] = "event"
     event: ModelEvent
     source: SourceOffset
+    #: the broker timestamp (ms) of the record it was read from (commands are judged by it)
+    timestamp: int | None = None
 
 
 class DataNotice(BaseModel):
@@ -51,11 +53,18 @@ def model_of(event: ModelUpdate | CommandRollback | CommandOverride) -> str:
 
 
 def event_record(
-    event: ModelUpdate | CommandRollback | CommandOverride, source: SourceOffset
+    event: ModelUpdate | CommandRollback | CommandOverride,
+    source: SourceOffset,
+    timestamp: int | None = None,
 ) -> bytes:
-    return orjson.dumps(
-        {"kind": "event", "event": to_jsonable(event), "source": source.model_dump()}
-    )
+    entry: dict[str, Any] = {
+        "kind": "event",
+        "event": to_jsonable(event),
+        "source": source.model_dump(),
+    }
+    if timestamp is not None:
+        entry["timestamp"] = timestamp
+    return orjson.dumps(entry)
 
 
 def notice_record(window_id: str, outcome: str, decision_id: str, source: SourceOffset) -> bytes:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from orchestrator.contracts.codec import to_jsonable
-from orchestrator.contracts.events import CommandOverride, CommandRollback
+from orchestrator.contracts.events import CommandOverride, CommandRollback, DataWatermark
 from orchestrator.core.decision import GateInfo
 from orchestrator.core.digest import canonical
 
@@ -28,6 +28,8 @@ class AccessSpec:
     grants: frozenset[Grant]
     #: actor -> HMAC key, resolved by the shell (keys never live in the policy file)
     keys: tuple[tuple[str, bytes], ...] = ()
+    #: a command issued longer ago than this (against its record's broker time) is denied
+    max_command_age_ms: int = 900_000
 
     def allowed(self, actor: str, action: str, model: str) -> bool:
         return (
@@ -39,28 +41,34 @@ class AccessSpec:
 
 
 Command = CommandRollback | CommandOverride
+#: what is signed: the commands (actor keys) and the worker's own watermarks (worker key)
+Signed = CommandRollback | CommandOverride | DataWatermark
 
 
-def signing_payload(command: Command) -> bytes:
-    """The canonical event without its signature: what an actor's key signs."""
-    body = to_jsonable(command)
+def signing_payload(event: Signed) -> bytes:
+    """The canonical event without its signature: what a key signs."""
+    body = to_jsonable(event)
     body.pop("signature", None)
     return canonical(body)
 
 
-def sign(command: Command, key: bytes) -> str:
+def sign(event: Signed, key: bytes) -> str:
     """HMAC-SHA256 hex of the canonical event (the `signature` field is ignored)."""
-    return hmac.new(key, signing_payload(command), hashlib.sha256).hexdigest()
+    return hmac.new(key, signing_payload(event), hashlib.sha256).hexdigest()
 
 
-def verify(command: Command, key: bytes | None) -> bool:
-    """True if `command` carries a valid signature for `key`."""
-    return key is not None and hmac.compare_digest(sign(command, key), command.signature)
+def verify(event: Signed, key: bytes | None) -> bool:
+    """True if `event` carries a valid signature for `key`."""
+    return (
+        key is not None
+        and event.signature is not None
+        and hmac.compare_digest(sign(event, key), event.signature)
+    )
 
 
-C = TypeVar("C", CommandRollback, CommandOverride)
+C = TypeVar("C", CommandRollback, CommandOverride, DataWatermark)
 
 
-def signed(command: C, key: bytes) -> C:
-    """The command with its signature set for `key` (whatever it carried before)."""
-    return command.model_copy(update={"signature": sign(command, key)})
+def signed(event: C, key: bytes) -> C:
+    """The event with its signature set for `key` (whatever it carried before)."""
+    return event.model_copy(update={"signature": sign(event, key)})

@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.contracts.events import DataArrival, DataWatermark
+from orchestrator.core.access import verify
 from orchestrator.core.datagate import DataGate
 from orchestrator.core.effects import Effect, Rejected, StatePut
-from orchestrator.core.policy import DatasetSpec
+from orchestrator.core.policy import ORCHESTRATOR_SOURCE, DatasetSpec
 from orchestrator.core.position import POSITION_KEY
 from orchestrator.core.windows import EPOCH, SEP, DatasetWindows
-from orchestrator.errors import E_UNKNOWN_DATASET
+from orchestrator.errors import E_RESERVED_SOURCE, E_UNKNOWN_DATASET
 
 
 class EventTimeEngine:
@@ -22,9 +23,12 @@ class EventTimeEngine:
         self,
         specs: Mapping[str, DatasetSpec],
         gates: Mapping[str, Callable[[], DataGate]] | None = None,
+        worker_key: bytes | None = None,
     ) -> None:
         self.specs = dict(specs)
         self.gates = dict(gates or {})
+        #: verifies the worker's own watermarks (source `orchestrator`); None: none is trusted
+        self.worker_key = worker_key
         self.datasets: dict[str, DatasetWindows] = {}
         #: The next input offset this state has not seen (recovery skips offsets below it).
         self.position = 0
@@ -50,8 +54,20 @@ class EventTimeEngine:
         """Effects of one event at `offset`; `timestamp_ms` is the record's broker timestamp
         (event times further ahead of it than the dataset's max_future_skew are refused)."""
         windows = self.dataset(event.dataset)
-        if windows is None:
+        if event.source == ORCHESTRATOR_SOURCE and not (
+            isinstance(event, DataWatermark) and verify(event, self.worker_key)
+        ):
             effects: list[Effect] = [
+                Rejected(
+                    event.dataset,
+                    event.event_id,
+                    E_RESERVED_SOURCE,
+                    f"field 'source': {ORCHESTRATOR_SOURCE!r} is reserved for the worker's own "
+                    "watermarks, which carry its signature",
+                )
+            ]
+        elif windows is None:
+            effects = [
                 Rejected(
                     event.dataset,
                     event.event_id,
@@ -81,9 +97,10 @@ class EventTimeEngine:
         specs: Mapping[str, DatasetSpec],
         entries: Iterable[tuple[str, Any]],
         gates: Mapping[str, Callable[[], DataGate]] | None = None,
+        worker_key: bytes | None = None,
     ) -> EventTimeEngine:
         """Rebuild from the latest value of every changelog key (tombstones already removed)."""
-        engine = cls(specs, gates)
+        engine = cls(specs, gates, worker_key)
         for key, value in entries:
             if key == POSITION_KEY:
                 engine.position = int(value)

@@ -33,9 +33,11 @@ from orchestrator.core.effects import (
     TrainingRequest,
 )
 from orchestrator.core.promotion import History, State, next_state
-from orchestrator.core.timeutil import parse_window_id
+from orchestrator.core.timeutil import parse_window_id, to_ms
 from orchestrator.errors import (
     E_BAD_SIGNATURE,
+    E_COMMAND_EXPIRED,
+    E_COMMAND_REPLAYED,
     E_DUPLICATE_CONFLICT,
     E_LINEAGE_PENDING,
     E_LINEAGE_REJECTED,
@@ -145,6 +147,10 @@ class ModelGate:
     promoted_windows: list[str] = field(default_factory=list)
     #: dataset -> the latest start (ms) of a window forgotten from `windows`
     horizon: dict[str, int] = field(default_factory=dict)
+    #: command nonces seen -> when the command was issued (ms); kept for max_command_age
+    nonces: dict[str, int] = field(default_factory=dict)
+    #: the latest broker time (ms) of a command handled (the nonce memory's clock)
+    clock_ms: int = 0
     seq: int = 0
     _trigger: SourceOffset | None = None  # where the input being handled sits in models.log
     _changed: set[tuple[str, str]] = field(default_factory=set)
@@ -165,7 +171,10 @@ class ModelGate:
         source: SourceOffset,
         decided_at: datetime,
         trigger: SourceOffset | None = None,
+        received_ms: int | None = None,
     ) -> list[Effect]:
+        """Effects of one models.log entry; `received_ms` is the broker time of the record the
+        router read it from (a command is judged fresh or expired against it)."""
         self._trigger = trigger
         if isinstance(item, DataNotice):
             effects = self._on_data(item, decided_at)
@@ -194,7 +203,7 @@ class ModelGate:
             if isinstance(item, ModelUpdate):
                 effects = self._on_update(item, source, decided_at)
             else:
-                effects = self._on_command(item, source, decided_at)
+                effects = self._on_command(item, source, decided_at, received_ms)
         self._changed.add(("m", ""))
         return effects + self.state_effects()
 
@@ -558,15 +567,61 @@ class ModelGate:
             )
         )
 
-    def _on_command(self, cmd: Command, source: SourceOffset, at: datetime) -> list[Effect]:
+    def _on_command(
+        self, cmd: Command, source: SourceOffset, at: datetime, received_ms: int | None
+    ) -> list[Effect]:
         action = "rollback" if isinstance(cmd, CommandRollback) else "override"
         auth = self._authorize(cmd, action)
         champ = self.champion
         if not auth.passed:
             return [self._command_decision(cmd, "denied", [auth], source, at, champ, champ)]
+        once = self._once(cmd, received_ms)
+        if not all(c.passed for c in once):
+            return [self._command_decision(cmd, "denied", [auth, *once], source, at, champ, champ)]
         if isinstance(cmd, CommandRollback):
             return self._rollback(cmd, auth, source, at)
         return self._override(cmd, auth, source, at)
+
+    def _once(self, cmd: Command, received_ms: int | None) -> list[Check]:
+        """A signed command is good once and for a while: issued within max_command_age of its
+        broker time (either side: clocks drift), with a nonce not seen before. Seen nonces are
+        remembered for max_command_age, past which their commands are expired anyway."""
+        age = self.access.max_command_age_ms
+        issued = to_ms(cmd.issued_at)
+        out = []
+        if received_ms is not None:
+            self.clock_ms = max(self.clock_ms, received_ms)
+            self._changed.add(("m", ""))
+            fresh = abs(received_ms - issued) <= age
+            out.append(
+                check(
+                    "freshness",
+                    fresh,
+                    "error",
+                    {"issued_at": cmd.issued_at.isoformat(), "received_ms": received_ms},
+                    {"max_command_age_ms": age},
+                    E_COMMAND_EXPIRED,
+                )
+            )
+            if not fresh:
+                return out
+        replayed = cmd.nonce in self.nonces
+        out.append(
+            check("nonce", not replayed, "error", cmd.nonce, "not seen before", E_COMMAND_REPLAYED)
+        )
+        if not replayed:
+            self.nonces[cmd.nonce] = issued
+            self._changed.add(("n", cmd.nonce))
+        for nonce in self._trim_nonces():
+            self._changed.add(("n", nonce))
+        return out
+
+    def _trim_nonces(self) -> list[str]:
+        horizon = self.clock_ms - self.access.max_command_age_ms
+        old = [n for n, issued in self.nonces.items() if issued < horizon]
+        for n in old:
+            del self.nonces[n]
+        return old
 
     def _rollback(
         self, cmd: CommandRollback, auth: Check, source: SourceOffset, at: datetime
@@ -671,6 +726,7 @@ class ModelGate:
                 "pw": self.promoted_windows,
                 "h": self.horizon,
                 "vacant": self.history.vacant,
+                "clock": self.clock_ms,
             }
         if kind == "v":
             v = self.versions.get(ident)
@@ -678,6 +734,8 @@ class ModelGate:
         if kind == "w":
             w = self.windows.get(ident)
             return [w.outcome, w.decision_id] if w else None
+        if kind == "n":
+            return self.nonces.get(ident)
         s = self.seen.get(ident)
         return list(s) if s else None
 
@@ -698,6 +756,7 @@ class ModelGate:
             + [("v", n) for n in self.versions]
             + [("w", w) for w in self.windows]
             + [("e", e) for e in self.seen]
+            + [("n", n) for n in self.nonces]
         )
         return {self.key(k, i): self._entry(k, i) for k, i in idents}
 
@@ -707,7 +766,8 @@ class ModelGate:
             self.seq = int(value["seq"])
             self.promoted_windows = list(value["pw"])
             self.horizon = {d: int(ms) for d, ms in value["h"].items()}
-            self.history.vacant = value["vacant"]
+            self.history.vacant = value.get("vacant")
+            self.clock_ms = int(value.get("clock", 0))
         elif kind == "v":
             self.versions[ident] = Version(
                 ModelUpdate.model_validate(value["u"]),
@@ -723,12 +783,15 @@ class ModelGate:
             self.windows[ident] = WindowDecision(value[0], value[1])
         elif kind == "e":
             self.seen[ident] = (value[0], int(value[1]))
+        elif kind == "n":
+            self.nonces[ident] = int(value)
         else:
             raise ValueError(f"unknown model state kind {kind!r}")
 
     def settle(self) -> None:
         """After restore: forget what the bounds say is forgotten (tombstones may lag)."""
         self._trim_seen()
+        self._trim_nonces()
         self._trim_versions()
         self._trim_windows()
         self._changed.clear()

@@ -42,6 +42,7 @@ class ModelPartition:
         offset: int,
         decided_at: datetime,
         trigger: SourceOffset | None = None,
+        received_ms: int | None = None,
     ) -> list[Effect]:
         self.position = offset + 1
         g = self.gate(model)
@@ -55,7 +56,7 @@ class ModelPartition:
                     f"field 'model': no policy for model {model!r} in gates/models",
                 )
             ]
-        return g.handle(item, source, decided_at, trigger)
+        return g.handle(item, source, decided_at, trigger, received_ms)
 
     def skip(self, offset: int) -> None:
         """Note an input offset that carried nothing for the gates (e.g. an unreadable entry)."""

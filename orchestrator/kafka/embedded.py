@@ -68,6 +68,8 @@ class EmbeddedBroker:
         self.port = port or free_port()
         self.run_dir = run_dir
         self._proc: subprocess.Popen[bytes] | None = None
+        #: keep it running when its starter exits (`demo --keep`, `dev`): stop() is not called
+        self.kept = False
 
     @property
     def bootstrap(self) -> str:
@@ -110,6 +112,10 @@ class EmbeddedBroker:
                 orjson.dumps({"host": self.host, "port": self.port, "pid": self._proc.pid})
             )
         return self.bootstrap
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -39,7 +39,9 @@ class EventTimeLogic:
         models_by_dataset: Mapping[str, list[str]],
         arrivals_topic: str,
         dlq_limit: int,
+        worker_key: bytes | None = None,
     ) -> None:
+        self.worker_key = worker_key
         self.specs = dict(specs)
         self.gates = dict(gates)
         self.models_by_dataset = dict(models_by_dataset)
@@ -47,10 +49,10 @@ class EventTimeLogic:
         self.dlq_limit = dlq_limit
 
     def new_engine(self) -> EventTimeEngine:
-        return EventTimeEngine(self.specs, self.gates)
+        return EventTimeEngine(self.specs, self.gates, self.worker_key)
 
     def restore(self, entries: list[tuple[str, Any]]) -> EventTimeEngine:
-        return EventTimeEngine.restore(self.specs, entries, self.gates)
+        return EventTimeEngine.restore(self.specs, entries, self.gates, self.worker_key)
 
     def apply(self, engine: EventTimeEngine, record: InputRecord, now: datetime) -> Applied:
         partition, offset = record.partition, record.offset

@@ -29,7 +29,7 @@ from orchestrator.core.effects import (
 from orchestrator.core.modelgate import ModelGateSpec, ModelInput
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.errors import ContractError
-from orchestrator.pipeline.records import Applied, InputRecord, Output, dlq_output
+from orchestrator.pipeline.records import Applied, InputRecord, Output, broker_ms, dlq_output
 
 
 class Cursor:
@@ -71,7 +71,7 @@ class RouterLogic:
             )
         routed = cast(ModelUpdate | CommandRollback | CommandOverride, event)
         source = SourceOffset(topic=record.topic, partition=record.partition, offset=record.offset)
-        entry = event_record(routed, source)
+        entry = event_record(routed, source, broker_ms(record))
         return Applied(
             event.type, "routed", [Output("model_log", model_of(routed).encode(), entry)]
         )
@@ -114,7 +114,8 @@ class ModelLogic:
         item: ModelInput = entry if isinstance(entry, DataNotice) else entry.event
         model = (record.key or b"").decode("utf-8", "replace")
         trigger = SourceOffset(topic=self.topic, partition=record.partition, offset=record.offset)
-        effects = engine.handle(model, item, entry.source, record.offset, now, trigger)
+        received = entry.timestamp if isinstance(entry, LoggedEvent) else None
+        effects = engine.handle(model, item, entry.source, record.offset, now, trigger, received)
         out = Applied(
             entry.event.type if isinstance(entry, LoggedEvent) else "data.notice", "applied"
         )

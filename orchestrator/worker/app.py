@@ -16,13 +16,14 @@ import contextlib
 import gc
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 import structlog
 from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
+from faust.web.base import BlueprintManager
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator import __version__
@@ -72,6 +73,8 @@ class Runtime:
     eventtime: EventTimeObserver
     model_observer: ModelObserver
     dataset_names: tuple[str, ...] = ()
+    #: actors whose commands this worker cannot verify, and why (not ready while any)
+    unverifiable: dict[str, str] = field(default_factory=dict)
     started: bool = False
     broker_ok: bool = True
 
@@ -82,10 +85,16 @@ class Runtime:
     def readiness(self) -> dict[str, Any]:
         """Ready: topics verified (before start), every input assigned, no partition being
         recovered, no input degraded, broker answering."""
-        checks: dict[str, Any] = {"topics_verified": True, "broker_reachable": self.broker_ok}
+        checks: dict[str, Any] = {
+            "topics_verified": True,
+            "broker_reachable": self.broker_ok,
+            "commands_verifiable": not self.unverifiable,
+        }
+        if self.unverifiable:
+            checks["unverifiable_actors"] = self.unverifiable
         for ingest in self.ingests:
             checks[ingest.name] = ingest.readiness()
-        ready = self.broker_ok and all(i.ready for i in self.ingests)
+        ready = self.broker_ok and not self.unverifiable and all(i.ready for i in self.ingests)
         self.metrics.ready.set(1 if ready else 0)
         return {"ready": ready, **checks}
 
@@ -128,7 +137,10 @@ def build_app(
     keys: dict[str, bytes],
     *,
     idempotent: bool,
+    worker_key: bytes | None = None,
 ) -> Runtime:
+    """The worker. `keys` verify commands (an actor without one makes the worker not ready);
+    `worker_key` signs its idle-source watermarks (without one it sends none)."""
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{conn.bootstrap}",
@@ -147,6 +159,8 @@ def build_app(
         web_metrics_enabled=False,
     )
     app.boot_strategy = HostOnly(app)
+    # only our endpoints: none of Faust's built-in views (its index page at / included)
+    app.web.blueprints = BlueprintManager([])
     metrics = Metrics()
     specs = policies.dataset_specs()
     arrivals_topic = catalog.name("arrivals")
@@ -157,8 +171,25 @@ def build_app(
             models_by_dataset.setdefault(ds, []).append(model)
 
     eventtime_logic = EventTimeLogic(
-        specs, policies.data_gates(arrivals_topic), models_by_dataset, arrivals_topic, dlq_limit
+        specs,
+        policies.data_gates(arrivals_topic),
+        models_by_dataset,
+        arrivals_topic,
+        dlq_limit,
+        worker_key,
     )
+    missing = policies.access.missing_keys(keys)
+    if missing:
+        log.warning(
+            "commands of some actors cannot be verified: not ready until their keys are set",
+            missing={a: where for a, where in missing.items()},
+        )
+    idle = sorted(n for n, s in specs.items() if s.idle_timeout_ms is not None)
+    if idle and worker_key is None:
+        log.warning(
+            "idle_timeout needs a worker key (worker_key_file): no idle-source watermarks",
+            datasets=idle,
+        )
     model_logic = ModelLogic(
         {n: p.gate_spec() for n, p in policies.models.items()},
         policies.access.spec(keys),
@@ -270,15 +301,16 @@ def build_app(
         eventtime,
         model_observer,
         tuple(sorted(specs)),
+        {a: f"no key ({where})" for a, where in missing.items()},
     )
     idle_producer: list[Any] = []
 
     @app.timer(interval=IDLE_CHECK_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def idle_sources() -> None:
-        if not runtime.started or not idle_producer:
+        if not runtime.started or not idle_producer or worker_key is None:
             return
         now = time.time()
-        for wm in idle_watermarks(specs, eventtime.last_seen, now):
+        for wm in idle_watermarks(specs, eventtime.last_seen, now, worker_key):
             eventtime.last_seen[wm.dataset] = now
             log.info(
                 "idle source watermark", dataset=wm.dataset, watermark=wm.watermark.isoformat()

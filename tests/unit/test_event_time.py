@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from orchestrator.contracts import decode
+from orchestrator.core.access import signed
 from orchestrator.core.effects import (
     Accepted,
     Duplicate,
@@ -196,10 +197,41 @@ def test_watermark_never_goes_back() -> None:
     assert engine.datasets["clicks"].watermarks.value == parse_rfc3339_ms("2026-11-23T11:00:00Z")
 
 
+WORKER_KEY = b"example-worker-key-tests-only"
+
+
 def test_orchestrator_idle_watermark_speaks_for_required_sources() -> None:
-    """The orchestrator's idle watermark advances WM even when a required source is silent."""
-    _, out = run(REQUIRED, [a("e1", "10:10:00", "eu"), wm("w1", "11:00:00", source="orchestrator")])
-    assert fired(out[1]) == [(W10, 1, ["e1"])]
+    """The orchestrator's (signed) idle watermark advances WM even when a required source is
+    silent: WM(D) = max(min over required sources, S(D, orchestrator))."""
+    engine = EventTimeEngine({"clicks": REQUIRED}, worker_key=WORKER_KEY)
+    engine.handle(decode(orjson.dumps(a("e1", "10:10:00", "eu"))), 0, 0)  # type: ignore[arg-type]
+    idle = signed(decode(orjson.dumps(wm("w1", "11:00:00", source="orchestrator"))), WORKER_KEY)  # type: ignore[type-var]
+    assert fired(engine.handle(idle, 0, 1)) == [(W10, 1, ["e1"])]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("obj", "key"),
+    [
+        (wm("w1", "11:00:00", source="orchestrator"), None),  # unsigned
+        (wm("w1", "11:00:00", source="orchestrator"), b"someone-else's-key"),  # forged
+        (a("e2", "10:20:00", source="orchestrator"), WORKER_KEY),  # the worker sends no arrival
+    ],
+    ids=["unsigned", "forged", "arrival"],
+)
+def test_the_orchestrator_source_is_reserved(obj: dict[str, Any], key: bytes | None) -> None:
+    """Anyone may write to data.arrivals, but only the worker speaks for `orchestrator`: an
+    unsigned or wrongly signed watermark, or any arrival, is refused (E_RESERVED_SOURCE) and
+    moves nothing."""
+    engine = EventTimeEngine({"clicks": REQUIRED}, worker_key=WORKER_KEY)
+    engine.handle(decode(orjson.dumps(a("e1", "10:10:00", "eu"))), 0, 0)  # type: ignore[arg-type]
+    event = decode(orjson.dumps(obj))
+    if key is not None and obj["type"] == "data.watermark":
+        event = signed(event, key)  # type: ignore[type-var]
+    effects = engine.handle(event, 0, 1)  # type: ignore[arg-type]
+    assert [e.code for e in effects if isinstance(e, Rejected)] == ["E_RESERVED_SOURCE"]
+    assert (
+        fired(effects) == [] and "orchestrator" not in engine.datasets["clicks"].watermarks.sources
+    )
 
 
 def test_one_event_fires_several_windows_in_start_order() -> None:

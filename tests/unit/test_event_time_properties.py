@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.contracts import DataArrival, DataWatermark, decode
+from orchestrator.core.access import signed
 from orchestrator.core.effects import (
     Accepted,
     Duplicate,
@@ -29,6 +30,7 @@ from tests.conftest import examples
 from tests.scenario import changelog
 
 BASE = 1_795_428_000_000  # 2026-11-23T10:00:00Z
+WORKER_KEY = b"example-worker-key-tests-only"
 SPECS = [
     DatasetSpec("d", window_ms=10_000, out_of_orderness_ms=3_000, allowed_lateness_ms=5_000),
     DatasetSpec("d", window_ms=10_000, out_of_orderness_ms=0, allowed_lateness_ms=0),
@@ -80,14 +82,17 @@ def event_streams(draw: st.DrawFn) -> tuple[DatasetSpec, list[DataArrival | Data
                 "record_count": draw(st.integers(min_value=0, max_value=2)),
                 "checksum": "c",
             }
-        events.append(decode(orjson.dumps(obj)))  # type: ignore[arg-type]
+        event = decode(orjson.dumps(obj))
+        if obj.get("source") == "orchestrator":  # the worker's own watermark: signed
+            event = signed(event, WORKER_KEY)  # type: ignore[type-var]
+        events.append(event)  # type: ignore[arg-type]
     return spec, events
 
 
 def run(
     spec: DatasetSpec, events: list[DataArrival | DataWatermark]
 ) -> tuple[EventTimeEngine, list[list[Effect]]]:
-    engine = EventTimeEngine({"d": spec})
+    engine = EventTimeEngine({"d": spec}, worker_key=WORKER_KEY)
     return engine, [engine.handle(e, 0, i) for i, e in enumerate(events)]
 
 
@@ -101,7 +106,7 @@ def test_watermark_never_decreases(
 ) -> None:
     """WM(D) is monotone, and every WatermarkAdvanced effect is a strict increase."""
     spec, events = case
-    engine = EventTimeEngine({"d": spec})
+    engine = EventTimeEngine({"d": spec}, worker_key=WORKER_KEY)
     last = NEG_INF
     for i, event in enumerate(events):
         for effect in engine.handle(event, 0, i):
@@ -147,7 +152,7 @@ def test_restore_mid_stream_is_invisible(
     spec, events = case
     cut = data.draw(st.integers(min_value=0, max_value=len(events)))
     _, full = run(spec, events)
-    engine = EventTimeEngine.restore({"d": spec}, changelog(full[:cut]))
+    engine = EventTimeEngine.restore({"d": spec}, changelog(full[:cut]), worker_key=WORKER_KEY)
     rest = [engine.handle(e, 0, i) for i, e in enumerate(events) if i >= cut]
     assert [repr(x) for x in rest] == [repr(x) for x in full[cut:]]
 
@@ -309,7 +314,7 @@ def test_restore_without_the_last_tombstones_is_invisible(
     durable.update(orjson.loads(orjson.dumps(puts)))
     for key in landed:
         durable.pop(key, None)
-    engine = EventTimeEngine.restore({"d": spec}, list(durable.items()))
+    engine = EventTimeEngine.restore({"d": spec}, list(durable.items()), worker_key=WORKER_KEY)
     rest = [engine.handle(e, 0, i) for i, e in enumerate(events) if i >= cut]
     assert [repr(x) for x in rest] == [repr(x) for x in full[cut:]]
 

@@ -248,6 +248,8 @@ def rollback(
         model=model,
         actor=actor,
         reason="bad",
+        issued_at=AT,
+        nonce=f"nonce-{actor}-{model}-{sorted(kw.items())}",
         signature="0",
         **kw,
     )
@@ -302,6 +304,8 @@ def test_override_forces_an_outcome() -> None:
     g.handle(update("v2", auc=0.5), SRC, AT)  # rejected on threshold
     cmd = CommandOverride(
         event_id="o1",
+        issued_at=AT,
+        nonce=f"nonce-override-{'o1'}-xxxxxxxx",
         subject="churn:v2",
         outcome="promote",
         actor="alice",
@@ -348,6 +352,8 @@ def test_override_of_a_held_version() -> None:
     assert g.versions["v1"].state == "held"
     cmd = CommandOverride(
         event_id="o2",
+        issued_at=AT,
+        nonce=f"nonce-override-{'o2'}-xxxxxxxx",
         subject="churn:v1",
         outcome="promote",
         actor="alice",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orchestrator.contracts.events import CommandOverride
+import pytest
+
+from orchestrator.contracts.events import CommandOverride, CommandRollback
 from orchestrator.contracts.modellog import DataNotice
 from orchestrator.contracts.records import SourceOffset
 from orchestrator.core.access import signed
@@ -30,7 +33,14 @@ from tests.unit.test_modelgate import (
 
 def override(subject: str, verdict: str, eid: str = "o1") -> CommandOverride:
     cmd = CommandOverride(
-        event_id=eid, subject=subject, outcome=verdict, actor="alice", reason="r", signature="-"
+        event_id=eid,
+        issued_at=AT,
+        nonce=f"nonce-override-{eid}-xxxxxxxx",
+        subject=subject,
+        outcome=verdict,
+        actor="alice",
+        reason="r",
+        signature="-",
     )
     return signed(cmd, KEY_ALICE)
 
@@ -178,3 +188,67 @@ def test_partition_snapshot_restores_to_the_same_state() -> None:
     a = p.handle("churn", rollback(), SRC, 42, AT, trig)
     b = q.handle("churn", rollback(), SRC, 42, AT, trig)
     assert [d.decision_id for d in decisions(a)] == [d.decision_id for d in decisions(b)]
+
+
+# -- commands are good once, and for a while -----------------------------------------------
+
+
+def rollback_at(issued: datetime, nonce: str, eid: str) -> CommandRollback:
+    cmd = CommandRollback(
+        event_id=eid,
+        model="churn",
+        actor="alice",
+        reason="r",
+        issued_at=issued,
+        nonce=nonce,
+        signature="-",
+    )
+    return signed(cmd, KEY_ALICE)
+
+
+AGE = 900_000  # the default max_command_age, PT15M
+T = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("received_after_ms", "outcome_"),
+    [
+        (0, "rollback"),
+        (AGE, "rollback"),
+        (AGE + 1, "denied"),
+        (-AGE, "rollback"),
+        (-AGE - 1, "denied"),
+    ],
+)
+def test_a_command_is_good_for_max_command_age(received_after_ms: int, outcome_: str) -> None:
+    """Judged against the broker time of its record: issued at most max_command_age before
+    (or after: clocks drift) it is obeyed; beyond, denied with E_COMMAND_EXPIRED."""
+    g = three_champions()
+    received = int(T.timestamp() * 1000) + received_after_ms
+    effects = g.handle(rollback_at(T, "n" * 16, "c1"), SRC, AT, None, received)
+    assert outcome(effects) == (outcome_,)
+    if outcome_ == "denied":
+        assert "E_COMMAND_EXPIRED" in codes(effects) and g.champion == "v3"
+
+
+def test_a_replayed_nonce_is_denied_even_under_a_new_event_id() -> None:
+    """The same signed nonce again (a copy re-signed with the actor's key and a new event id):
+    denied with E_COMMAND_REPLAYED; the champion stays where the first one put it."""
+    g = three_champions()
+    now = int(T.timestamp() * 1000)
+    assert outcome(g.handle(rollback_at(T, "n" * 16, "c1"), SRC, AT, None, now)) == ("rollback",)
+    again = g.handle(rollback_at(T, "n" * 16, "c2"), SRC, AT, None, now + 1000)
+    assert outcome(again) == ("denied",) and "E_COMMAND_REPLAYED" in codes(again)
+    assert g.champion == "v2"
+
+
+def test_nonces_are_forgotten_once_their_commands_would_be_expired() -> None:
+    """The nonce memory is bounded by time: past max_command_age a nonce is dropped (its
+    command would be expired anyway)."""
+    g = three_champions()
+    now = int(T.timestamp() * 1000)
+    g.handle(rollback_at(T, "a" * 16, "c1"), SRC, AT, None, now)
+    assert "a" * 16 in g.nonces
+    later = T + timedelta(milliseconds=AGE + 5000)
+    g.handle(rollback_at(later, "b" * 16, "c2"), SRC, AT, None, now + AGE + 5000)
+    assert sorted(g.nonces) == ["b" * 16]

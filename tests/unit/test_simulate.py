@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
 import orjson
 
@@ -15,10 +16,11 @@ POLICIES = Policies.load(ROOT / "gates")
 
 
 def test_same_seed_same_stream_other_seed_other_stream() -> None:
-    """The same seed gives byte-identical output; another seed does not."""
-    a = to_lines(generate(POLICIES, EXAMPLE_KEYS, seed=1))
-    assert a == to_lines(generate(POLICIES, EXAMPLE_KEYS, seed=1))
-    assert a != to_lines(generate(POLICIES, EXAMPLE_KEYS, seed=2))
+    """The same seed (and issue time) gives byte-identical output; another seed does not."""
+    at = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    a = to_lines(generate(POLICIES, EXAMPLE_KEYS, seed=1, issued_at=at))
+    assert a == to_lines(generate(POLICIES, EXAMPLE_KEYS, seed=1, issued_at=at))
+    assert a != to_lines(generate(POLICIES, EXAMPLE_KEYS, seed=2, issued_at=at))
 
 
 def test_stream_has_every_kind_of_input() -> None:

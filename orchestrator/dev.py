@@ -1,0 +1,239 @@
+"""`orchestrator dev`: a local stack that stays up: the embedded broker (memory only) and, on
+request, a worker and the example trainer. Other verbs with the default broker find it through
+`.run/embedded-broker.json`; `orchestrator dev --stop` (or Ctrl-C) stops what it started.
+`orchestrator demo --keep` leaves its stack up the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import orjson
+
+from orchestrator.catalog.topics import Catalog
+from orchestrator.errors import BrokerError
+from orchestrator.kafka.admin import apply_topics
+from orchestrator.kafka.connect import BrokerInfo, broker_session
+from orchestrator.kafka.embedded import REGISTRY_FILE, free_port, registered_broker
+from orchestrator.settings import Settings
+
+STACK_FILE = "dev-stack.json"
+
+
+@dataclass
+class Stack:
+    """What a kept stack is made of, recorded in `.run/dev-stack.json`."""
+
+    broker: str
+    broker_pid: int | None
+    processes: dict[str, int] = field(default_factory=dict)
+    web_port: int | None = None
+    logs: dict[str, str] = field(default_factory=dict)
+
+
+def local_worker_key(run_dir: Path) -> Path:
+    """A worker key for the local stack (made once, mode 600, in the run directory): it signs
+    the idle-source watermarks of the demo's and dev's workers, and replay checks them."""
+    path = run_dir / "worker.key"
+    if not path.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path
+
+
+def start_services(
+    settings: Settings,
+    bootstrap: str,
+    run_dir: Path,
+    *,
+    worker: bool,
+    trainer: bool,
+    env: dict[str, str],
+    prefix: str,
+) -> tuple[list[tuple[str, subprocess.Popen[bytes]]], int | None]:
+    """Start a worker and/or the example trainer as subprocesses on `bootstrap`; their logs go
+    to `run_dir/<prefix>-<name>.log`. Returns the processes and the worker's web port."""
+    common = ["--broker", bootstrap, "--topics", str(settings.topics_dir)]
+    port = free_port() if worker else None
+    wanted = []
+    if worker:
+        wanted.append(
+            (
+                "worker",
+                [
+                    sys.executable,
+                    "-m",
+                    "orchestrator",
+                    "worker",
+                    *common,
+                    "--gates",
+                    str(settings.gates_dir),
+                    "--web-port",
+                    str(port),
+                ],
+            )
+        )
+    if trainer:
+        wanted.append(("trainer", [sys.executable, "-m", "orchestrator.examples.trainer", *common]))
+    procs = []
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name, cmd in wanted:
+        with open(run_dir / f"{prefix}-{name}.log", "ab") as log:
+            procs.append(
+                (
+                    name,
+                    subprocess.Popen(
+                        cmd,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env={**os.environ, **env},
+                        start_new_session=True,  # survives its starter with --keep
+                    ),
+                )
+            )
+    return procs, port
+
+
+def keep(
+    run_dir: Path,
+    broker: BrokerInfo,
+    procs: list[tuple[str, subprocess.Popen[bytes]]],
+    web_port: int | None,
+    prefix: str,
+) -> Stack:
+    """Leave the stack running after this process exits, and record it."""
+    if broker.owner is not None:
+        broker.owner.kept = True
+    stack = Stack(
+        broker=broker.bootstrap,
+        broker_pid=broker.owner.pid if broker.owner else None,
+        processes={name: p.pid for name, p in procs},
+        web_port=web_port,
+        logs={name: str(run_dir / f"{prefix}-{name}.log") for name, _ in procs},
+    )
+    (run_dir / STACK_FILE).write_bytes(orjson.dumps(asdict(stack), option=orjson.OPT_INDENT_2))
+    return stack
+
+
+def stop_stack(run_dir: Path) -> list[str]:
+    """Stop what a kept stack recorded (processes, then the embedded broker); returns what."""
+    stopped = []
+    path = run_dir / STACK_FILE
+    try:
+        stack = orjson.loads(path.read_bytes())
+    except (OSError, ValueError):
+        stack = {"processes": {}, "broker_pid": None}
+    pids = [(name, int(pid)) for name, pid in stack.get("processes", {}).items()]
+    if stack.get("broker_pid"):
+        pids.append(("broker", int(stack["broker_pid"])))
+    else:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            pids.append(
+                ("broker", int(orjson.loads((run_dir / REGISTRY_FILE).read_bytes())["pid"]))
+            )
+    for name, pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+            stopped.append(f"{name} (pid {pid})")
+    for _, pid in pids:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for name in (STACK_FILE, REGISTRY_FILE):
+        with contextlib.suppress(OSError):
+            (run_dir / name).unlink()
+    return stopped
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def run_dev(settings: Settings, *, worker: bool, trainer: bool, stop: bool) -> int:
+    run_dir = settings.state_dir.parent
+    if stop:
+        stopped = stop_stack(run_dir)
+        say("stopped " + ", ".join(stopped) if stopped else "nothing was running")
+        return 0
+    if not settings.is_embedded:
+        raise BrokerError("`orchestrator dev` runs the embedded broker; leave --broker out")
+    running = registered_broker(run_dir)
+    if running:
+        raise BrokerError(
+            f"a broker is already running at {running}; stop it with `orchestrator dev --stop`"
+        )
+    with broker_session(settings, start_embedded=True) as broker:
+        catalog = Catalog.load(settings.topics_dir)
+        report = asyncio.run(apply_topics(broker.conn, catalog))
+        procs, port = start_services(
+            settings,
+            broker.bootstrap,
+            run_dir,
+            worker=worker,
+            trainer=trainer,
+            env={
+                "ORCHESTRATOR_LOG_FORMAT": "json",
+                "ORCHESTRATOR_WORKER_KEY_FILE": str(local_worker_key(run_dir)),
+            },
+            prefix="dev",
+        )
+        stack = keep(run_dir, broker, procs, port, "dev")
+        assert broker.owner is not None
+        broker.owner.kept = False  # Ctrl-C here stops it; `dev --stop` from elsewhere too
+        say(f"embedded broker {broker.bootstrap} (memory only: gone when it stops)")
+        say(f"topics: {len(report.created)} created, {len(report.verified)} verified")
+        for name, pid in stack.processes.items():
+            say(f"{name}: pid {pid}, log {stack.logs[name]}")
+        if port:
+            say(f"worker: http://127.0.0.1:{port}/metrics, /healthz, /readyz")
+        say(
+            "other orchestrator commands here use this broker; Ctrl-C or `orchestrator dev --stop` ends it"
+        )
+        stop_now = False
+
+        def _stop(*_: object) -> None:
+            nonlocal stop_now
+            stop_now = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        try:
+            while not stop_now and (broker.owner.pid is None or _alive(broker.owner.pid)):
+                time.sleep(0.5)
+        finally:
+            for _, p in procs:
+                p.terminate()
+            for _, p in procs:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            with contextlib.suppress(OSError):
+                (run_dir / STACK_FILE).unlink()
+    say("stopped")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
