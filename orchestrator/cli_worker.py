@@ -37,7 +37,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             asyncio.run(verify_topics(broker.conn, catalog))
         idempotent = asyncio.run(producer_idempotence(settings, broker.conn))
         if settings.processing_guarantee == "exactly_once" and not asyncio.run(
-            supports_transactions(broker.conn)
+            supports_transactions(broker.conn, f"{settings.app_id}.probe")
         ):
             raise ConfigError(
                 "processing_guarantee",

@@ -144,10 +144,18 @@ def run_demo(
             f"[demo] kept running: broker {stack.broker}, worker pid {stack.processes['worker']} "
             f"(http://127.0.0.1:{port}/metrics), trainer pid {stack.processes['trainer']}"
         )
-        say(
-            "[demo] try: orchestrator audit history <a window id above>, orchestrator replay, "
-            "orchestrator audit champion churn --at now; stop it with `orchestrator dev --stop`"
+        env_file = run_dir / "demo.env"
+        env_file.write_text(
+            "# EXAMPLE keys of the demo (never for anything real): replay needs the keys the\n"
+            "# worker verified commands and signed its watermarks with\n"
+            + "".join(f"export {k}={v}\n" for k, v in sorted(key_env.items()))
+            + f"export ORCHESTRATOR_WORKER_KEY_FILE={key_file}\n"
         )
+        say(
+            f"[demo] try: . {env_file}; orchestrator replay; orchestrator audit history "
+            "<a window id above>; orchestrator audit champion churn --at now"
+        )
+        say("[demo] stop it with: orchestrator dev --stop")
     return 0 if result.ok else 1
 
 

@@ -215,7 +215,7 @@ def run_dev(settings: Settings, *, worker: bool, trainer: bool, stop: bool) -> i
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         try:
-            while not stop_now and (broker.owner.pid is None or _alive(broker.owner.pid)):
+            while not stop_now and broker.owner.alive:  # `dev --stop` stops the broker too
                 time.sleep(0.5)
         finally:
             for _, p in procs:
@@ -229,11 +229,3 @@ def run_dev(settings: Settings, *, worker: bool, trainer: bool, stop: bool) -> i
                 (run_dir / STACK_FILE).unlink()
     say("stopped")
     return 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

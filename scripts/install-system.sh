@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# System packages the tests use: kcat (a third-party Kafka client), Prometheus and promtool.
+# System packages the tests use: kcat (a third-party Kafka client), Prometheus and promtool,
+# openssl (certificates for the secured broker).
 # Java 17 and Maven (for the Apache Kafka broker in deploy/kafka) are expected on the machine;
 # they are installed from Debian's packages if missing.
 set -euo pipefail
@@ -8,6 +9,7 @@ command -v kcat >/dev/null || need+=(kcat)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
+command -v openssl >/dev/null || need+=(openssl)  # test certificates (deploy/kafka/tls.sh)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import signal
 import sys
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -22,6 +23,8 @@ from orchestrator.contracts.codec import encode
 from orchestrator.contracts.events import ModelUpdate
 from orchestrator.contracts.records import TrainingRequested
 from orchestrator.kafka.clients import Connection
+from orchestrator.kafka.connect import connection
+from orchestrator.settings import Settings
 
 
 def _data(seed: int, n: int = 4000, d: int = 6) -> tuple[np.ndarray, np.ndarray]:
@@ -122,17 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m orchestrator.examples.trainer", description=__doc__
     )
-    parser.add_argument("--broker", required=True)
+    parser.add_argument("--broker", help="bootstrap servers (default: the orchestrator's setting)")
     parser.add_argument("--topics", default="topics")
     parser.add_argument("--group", default="orchestrator-example-trainer")
+    parser.add_argument("--config", type=Path, help="the orchestrator's settings file")
     args = parser.parse_args(argv)
-    asyncio.run(
-        run(
-            Connection(args.broker),
-            Catalog.load(__import__("pathlib").Path(args.topics)),
-            args.group,
-        )
-    )
+    # the same connection settings (TLS, SASL) as every orchestrator client
+    settings = Settings(config_file=args.config)
+    conn = connection(settings, args.broker or settings.broker)
+    asyncio.run(run(conn, Catalog.load(Path(args.topics)), args.group))
     return 0
 
 

@@ -43,13 +43,14 @@ async def producer_idempotence(settings: Settings, conn: Connection) -> bool:
     return settings.idempotent_producer == "on"
 
 
-async def supports_transactions(conn: Connection, timeout: float = 20.0) -> bool:
+async def supports_transactions(
+    conn: Connection, transactional_id: str, timeout: float = 20.0
+) -> bool:
     """True if the broker runs transactions (a transactional producer can initialize).
 
-    Apache Kafka does; the embedded tansu broker does not."""
-    producer = conn.producer(
-        transactional_id=f"orchestrator-probe-{id(conn)}", client_id="orchestrator-probe"
-    )
+    Apache Kafka does; the embedded tansu broker does not. `transactional_id` is one the
+    worker may use (its ACLs cover `<app_id>.`)."""
+    producer = conn.producer(transactional_id=transactional_id, client_id="orchestrator-probe")
     try:
         await asyncio.wait_for(producer.start(), timeout)
     except Exception:

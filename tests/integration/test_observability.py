@@ -177,6 +177,7 @@ def test_readyz_reports_an_unreachable_broker(tmp_path: Path) -> None:
         == 0
     )
     worker = Worker(broker.bootstrap, topics, "ready-test", tmp_path / "worker.log")
+    worker.env.update(KEY_ENV)
     worker.start()
     base = f"http://127.0.0.1:{worker.port}"
     try:
@@ -191,6 +192,9 @@ def test_readyz_reports_an_unreachable_broker(tmp_path: Path) -> None:
         )
         wait_for(lambda: http(f"{base}/readyz")[0] == 200, timeout=90)
         assert http(f"{base}/healthz")[0] == 200
+        # only our endpoints: none of Faust's views
+        for path in ("/", "/router/", "/table/", "/stats/", "/graph/"):
+            assert http(f"{base}{path}")[0] == 404, path
         broker.stop()
 
         def unreachable() -> bool:
