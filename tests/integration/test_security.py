@@ -193,6 +193,41 @@ def run_pipeline(secured: Secured, topics: Path, tmp: Path, env_of: Any, app: st
     window = "clicks/2026-11-23T10:00:00Z/PT1H"
     out = run_cli("audit", "history", window, "--topics", str(topics), env=env_of("auditor"))
     assert out.returncode == 0 and "rev 1" in out.stdout, out.stderr
+    out = run_cli(
+        "audit",
+        "champion",
+        "churn",
+        "--at",
+        "2999-01-01T00:00:00Z",
+        "--topics",
+        str(topics),
+        env=env_of("auditor"),
+    )
+    assert out.returncode in (0, 1) and "Traceback" not in out.stderr, out.stderr
+    out = run_cli(
+        "override",
+        "churn:v1",
+        "--outcome",
+        "reject",
+        "--actor",
+        "alice",
+        "--reason",
+        "over TLS",
+        "--topics",
+        str(topics),
+        env={**env_of("operator"), **KEY_ENV},
+    )
+    assert out.returncode == 0, out.stderr
+    out = run_cli(
+        "simulate",
+        "--send",
+        "--example-keys",
+        "--topics",
+        str(topics),
+        env=env_of("admin"),
+        timeout=180,
+    )
+    assert out.returncode == 0 and "phase commands" in out.stdout, out.stderr
 
 
 def test_every_role_over_scram_sha_512(secured: Secured, catalog_dir: Path, tmp_path: Path) -> None:
