@@ -170,7 +170,13 @@ class Workload:
             if seq % 499 == 0:  # an operator rollback, signed with the example key
                 model = f"m-{rng.randrange(self.models)}"
                 cmd = CommandRollback(
-                    event_id=f"c-{seq}", model=model, actor="alice", reason="chaos", signature="-"
+                    event_id=f"c-{seq}",
+                    model=model,
+                    actor="alice",
+                    reason="chaos",
+                    issued_at=format_rfc3339_ms(int(time.time() * 1000)),
+                    nonce=f"chaos-{self.seed:06d}-{seq:08d}",
+                    signature="-",
                 )
                 wire = orjson.dumps(
                     signed(cmd, KEYS["alice"]).model_dump(mode="json", exclude_none=True)
