@@ -23,7 +23,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check orchestrator tests bench
-	$(BIN)/mypy orchestrator
+	$(BIN)/mypy orchestrator bench
 
 test: system setup lint
 	bash deploy/kafka/kafka.sh fetch

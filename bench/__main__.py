@@ -29,8 +29,6 @@ from typing import Any
 
 import orjson
 import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -41,11 +39,13 @@ from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.timeutil import format_rfc3339_ms
 from orchestrator.kafka.admin import apply_topics
 from orchestrator.kafka.clients import Connection
+from orchestrator.kafka.connect import connection
 from orchestrator.kafka.embedded import free_port
 from orchestrator.kafka.read import partitions_of, read_timed
 from orchestrator.kafka.write import send_batches
 from orchestrator.policies import Policies
 from orchestrator.replay import Range, replay
+from orchestrator.settings import Settings
 from orchestrator.worker.app import GC_GEN0_THRESHOLD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,14 +133,14 @@ TICK_S = 0.005
 
 
 async def produce(
-    bootstrap: str, topic: str, source: EventSource, n: int, rate: float | None = None
+    conn: Connection, topic: str, source: EventSource, n: int, rate: float | None = None
 ) -> float:
     """n events: as fast as possible, or open loop at a fixed rate (what is due every 5 ms is
     sent then, whatever the consumer does); returns the wall time sending began. Records go out
     as ready-made record batches per partition (the default partitioner's choice): the generator
     costs the machine a few µs per event instead of a send() each, so it takes little CPU from
     the worker it measures."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, max_batch_size=1024 * 1024)
+    producer = conn.producer(acks=1, max_batch_size=1024 * 1024)
     await producer.start()
     partitioner = DefaultPartitioner()
     try:
@@ -178,23 +178,20 @@ async def produce(
 
 
 async def client_loop(
-    bootstrap: str, topic: str, out_topic: str, n: int, level: int, gates_dir: Path
+    conn: Connection, topic: str, out_topic: str, n: int, level: int, gates_dir: Path
 ) -> dict[str, float]:
     policies = Policies.load(gates_dir)
     specs, gates = policies.dataset_specs(), policies.data_gates(topic)
     engines: dict[int, EventTimeEngine] = {}
-    consumer = AIOKafkaConsumer(
+    consumer = conn.consumer(
         topic,
-        bootstrap_servers=bootstrap,
         group_id=f"bench-l{level}-{time.time_ns()}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=2000,
         fetch_max_bytes=16 * 1024 * 1024,
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024, acks=1
-    )
+    producer = conn.producer(linger_ms=5, max_batch_size=512 * 1024, acks=1)
     await consumer.start()
     await producer.start()
     seen, cpu0, t0 = 0, time.process_time(), None
@@ -308,7 +305,7 @@ class WorkerProc:
 
 
 def worker_run(
-    bootstrap: str,
+    conn: Connection,
     topics: Path,
     gates: Path,
     tmp: Path,
@@ -318,7 +315,7 @@ def worker_run(
     guarantee: str = "at_least_once",
 ) -> tuple[dict[str, float], dict[str, float], WorkerProc]:
     """Start a worker on pre-produced input; measure throughput from first to last event."""
-    worker = WorkerProc(bootstrap, topics, gates, app, tmp / f"{app}.log", guarantee)
+    worker = WorkerProc(conn.bootstrap, topics, gates, app, tmp / f"{app}.log", guarantee)
     worker.wait_events(1, timeout=120)
     t0, cpu0 = time.perf_counter(), worker.cpu_s()
     start_events = worker.events()
@@ -337,17 +334,17 @@ def worker_run(
     )
 
 
-async def latencies(bootstrap: str, catalog: Catalog, since_ms: int) -> list[float]:
+async def latencies(conn: Connection, catalog: Catalog, since_ms: int) -> list[float]:
     """Decision latency: broker timestamp of the decision minus that of its trigger event."""
-    arrivals: dict[tuple[int, int], int] = {}
+    arrivals: dict[tuple[Any, Any], int] = {}
     topic = catalog.name("arrivals")
-    for p in await partitions_of(Connection(bootstrap), topic):
-        for offset, _, _, ts in await read_timed(Connection(bootstrap), topic, p, 0, None):
+    for p in await partitions_of(conn, topic):
+        for offset, _, _, ts in await read_timed(conn, topic, p, 0, None):
             arrivals[(p, offset)] = ts
     out = []
     audit = catalog.name("audit")
-    for p in await partitions_of(Connection(bootstrap), audit):
-        for _, _, value, ts in await read_timed(Connection(bootstrap), audit, p, 0, None):
+    for p in await partitions_of(conn, audit):
+        for _, _, value, ts in await read_timed(conn, audit, p, 0, None):
             d = orjson.loads(value or b"{}")
             trig = d.get("trigger") or {}
             t = arrivals.get((trig.get("partition"), trig.get("offset")))
@@ -362,10 +359,10 @@ def pct(values: list[float], q: float) -> float | None:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def topic_bytes(bootstrap: str, topic: str) -> int:
+async def topic_bytes(conn: Connection, topic: str) -> int:
     total = 0
-    for p in await partitions_of(Connection(bootstrap), topic):
-        for _, k, v, _ in await read_timed(Connection(bootstrap), topic, p, 0, None):
+    for p in await partitions_of(conn, topic):
+        for _, k, v, _ in await read_timed(conn, topic, p, 0, None):
             total += len(k or b"") + len(v or b"")
     return total
 
@@ -389,18 +386,18 @@ def start_kafka(tmp: Path, name: str = "kafka") -> tuple[str, Path]:
     raise RuntimeError(f"kafka did not start; see {run}")
 
 
-def fresh(bootstrap: str, tmp: Path, name: str, partitions: int) -> tuple[Path, Catalog]:
+def fresh(conn: Connection, tmp: Path, name: str, partitions: int) -> tuple[Path, Catalog]:
     topics = make_topics(
         tmp / f"topics-{name}", f"bench-{name}-{time.time_ns() % 10**8}", partitions
     )
     catalog = Catalog.load(topics)
-    asyncio.run(apply_topics(Connection(bootstrap), catalog))
-    asyncio.run(broker_timestamps(bootstrap, [catalog.specs["arrivals"], catalog.specs["audit"]]))
+    asyncio.run(apply_topics(conn, catalog))
+    asyncio.run(broker_timestamps(conn, [catalog.specs["arrivals"], catalog.specs["audit"]]))
     return topics, catalog
 
 
-async def delete_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def delete_topics(conn: Connection, names: list[str]) -> None:
+    admin = conn.admin()
     await admin.start()
     try:
         await admin.delete_topics(names)
@@ -408,11 +405,11 @@ async def delete_topics(bootstrap: str, names: list[str]) -> None:
         await admin.close()
 
 
-async def broker_timestamps(bootstrap: str, topics: list[TopicSpec]) -> None:
+async def broker_timestamps(conn: Connection, topics: list[TopicSpec]) -> None:
     """LogAppendTime on the topics latency is read from: a record's timestamp is then the time
     the broker appended it, so the latency is broker to broker (and not the load generator's
     own batching delay before its records reach the broker)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = conn.admin()
     await admin.start()
     try:
         await admin.alter_configs(
@@ -469,13 +466,14 @@ def main(argv: list[str] | None = None) -> int:
     if not bootstrap:
         bootstrap, kafka_run = start_kafka(tmp)
     log(f"broker {bootstrap}; {n} events of ~{len(EventSource().next()[1])} bytes")
+    conn = connection(Settings(), bootstrap)  # TLS/SASL as the orchestrator's settings say
     gates = make_gates(tmp / "gates")
     results: dict[str, Any] = {"events": n, "partitions": args.partitions, "broker": "apache-kafka"}
     try:
-        topics, catalog = fresh(bootstrap, tmp, "ladder", args.partitions)
+        topics, catalog = fresh(conn, tmp, "ladder", args.partitions)
         asyncio.run(
             produce(
-                bootstrap,
+                conn,
                 catalog.name("arrivals"),
                 EventSource(),
                 max(n, max(rss_points, default=0)),
@@ -484,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         # The broker's JIT is cold at first: one discarded L3 pass so that L3 is not understated.
         log("warm-up (L3, discarded) ...")
         asyncio.run(
-            client_loop(bootstrap, catalog.name("arrivals"), catalog.name("windows"), n, 3, gates)
+            client_loop(conn, catalog.name("arrivals"), catalog.name("windows"), n, 3, gates)
         )
         # L3..L5 are short: run them in turn `--repeat` times and keep each level's median run,
         # so one unlucky run (the machine's other work) does not skew the ratios.
@@ -495,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[level].append(
                     asyncio.run(
                         client_loop(
-                            bootstrap,
+                            conn,
                             catalog.name("arrivals"),
                             catalog.name("windows"),
                             n,
@@ -509,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             results[f"L{level}"] = {**ranked[len(ranked) // 2], "runs": level_runs}
         log("L6 ...")
         total = max(n, max(rss_points, default=0))
-        l6, rss, worker = worker_run(bootstrap, topics, gates, tmp, total, "bench-l6", rss_points)
+        l6, rss, worker = worker_run(conn, topics, gates, tmp, total, "bench-l6", rss_points)
         worker.stop()
         results["L6"] = l6
         results["rss_mb"] = rss
@@ -517,14 +515,12 @@ def main(argv: list[str] | None = None) -> int:
         if len(pts) >= 2:
             results["rss_growth_ratio"] = rss[pts[-1]] / rss[pts[0]]
         results["changelog_bytes_per_event"] = (
-            asyncio.run(topic_bytes(bootstrap, catalog.name("eventtime_state"))) / total
+            asyncio.run(topic_bytes(conn, catalog.name("eventtime_state"))) / total
         )
         results["input_bytes_per_event"] = len(EventSource().next()[1])
         log("replay ...")
         started = time.perf_counter()
-        report = asyncio.run(
-            replay(Connection(bootstrap), catalog, Policies.load(gates), {}, Range())
-        )
+        report = asyncio.run(replay(conn, catalog, Policies.load(gates), {}, Range()))
         wall = time.perf_counter() - started
         results["replay"] = {
             # derivation and comparison, as `orchestrator replay` reports it (topics in memory)
@@ -536,10 +532,10 @@ def main(argv: list[str] | None = None) -> int:
             "events": report.events,
         }
         log("L6 under exactly_once (fresh topics, the same events) ...")
-        topics_x, catalog_x = fresh(bootstrap, tmp, "ladder-eos", args.partitions)
-        asyncio.run(produce(bootstrap, catalog_x.name("arrivals"), EventSource(), n))
+        topics_x, catalog_x = fresh(conn, tmp, "ladder-eos", args.partitions)
+        asyncio.run(produce(conn, catalog_x.name("arrivals"), EventSource(), n))
         l6x, _, worker = worker_run(
-            bootstrap, topics_x, gates, tmp, n, "bench-l6-eos", [], guarantee="exactly_once"
+            conn, topics_x, gates, tmp, n, "bench-l6-eos", [], guarantee="exactly_once"
         )
         worker.stop()
         results["L6_exactly_once"] = l6x
@@ -553,8 +549,9 @@ def main(argv: list[str] | None = None) -> int:
                 ["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(kafka_run)], check=False
             )
             bootstrap, kafka_run = start_kafka(tmp, "kafka-latency")
+            conn = connection(Settings(), bootstrap)
         else:
-            asyncio.run(delete_topics(bootstrap, [s.name for s in catalog.specs.values()]))
+            asyncio.run(delete_topics(conn, [s.name for s in catalog.specs.values()]))
             time.sleep(5)
         # open-loop latency at 50% and 80% of the worker's max rate
         results["latency"] = {}
@@ -567,10 +564,10 @@ def main(argv: list[str] | None = None) -> int:
             name = f"{int(share * 100)}%" + ("" if guarantee == "at_least_once" else " eos")
             log(f"latency at {share:.0%} of max ({rate:.0f} events/s), {guarantee} ...")
             topics_l, catalog_l = fresh(
-                bootstrap, tmp, f"lat{int(share * 100)}{guarantee[0]}", args.partitions
+                conn, tmp, f"lat{int(share * 100)}{guarantee[0]}", args.partitions
             )
             worker = WorkerProc(
-                bootstrap,
+                conn.bootstrap,
                 topics_l,
                 gates,
                 f"bench-lat-{share}-{guarantee}",
@@ -581,19 +578,17 @@ def main(argv: list[str] | None = None) -> int:
             # model agents see traffic); the paced stream then continues the same source
             source = EventSource(seed=10)
             warm_events = DATASETS * 125
-            asyncio.run(produce(bootstrap, catalog_l.name("arrivals"), source, warm_events))
+            asyncio.run(produce(conn, catalog_l.name("arrivals"), source, warm_events))
             worker.wait_events(warm_events, timeout=120)
             # one continuous open-loop stream; decisions triggered in its first seconds (broker
             # and worker settling at this rate) are not counted
             count = int(rate * (args.latency_warmup_seconds + args.latency_seconds))
-            began = asyncio.run(
-                produce(bootstrap, catalog_l.name("arrivals"), source, count, rate=rate)
-            )
+            began = asyncio.run(produce(conn, catalog_l.name("arrivals"), source, count, rate=rate))
             since = int((began + args.latency_warmup_seconds) * 1000)
             worker.wait_events(warm_events + count, timeout=600)
             time.sleep(1.0)
             worker.stop()
-            lat = asyncio.run(latencies(bootstrap, catalog_l, since))
+            lat = asyncio.run(latencies(conn, catalog_l, since))
             results["latency"][name] = {
                 "guarantee": guarantee,
                 "rate": rate,

@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import gc
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -145,6 +147,8 @@ def build_app(
         settings.app_id,
         broker=f"kafka://{conn.bootstrap}",
         store="memory://",
+        # Faust makes an (unused) data directory: not in the user's working directory
+        datadir=str(Path(tempfile.gettempdir()) / "orchestrator-faust" / "{conf.name}-data"),
         autodiscover=False,
         web_enabled=True,
         web_bind=settings.web_host,
