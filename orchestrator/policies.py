@@ -11,12 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from orchestrator import __version__
 from orchestrator.configfile import load_yaml, validate, yaml_files
 from orchestrator.core import access as core_access
-from orchestrator.core import datagate, modelgate
+from orchestrator.core import datagate, modelspec
 from orchestrator.core.access import AccessSpec
 from orchestrator.core.datagate import DataGate, DataGateSpec
 from orchestrator.core.decision import GateInfo
 from orchestrator.core.digest import digest
-from orchestrator.core.modelgate import ModelGateSpec
+from orchestrator.core.modelspec import ModelGateSpec
 from orchestrator.core.policy import DEFAULT_MAX_OPEN_WINDOWS, DatasetSpec
 from orchestrator.core.timeutil import parse_duration_ms
 from orchestrator.errors import ConfigError
@@ -172,7 +172,7 @@ class ModelPolicy(BaseModel):
     thresholds: dict[Name, Threshold] = {}
     primary_metric: PrimaryMetric | None = None
     retrain_every: Annotated[int, Field(ge=1)] | None = None
-    #: bounds of what the model gate remembers (see core/modelgate.py)
+    #: bounds of what the model gate remembers (see core/modelstate.py)
     max_versions: Annotated[int, Field(ge=2, le=1_000_000)] = 1000
     max_windows: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
     max_event_ids: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
@@ -185,9 +185,9 @@ class ModelPolicy(BaseModel):
             datasets=frozenset(self.datasets),
             required_metrics=tuple(self.required_metrics),
             thresholds=tuple(
-                modelgate.Threshold(m, t.min, t.max) for m, t in sorted(self.thresholds.items())
+                modelspec.Threshold(m, t.min, t.max) for m, t in sorted(self.thresholds.items())
             ),
-            primary=modelgate.PrimaryMetric(
+            primary=modelspec.PrimaryMetric(
                 self.primary_metric.name,
                 self.primary_metric.direction,
                 self.primary_metric.tolerance,
@@ -279,6 +279,14 @@ class Policies:
 
     def dataset_specs(self) -> dict[str, DatasetSpec]:
         return {name: p.spec() for name, p in self.datasets.items()}
+
+    def fanout(self) -> dict[str, list[str]]:
+        """The data → model fan-out: dataset -> the models whose policy lists it, by name."""
+        out: dict[str, list[str]] = {}
+        for model, policy in sorted(self.models.items()):
+            for ds in policy.datasets:
+                out.setdefault(ds, []).append(model)
+        return out
 
     def data_gates(self, arrivals_topic: str) -> dict[str, Callable[[], DataGate]]:
         """Per dataset, a factory of its data gate (one gate per partition engine)."""

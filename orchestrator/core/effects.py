@@ -67,6 +67,17 @@ class Decided:
 
 
 @dataclass(slots=True)
+class Notified:
+    """The data → model fan-out: the model gate of `model` (whose policy lists the window's
+    dataset) must hear of this data decision, through `models.log`."""
+
+    model: str
+    window_id: str
+    outcome: str
+    decision_id: str
+
+
+@dataclass(slots=True)
 class ChampionChanged:
     """`models.champions` must now say `version` (None: no champion) for `model`."""
 
@@ -120,6 +131,7 @@ Effect = (
     | TooLate
     | WindowFired
     | Decided
+    | Notified
     | ChampionChanged
     | TrainingRequest
     | WindowDropped

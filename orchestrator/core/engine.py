@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from orchestrator.contracts.events import DataArrival, DataWatermark
 from orchestrator.core.access import verify
 from orchestrator.core.datagate import DataGate
-from orchestrator.core.effects import Effect, Rejected, StatePut
+from orchestrator.core.effects import Decided, Effect, Notified, Rejected, StatePut
 from orchestrator.core.policy import ORCHESTRATOR_SOURCE, DatasetSpec
 from orchestrator.core.position import POSITION_KEY
 from orchestrator.core.windows import EPOCH, SEP, DatasetWindows
@@ -24,9 +24,12 @@ class EventTimeEngine:
         specs: Mapping[str, DatasetSpec],
         gates: Mapping[str, Callable[[], DataGate]] | None = None,
         worker_key: bytes | None = None,
+        fanout: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.specs = dict(specs)
         self.gates = dict(gates or {})
+        #: dataset -> the models whose policy lists it (each hears of the dataset's decisions)
+        self.fanout = {ds: tuple(models) for ds, models in (fanout or {}).items() if models}
         #: verifies the worker's own watermarks (source `orchestrator`); None: none is trusted
         self.worker_key = worker_key
         self.datasets: dict[str, DatasetWindows] = {}
@@ -80,6 +83,9 @@ class EventTimeEngine:
         else:
             effects = windows.handle_watermark(event, partition, offset, decided_at, timestamp_ms)
         self.position = offset + 1
+        models = self.fanout.get(event.dataset)
+        if models and any(type(e) is Decided for e in effects):
+            return fan_out(effects, models)
         return effects
 
     def skip(self, offset: int) -> None:
@@ -98,9 +104,10 @@ class EventTimeEngine:
         entries: Iterable[tuple[str, Any]],
         gates: Mapping[str, Callable[[], DataGate]] | None = None,
         worker_key: bytes | None = None,
+        fanout: Mapping[str, Sequence[str]] | None = None,
     ) -> EventTimeEngine:
         """Rebuild from the latest value of every changelog key (tombstones already removed)."""
-        engine = cls(specs, gates, worker_key)
+        engine = cls(specs, gates, worker_key, fanout)
         for key, value in entries:
             if key == POSITION_KEY:
                 engine.position = int(value)
@@ -138,3 +145,15 @@ class EventTimeEngine:
         for windows in self.datasets.values():
             out.update(windows.snapshot())
         return out
+
+
+def fan_out(effects: list[Effect], models: Sequence[str]) -> list[Effect]:
+    """Each data decision, followed by a notice to every model that depends on its dataset (in
+    the models' order: the order their `models.log` entries are written)."""
+    out: list[Effect] = []
+    for effect in effects:
+        out.append(effect)
+        if type(effect) is Decided:
+            d = effect.decision
+            out += [Notified(m, d.subject.id, d.outcome, d.decision_id) for m in models]
+    return out

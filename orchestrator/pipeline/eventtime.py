@@ -1,9 +1,9 @@
 """`data.arrivals` records through the event-time core: windows, decisions, late arrivals,
-dlq envelopes and the data → model fan-out, as output records."""
+dlq envelopes and the notices of the data → model fan-out, as output records."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -16,6 +16,7 @@ from orchestrator.core.effects import (
     Accepted,
     Decided,
     Duplicate,
+    Notified,
     Rejected,
     StateDelete,
     StatePut,
@@ -24,7 +25,7 @@ from orchestrator.core.effects import (
 )
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
-from orchestrator.core.timeutil import from_ms, parse_window_id
+from orchestrator.core.timeutil import from_ms
 from orchestrator.errors import ContractError
 from orchestrator.pipeline.records import Applied, InputRecord, Output, broker_ms, dlq_output
 
@@ -36,7 +37,7 @@ class EventTimeLogic:
         self,
         specs: Mapping[str, DatasetSpec],
         gates: Mapping[str, Callable[[], DataGate]],
-        models_by_dataset: Mapping[str, list[str]],
+        fanout: Mapping[str, Sequence[str]],
         arrivals_topic: str,
         dlq_limit: int,
         worker_key: bytes | None = None,
@@ -44,15 +45,17 @@ class EventTimeLogic:
         self.worker_key = worker_key
         self.specs = dict(specs)
         self.gates = dict(gates)
-        self.models_by_dataset = dict(models_by_dataset)
+        self.fanout = dict(fanout)
         self.topic = arrivals_topic
         self.dlq_limit = dlq_limit
 
     def new_engine(self) -> EventTimeEngine:
-        return EventTimeEngine(self.specs, self.gates, self.worker_key)
+        return EventTimeEngine(self.specs, self.gates, self.worker_key, self.fanout)
 
     def restore(self, entries: list[tuple[str, Any]]) -> EventTimeEngine:
-        return EventTimeEngine.restore(self.specs, entries, self.gates, self.worker_key)
+        return EventTimeEngine.restore(
+            self.specs, entries, self.gates, self.worker_key, self.fanout
+        )
 
     def apply(self, engine: EventTimeEngine, record: InputRecord, now: datetime) -> Applied:
         partition, offset = record.partition, record.offset
@@ -82,7 +85,18 @@ class EventTimeLogic:
                 m = cast(WindowFired, effect).manifest
                 outputs.append(Output("windows", m.dataset.encode(), encode(m)))
             elif kind is Decided:
-                outputs += self.decided(cast(Decided, effect), partition, offset)
+                d = cast(Decided, effect).decision
+                outputs.append(Output("audit", d.subject.id.encode(), encode(d)))
+            elif kind is Notified:
+                n = cast(Notified, effect)
+                source = SourceOffset(topic=self.topic, partition=partition, offset=offset)
+                outputs.append(
+                    Output(
+                        "model_log",
+                        n.model.encode(),
+                        notice_record(n.window_id, n.outcome, n.decision_id, source),
+                    )
+                )
             elif kind is TooLate:
                 late = cast(TooLate, effect)
                 out.fate = "late"
@@ -117,21 +131,4 @@ class EventTimeLogic:
                 )
             elif kind is Duplicate:
                 out.fate = "duplicate"
-        return out
-
-    def decided(self, effect: Decided, partition: int, offset: int) -> list[Output]:
-        """The decision to `audit.decisions`, and as a notice to `models.log` for every model
-        whose policy lists the window's dataset (the data → model fan-out)."""
-        d = effect.decision
-        out = [Output("audit", d.subject.id.encode(), encode(d))]
-        dataset = parse_window_id(d.subject.id)[0]
-        source = SourceOffset(topic=self.topic, partition=partition, offset=offset)
-        for model in self.models_by_dataset.get(dataset, ()):
-            out.append(
-                Output(
-                    "model_log",
-                    model.encode(),
-                    notice_record(d.subject.id, d.outcome, d.decision_id, source),
-                )
-            )
         return out

@@ -26,8 +26,9 @@ from orchestrator.core.effects import (
     StatePut,
     TrainingRequest,
 )
-from orchestrator.core.modelgate import ModelGateSpec, ModelInput
+from orchestrator.core.modelgate import ModelInput
 from orchestrator.core.modelpartition import ModelPartition
+from orchestrator.core.modelspec import ModelGateSpec
 from orchestrator.errors import ContractError
 from orchestrator.pipeline.records import Applied, InputRecord, Output, broker_ms, dlq_output
 

@@ -169,15 +169,10 @@ def build_app(
     specs = policies.dataset_specs()
     arrivals_topic = catalog.name("arrivals")
     dlq_limit = catalog.specs["dlq"].message_limit
-    models_by_dataset: dict[str, list[str]] = {}
-    for model, mp in sorted(policies.models.items()):
-        for ds in mp.datasets:
-            models_by_dataset.setdefault(ds, []).append(model)
-
     eventtime_logic = EventTimeLogic(
         specs,
         policies.data_gates(arrivals_topic),
-        models_by_dataset,
+        policies.fanout(),
         arrivals_topic,
         dlq_limit,
         worker_key,

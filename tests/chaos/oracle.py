@@ -120,14 +120,10 @@ async def _compare(
 ) -> dict[str, TopicReport]:
     arrivals_topic = catalog.name("arrivals")
     dlq_limit = catalog.specs["dlq"].message_limit
-    models_by_dataset: dict[str, list[str]] = {}
-    for model, mp in sorted(policies.models.items()):
-        for ds in mp.datasets:
-            models_by_dataset.setdefault(ds, []).append(model)
     et = EventTimeLogic(
         policies.dataset_specs(),
         policies.data_gates(arrivals_topic),
-        models_by_dataset,
+        policies.fanout(),
         arrivals_topic,
         dlq_limit,
     )

@@ -16,7 +16,7 @@ from orchestrator.core.datagate import (
     VolumeDrift,
 )
 from orchestrator.core.decision import GateInfo
-from orchestrator.core.effects import Decided, WindowFired
+from orchestrator.core.effects import Decided, Notified, WindowFired
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
 from tests import factories
@@ -195,3 +195,42 @@ def test_decision_records_inputs_and_watermark() -> None:
     assert decision.inputs.event_ids == ["a"] and decision.inputs.digest == fired.inputs_digest
     assert [(o.topic, o.partition, o.offset) for o in decision.inputs.offsets] == [("arr", 2, 40)]
     assert decision.watermark == fired.watermark
+
+
+def test_every_decision_is_followed_by_a_notice_to_each_model_of_its_dataset() -> None:
+    """The data → model fan-out is a core effect: each data decision is followed by one
+    `Notified` per model whose policy lists the dataset, in the models' order; a dataset no
+    model lists notifies nobody."""
+    spec = gate_spec(record_count=RecordCount(10, 100, "error"))
+    engine = EventTimeEngine(
+        {"clicks": SPEC, "views": DatasetSpec("views", 3_600_000, 0, 3_600_000)},
+        {
+            "clicks": lambda: DataGate(spec, "data.arrivals", "test"),
+            "views": lambda: DataGate(spec, "data.arrivals", "test"),
+        },
+        fanout={"clicks": ["churn", "ranker"], "views": []},
+    )
+    effects = []
+    for i, (ds, eid, t, n) in enumerate(
+        [
+            ("clicks", "a", "10:00:00", 5),
+            ("views", "b", "10:00:00", 50),
+            ("clicks", "c", "11:30:00", 50),
+            ("views", "d", "11:30:00", 50),
+        ]
+    ):
+        event = decode(
+            orjson.dumps(
+                factories.arrival(eid, dataset=ds, event_time=f"2026-11-23T{t}Z", record_count=n)
+            )
+        )
+        effects += engine.handle(event, 0, i, AT)  # type: ignore[arg-type]
+    decided = [e for e in effects if isinstance(e, Decided)]
+    assert [d.decision.subject.id.split("/")[0] for d in decided] == ["clicks", "views"]
+    at = effects.index(decided[0])
+    notices = effects[at + 1 : at + 3]
+    assert [(n.model, n.window_id, n.outcome, n.decision_id) for n in notices] == [  # type: ignore[union-attr]
+        (m, decided[0].decision.subject.id, "reject", decided[0].decision.decision_id)
+        for m in ("churn", "ranker")
+    ]
+    assert sum(isinstance(e, Notified) for e in effects) == 2

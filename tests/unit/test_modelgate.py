@@ -221,7 +221,7 @@ def test_illegal_transitions_raise_and_change_nothing() -> None:
     g.handle(update("v1"), SRC, AT)
     v = g.versions["v1"]
     with pytest.raises(IllegalTransition):
-        g._decide("v1", "rollback", [], AT, "rollback", before=None, after=None)
+        g.decide("v1", "rollback", [], AT, "rollback", before=None, after=None)
     assert (v.state, v.revision) == ("rejected", 1)
 
 

@@ -32,13 +32,13 @@ def _partitions(n: int, clicks: int = 0, others: int = 1) -> dict[int, list[Time
 def test_parallel_derivation_equals_sequential() -> None:
     policies = Policies.load(ROOT / "gates")
     data = _partitions(2)
-    seq, seq_bounds, seq_n = derive_data(policies, "data.arrivals", data, Range(), processes=1)
-    par, par_bounds, par_n = derive_data(policies, "data.arrivals", data, Range(), processes=2)
-    assert seq, "the scenario must produce decisions, or this test proves nothing"
-    assert {d["subject"]["id"].split("/")[0] for d in seq} == {"clicks", "payments"}
+    seq = derive_data(policies, "data.arrivals", data, Range(), processes=1)
+    par = derive_data(policies, "data.arrivals", data, Range(), processes=2)
+    assert seq.decisions, "the scenario must produce decisions, or this test proves nothing"
+    assert {d["subject"]["id"].split("/")[0] for d in seq.decisions} == {"clicks", "payments"}
+    assert seq.log, "the gates' models list clicks: its decisions are fanned out"
     assert par == seq
-    assert par_bounds == seq_bounds
-    assert par_n == seq_n == sum(len(r) for r in data.values())
+    assert par.events == sum(len(r) for r in data.values())
 
 
 def test_parallel_order_does_not_follow_partition_sizes() -> None:
@@ -49,10 +49,10 @@ def test_parallel_order_does_not_follow_partition_sizes() -> None:
     data[1].append((0, key, value, ts))
     sizes = {p: len(r) for p, r in data.items()}
     assert sizes[2] > sizes[0] > sizes[1], sizes  # the premise: the last partition is largest
-    seq, _, _ = derive_data(policies, "data.arrivals", data, Range(), processes=1)
-    par, _, _ = derive_data(policies, "data.arrivals", data, Range(), processes=2)
+    seq = derive_data(policies, "data.arrivals", data, Range(), processes=1)
+    par = derive_data(policies, "data.arrivals", data, Range(), processes=2)
     assert par == seq
-    datasets = [d["subject"]["id"].split("/")[0] for d in par]
+    datasets = [d["subject"]["id"].split("/")[0] for d in par.decisions]
     assert datasets == sorted(datasets, key=lambda name: name != "clicks")  # partition 0 first
     assert datasets[0] == "clicks" and datasets[-1] != "clicks"
 
@@ -61,11 +61,12 @@ def test_offset_range_limits_partitions_in_both_modes() -> None:
     policies = Policies.load(ROOT / "gates")
     data = _partitions(2)
     rng = Range(from_offsets={1: 0})
-    seq, bounds, _ = derive_data(policies, "data.arrivals", data, rng, processes=1)
-    par, _, _ = derive_data(policies, "data.arrivals", data, rng, processes=2)
-    assert set(bounds) == {1}
-    assert [d["decision_id"] for d in par] == [d["decision_id"] for d in seq]
-    assert seq and all(d["subject"]["id"].startswith("payments/") for d in seq)
+    seq = derive_data(policies, "data.arrivals", data, rng, processes=1)
+    par = derive_data(policies, "data.arrivals", data, rng, processes=2)
+    assert set(seq.bounds) == {1}
+    assert [d["decision_id"] for d in par.decisions] == [d["decision_id"] for d in seq.decisions]
+    assert seq.decisions
+    assert all(d["subject"]["id"].startswith("payments/") for d in seq.decisions)
 
 
 def test_derivation_gives_the_core_s_own_decisions() -> None:
@@ -93,5 +94,5 @@ def test_derivation_gives_the_core_s_own_decisions() -> None:
                     want.append(orjson.loads(encode(e.decision)))
     assert want
     for processes in (1, 2):
-        got, _, _ = derive_data(policies, "data.arrivals", data, Range(), processes=processes)
-        assert got == want
+        got = derive_data(policies, "data.arrivals", data, Range(), processes=processes)
+        assert got.decisions == want

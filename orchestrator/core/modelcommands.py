@@ -1,0 +1,220 @@
+"""Operator commands at the model gate: authorization and signature, freshness and nonce (a
+command is good once and for a while), then the rollback or override itself."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from orchestrator.contracts.codec import to_jsonable
+from orchestrator.contracts.events import CommandOverride, CommandRollback
+from orchestrator.contracts.records import Check, Outcome, SourceOffset
+from orchestrator.core.access import Command, verify
+from orchestrator.core.checks import check
+from orchestrator.core.decision import SubjectKind, make_decision
+from orchestrator.core.digest import digest
+from orchestrator.core.effects import ChampionChanged, Decided, Effect
+from orchestrator.core.timeutil import to_ms
+from orchestrator.errors import (
+    E_BAD_SIGNATURE,
+    E_COMMAND_EXPIRED,
+    E_COMMAND_REPLAYED,
+    E_NO_ROLLBACK_TARGET,
+    E_UNAUTHORIZED,
+    E_UNKNOWN_SUBJECT,
+)
+
+if TYPE_CHECKING:
+    from orchestrator.core.modelgate import ModelGate
+
+
+def _authorize(mg: ModelGate, cmd: Command, action: str) -> Check:
+    access = mg.access
+    if not access.allowed(cmd.actor, action, mg.spec.model):
+        return check(
+            "authorization",
+            False,
+            "error",
+            {"actor": cmd.actor, "action": action},
+            {"model": mg.spec.model},
+            E_UNAUTHORIZED,
+        )
+    return check(
+        "signature",
+        verify(cmd, access.key(cmd.actor)),
+        "error",
+        {"actor": cmd.actor},
+        "HMAC-SHA256 over the canonical event",
+        E_BAD_SIGNATURE,
+    )
+
+
+def _command_decision(
+    mg: ModelGate,
+    cmd: Command,
+    outcome: Outcome,
+    checks: list[Check],
+    source: SourceOffset,
+    at: datetime,
+    before: str | None,
+    after: str | None,
+) -> Decided:
+    kind: SubjectKind = "command"
+    return Decided(
+        make_decision(
+            kind=kind,
+            subject_id=cmd.event_id,
+            revision=1,
+            outcome=outcome,
+            gate=mg.access.gate,
+            checks=checks,
+            event_ids=[cmd.event_id],
+            inputs_digest=digest(to_jsonable(cmd)),
+            offsets=[source],
+            decided_at=at,
+            version=mg.version,
+            champion_before=before,
+            champion_after=after,
+            trigger=mg.trigger,
+            model=mg.spec.model,
+        )
+    )
+
+
+def on_command(
+    mg: ModelGate, cmd: Command, source: SourceOffset, at: datetime, received_ms: int | None
+) -> list[Effect]:
+    action = "rollback" if isinstance(cmd, CommandRollback) else "override"
+    auth = _authorize(mg, cmd, action)
+    champ = mg.champion
+    if not auth.passed:
+        return [_command_decision(mg, cmd, "denied", [auth], source, at, champ, champ)]
+    once = _once(mg, cmd, received_ms)
+    if not all(c.passed for c in once):
+        return [_command_decision(mg, cmd, "denied", [auth, *once], source, at, champ, champ)]
+    if isinstance(cmd, CommandRollback):
+        return _rollback(mg, cmd, auth, source, at)
+    return _override(mg, cmd, auth, source, at)
+
+
+def _once(mg: ModelGate, cmd: Command, received_ms: int | None) -> list[Check]:
+    """A signed command is good once and for a while: issued within max_command_age of its
+    broker time (either side: clocks drift), with a nonce not seen before. Seen nonces are
+    remembered for max_command_age, past which their commands are expired anyway."""
+    age = mg.access.max_command_age_ms
+    issued = to_ms(cmd.issued_at)
+    out = []
+    if received_ms is not None:
+        mg.clock_ms = max(mg.clock_ms, received_ms)
+        mg.changed.add(("m", ""))
+        fresh = abs(received_ms - issued) <= age
+        out.append(
+            check(
+                "freshness",
+                fresh,
+                "error",
+                {"issued_at": cmd.issued_at.isoformat(), "received_ms": received_ms},
+                {"max_command_age_ms": age},
+                E_COMMAND_EXPIRED,
+            )
+        )
+        if not fresh:
+            return out
+    replayed = cmd.nonce in mg.nonces
+    out.append(
+        check("nonce", not replayed, "error", cmd.nonce, "not seen before", E_COMMAND_REPLAYED)
+    )
+    if not replayed:
+        mg.nonces[cmd.nonce] = issued
+        mg.changed.add(("n", cmd.nonce))
+    for nonce in mg._trim_nonces():
+        mg.changed.add(("n", nonce))
+    return out
+
+
+def _rollback(
+    mg: ModelGate, cmd: CommandRollback, auth: Check, source: SourceOffset, at: datetime
+) -> list[Effect]:
+    champ = mg.champion
+    if cmd.to_version is not None:
+        t = mg.versions.get(cmd.to_version)
+        ok = (
+            t is not None
+            and cmd.to_version != champ
+            and t.state in ("promoted", "rolled_back")
+            and mg.clean_lineage(cmd.to_version)
+        )
+        target = cmd.to_version if ok else None
+    else:
+        target = mg.fallback(champ) if champ else None
+    target_check = check(
+        "rollback_target",
+        champ is not None and target is not None,
+        "error",
+        {"champion": champ, "target": target},
+        cmd.to_version or "previous clean champion",
+        E_NO_ROLLBACK_TARGET,
+    )
+    if not target_check.passed or champ is None:
+        return [
+            _command_decision(mg, cmd, "denied", [auth, target_check], source, at, champ, champ)
+        ]
+    mg.transition(champ, "rollback")
+    mg.crown(target)
+    decided = _command_decision(
+        mg, cmd, "rollback", [auth, target_check], source, at, champ, target
+    )
+    return [decided, ChampionChanged(mg.spec.model, target, decided.decision.decision_id)]
+
+
+def _override(
+    mg: ModelGate, cmd: CommandOverride, auth: Check, source: SourceOffset, at: datetime
+) -> list[Effect]:
+    model, _, version = cmd.subject.partition(":")
+    v = mg.versions.get(version) if model == mg.spec.model else None
+    champ = mg.champion
+    if v is None:
+        unknown = check(
+            "subject", False, "error", cmd.subject, "a known model version", E_UNKNOWN_SUBJECT
+        )
+        return [_command_decision(mg, cmd, "denied", [auth, unknown], source, at, champ, champ)]
+    forced = check(
+        "override",
+        True,
+        "error",
+        {"outcome": cmd.outcome, "actor": cmd.actor, "reason": cmd.reason},
+        None,
+        "OK",
+    )
+    checks = [auth, forced]
+    if cmd.outcome == "promote":
+        decided = mg.decide(
+            version,
+            "override",
+            checks,
+            at,
+            "override_promote",
+            before=champ,
+            after=version,
+            gate=mg.access.gate,
+        )
+        return [
+            decided,
+            ChampionChanged(mg.spec.model, version, decided.decision.decision_id),
+        ]
+    after = mg.fallback(version) if version == champ else champ
+    decided = mg.decide(
+        version,
+        "override",
+        checks,
+        at,
+        "override_reject",
+        before=champ,
+        after=after,
+        gate=mg.access.gate,
+    )
+    effects: list[Effect] = [decided]
+    if after != champ:
+        mg.crown(after)
+        effects.append(ChampionChanged(mg.spec.model, after, decided.decision.decision_id))
+    return effects

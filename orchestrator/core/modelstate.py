@@ -1,0 +1,224 @@
+"""What the model gate of one model remembers, and how: versions, decided windows, the champion
+history, event ids and command nonces seen, counters. State is kept per key, so that no
+changelog record grows with history: the model's small record (counters, retraining progress,
+lineage horizon), one record per version, per decided window, per remembered event id and per
+nonce. Versions, windows and event ids are bounded by the policy (`max_versions`,
+`max_windows`, `max_event_ids`), nonces by `max_command_age`; what falls out is forgotten by a
+rule that `settle()` applies again after a restore, so forgetting needs no tombstone in the same
+checkpoint (pipeline/shell.py, worker/sink.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.contracts.events import ModelUpdate
+from orchestrator.contracts.records import SourceOffset
+from orchestrator.core.access import AccessSpec
+from orchestrator.core.effects import Effect, Rejected, StateDelete, StatePut
+from orchestrator.core.modelspec import ModelGateSpec, Version, WindowDecision
+from orchestrator.core.promotion import History, next_state
+from orchestrator.core.timeutil import parse_window_id
+from orchestrator.errors import E_STATE_LIMIT
+
+SEP = "\x1f"
+
+
+@dataclass
+class ModelState:
+    """The state of one model's gate, its bounds and its changelog entries (the decisions
+    themselves are `ModelGate`'s)."""
+
+    spec: ModelGateSpec
+    access: AccessSpec
+    version: str  # orchestrator version, recorded in decisions
+    versions: dict[str, Version] = field(default_factory=dict)
+    windows: dict[str, WindowDecision] = field(default_factory=dict)
+    history: History = field(default_factory=History)
+    #: event id -> (content digest, sequence number)
+    seen: dict[str, tuple[str, int]] = field(default_factory=dict)
+    promoted_windows: list[str] = field(default_factory=list)
+    #: dataset -> the latest start (ms) of a window forgotten from `windows`
+    horizon: dict[str, int] = field(default_factory=dict)
+    #: command nonces seen -> when the command was issued (ms); kept for max_command_age
+    nonces: dict[str, int] = field(default_factory=dict)
+    #: the latest broker time (ms) of a command handled (the nonce memory's clock)
+    clock_ms: int = 0
+    seq: int = 0
+    trigger: SourceOffset | None = None  # where the input being handled sits in models.log
+    changed: set[tuple[str, str]] = field(default_factory=set)
+
+    @property
+    def champion(self) -> str | None:
+        return self.history.champion
+
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _remember(self, event_id: str, content: str) -> None:
+        self.seen[event_id] = (content, self._next())
+        self.changed.add(("e", event_id))
+        for forgotten in self._trim_seen():
+            self.changed.add(("e", forgotten))
+
+    def _trim_seen(self) -> list[str]:
+        excess = len(self.seen) - self.spec.max_event_ids
+        if excess <= 0:
+            return []
+        oldest = sorted(self.seen, key=lambda e: self.seen[e][1])[:excess]
+        for event_id in oldest:
+            del self.seen[event_id]
+        return oldest
+
+    def _forgettable(self) -> list[str]:
+        """Versions that may be forgotten, oldest first: not held, not in the champion history."""
+        crowned = self.history.crowned
+        return sorted(
+            (n for n, v in self.versions.items() if v.state != "held" and n not in crowned),
+            key=lambda n: self.versions[n].seq,
+        )
+
+    def _refuse_update(self, update: ModelUpdate) -> Rejected | None:
+        if update.version in self.versions or len(self.versions) < self.spec.max_versions:
+            return None
+        if self._forgettable():
+            return None
+        return Rejected(
+            self.spec.model,
+            update.event_id,
+            E_STATE_LIMIT,
+            f"model {self.spec.model} holds {len(self.versions)} versions (max_versions), all "
+            "held or in the champion history; send the update again once one is decided",
+        )
+
+    def _trim_versions(self) -> list[str]:
+        excess = len(self.versions) - self.spec.max_versions
+        forgotten = self._forgettable()[: max(0, excess)]
+        for name in forgotten:
+            del self.versions[name]
+        return forgotten
+
+    def _trim_windows(self) -> list[str]:
+        excess = len(self.windows) - self.spec.max_windows
+        if excess <= 0:
+            return []
+        parsed = {w: _parse(w) or ("", 0) for w in self.windows}
+        forgotten = sorted(self.windows, key=lambda w: (parsed[w][1], w))[:excess]
+        for w in forgotten:
+            del self.windows[w]
+            dataset, start = parsed[w]
+            self.horizon[dataset] = max(self.horizon.get(dataset, start), start)
+        return forgotten
+
+    def _trim_nonces(self) -> list[str]:
+        horizon = self.clock_ms - self.access.max_command_age_ms
+        old = [n for n, issued in self.nonces.items() if issued < horizon]
+        for n in old:
+            del self.nonces[n]
+        return old
+
+    def transition(self, name: str, transition: str) -> None:
+        """Move a version through the promotion table and the champion history together."""
+        v = self.versions[name]
+        v.state = next_state(v.state, transition)
+        self.history.move(name, transition, self._next())
+        self.changed.add(("v", name))
+
+    def crown(self, target: str | None) -> None:
+        """A fallback or rollback target becomes champion again (restored if rolled back);
+        None: no version is champion any more."""
+        if target is None:
+            self.history.vacate(self._next())
+        else:
+            self.transition(target, "restore")
+
+    def key(self, kind: str, ident: str = "") -> str:
+        return f"{kind}{SEP}{self.spec.model}{SEP}{ident}"
+
+    def _entry(self, kind: str, ident: str) -> Any:
+        """The changelog value of one piece of state (None: it is gone)."""
+        if kind == "m":
+            return {
+                "seq": self.seq,
+                "pw": self.promoted_windows,
+                "h": self.horizon,
+                "vacant": self.history.vacant,
+                "clock": self.clock_ms,
+            }
+        if kind == "v":
+            v = self.versions.get(ident)
+            return v.entry(self.history.crowned.get(ident)) if v else None
+        if kind == "w":
+            w = self.windows.get(ident)
+            return [w.outcome, w.decision_id] if w else None
+        if kind == "n":
+            return self.nonces.get(ident)
+        s = self.seen.get(ident)
+        return list(s) if s else None
+
+    def state_effects(self) -> list[Effect]:
+        """Puts and deletes of what changed since the last call."""
+        out: list[Effect] = []
+        for kind, ident in sorted(self.changed):
+            value = self._entry(kind, ident)
+            key = self.key(kind, ident)
+            out.append(StateDelete(key) if value is None else StatePut(key, value))
+        self.changed.clear()
+        return out
+
+    def entries(self) -> dict[str, Any]:
+        """Everything the gate holds, as changelog entries (what `restore` takes back)."""
+        idents = (
+            [("m", "")]
+            + [("v", n) for n in self.versions]
+            + [("w", w) for w in self.windows]
+            + [("e", e) for e in self.seen]
+            + [("n", n) for n in self.nonces]
+        )
+        return {self.key(k, i): self._entry(k, i) for k, i in idents}
+
+    def restore(self, kind: str, ident: str, value: Any) -> None:
+        """Apply one changelog entry; call `settle()` after the last one."""
+        if kind == "m":
+            self.seq = int(value["seq"])
+            self.promoted_windows = list(value["pw"])
+            self.horizon = {d: int(ms) for d, ms in value["h"].items()}
+            self.history.vacant = value.get("vacant")
+            self.clock_ms = int(value.get("clock", 0))
+        elif kind == "v":
+            self.versions[ident] = Version(
+                ModelUpdate.model_validate(value["u"]),
+                SourceOffset.model_validate(value["s"]),
+                value["st"],
+                int(value["r"]),
+                value["d"],
+                int(value["q"]),
+            )
+            if value["c"] is not None:
+                self.history.crowned[ident] = int(value["c"])
+        elif kind == "w":
+            self.windows[ident] = WindowDecision(value[0], value[1])
+        elif kind == "e":
+            self.seen[ident] = (value[0], int(value[1]))
+        elif kind == "n":
+            self.nonces[ident] = int(value)
+        else:
+            raise ValueError(f"unknown model state kind {kind!r}")
+
+    def settle(self) -> None:
+        """After restore: forget what the bounds say is forgotten (tombstones may lag)."""
+        self._trim_seen()
+        self._trim_nonces()
+        self._trim_versions()
+        self._trim_windows()
+        self.changed.clear()
+
+
+def _parse(window_id: str) -> tuple[str, int] | None:
+    """(dataset, start ms) of a window id, None if it is not one."""
+    try:
+        dataset, start, _ = parse_window_id(window_id)
+    except ValueError:
+        return None
+    return dataset, start

@@ -1,0 +1,173 @@
+"""`orchestrator replay`: re-derive, with the same core the worker runs, what the worker wrote,
+and prove it matches.
+
+Inputs: `data.arrivals` (every data-window decision is a pure function of its partition and the
+dataset policy), `models.updates` and `commands` (what the router forwards), and `models.log`
+(the model gate's ordered input). Checked: every data decision and every model and command
+decision, revision by revision and field by field against `audit.decisions`; and `models.log`
+itself against the records it was built from (see `replay.modellog`). Topics are read directly
+with assign + seek: no consumer group, no side effects.
+
+Ranges: decisions depend on state built by earlier events, so each partition is always read
+from its beginning up to the end bound; the bounds select which decisions are compared: those
+whose trigger (the event that caused them, recorded in `trigger`) lies inside the range.
+`--from-offset/--to-offset P:O` bound `data.arrivals` partitions (inclusive; only the named
+partitions are compared; model decisions are compared whole); `--since/--until` bound both topics
+by broker timestamp. `models.log` is checked only when no range is given (a range cuts the log
+and its sources at different places).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from orchestrator.catalog.topics import Catalog
+from orchestrator.kafka.clients import Connection
+from orchestrator.kafka.read import TimedRecord, partitions_of, read_timed
+from orchestrator.policies import Policies
+from orchestrator.replay.compare import IGNORED_FIELDS, compare
+from orchestrator.replay.derive import Derived, LogEntry, derive_data, derive_models, route
+from orchestrator.replay.modellog import check_log
+from orchestrator.replay.ranges import Range, parse_offsets
+
+__all__ = [
+    "IGNORED_FIELDS",
+    "Derived",
+    "LogEntry",
+    "Range",
+    "Report",
+    "compare",
+    "derive_data",
+    "derive_models",
+    "parse_offsets",
+    "render",
+    "replay",
+]
+
+
+@dataclass
+class Report:
+    subjects: list[dict[str, Any]] = field(default_factory=list)
+    events: int = 0
+    seconds: float = 0.0
+    #: the models.log check's counts (empty: not checked, a range was given)
+    log: dict[str, int] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.subjects if s["status"] == status)
+
+    @property
+    def ok(self) -> bool:
+        return all(s["status"] == "match" for s in self.subjects)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "summary": {k: self.count(k) for k in ("match", "mismatch", "missing", "extra")}
+            | {
+                "events": self.events,
+                "seconds": round(self.seconds, 3),
+                "events_per_second": round(self.events / self.seconds, 1) if self.seconds else None,
+            },
+            "models_log": {"checked": bool(self.log), **self.log},
+            "subjects": self.subjects,
+        }
+
+
+def _in(trigger: dict[str, Any] | None, topic: str, bounds: dict[int, tuple[int, int]]) -> bool:
+    if trigger is None or trigger["topic"] != topic or trigger["partition"] not in bounds:
+        return False
+    lo, hi = bounds[trigger["partition"]]
+    return bool(lo <= trigger["offset"] <= hi)
+
+
+async def _read_all(conn: Connection, topic: str) -> dict[int, list[TimedRecord]]:
+    parts = await partitions_of(conn, topic)
+    results = await asyncio.gather(*(read_timed(conn, topic, p, 0, None) for p in parts))
+    return dict(zip(parts, results, strict=True))
+
+
+async def replay(
+    conn: Connection,
+    catalog: Catalog,
+    policies: Policies,
+    keys: dict[str, bytes],
+    rng: Range,
+    *,
+    processes: int | None = None,
+    worker_key: bytes | None = None,
+) -> Report:
+    arrivals_topic, log_topic = catalog.name("arrivals"), catalog.name("model_log")
+    routed = {catalog.name(r): r for r in ("model_updates", "commands")}
+    data, log, audit, *inputs = await asyncio.gather(
+        _read_all(conn, arrivals_topic),
+        _read_all(conn, log_topic),
+        _read_all(conn, catalog.name("audit")),
+        *(_read_all(conn, topic) for topic in routed),
+    )
+    started = time.perf_counter()
+    report = Report()
+    data_side = derive_data(
+        policies, arrivals_topic, data, rng, processes=processes, worker_key=worker_key
+    )
+    model_side = derive_models(policies, policies.access.spec(keys), log_topic, log, rng)
+    report.events = data_side.events + model_side.events
+    recorded: list[dict[str, Any]] = []
+    for records in audit.values():
+        for _, _, value, _ in records:
+            r = orjson.loads(value or b"{}")
+            trig = r.get("trigger")
+            if _in(trig, arrivals_topic, data_side.bounds) or _in(
+                trig, log_topic, model_side.bounds
+            ):
+                recorded.append(r)
+    report.subjects = compare(data_side.decisions + model_side.decisions, recorded)
+    if rng.whole:
+        expected = route(routed, dict(zip(routed, inputs, strict=True))) + data_side.log
+        report.events += sum(len(r) for parts in inputs for r in parts.values())
+        checked = check_log(expected, log, log_topic)
+        report.subjects += checked.subjects
+        report.log = checked.counts
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def render(report: Report) -> str:
+    lines = []
+    by_status: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in report.subjects:
+        by_status[s["status"]].append(s)
+    for status in ("mismatch", "missing", "extra"):
+        for s in by_status[status]:
+            rev = f" rev {s['revision']}" if "revision" in s else ""
+            lines.append(f"{status:8} {s['kind']:13} {s['subject']}{rev}")
+            for k, v in (s.get("diff") or {}).items():
+                lines.append(
+                    f"         {k}: recorded {_short(v, 'recorded')} | replayed {_short(v, 'replayed')}"
+                )
+    j = report.as_json()["summary"]
+    if report.log:
+        c = report.log
+        lines.append(
+            f"models.log: {c['entries']} entries; {c['match']} as derived, {c['missing']} missing, "
+            f"{c['extra']} extra, {c['mismatch']} changed, {c['out_of_order']} out of order, "
+            f"{c['duplicates']} repeated"
+        )
+    lines.append(
+        f"replay: {j['match']} match, {j['mismatch']} mismatch, {j['missing']} missing, {j['extra']} extra; "
+        f"{report.events} events re-decided in {report.seconds:.3f} s ({j['events_per_second']} events/s)"
+    )
+    lines.append("replay verdict: " + ("MATCH" if report.ok else "MISMATCH"))
+    return "\n".join(lines)
+
+
+def _short(v: Any, key: str) -> str:
+    x = v.get(key) if isinstance(v, dict) else v
+    text = orjson.dumps(x).decode()
+    return text if len(text) <= 120 else text[:117] + "..."
