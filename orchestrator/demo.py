@@ -18,7 +18,7 @@ import orjson
 from orchestrator.audit import lineage, load_decisions
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
-from orchestrator.dev import keep, local_worker_key, start_services
+from orchestrator.dev import keep, local_worker_key, start_services, stop_services
 from orchestrator.kafka.admin import apply_topics
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.connect import BrokerInfo
@@ -120,13 +120,7 @@ def run_demo(
             _settle(conn, catalog, [p for _, p in procs], timeout_s)
     finally:
         if not keep_stack:
-            for _, p in procs:
-                p.terminate()
-            for _, p in procs:
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop_services(procs)
     _summary(conn, catalog)
     say("")
     say("[demo] replay: re-deriving every decision from the topics ...")

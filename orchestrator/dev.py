@@ -51,6 +51,17 @@ def local_worker_key(run_dir: Path) -> Path:
     return path
 
 
+def stop_services(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    """SIGTERM each, then SIGKILL what has not stopped within 30 s."""
+    for _, p in procs:
+        p.terminate()
+    for _, p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def start_services(
     settings: Settings,
     bootstrap: str,
@@ -218,13 +229,7 @@ def run_dev(settings: Settings, *, worker: bool, trainer: bool, stop: bool) -> i
             while not stop_now and broker.owner.alive:  # `dev --stop` stops the broker too
                 time.sleep(0.5)
         finally:
-            for _, p in procs:
-                p.terminate()
-            for _, p in procs:
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop_services(procs)
             with contextlib.suppress(OSError):
                 (run_dir / STACK_FILE).unlink()
     say("stopped")

@@ -19,7 +19,7 @@ import orjson
 
 from orchestrator.contracts.codec import to_jsonable
 from orchestrator.contracts.events import CommandOverride, CommandRollback
-from orchestrator.core.access import signed
+from orchestrator.core.access import C, signed
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import format_rfc3339_ms, window_id
 from orchestrator.policies import ModelPolicy, Policies
@@ -159,31 +159,28 @@ def _update(
 def _rollback(
     model: str, actor: str, key: bytes, event_id: str, reason: str, issued_at: datetime
 ) -> dict[str, Any]:
-    cmd = CommandRollback(
-        event_id=event_id,
-        model=model,
-        actor=actor,
-        reason=reason,
-        issued_at=issued_at,
-        nonce=_nonce(event_id),
-        signature="unsigned",
+    return _signed(
+        CommandRollback, key, event_id, model=model, actor=actor, reason=reason, issued_at=issued_at
     )
-    return to_jsonable(signed(cmd, key))
 
 
 def _override(
     subject: str, actor: str, key: bytes, event_id: str, reason: str, issued_at: datetime
 ) -> dict[str, Any]:
-    cmd = CommandOverride(
-        event_id=event_id,
+    return _signed(
+        CommandOverride,
+        key,
+        event_id,
         subject=subject,
         outcome="promote",
         actor=actor,
         reason=reason,
         issued_at=issued_at,
-        nonce=_nonce(event_id),
-        signature="unsigned",
     )
+
+
+def _signed(kind: type[C], key: bytes, event_id: str, **fields: Any) -> dict[str, Any]:
+    cmd = kind(event_id=event_id, nonce=_nonce(event_id), signature="unsigned", **fields)
     return to_jsonable(signed(cmd, key))
 
 

@@ -9,14 +9,14 @@ from typing import Any
 from orchestrator.contracts.events import DataArrival, DataWatermark
 from orchestrator.core.access import verify
 from orchestrator.core.datagate import DataGate
-from orchestrator.core.effects import Decided, Effect, Notified, Rejected, StatePut
+from orchestrator.core.effects import Decided, Effect, Notified, Rejected
 from orchestrator.core.policy import ORCHESTRATOR_SOURCE, DatasetSpec
-from orchestrator.core.position import POSITION_KEY
+from orchestrator.core.position import POSITION_KEY, Positioned
 from orchestrator.core.windows import EPOCH, SEP, DatasetWindows
 from orchestrator.errors import E_RESERVED_SOURCE, E_UNKNOWN_DATASET
 
 
-class EventTimeEngine:
+class EventTimeEngine(Positioned):
     """Pure: `handle(event, partition, offset) -> effects`. One instance per input partition."""
 
     def __init__(
@@ -33,8 +33,6 @@ class EventTimeEngine:
         #: verifies the worker's own watermarks (source `orchestrator`); None: none is trusted
         self.worker_key = worker_key
         self.datasets: dict[str, DatasetWindows] = {}
-        #: The next input offset this state has not seen (recovery skips offsets below it).
-        self.position = 0
 
     def dataset(self, name: str) -> DatasetWindows | None:
         windows = self.datasets.get(name)
@@ -87,13 +85,6 @@ class EventTimeEngine:
         if models and any(type(e) is Decided for e in effects):
             return fan_out(effects, models)
         return effects
-
-    def skip(self, offset: int) -> None:
-        """Note an input offset that carried no event for the core (e.g. undecodable bytes)."""
-        self.position = offset + 1
-
-    def position_entry(self) -> StatePut:
-        return StatePut(POSITION_KEY, self.position)
 
     # -- recovery ----------------------------------------------------------------------------
 

@@ -9,13 +9,13 @@ from typing import Any
 from orchestrator.contracts.modellog import DataNotice
 from orchestrator.contracts.records import SourceOffset
 from orchestrator.core.access import AccessSpec
-from orchestrator.core.effects import Effect, Rejected, StatePut
+from orchestrator.core.effects import Effect, Rejected
 from orchestrator.core.modelgate import SEP, ModelGate, ModelGateSpec, ModelInput
-from orchestrator.core.position import POSITION_KEY
+from orchestrator.core.position import POSITION_KEY, Positioned
 from orchestrator.errors import E_UNKNOWN_MODEL
 
 
-class ModelPartition:
+class ModelPartition(Positioned):
     """Pure: `handle(model, item, ...) -> effects`. One instance per `models.log` partition."""
 
     def __init__(
@@ -25,8 +25,6 @@ class ModelPartition:
         self.access = access
         self.version = version
         self.gates: dict[str, ModelGate] = {}
-        #: the next input offset this state has not seen (recovery skips offsets below it)
-        self.position = 0
 
     def gate(self, model: str) -> ModelGate | None:
         g = self.gates.get(model)
@@ -57,13 +55,6 @@ class ModelPartition:
                 )
             ]
         return g.handle(item, source, decided_at, trigger, received_ms)
-
-    def skip(self, offset: int) -> None:
-        """Note an input offset that carried nothing for the gates (e.g. an unreadable entry)."""
-        self.position = offset + 1
-
-    def position_entry(self) -> StatePut:
-        return StatePut(POSITION_KEY, self.position)
 
     @classmethod
     def restore(

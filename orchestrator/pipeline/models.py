@@ -29,20 +29,13 @@ from orchestrator.core.effects import (
 from orchestrator.core.modelgate import ModelInput
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.core.modelspec import ModelGateSpec
+from orchestrator.core.position import Positioned
 from orchestrator.errors import ContractError
 from orchestrator.pipeline.records import Applied, InputRecord, Output, broker_ms, dlq_output
 
 
-class Cursor:
+class Cursor(Positioned):
     """The engine of a stateless partition: only the position (the router's input)."""
-
-    __slots__ = ("position",)
-
-    def __init__(self, position: int = 0) -> None:
-        self.position = position
-
-    def skip(self, offset: int) -> None:
-        self.position = offset + 1
 
     def position_entry(self) -> StatePut:
         raise NotImplementedError("a stateless partition keeps no changelog")
