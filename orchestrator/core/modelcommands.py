@@ -4,7 +4,6 @@ command is good once and for a while), then the rollback or override itself."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from orchestrator.contracts.codec import to_jsonable
 from orchestrator.contracts.events import CommandOverride, CommandRollback
@@ -14,6 +13,7 @@ from orchestrator.core.checks import check
 from orchestrator.core.decision import SubjectKind, make_decision
 from orchestrator.core.digest import digest
 from orchestrator.core.effects import ChampionChanged, Decided, Effect
+from orchestrator.core.modelchecks import ModelChecks
 from orchestrator.core.timeutil import to_ms
 from orchestrator.errors import (
     E_BAD_SIGNATURE,
@@ -24,11 +24,8 @@ from orchestrator.errors import (
     E_UNKNOWN_SUBJECT,
 )
 
-if TYPE_CHECKING:
-    from orchestrator.core.modelgate import ModelGate
 
-
-def _authorize(mg: ModelGate, cmd: Command, action: str) -> Check:
+def _authorize(mg: ModelChecks, cmd: Command, action: str) -> Check:
     access = mg.access
     if not access.allowed(cmd.actor, action, mg.spec.model):
         return check(
@@ -50,7 +47,7 @@ def _authorize(mg: ModelGate, cmd: Command, action: str) -> Check:
 
 
 def _command_decision(
-    mg: ModelGate,
+    mg: ModelChecks,
     cmd: Command,
     outcome: Outcome,
     checks: list[Check],
@@ -82,7 +79,7 @@ def _command_decision(
 
 
 def on_command(
-    mg: ModelGate, cmd: Command, source: SourceOffset, at: datetime, received_ms: int | None
+    mg: ModelChecks, cmd: Command, source: SourceOffset, at: datetime, received_ms: int | None
 ) -> list[Effect]:
     action = "rollback" if isinstance(cmd, CommandRollback) else "override"
     auth = _authorize(mg, cmd, action)
@@ -97,7 +94,7 @@ def on_command(
     return _override(mg, cmd, auth, source, at)
 
 
-def _once(mg: ModelGate, cmd: Command, received_ms: int | None) -> list[Check]:
+def _once(mg: ModelChecks, cmd: Command, received_ms: int | None) -> list[Check]:
     """A signed command is good once and for a while: issued within max_command_age of its
     broker time (either side: clocks drift), with a nonce not seen before. Seen nonces are
     remembered for max_command_age, past which their commands are expired anyway."""
@@ -133,7 +130,7 @@ def _once(mg: ModelGate, cmd: Command, received_ms: int | None) -> list[Check]:
 
 
 def _rollback(
-    mg: ModelGate, cmd: CommandRollback, auth: Check, source: SourceOffset, at: datetime
+    mg: ModelChecks, cmd: CommandRollback, auth: Check, source: SourceOffset, at: datetime
 ) -> list[Effect]:
     champ = mg.champion
     if cmd.to_version is not None:
@@ -168,7 +165,7 @@ def _rollback(
 
 
 def _override(
-    mg: ModelGate, cmd: CommandOverride, auth: Check, source: SourceOffset, at: datetime
+    mg: ModelChecks, cmd: CommandOverride, auth: Check, source: SourceOffset, at: datetime
 ) -> list[Effect]:
     model, _, version = cmd.subject.partition(":")
     v = mg.versions.get(version) if model == mg.spec.model else None

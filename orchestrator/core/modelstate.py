@@ -18,7 +18,7 @@ from orchestrator.core.access import AccessSpec
 from orchestrator.core.effects import Effect, Rejected, StateDelete, StatePut
 from orchestrator.core.modelspec import ModelGateSpec, Version, WindowDecision
 from orchestrator.core.promotion import History, next_state
-from orchestrator.core.timeutil import parse_window_id
+from orchestrator.core.timeutil import dataset_start
 from orchestrator.errors import E_STATE_LIMIT
 
 SEP = "\x1f"
@@ -103,7 +103,7 @@ class ModelState:
         excess = len(self.windows) - self.spec.max_windows
         if excess <= 0:
             return []
-        parsed = {w: _parse(w) or ("", 0) for w in self.windows}
+        parsed = {w: dataset_start(w) for w in self.windows}
         forgotten = sorted(self.windows, key=lambda w: (parsed[w][1], w))[:excess]
         for w in forgotten:
             del self.windows[w]
@@ -213,12 +213,3 @@ class ModelState:
         self._trim_versions()
         self._trim_windows()
         self.changed.clear()
-
-
-def _parse(window_id: str) -> tuple[str, int] | None:
-    """(dataset, start ms) of a window id, None if it is not one."""
-    try:
-        dataset, start, _ = parse_window_id(window_id)
-    except ValueError:
-        return None
-    return dataset, start

@@ -84,3 +84,13 @@ def parse_window_id(wid: str) -> tuple[str, int, int]:
     if not sep or not dataset:
         raise ValueError(f"{wid!r} is not a window id")
     return dataset, parse_rfc3339_ms(start), parse_duration_ms(rest)
+
+
+def dataset_start(window_id: str) -> tuple[str, int]:
+    """(dataset, start ms) of a window id; ("", 0) if it is not one (a model's lineage may
+    name anything: such a window belongs to no dataset the gate knows)."""
+    try:
+        dataset, start, _ = parse_window_id(window_id)
+    except ValueError:
+        return "", 0
+    return dataset, start
