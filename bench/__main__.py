@@ -520,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         results["input_bytes_per_event"] = len(EventSource().next()[1])
         log("replay ...")
         started = time.perf_counter()
-        report = asyncio.run(replay(conn, catalog, Policies.load(gates), {}, Range()))
+        report = replay(conn, catalog, Policies.load(gates), {}, Range())
         wall = time.perf_counter() - started
         results["replay"] = {
             # derivation and comparison, as `orchestrator replay` reports it (topics in memory)

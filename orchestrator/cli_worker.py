@@ -103,16 +103,14 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         )
     keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
     with broker_session(settings) as broker:
-        report = asyncio.run(
-            replay(
-                broker.conn,
-                catalog,
-                policies,
-                keys,
-                rng,
-                processes=args.processes,
-                worker_key=worker_key(settings),
-            )
+        report = replay(
+            broker.conn,
+            catalog,
+            policies,
+            keys,
+            rng,
+            processes=args.processes,
+            worker_key=worker_key(settings),
         )
     print(render(report))
     if args.json:

@@ -124,10 +124,8 @@ def run_demo(
     _summary(conn, catalog)
     say("")
     say("[demo] replay: re-deriving every decision from the topics ...")
-    result = asyncio.run(
-        replay(
-            conn, catalog, policies, EXAMPLE_KEYS, Range(), worker_key=key_file.read_bytes().strip()
-        )
+    result = replay(
+        conn, catalog, policies, EXAMPLE_KEYS, Range(), worker_key=key_file.read_bytes().strip()
     )
     say(render(result))
     say(f"[demo] done in {time.monotonic() - started:.1f} s")

@@ -4,6 +4,8 @@ Every reader is `read_committed` (see `Connection.consumer`)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 from aiokafka import TopicPartition
 
 from orchestrator.kafka.clients import Connection
@@ -55,6 +57,63 @@ async def read_timed(
                 return out
             if end is None and not records and position >= high:
                 return out
+    finally:
+        await consumer.stop()
+
+
+async def stream_timed(
+    conn: Connection,
+    topic: str,
+    partition: int,
+    start: int,
+    end: int | None,
+    *,
+    chunk: int = 5000,
+    idle_ms: int = 300,
+) -> AsyncGenerator[list[TimedRecord], None]:
+    """The records of `read_timed`, in chunks of at most `chunk` records, so that a reader holds
+    one chunk at a time however long the partition is."""
+    consumer = conn.consumer(
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+        max_poll_records=chunk,
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        high = (await consumer.end_offsets([tp]))[tp]
+        if end is not None and start >= end:
+            return
+        consumer.seek(tp, start)
+        while True:
+            batch = await consumer.getmany(tp, timeout_ms=idle_ms, max_records=chunk)
+            records = batch.get(tp, [])
+            out = [
+                (r.offset, r.key, r.value, r.timestamp)
+                for r in records
+                if end is None or r.offset < end
+            ]
+            if out:
+                yield out
+            position = await consumer.position(tp)
+            if end is not None and (position >= end or len(out) < len(records)):
+                return
+            if end is None and not records and position >= high:
+                return
+    finally:
+        await consumer.stop()
+
+
+async def end_offsets(conn: Connection, topic: str) -> dict[int, int]:
+    """Partition -> its end offset (the next offset to be written)."""
+    consumer = conn.consumer(enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        parts = await partitions_of(conn, topic)
+        tps = [TopicPartition(topic, p) for p in parts]
+        return {tp.partition: o for tp, o in (await consumer.end_offsets(tps)).items()}
     finally:
         await consumer.stop()
 

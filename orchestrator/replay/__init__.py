@@ -19,7 +19,6 @@ and its sources at different places).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,19 +28,23 @@ import orjson
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.clients import Connection
-from orchestrator.kafka.read import TimedRecord, partitions_of, read_timed
 from orchestrator.policies import Policies
-from orchestrator.replay.compare import IGNORED_FIELDS, compare
+from orchestrator.replay.compare import IGNORED_FIELDS, Comparison, compare
 from orchestrator.replay.derive import Derived, LogEntry, derive_data, derive_models, route
-from orchestrator.replay.modellog import check_log
+from orchestrator.replay.modellog import LogCheck, check_log
 from orchestrator.replay.ranges import Range, parse_offsets
+from orchestrator.replay.sources import KafkaSource, MemorySource, Source
 
 __all__ = [
     "IGNORED_FIELDS",
+    "Comparison",
     "Derived",
+    "KafkaSource",
     "LogEntry",
+    "MemorySource",
     "Range",
     "Report",
+    "check_log",
     "compare",
     "derive_data",
     "derive_models",
@@ -87,14 +90,8 @@ def _in(trigger: dict[str, Any] | None, topic: str, bounds: dict[int, tuple[int,
     return bool(lo <= trigger["offset"] <= hi)
 
 
-async def _read_all(conn: Connection, topic: str) -> dict[int, list[TimedRecord]]:
-    parts = await partitions_of(conn, topic)
-    results = await asyncio.gather(*(read_timed(conn, topic, p, 0, None) for p in parts))
-    return dict(zip(parts, results, strict=True))
-
-
-async def replay(
-    conn: Connection,
+def replay(
+    conn: Connection | Source,
     catalog: Catalog,
     policies: Policies,
     keys: dict[str, bytes],
@@ -103,37 +100,43 @@ async def replay(
     processes: int | None = None,
     worker_key: bytes | None = None,
 ) -> Report:
+    """Derive, check and compare (see the module's docstring). Every topic is read a chunk at a
+    time, so memory is the core's live state plus the decisions compared, not the log."""
+    source = KafkaSource(conn) if isinstance(conn, Connection) else conn
     arrivals_topic, log_topic = catalog.name("arrivals"), catalog.name("model_log")
     routed = {catalog.name(r): r for r in ("model_updates", "commands")}
-    data, log, audit, *inputs = await asyncio.gather(
-        _read_all(conn, arrivals_topic),
-        _read_all(conn, log_topic),
-        _read_all(conn, catalog.name("audit")),
-        *(_read_all(conn, topic) for topic in routed),
-    )
     started = time.perf_counter()
     report = Report()
     data_side = derive_data(
-        policies, arrivals_topic, data, rng, processes=processes, worker_key=worker_key
+        policies, arrivals_topic, source, rng, processes=processes, worker_key=worker_key
     )
-    model_side = derive_models(policies, policies.access.spec(keys), log_topic, log, rng)
+    log_check = LogCheck(log_topic) if rng.whole else None
+    if log_check is not None:
+        log_check.expect(route(routed, source) + data_side.log)
+    model_side = derive_models(
+        policies,
+        policies.access.spec(keys),
+        log_topic,
+        source,
+        rng,
+        seen=log_check.see if log_check is not None else None,
+    )
     report.events = data_side.events + model_side.events
-    recorded: list[dict[str, Any]] = []
-    for records in audit.values():
-        for _, _, value, _ in records:
-            r = orjson.loads(value or b"{}")
-            trig = r.get("trigger")
-            if _in(trig, arrivals_topic, data_side.bounds) or _in(
-                trig, log_topic, model_side.bounds
-            ):
-                recorded.append(r)
-    report.subjects = compare(data_side.decisions + model_side.decisions, recorded)
-    if rng.whole:
-        expected = route(routed, dict(zip(routed, inputs, strict=True))) + data_side.log
-        report.events += sum(len(r) for parts in inputs for r in parts.values())
-        checked = check_log(expected, log, log_topic)
-        report.subjects += checked.subjects
-        report.log = checked.counts
+    comparison = Comparison(data_side.decisions + model_side.decisions)
+    audit_topic = catalog.name("audit")
+    for partition in source.partitions(audit_topic):
+        for chunk in source.chunks(audit_topic, partition):
+            for _, _, value, _ in chunk:
+                r = orjson.loads(value or b"{}")
+                trig = r.get("trigger")
+                if _in(trig, arrivals_topic, data_side.bounds) or _in(
+                    trig, log_topic, model_side.bounds
+                ):
+                    comparison.record(r)
+    report.subjects = comparison.subjects()
+    if log_check is not None:
+        subjects, report.log = log_check.result()
+        report.subjects += subjects
     report.seconds = time.perf_counter() - started
     return report
 

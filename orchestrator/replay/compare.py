@@ -1,5 +1,6 @@
 """Comparing derived decisions with recorded ones: every revision of every subject (data
-window, model version, command), field by field."""
+window, model version, command), field by field. Recorded decisions stream past (`record`);
+what is kept is the derived decisions and, per recorded revision, its decision id."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 #: Left out of the comparison: wall clock, and the code version that wrote the record.
 IGNORED_FIELDS = ("decided_at", "orchestrator_version")
+
+Key = tuple[str, int]  # (subject id, revision)
 
 
 def _plain(decision: dict[str, Any]) -> dict[str, Any]:
@@ -24,39 +27,66 @@ def _diff(recorded: dict[str, Any], replayed: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def compare(derived: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+class Comparison:
     """One entry per (subject, revision): match, mismatch (with the fields that differ),
     missing (derived, never recorded) or extra (recorded, not derived). Two recorded decisions
     of one revision that disagree are a mismatch too. Both sides are decisions in wire form."""
-    subjects: list[dict[str, Any]] = []
-    rec_exact: dict[tuple[str, int], dict[str, Any]] = {}
-    for rec in recorded:
-        sid, kind = rec["subject"]["id"], rec["subject"]["kind"]
-        previous = rec_exact.get((sid, rec["revision"]))
-        if previous is not None and previous["decision_id"] != rec["decision_id"]:
-            subjects.append(
-                {
-                    "subject": sid,
-                    "kind": kind,
-                    "revision": rec["revision"],
-                    "status": "mismatch",
-                    "diff": {"conflict": [previous["outcome"], rec["outcome"]]},
-                }
-            )
-        rec_exact[(sid, rec["revision"])] = rec
-    der_exact = {(dec["subject"]["id"], dec["revision"]): dec for dec in derived}
-    for key in sorted(set(der_exact) | set(rec_exact)):
-        d, r = der_exact.get(key), rec_exact.get(key)
-        kind = (d or r or {"subject": {"kind": ""}})["subject"]["kind"]
-        entry: dict[str, Any] = {"subject": key[0], "kind": kind, "revision": key[1]}
-        if r is None:
-            entry["status"] = "missing"
-        elif d is None:
+
+    def __init__(self, derived: list[dict[str, Any]]) -> None:
+        self.derived: dict[Key, dict[str, Any]] = {
+            (d["subject"]["id"], d["revision"]): d for d in derived
+        }
+        self.recorded: dict[Key, tuple[str, str]] = {}  # -> (decision id, outcome)
+        self.found: dict[Key, dict[str, Any]] = {}
+        self.conflicts: list[dict[str, Any]] = []
+
+    def record(self, rec: dict[str, Any]) -> None:
+        key = (rec["subject"]["id"], rec["revision"])
+        previous = self.recorded.get(key)
+        if previous is not None:
+            if previous[0] != rec["decision_id"]:
+                self.conflicts.append(
+                    {
+                        "subject": key[0],
+                        "kind": rec["subject"]["kind"],
+                        "revision": key[1],
+                        "status": "mismatch",
+                        "diff": {"conflict": [previous[1], rec["outcome"]]},
+                    }
+                )
+            return
+        self.recorded[key] = (rec["decision_id"], rec["outcome"])
+        entry: dict[str, Any] = {
+            "subject": key[0],
+            "kind": rec["subject"]["kind"],
+            "revision": key[1],
+        }
+        d = self.derived.get(key)
+        if d is None:
             entry["status"] = "extra"
         else:
-            diff = _diff(_plain(r), _plain(d))
+            diff = _diff(_plain(rec), _plain(d))
             entry["status"] = "mismatch" if diff else "match"
             if diff:
                 entry["diff"] = diff
-        subjects.append(entry)
-    return subjects
+        self.found[key] = entry
+
+    def subjects(self) -> list[dict[str, Any]]:
+        out = dict(self.found)
+        for key, d in self.derived.items():
+            if key not in out:
+                out[key] = {
+                    "subject": key[0],
+                    "kind": d["subject"]["kind"],
+                    "revision": key[1],
+                    "status": "missing",
+                }
+        return self.conflicts + [out[k] for k in sorted(out)]
+
+
+def compare(derived: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The whole comparison over decisions in memory (what `replay` does as records stream)."""
+    comparison = Comparison(derived)
+    for rec in recorded:
+        comparison.record(rec)
+    return comparison.subjects()

@@ -4,10 +4,9 @@ the notices of the fan-out (from `data.arrivals`), the router's `models.log` ent
 
 from __future__ import annotations
 
-import gc
 import multiprocessing as mp
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -25,6 +24,7 @@ from orchestrator.pipeline.records import Rec
 from orchestrator.pipeline.shell import Shell
 from orchestrator.policies import Policies
 from orchestrator.replay.ranges import Range
+from orchestrator.replay.sources import Source
 
 
 class LogEntry(NamedTuple):
@@ -62,7 +62,7 @@ def eventtime_logic(
 def derive_data(
     policies: Policies,
     arrivals_topic: str,
-    data: dict[int, list[TimedRecord]],
+    source: Source,
     rng: Range,
     *,
     processes: int | None = None,
@@ -70,95 +70,92 @@ def derive_data(
 ) -> Derived:
     """Data-window decisions of every (named) partition, and the fan-out's notices. Partitions
     are independent, so with more than one CPU they are derived in parallel in forked processes
-    (`processes`: how many; default one per CPU available). The result is the same, in the same
-    order, either way."""
-    bounds: dict[int, tuple[int, int]] = {}
-    named = set(rng.from_offsets) | set(rng.to_offsets)
-    for partition, records in sorted(data.items()):
-        if named and partition not in named:
-            continue  # an offset range names the partitions it covers
-        bounds[partition] = (
-            rng.lower(partition, records, True),
-            rng.upper(partition, records, True),
-        )
+    (`processes`: how many; default one per CPU available), each reading its own partitions a
+    chunk at a time. The result is the same, in the same order, either way."""
+    named = rng.named()
+    partitions = [p for p in source.partitions(arrivals_topic) if not named or p in named]
     logic = eventtime_logic(policies, arrivals_topic, worker_key)
-    jobs = [(logic, arrivals_topic, p, data[p], lo, hi) for p, (lo, hi) in sorted(bounds.items())]
+    jobs = [(logic, source, arrivals_topic, p, rng) for p in partitions]
     if processes is None:
         processes = len(os.sched_getaffinity(0))
     processes = min(processes, len(jobs))
-    # The records read are long-lived: freeze them so that the collector does not scan them
-    # again and again while the core allocates (and so that forked children share them rather
-    # than copying every page the collector would touch).
-    gc.collect()
-    gc.freeze()
-    try:
-        if processes > 1 and "fork" in mp.get_all_start_methods():
-            global _JOBS
-            _JOBS = jobs  # inherited by the forked children: nothing to pickle on the way in
-            try:
-                # largest partitions first, so that no process is left with a big one at the end
-                order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][3]))
-                with mp.get_context("fork").Pool(processes) as pool:
-                    done = pool.map(_derive_job, order, chunksize=1)
-                results = [r for _, r in sorted(zip(order, done, strict=True))]
-            finally:
-                _JOBS = []
-        else:
-            results = [_derive_partition(*job) for job in jobs]
-    finally:
-        gc.unfreeze()
+    if processes > 1 and "fork" in mp.get_all_start_methods():
+        global _JOBS
+        _JOBS = jobs  # inherited by the forked children: nothing to pickle on the way in
+        try:
+            with mp.get_context("fork").Pool(processes) as pool:
+                results = pool.map(_derive_job, range(len(jobs)), chunksize=1)
+        finally:
+            _JOBS = []
+    else:
+        results = [_derive_partition(*job) for job in jobs]
     return Derived(
-        [orjson.loads(d) for decisions, _, _ in results for d in decisions],
-        [LogEntry(k, v) for _, notices, _ in results for k, v in notices],
-        bounds,
-        sum(n for _, _, n in results),
+        [orjson.loads(d) for r in results for d in r.decisions],
+        [LogEntry(k, v) for r in results for k, v in r.notices],
+        {p: r.bounds for p, r in zip(partitions, results, strict=True)},
+        sum(r.events for r in results),
     )
 
 
-_DataJob = tuple[EventTimeLogic, str, int, list[TimedRecord], int, int]
+class _PartitionResult(NamedTuple):
+    decisions: list[bytes]
+    notices: list[tuple[bytes, bytes]]
+    bounds: tuple[int, int]
+    events: int
+
+
+_DataJob = tuple[EventTimeLogic, Source, str, int, Range]
 _JOBS: list[_DataJob] = []
 
 
-def _derive_job(index: int) -> tuple[list[bytes], list[tuple[bytes, bytes]], int]:
+def _derive_job(index: int) -> _PartitionResult:
     return _derive_partition(*_JOBS[index])
 
 
 def _derive_partition(
-    logic: EventTimeLogic,
-    topic: str,
-    partition: int,
-    records: list[TimedRecord],
-    lo: int,
-    hi: int,
-) -> tuple[list[bytes], list[tuple[bytes, bytes]], int]:
-    """One partition from its beginning up to `hi` through the worker's own shell and logic:
-    the decisions triggered at or after `lo` and every fan-out notice, in their wire form
-    (cheap to hand back from a child process)."""
+    logic: EventTimeLogic, source: Source, topic: str, partition: int, rng: Range
+) -> _PartitionResult:
+    """One partition from its beginning up to its upper bound, a chunk at a time, through the
+    worker's own shell and logic: the decisions triggered at or after the lower bound and every
+    fan-out notice, in their wire form (cheap to hand back from a child process)."""
     shell: Shell[Any] = Shell("replay", logic, restore=logic.restore, keep_changelog=False)
     tp = TopicPartition(topic, partition)
     shell.start(tp)
-    recs = [Rec(topic, partition, o, k, v, ts) for o, k, v, ts in records if o <= hi]
-    cut = next((i for i, r in enumerate(recs) if r.offset >= lo), len(recs))
-    before = shell.apply_batch(tp, recs[:cut], EPOCH)
-    outputs = shell.apply_batch(tp, recs[cut:], EPOCH)
-    decisions = [o.value for o in outputs if o.role == "audit" and o.value]
-    notices = [(o.key or b"", o.value or b"") for o in before + outputs if o.role == "model_log"]
-    return decisions, notices, len(recs)
+    bounds = rng.cursor(partition, use_offsets=True)
+    decisions: list[bytes] = []
+    notices: list[tuple[bytes, bytes]] = []
+    events = 0
+    for chunk in source.chunks(topic, partition):
+        taken = bounds.take(chunk)
+        events += len(taken)
+        recs = [Rec(topic, partition, o, k, v, ts) for o, k, v, ts in taken]
+        lo = bounds.pair[0]
+        cut = next((i for i, r in enumerate(recs) if r.offset >= lo), len(recs))
+        before = shell.apply_batch(tp, recs[:cut], EPOCH)
+        outputs = shell.apply_batch(tp, recs[cut:], EPOCH)
+        decisions += [o.value for o in outputs if o.role == "audit" and o.value]
+        notices += [
+            (o.key or b"", o.value or b"") for o in before + outputs if o.role == "model_log"
+        ]
+        if bounds.done:
+            break
+    return _PartitionResult(decisions, notices, bounds.pair, events)
 
 
-def route(
-    roles: Mapping[str, str], inputs: Mapping[str, dict[int, list[TimedRecord]]]
-) -> list[LogEntry]:
-    """The `models.log` entries the router writes for these `models.updates` and `commands`
+def route(roles: Mapping[str, str], source: Source) -> list[LogEntry]:
+    """The `models.log` entries the router writes for the `models.updates` and `commands`
     records (roles: topic -> catalog role), in each input partition's order."""
     logic = RouterLogic(roles, KAFKA_DEFAULT_MAX_MESSAGE_BYTES)
     out: list[LogEntry] = []
-    for topic, partitions in sorted(inputs.items()):
-        for partition, records in sorted(partitions.items()):
+    for topic in sorted(roles):
+        for partition in source.partitions(topic):
             cursor = Cursor()
-            for o, k, v, ts in records:
-                applied = logic.apply(cursor, Rec(topic, partition, o, k, v, ts), EPOCH)
-                out += [LogEntry(x.key, x.value) for x in applied.outputs if x.role == "model_log"]
+            for chunk in source.chunks(topic, partition):
+                for o, k, v, ts in chunk:
+                    applied = logic.apply(cursor, Rec(topic, partition, o, k, v, ts), EPOCH)
+                    out += [
+                        LogEntry(x.key, x.value) for x in applied.outputs if x.role == "model_log"
+                    ]
     return out
 
 
@@ -166,10 +163,12 @@ def derive_models(
     policies: Policies,
     access: AccessSpec,
     log_topic: str,
-    log: dict[int, list[TimedRecord]],
+    source: Source,
     rng: Range,
+    seen: Callable[[int, list[TimedRecord]], None] | None = None,
 ) -> Derived:
-    """Model and command decisions: a pure function of the ordered `models.log`."""
+    """Model and command decisions: a pure function of the ordered `models.log`, read a chunk
+    at a time (each chunk is also handed to `seen`, the log check, so the log is read once)."""
     logic = ModelLogic(
         {n: p.gate_spec() for n, p in policies.models.items()},
         access,
@@ -180,17 +179,24 @@ def derive_models(
     out: list[dict[str, Any]] = []
     bounds: dict[int, tuple[int, int]] = {}
     events = 0
-    for partition, records in sorted(log.items()):
-        lo, hi = rng.lower(partition, records, False), rng.upper(partition, records, False)
-        bounds[partition] = (lo, hi)
+    for partition in source.partitions(log_topic):
         shell: Shell[Any] = Shell("replay", logic, restore=logic.restore, keep_changelog=False)
         tp = TopicPartition(log_topic, partition)
         shell.start(tp)
-        recs = [Rec(log_topic, partition, o, k, v, ts) for o, k, v, ts in records if o <= hi]
-        events += len(recs)
-        cut = next((i for i, r in enumerate(recs) if r.offset >= lo), len(recs))
-        shell.apply_batch(tp, recs[:cut], EPOCH)
-        for o in shell.apply_batch(tp, recs[cut:], EPOCH):
-            if o.role == "audit" and o.value:
-                out.append(orjson.loads(o.value))
+        cursor = rng.cursor(partition, use_offsets=False)
+        for chunk in source.chunks(log_topic, partition):
+            if seen is not None:
+                seen(partition, chunk)
+            taken = cursor.take(chunk)
+            events += len(taken)
+            recs = [Rec(log_topic, partition, o, k, v, ts) for o, k, v, ts in taken]
+            lo = cursor.pair[0]
+            cut = next((i for i, r in enumerate(recs) if r.offset >= lo), len(recs))
+            shell.apply_batch(tp, recs[:cut], EPOCH)
+            for o in shell.apply_batch(tp, recs[cut:], EPOCH):
+                if o.role == "audit" and o.value:
+                    out.append(orjson.loads(o.value))
+            if cursor.done and seen is None:
+                break
+        bounds[partition] = cursor.pair
     return Derived(out, [], bounds, events)

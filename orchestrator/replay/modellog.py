@@ -3,7 +3,10 @@
 the fan-out): none missing, none extra, each byte for byte what the same input gives, and, per
 model and per source partition, in the order of the source (the only order the router and the
 event-time agent can produce). Repeats of an entry are counted, not failed: a producer retry or
-a restart under at-least-once writes some entries twice, and the model gate ignores them."""
+a restart under at-least-once writes some entries twice, and the model gate ignores them.
+
+The log is seen a chunk at a time (`LogCheck.see`); what is kept is the expected entries (as
+many as model inputs and data decisions, not arrivals) and one digest per entry seen."""
 
 from __future__ import annotations
 
@@ -12,19 +15,12 @@ from typing import Any
 
 import orjson
 
+from orchestrator.core.digest import digest
 from orchestrator.kafka.read import TimedRecord
 from orchestrator.replay.derive import LogEntry
 
 #: (model, kind, source topic, source partition, source offset, decision id or "")
 Identity = tuple[str, str, str, int, int, str]
-
-
-@dataclass
-class LogCheck:
-    """The outcome: problems as report subjects (kind `model_log`), and counts."""
-
-    subjects: list[dict[str, Any]] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 def _identity(key: bytes | None, value: bytes | None) -> tuple[Identity, Any] | None:
@@ -51,27 +47,37 @@ def _name(ident: Identity) -> str:
     return f"models.log/{model}/{kind}/{at}" + (f"/{decision}" if decision else "")
 
 
-def check_log(
-    expected: list[LogEntry], actual: dict[int, list[TimedRecord]], log_topic: str
-) -> LogCheck:
-    out = LogCheck()
-    want: dict[Identity, Any] = {}
-    for e in expected:
-        parsed = _identity(e.key, e.value)
-        if parsed is not None:
-            want.setdefault(parsed[0], parsed[1])
-    got: dict[Identity, Any] = {}
-    duplicates = out_of_order = unreadable = entries = 0
-    for partition, records in sorted(actual.items()):
-        last: dict[tuple[str, str, int], int] = {}
+@dataclass
+class LogCheck:
+    """Feed it the expected entries, then the log partition by partition (`see`), then read
+    `result()`: problems as report subjects (kind `model_log`), and counts."""
+
+    log_topic: str
+    want: dict[Identity, tuple[str, Any]] = field(default_factory=dict)
+    got: dict[Identity, str] = field(default_factory=dict)
+    subjects: list[dict[str, Any]] = field(default_factory=list)
+    entries: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    unreadable: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    _last: dict[tuple[int, str, str, int], int] = field(default_factory=dict)
+
+    def expect(self, entries: list[LogEntry]) -> None:
+        for e in entries:
+            parsed = _identity(e.key, e.value)
+            if parsed is not None and parsed[0] not in self.want:
+                self.want[parsed[0]] = (digest(parsed[1]), parsed[1])
+
+    def see(self, partition: int, records: list[TimedRecord]) -> None:
         for offset, key, value, _ in records:
-            entries += 1
+            self.entries += 1
             parsed = _identity(key, value)
             if parsed is None:
-                unreadable += 1
-                out.subjects.append(
+                self.unreadable += 1
+                self.subjects.append(
                     {
-                        "subject": f"models.log/{log_topic}:{partition}@{offset}",
+                        "subject": f"models.log/{self.log_topic}:{partition}@{offset}",
                         "kind": "model_log",
                         "status": "extra",
                         "diff": {"entry": {"recorded": "not a models.log entry", "replayed": None}},
@@ -79,54 +85,76 @@ def check_log(
                 )
                 continue
             ident, entry = parsed
-            if ident in got:
-                duplicates += 1
-                if got[ident] != entry:
-                    out.subjects.append(_mismatch(ident, got[ident], entry, "repeated entry"))
+            content = digest(entry)
+            if ident in self.got:
+                self.duplicates += 1
+                if self.got[ident] != content:
+                    self.subjects.append(_mismatch(ident, entry, self.want.get(ident), "repeat"))
                 continue
-            got[ident] = entry
-            source = (ident[0], ident[2], ident[3])
-            if ident[4] < last.get(source, -1):
-                out_of_order += 1
-                out.subjects.append(
+            self.got[ident] = content
+            source = (partition, ident[0], ident[2], ident[3])
+            last = self._last.get(source, -1)
+            if ident[4] < last:
+                self.out_of_order += 1
+                self.subjects.append(
                     {
                         "subject": _name(ident),
                         "kind": "model_log",
                         "status": "mismatch",
                         "diff": {
                             "order": {
-                                "recorded": f"after {source[1]}:{source[2]}@{last[source]}",
+                                "recorded": f"after {ident[2]}:{ident[3]}@{last}",
                                 "replayed": "in source order",
                             }
                         },
                     }
                 )
-            last[source] = max(last.get(source, -1), ident[4])
-    status = {"match": 0, "missing": 0, "extra": 0, "mismatch": 0}
-    for ident in sorted(set(want) | set(got)):
-        w, g = want.get(ident), got.get(ident)
-        if g is None:
-            status["missing"] += 1
-            out.subjects.append({"subject": _name(ident), "kind": "model_log", "status": "missing"})
-        elif w is None:
-            status["extra"] += 1
-            out.subjects.append({"subject": _name(ident), "kind": "model_log", "status": "extra"})
-        elif w != g:
-            status["mismatch"] += 1
-            out.subjects.append(_mismatch(ident, g, w, None))
-        else:
-            status["match"] += 1
-    out.counts = {
-        "entries": entries,
-        **status,
-        "extra": status["extra"] + unreadable,
-        "out_of_order": out_of_order,
-        "duplicates": duplicates,
-    }
-    return out
+            self._last[source] = max(last, ident[4])
+            w = self.want.get(ident)
+            if w is not None and w[0] != content:
+                self.subjects.append(_mismatch(ident, entry, w[1], None))
+
+    def result(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        status = {"match": 0, "missing": 0, "extra": self.unreadable, "mismatch": 0}
+        for ident in sorted(set(self.want) | set(self.got)):
+            w, g = self.want.get(ident), self.got.get(ident)
+            if g is None:
+                status["missing"] += 1
+                self.subjects.append(
+                    {"subject": _name(ident), "kind": "model_log", "status": "missing"}
+                )
+            elif w is None:
+                status["extra"] += 1
+                self.subjects.append(
+                    {"subject": _name(ident), "kind": "model_log", "status": "extra"}
+                )
+            elif w[0] != g:
+                status["mismatch"] += 1
+            else:
+                status["match"] += 1
+        self.counts = {
+            "entries": self.entries,
+            **status,
+            "out_of_order": self.out_of_order,
+            "duplicates": self.duplicates,
+        }
+        return self.subjects, self.counts
+
+
+def check_log(
+    expected: list[LogEntry], actual: dict[int, list[TimedRecord]], log_topic: str
+) -> LogCheck:
+    """The whole check over entries in memory (what `replay` does chunk by chunk)."""
+    check = LogCheck(log_topic)
+    check.expect(expected)
+    for partition, records in sorted(actual.items()):
+        check.see(partition, records)
+    check.result()
+    return check
 
 
 def _mismatch(ident: Identity, recorded: Any, replayed: Any, what: str | None) -> dict[str, Any]:
+    replayed = replayed or {}
     diff = {
         k: {"recorded": recorded.get(k), "replayed": replayed.get(k)}
         for k in sorted(set(recorded) | set(replayed))

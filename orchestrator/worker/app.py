@@ -131,6 +131,12 @@ class Runtime:
         self.broker_ok = ok
 
 
+def _faust_datadir(app_id: str) -> Path:
+    path = Path(tempfile.gettempdir()) / "orchestrator-faust" / f"{app_id}-data"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def build_app(
     settings: Settings,
     conn: Connection,
@@ -148,7 +154,7 @@ def build_app(
         broker=f"kafka://{conn.bootstrap}",
         store="memory://",
         # Faust makes an (unused) data directory: not in the user's working directory
-        datadir=str(Path(tempfile.gettempdir()) / "orchestrator-faust" / "{conf.name}-data"),
+        datadir=str(_faust_datadir(settings.app_id)),
         autodiscover=False,
         web_enabled=True,
         web_bind=settings.web_host,

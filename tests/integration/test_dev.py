@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -61,8 +62,8 @@ def test_dev_keeps_a_broker_and_worker_up_for_the_other_verbs(tmp_path: Path) ->
         events.write_bytes(orjson.dumps(factories.arrival()) + b"\n")
         out = run_cli("produce", str(events), *common, cwd=tmp_path)
         assert out.returncode == 0 and "sent 1" in out.stdout, out.stderr
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-            assert json.loads(r.read())["status"] == "ok"
+        # the worker dev started answers once it is up (seconds on a loaded machine)
+        assert json.loads(_get(f"http://127.0.0.1:{port}/healthz", within_s=60))["status"] == "ok"
         stop = run_cli("dev", "--stop", cwd=tmp_path)
         assert stop.returncode == 0 and "broker" in stop.stdout, stop.stdout
         dev.wait(timeout=60)
@@ -137,3 +138,16 @@ def test_a_worker_that_cannot_verify_commands_is_not_ready(
         assert "ORCHESTRATOR_KEY_ALICE" in body["unverifiable_actors"]["alice"]
     finally:
         w.stop()
+
+
+def _get(url: str, within_s: float) -> bytes:
+    """The body at url, asking again while nothing listens there yet."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return bytes(r.read())
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -307,14 +307,21 @@ def replay_cli(run: Run, *args: str, gates: Path | None = None) -> tuple[int, di
 
 
 def test_replay_matches(gates_run: Run) -> None:
-    """Replay re-derives every recorded decision from the topics: all match, exit 0."""
+    """Replay re-derives every recorded decision (data, model and command, each revision) and
+    every models.log entry from the topics: all match, exit 0."""
     code, report, text = replay_cli(gates_run)
     assert code == 0, text
     assert report["ok"] and report["summary"]["mismatch"] == report["summary"]["missing"] == 0
-    assert (
-        report["summary"]["extra"] == 0 and report["summary"]["match"] == 16
-    )  # 15 subjects, clicks 13:00 twice
-    assert "replay verdict: MATCH" in text and "events/s" in text
+    full = Audit(gates_run.bootstrap, gates_run.catalog).by_subject()
+    revisions = {(s, r) for s, revs in full.items() for r in revs}
+    kinds = {d["subject"]["kind"] for revs in full.values() for d in revs.values()}
+    assert kinds == {"data_window", "model_version", "command"}
+    assert report["summary"]["extra"] == 0 and report["summary"]["match"] == len(revisions) > 16
+    log = report["models_log"]
+    assert log["checked"] and log["entries"] > 0
+    assert log["match"] == log["entries"] - log["duplicates"]
+    assert log["missing"] == log["extra"] == log["mismatch"] == log["out_of_order"] == 0
+    assert "replay verdict: MATCH" in text and "models.log:" in text and "events/s" in text
 
 
 def test_replay_ranges(gates_run: Run) -> None:
@@ -349,9 +356,10 @@ def test_replay_ranges(gates_run: Run) -> None:
     code, report, text = replay_cli(gates_run, "--until", gates_run.times["v4_champion"])
     assert code == 0, text
     subjects = {s["subject"] for s in report["subjects"]}
-    assert (
-        "churn:v2" in subjects and "cmd-alice" not in subjects and report["summary"]["match"] < 16
-    )
+    revisions = sum(len(revs) for revs in full.values())
+    assert "churn:v2" in subjects and "cmd-alice" not in subjects
+    assert 0 < report["summary"]["match"] < revisions
+    assert report["models_log"] == {"checked": False}  # a range cuts the log and its sources
 
 
 def test_audit_queries(gates_run: Run) -> None:
@@ -410,10 +418,13 @@ def test_replay_reports_tampering(gates_run: Run, tmp_path: Path) -> None:
     pay_policy.write_text(pay_policy.read_text().replace("min: 10", "min: 60"))
     code, report, text = replay_cli(gates_run, gates=gates)
     assert code == 1, text
-    bad = {s["subject"] for s in report["subjects"] if s["status"] != "match"}
-    assert bad == {P.format("00"), P.format(15), P.format(30)}, (
-        text
-    )  # models replay from models.log
+    bad = [s for s in report["subjects"] if s["status"] != "match"]
+    windows = {P.format("00"), P.format(15), P.format(30)}
+    # models replay from models.log, so their decisions still match; but the notices the fan-out
+    # gave the fraud model (which lists payments) no longer match the policy's decisions
+    assert {s["subject"] for s in bad if s["kind"] != "model_log"} == windows, text
+    notices = {s["subject"] for s in bad if s["kind"] == "model_log"}
+    assert notices and all(n.startswith("models.log/fraud/data/") for n in notices), text
     assert "gate" in next(s for s in report["subjects"] if s["subject"] == P.format(30))["diff"]
 
     # 2. a forged audit record: clicks 10:00 revision 1 recorded again with another outcome
@@ -430,3 +441,30 @@ def test_replay_reports_tampering(gates_run: Run, tmp_path: Path) -> None:
     bad = [s for s in report["subjects"] if s["status"] != "match"]
     assert {s["subject"] for s in bad} == {C.format(10)}, text
     assert "replay verdict: MISMATCH" in text
+
+    # 3. a forged models.log entry: a data notice no data decision gave (for a window no version
+    # was trained on, so that the model gate only remembers it)
+    log_topic = catalog.name("model_log")
+    notice = next(
+        e for e in read(bs, log_topic) if e["kind"] == "data" and e["window_id"] == C.format(10)
+    )
+    forged_notice = {
+        **notice,
+        "window_id": "clicks/2026-01-01T00:00:00Z/PT1H",
+        "outcome": "reject",
+        "decision_id": "sha256:" + "e" * 64,
+    }
+    asyncio.run(send_raw(Connection(bs), log_topic, [(b"churn", orjson.dumps(forged_notice))]))
+    code, report, text = replay_cli(gates_run)
+    assert code == 1, text
+    bad = [s for s in report["subjects"] if s["status"] != "match"]
+    assert {s["subject"] for s in bad} == {C.format(10), _log_name(forged_notice)}, text
+    assert report["models_log"]["extra"] == 1
+
+
+def _log_name(notice: dict[str, Any]) -> str:
+    src = notice["source"]
+    return (
+        f"models.log/churn/data/{src['topic']}:{src['partition']}@{src['offset']}"
+        f"/{notice['decision_id']}"
+    )

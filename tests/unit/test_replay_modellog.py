@@ -11,11 +11,11 @@ import pytest
 
 from orchestrator.kafka.read import TimedRecord
 from orchestrator.policies import Policies
-from orchestrator.replay import LogEntry, Range, derive_data
+from orchestrator.replay import LogEntry, MemorySource, Range, derive_data
 from orchestrator.replay.derive import route
 from orchestrator.replay.modellog import check_log
 from tests import factories
-from tests.unit.test_replay_derive import APPENDED_MS, _partitions
+from tests.unit.test_replay_derive import APPENDED_MS, _partitions, src
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG = "models.log"
@@ -24,7 +24,7 @@ LOG = "models.log"
 def expected() -> list[LogEntry]:
     """What the worker writes to models.log for the scenario and a few model inputs."""
     policies = Policies.load(ROOT / "gates")
-    data = derive_data(policies, "data.arrivals", _partitions(2), Range(), processes=1)
+    data = derive_data(policies, "data.arrivals", src(_partitions(2)), Range(), processes=1)
     updates = [
         (i, b"churn", orjson.dumps(factories.model_update(f"m{i}", version=f"v{i}")), APPENDED_MS)
         for i in range(3)
@@ -32,7 +32,7 @@ def expected() -> list[LogEntry]:
     commands = [(0, b"churn", orjson.dumps(factories.rollback()), APPENDED_MS)]
     routed = route(
         {"models.updates": "model_updates", "commands": "commands"},
-        {"models.updates": {0: updates}, "commands": {0: commands}},
+        MemorySource({"models.updates": {0: updates}, "commands": {0: commands}}),
     )
     assert len(routed) == 5 and len(data.log) >= 4  # the premise: both kinds are there
     return routed + data.log
