@@ -325,7 +325,7 @@ async def _can_read(conn: Connection, topic: str, group: str | None = None) -> b
     try:
         if group is None:
             consumer.assign([TopicPartition(topic, p) for p in range(6)])
-            consumer.seek_to_beginning()
+            await consumer.seek_to_beginning()
         else:
             consumer.subscribe([topic])
         deadline = asyncio.get_running_loop().time() + 15
