@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
+from pathlib import Path
+from typing import Any
 
 from orchestrator.settings import Settings
 
@@ -119,13 +122,83 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from orchestrator.audit import run_query
+    from orchestrator.audit import AuditIndex, ScanTrail, run_query
     from orchestrator.catalog.topics import Catalog
+    from orchestrator.errors import ConfigError
     from orchestrator.kafka.connect import broker_session
 
     catalog = Catalog.load(settings.topics_dir)
+    path = Path(args.index or settings.audit_index or _default_index(settings, catalog))
+    verb = args.audit_verb
+    if verb == "index":
+        with broker_session(settings) as broker:
+            index = (AuditIndex.rebuild if args.rebuild else AuditIndex)(path, catalog)
+            try:
+                stats = index.update(broker.conn)
+            finally:
+                index.close()
+        print(
+            f"audit index {path}: {stats.records} records read, {stats.rows} rows added in "
+            f"{stats.seconds:.2f} s"
+        )
+        return 0
+    if verb in ("sql", "export"):
+        if not path.exists():
+            raise ConfigError(
+                str(path), "audit index", "not found: build it with `orchestrator audit index`"
+            )
+        index = AuditIndex(path, catalog, read_only=True)
+        try:
+            return _audit_sql(index, args) if verb == "sql" else _audit_export(index, args)
+        finally:
+            index.close()
+    if path.exists() and not args.scan:
+        if args.no_refresh:
+            index = AuditIndex(path, catalog, read_only=True)
+            try:
+                return run_query(index, args)
+            finally:
+                index.close()
+        with broker_session(settings) as broker:
+            index = AuditIndex(path, catalog)
+            try:
+                index.update(broker.conn)
+                return run_query(index, args)
+            finally:
+                index.close()
     with broker_session(settings) as broker:
-        return run_query(broker.conn, catalog, args)
+        return run_query(ScanTrail(broker.conn, catalog), args)
+
+
+def _default_index(settings: Settings, catalog: Any) -> Path:
+    return settings.state_dir.parent / f"audit-{catalog.name('audit')}.duckdb"
+
+
+def _audit_sql(index: Any, args: argparse.Namespace) -> int:
+    import duckdb
+    import orjson
+
+    try:
+        columns, rows = index.sql(args.query)
+    except duckdb.Error as exc:
+        print(f"orchestrator: error: audit sql: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    if args.json:
+        out = [dict(zip(columns, r, strict=True)) for r in rows]
+        print(orjson.dumps(out, default=str, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print("\t".join(columns))
+        for r in rows:
+            print("\t".join("" if v is None else str(v) for v in r))
+    return 0
+
+
+def _audit_export(index: Any, args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    fmt = args.format or ("csv" if out.suffix == ".csv" else "parquet")
+    n = index.export(args.table, out, fmt)
+    print(f"exported {n} rows of {args.table} to {out} ({fmt})")
+    return 0
 
 
 def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -210,18 +283,48 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
     au_verbs = au.add_subparsers(dest="audit_verb", required=True, metavar="QUERY")
     h = au_verbs.add_parser("history", help="every decision of a subject", parents=[common])
     h.add_argument("subject", help="window id, MODEL:VERSION or command event id")
-    h.set_defaults(func=cmd_audit)
     li = au_verbs.add_parser(
         "lineage", help="a model version down to arrival events and offsets", parents=[common]
     )
     li.add_argument("model")
     li.add_argument("version")
-    li.set_defaults(func=cmd_audit)
     ch = au_verbs.add_parser(
         "champion", help="which version was champion at a time", parents=[common]
     )
     ch.add_argument("model")
     ch.add_argument("--at", required=True, help="RFC 3339 time")
-    ch.set_defaults(func=cmd_audit)
+    ix = au_verbs.add_parser(
+        "index",
+        help="build the audit index (DuckDB) from the topics, or bring it up to date",
+        parents=[common],
+    )
+    ix.add_argument("--rebuild", action="store_true", help="start from an empty index")
+    sq = au_verbs.add_parser(
+        "sql", help="a read-only SQL query on the audit index", parents=[common]
+    )
+    sq.add_argument("query", help='e.g. "SELECT outcome, count(*) FROM decisions GROUP BY 1"')
+    ex = au_verbs.add_parser(
+        "export", help="write an index table as Parquet (or CSV)", parents=[common]
+    )
+    ex.add_argument("--out", required=True, help="file to write (.parquet or .csv)")
+    ex.add_argument(
+        "--table", default="decisions", choices=["decisions", "windows", "model_updates"]
+    )
+    ex.add_argument("--format", choices=["parquet", "csv"], help="default: from --out's suffix")
+    for q in (h, li, ch, ix, sq, ex):
+        q.set_defaults(func=cmd_audit)
+        q.add_argument(
+            "--index",
+            help="the audit index file (default .run/audit-<audit topic>.duckdb; env ORCHESTRATOR_AUDIT_INDEX)",
+        )
     for q in (h, li, ch):
+        q.add_argument(
+            "--no-refresh",
+            action="store_true",
+            help="answer from the index as it is, without reading new records from the topics",
+        )
+        q.add_argument(
+            "--scan", action="store_true", help="read the topics, not the index (slow on long logs)"
+        )
+    for q in (h, li, ch, sq):
         q.add_argument("--json", action="store_true", help="print JSON instead of text")

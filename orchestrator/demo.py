@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from orchestrator.audit import lineage, load_decisions
+from orchestrator.audit import ScanTrail, lineage
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
 from orchestrator.dev import keep, local_worker_key, start_services, stop_services
@@ -155,7 +155,8 @@ def _summary(conn: Connection, catalog: Catalog) -> None:
     windows = _values(conn, catalog.name("windows"))
     late = _values(conn, catalog.name("late"))
     dlq = Counter(r["code"] for r in _values(conn, catalog.name("dlq")))
-    decisions = load_decisions(conn, catalog)
+    trail = ScanTrail(conn, catalog)
+    decisions = trail.decisions
     champions: dict[str, Any] = {}
     for r in _values(conn, catalog.name("champions")):
         champions[r["model"]] = r["version"]
@@ -180,7 +181,7 @@ def _summary(conn: Connection, catalog: Catalog) -> None:
     say(f"champions         {dict(sorted(champions.items()))}")
     model = next((m for m, v in sorted(champions.items()) if v), None)
     if model:
-        lin = lineage(conn, catalog, decisions, model, champions[model])
+        lin = lineage(trail, model, champions[model])
         say(f"lineage of {model}:{champions[model]} ({lin['outcome']})")
         for w in lin["windows"][:3]:
             outcomes = ", ".join(f"rev {d['revision']} {d['outcome']}" for d in w["decisions"])

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     state_dir: Path = Path(".run/state")
+    #: the audit index (orchestrator audit index|sql|export; history and friends use it if it
+    #: exists); default: .run/audit-<audit topic>.duckdb, one per topic catalog
+    audit_index: Path | None = None
     #: Idempotent producer: 'auto' asks the broker (InitProducerId) and turns it on where it is
     #: granted (Apache Kafka), off where it is not (the embedded broker).
     idempotent_producer: Literal["auto", "on", "off"] = "auto"
