@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup system demo test lint bench chaos clean
+.PHONY: setup system demo test lint bench chaos mutation clean
 
 $(BIN)/orchestrator: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -38,5 +38,19 @@ bench: system setup
 	bash deploy/kafka/kafka.sh fetch
 	$(BIN)/python -m bench
 
+# Mutation testing of the pure core and the contracts against the unit tests (mutmut; its
+# settings are in pyproject.toml). A separate environment: mutmut 3.7 needs pytest 8.
+MUT := .venv-mutation
+$(MUT)/bin/mutmut: pyproject.toml constraints-mutation.txt
+	$(PY) -m venv $(MUT)
+	$(MUT)/bin/pip install -q --upgrade pip
+	$(MUT)/bin/pip install -q -c constraints-mutation.txt -e '.[dev]' mutmut
+	touch $@
+
+mutation: $(MUT)/bin/mutmut
+	rm -rf mutants
+	ORCH_MUTATION=1 $(MUT)/bin/mutmut run --max-children 2 || true
+	$(MUT)/bin/python -m scripts.mutation_report
+
 clean:
-	rm -rf $(VENV) .run deploy/kafka/lib
+	rm -rf $(VENV) $(MUT) .run deploy/kafka/lib mutants

@@ -81,6 +81,7 @@ def plan(
         "training",
         "eventtime_state",
         "model_state",
+        "snapshots",
     ]
     every_topic = [s.name for s in catalog]
     allow("worker", "TOPIC", [name(r) for r in worker_reads], ["READ"])
@@ -100,6 +101,7 @@ def plan(
         "champions",
         "late",
         "dlq",
+        "snapshots",
     ]
     allow("auditor", "TOPIC", [name(r) for r in auditor_reads], ["READ", "DESCRIBE"])
     allow("trainer", "TOPIC", [name("training")], ["READ", "DESCRIBE"])

@@ -114,6 +114,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
             rng,
             processes=args.processes,
             worker_key=worker_key(settings),
+            use_snapshots=not args.no_snapshot,
         )
     print(render(report))
     if args.json:
@@ -276,6 +277,11 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
         type=int,
         metavar="N",
         help="derive data.arrivals partitions in N processes (default: one per CPU; 1: none)",
+    )
+    rp.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="with --since: read every partition from offset 0, not from its nearest snapshot",
     )
     rp.set_defaults(func=cmd_replay)
 

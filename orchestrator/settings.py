@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     #: seconds between checkpoints of a worker's state (outputs acknowledged, then state)
     checkpoint_interval_s: float = Field(default=0.2, gt=0, le=60)
+    #: seconds between snapshots of each partition's state (what `replay --since` starts
+    #: from instead of offset 0); 0: none
+    snapshot_interval_s: float = Field(default=300.0, ge=0)
     #: how long a worker waits for an unreachable broker before it exits (0: for ever)
     max_broker_outage_s: float = Field(default=900.0, ge=0)
     #: how long a Kafka request may take before it counts as failed

@@ -26,6 +26,7 @@ ROLES = (
     "eventtime_state",
     "model_log",
     "model_state",
+    "snapshots",
 )
 
 #: Apache Kafka's default `max.message.bytes` (1 MiB plus batch framing).
@@ -51,6 +52,7 @@ class TopicSpec(BaseModel):
         "eventtime_state",
         "model_log",
         "model_state",
+        "snapshots",
     ]
     name: TopicName
     partitions: Annotated[int, Field(ge=1, le=10_000)]

@@ -175,3 +175,27 @@ class TrainingRequested(BaseModel):
     windows: list[str]
     policy: str
     policy_version: int
+
+
+class StateSnapshot(BaseModel):
+    """One part of a snapshot of one input partition's state (`orchestrator.state-snapshots`,
+    key `<input topic>:<partition>`): the state after every input record below `position`,
+    as changelog entries, with a digest of all of them (every part) to verify it by. Replay
+    with `--since` starts from the nearest earlier snapshot instead of offset 0."""
+
+    model_config = _FROZEN
+    type: Literal["state.snapshot"] = "state.snapshot"
+    v: Literal[1] = 1
+    topic: str
+    partition: Annotated[int, Field(ge=0)]
+    #: the next input offset: the state reflects every record below it
+    position: Annotated[int, Field(ge=0)]
+    #: the broker timestamp (ms) of the last input record the state reflects
+    last_timestamp_ms: int
+    #: digest of the canonical JSON of every entry (all parts), sorted by key
+    digest: str
+    entry_count: Annotated[int, Field(ge=0)]
+    part: Annotated[int, Field(ge=1)]
+    parts: Annotated[int, Field(ge=1)]
+    entries: list[tuple[str, Any]]
+    taken_at: AwareDatetime

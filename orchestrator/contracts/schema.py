@@ -13,6 +13,7 @@ from orchestrator.contracts.records import (
     ChampionRecord,
     DlqRecord,
     LateRecord,
+    StateSnapshot,
     TrainingRequested,
     WindowManifest,
 )
@@ -25,6 +26,7 @@ ALL_SCHEMAS: dict[str, type[BaseModel]] = {
     "audit.decision": AuditDecision,
     "model.champion": ChampionRecord,
     "training.requested": TrainingRequested,
+    "state.snapshot": StateSnapshot,
 }
 
 

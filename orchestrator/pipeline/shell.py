@@ -24,7 +24,9 @@ import orjson
 import structlog
 from aiokafka import TopicPartition
 
-from orchestrator.contracts.codec import cut
+from orchestrator.contracts.codec import cut, encode
+from orchestrator.contracts.records import StateSnapshot
+from orchestrator.core.digest import digest
 from orchestrator.core.effects import StatePut
 from orchestrator.core.position import POSITION_KEY
 from orchestrator.errors import E_INTERNAL
@@ -233,6 +235,46 @@ class Shell(Generic[E]):
         self.shadow[tp][POSITION_KEY] = position
         if self.keep_changelog:
             self.dirty[tp].puts[POSITION_KEY] = b"%d" % position
+
+    def snapshot(
+        self, tp: TopicPartition, last_timestamp_ms: int, taken_at: datetime, part_bytes: int
+    ) -> list[Output]:
+        """The partition's whole state as `StateSnapshot` records (parts of about `part_bytes`
+        each), keyed `<topic>:<partition>`: what replay may start from instead of offset 0."""
+        entries = sorted(self.shadow[tp].items())
+        position = self.engines[tp].position
+        parts: list[list[tuple[str, Any]]] = [[]]
+        size = 0
+        for entry in entries:
+            n = len(entry[0]) + len(orjson.dumps(entry[1]))
+            if parts[-1] and size + n > part_bytes:
+                parts.append([])
+                size = 0
+            parts[-1].append(entry)
+            size += n
+        key = f"{tp.topic}:{tp.partition}".encode()
+        whole = digest([list(e) for e in entries])
+        return [
+            Output(
+                "snapshots",
+                key,
+                encode(
+                    StateSnapshot(
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        position=position,
+                        last_timestamp_ms=last_timestamp_ms,
+                        digest=whole,
+                        entry_count=len(entries),
+                        part=i,
+                        parts=len(parts),
+                        entries=part,
+                        taken_at=taken_at,
+                    )
+                ),
+            )
+            for i, part in enumerate(parts, start=1)
+        ]
 
     def dirty_size(self) -> int:
         return sum(d.size for d in self.dirty.values())

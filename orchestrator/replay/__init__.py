@@ -33,6 +33,7 @@ from orchestrator.replay.compare import IGNORED_FIELDS, Comparison, compare
 from orchestrator.replay.derive import Derived, LogEntry, derive_data, derive_models, route
 from orchestrator.replay.modellog import LogCheck, check_log
 from orchestrator.replay.ranges import Range, parse_offsets
+from orchestrator.replay.snapshots import Found, find_snapshots
 from orchestrator.replay.sources import KafkaSource, MemorySource, Source
 
 __all__ = [
@@ -61,6 +62,9 @@ class Report:
     seconds: float = 0.0
     #: the models.log check's counts (empty: not checked, a range was given)
     log: dict[str, int] = field(default_factory=dict)
+    #: with --since: the snapshot each data.arrivals partition started from, and how many
+    #: snapshots failed to verify (empty: none looked for)
+    snapshots: dict[str, Any] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.subjects if s["status"] == status)
@@ -79,6 +83,7 @@ class Report:
                 "events_per_second": round(self.events / self.seconds, 1) if self.seconds else None,
             },
             "models_log": {"checked": bool(self.log), **self.log},
+            "snapshots": self.snapshots,
             "subjects": self.subjects,
         }
 
@@ -99,16 +104,32 @@ def replay(
     *,
     processes: int | None = None,
     worker_key: bytes | None = None,
+    use_snapshots: bool = True,
 ) -> Report:
     """Derive, check and compare (see the module's docstring). Every topic is read a chunk at a
-    time, so memory is the core's live state plus the decisions compared, not the log."""
+    time, so memory is the core's live state plus the decisions compared, not the log. With
+    `--since`, each `data.arrivals` partition starts from its nearest earlier verified snapshot
+    (if there is one and `use_snapshots`)."""
     source = KafkaSource(conn) if isinstance(conn, Connection) else conn
     arrivals_topic, log_topic = catalog.name("arrivals"), catalog.name("model_log")
     routed = {catalog.name(r): r for r in ("model_updates", "commands")}
     started = time.perf_counter()
     report = Report()
+    found = Found()
+    if use_snapshots and rng.since_ms is not None:
+        found = find_snapshots(source, catalog.name("snapshots"), arrivals_topic, rng.since_ms)
+        report.snapshots = {
+            "used": {str(p): s.describe() for p, s in sorted(found.by_partition.items())},
+            "rejected": found.rejected,
+        }
     data_side = derive_data(
-        policies, arrivals_topic, source, rng, processes=processes, worker_key=worker_key
+        policies,
+        arrivals_topic,
+        source,
+        rng,
+        processes=processes,
+        worker_key=worker_key,
+        snapshots=found.by_partition,
     )
     log_check = LogCheck(log_topic) if rng.whole else None
     if log_check is not None:
@@ -155,6 +176,21 @@ def render(report: Report) -> str:
                     f"         {k}: recorded {_short(v, 'recorded')} | replayed {_short(v, 'replayed')}"
                 )
     j = report.as_json()["summary"]
+    if report.snapshots:
+        used = report.snapshots["used"]
+        starts = ", ".join(
+            f"[{p}]@{s['position']} (taken {s['taken_at']})"
+            for p, s in sorted(used.items(), key=lambda x: int(x[0]))
+        )
+        lines.append(
+            f"snapshots: {len(used)} data.arrivals partitions started from one"
+            + (f": {starts}" if starts else "")
+            + (
+                f"; {report.snapshots['rejected']} failed to verify"
+                if report.snapshots["rejected"]
+                else ""
+            )
+        )
     if report.log:
         c = report.log
         lines.append(

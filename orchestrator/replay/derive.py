@@ -24,6 +24,7 @@ from orchestrator.pipeline.records import Rec
 from orchestrator.pipeline.shell import Shell
 from orchestrator.policies import Policies
 from orchestrator.replay.ranges import Range
+from orchestrator.replay.snapshots import Snapshot
 from orchestrator.replay.sources import Source
 
 
@@ -67,15 +68,18 @@ def derive_data(
     *,
     processes: int | None = None,
     worker_key: bytes | None = None,
+    snapshots: Mapping[int, Snapshot] | None = None,
 ) -> Derived:
-    """Data-window decisions of every (named) partition, and the fan-out's notices. Partitions
+    """Data-window decisions of every (named) partition, and the fan-out's notices (a
+    partition with a snapshot starts from its state and position instead of offset 0). Partitions
     are independent, so with more than one CPU they are derived in parallel in forked processes
     (`processes`: how many; default one per CPU available), each reading its own partitions a
     chunk at a time. The result is the same, in the same order, either way."""
     named = rng.named()
     partitions = [p for p in source.partitions(arrivals_topic) if not named or p in named]
     logic = eventtime_logic(policies, arrivals_topic, worker_key)
-    jobs = [(logic, source, arrivals_topic, p, rng) for p in partitions]
+    snapshots = snapshots or {}
+    jobs = [(logic, source, arrivals_topic, p, rng, snapshots.get(p)) for p in partitions]
     if processes is None:
         processes = len(os.sched_getaffinity(0))
     processes = min(processes, len(jobs))
@@ -104,7 +108,7 @@ class _PartitionResult(NamedTuple):
     events: int
 
 
-_DataJob = tuple[EventTimeLogic, Source, str, int, Range]
+_DataJob = tuple[EventTimeLogic, Source, str, int, Range, Snapshot | None]
 _JOBS: list[_DataJob] = []
 
 
@@ -113,19 +117,29 @@ def _derive_job(index: int) -> _PartitionResult:
 
 
 def _derive_partition(
-    logic: EventTimeLogic, source: Source, topic: str, partition: int, rng: Range
+    logic: EventTimeLogic,
+    source: Source,
+    topic: str,
+    partition: int,
+    rng: Range,
+    snapshot: Snapshot | None = None,
 ) -> _PartitionResult:
     """One partition from its beginning up to its upper bound, a chunk at a time, through the
     worker's own shell and logic: the decisions triggered at or after the lower bound and every
     fan-out notice, in their wire form (cheap to hand back from a child process)."""
     shell: Shell[Any] = Shell("replay", logic, restore=logic.restore, keep_changelog=False)
     tp = TopicPartition(topic, partition)
-    shell.start(tp)
+    start = 0
+    if snapshot is None:
+        shell.start(tp)
+    else:
+        shell.restore(tp, dict(snapshot.entries))
+        start = snapshot.position
     bounds = rng.cursor(partition, use_offsets=True)
     decisions: list[bytes] = []
     notices: list[tuple[bytes, bytes]] = []
     events = 0
-    for chunk in source.chunks(topic, partition):
+    for chunk in source.chunks(topic, partition, start):
         taken = bounds.take(chunk)
         events += len(taken)
         recs = [Rec(topic, partition, o, k, v, ts) for o, k, v, ts in taken]

@@ -17,7 +17,7 @@ CHUNK = 5000
 class Source(Protocol):
     def partitions(self, topic: str) -> list[int]: ...
 
-    def chunks(self, topic: str, partition: int) -> Iterator[list[TimedRecord]]: ...
+    def chunks(self, topic: str, partition: int, start: int = 0) -> Iterator[list[TimedRecord]]: ...
 
 
 class MemorySource:
@@ -32,8 +32,8 @@ class MemorySource:
     def partitions(self, topic: str) -> list[int]:
         return sorted(self.topics.get(topic, {}))
 
-    def chunks(self, topic: str, partition: int) -> Iterator[list[TimedRecord]]:
-        records = self.topics.get(topic, {}).get(partition, [])
+    def chunks(self, topic: str, partition: int, start: int = 0) -> Iterator[list[TimedRecord]]:
+        records = [r for r in self.topics.get(topic, {}).get(partition, []) if r[0] >= start]
         for i in range(0, len(records), self.chunk):
             yield records[i : i + self.chunk]
 
@@ -54,9 +54,9 @@ class KafkaSource:
         finally:
             loop.close()
 
-    def chunks(self, topic: str, partition: int) -> Iterator[list[TimedRecord]]:
+    def chunks(self, topic: str, partition: int, start: int = 0) -> Iterator[list[TimedRecord]]:
         loop = asyncio.new_event_loop()
-        stream = stream_timed(self.conn, topic, partition, 0, None, chunk=self.chunk)
+        stream = stream_timed(self.conn, topic, partition, start, None, chunk=self.chunk)
         try:
             while True:
                 try:

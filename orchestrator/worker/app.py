@@ -256,6 +256,7 @@ def build_app(
             session_timeout_ms=settings.kafka_session_timeout_ms,
             on_fatal=fatal,
             metrics=metrics,
+            snapshot_interval_s=settings.snapshot_interval_s,
         )
 
     # The arrivals group keeps its historical name, so that an upgraded worker resumes it.

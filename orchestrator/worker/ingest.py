@@ -44,6 +44,8 @@ MAX_BATCH = 400
 #: waits for the producer and a checkpoint waits for a batch boundary
 CHUNK = 50
 POLL_TIMEOUT_MS = 200
+#: a state snapshot is cut into records of about this size
+SNAPSHOT_PART_BYTES = 1024 * 1024
 #: a checkpoint is taken early once this much state is staged (one batch must hold it)
 EARLY_CHECKPOINT_BYTES = 2 * 1024 * 1024
 BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
@@ -69,6 +71,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         session_timeout_ms: int = 10_000,
         on_fatal: Callable[[BaseException], Awaitable[None]],
         metrics: Any = None,
+        snapshot_interval_s: float = 0.0,
     ) -> None:
         self.name = name
         self.shell = shell
@@ -82,6 +85,9 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self.session_timeout_ms = session_timeout_ms
         self.on_fatal = on_fatal
         self.metrics = metrics
+        #: seconds between state snapshots of a partition (0: none)
+        self.snapshot_interval_s = snapshot_interval_s
+        self._snapped: dict[TopicPartition, float] = {}
         self.consumer: Any = None
         #: held while a batch is handled and while partitions change hands
         self._lock = asyncio.Lock()
@@ -182,13 +188,30 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                 if tp not in engines or not records:
                     continue  # revoked while this batch was in flight
                 for i in range(0, len(records), CHUNK):
-                    outputs = self.shell.apply_batch(tp, records[i : i + CHUNK], utcnow())
+                    chunk = records[i : i + CHUNK]
+                    outputs = self.shell.apply_batch(tp, chunk, utcnow())
+                    if self._snapshot_due(tp):
+                        outputs += self.shell.snapshot(
+                            tp, chunk[-1].timestamp, utcnow(), SNAPSHOT_PART_BYTES
+                        )
                     if outputs:
                         await self.sink.send(tp, outputs)
                     # let the producer, the checkpoint and the web server run
                     await asyncio.sleep(0)
                     if tp not in engines:
                         break
+
+    def _snapshot_due(self, tp: TopicPartition) -> bool:
+        """A stateful partition's state goes to the snapshot topic every snapshot_interval_s
+        (the first one an interval after the partition was assigned)."""
+        if not self.snapshot_interval_s or not self.shell.stateful:
+            return False
+        now = time.monotonic()
+        last = self._snapped.setdefault(tp, now)
+        if now - last < self.snapshot_interval_s:
+            return False
+        self._snapped[tp] = now
+        return True
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -331,6 +354,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self.sink.close(tp)
             self.shell.forget(revoked)
             for tp in revoked:
+                self._snapped.pop(tp, None)
                 self._idle_at.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
