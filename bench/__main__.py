@@ -32,6 +32,7 @@ import yaml
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import DefaultPartitioner
 
+from orchestrator.audit import AuditIndex
 from orchestrator.catalog.topics import Catalog, TopicSpec
 from orchestrator.contracts.codec import decode, encode
 from orchestrator.contracts.events import DataArrival
@@ -386,6 +387,90 @@ def start_kafka(tmp: Path, name: str = "kafka") -> tuple[str, Path]:
     raise RuntimeError(f"kafka did not start; see {run}")
 
 
+def replay_process(conn: Connection, topics: Path, gates: Path, tmp: Path) -> dict[str, Any]:
+    """`orchestrator replay --processes 1` as a user runs it, in a process of its own: its peak
+    RSS (from the kernel's accounting of that one child), wall time and events."""
+    report = tmp / f"replay-{time.time_ns()}.json"
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "replay",
+            "--broker",
+            conn.bootstrap,
+            "--topics",
+            str(topics),
+            "--gates",
+            str(gates),
+            "--processes",
+            "1",
+            "--json",
+            str(report),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    data = orjson.loads(report.read_bytes())
+    events = data["summary"]["events"]
+    return {
+        "events": events,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "seconds": wall,
+        "events_per_s": events / wall,
+        "matched": data["ok"],
+    }
+
+
+def audit_index(conn: Connection, topics: Path, catalog: Catalog, tmp: Path) -> dict[str, Any]:
+    """Build the audit index from the ladder's topics; then the latency of `audit history` for
+    one window: the query in process (median and p99 of 50), and the CLI as a user runs it."""
+    path = tmp / "audit.duckdb"
+    cli = [sys.executable, "-m", "orchestrator"]
+    where = ["--broker", conn.bootstrap, "--topics", str(topics), "--index", str(path)]
+    started = time.perf_counter()
+    out = subprocess.run(
+        [*cli, "audit", "index", *where], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    build = time.perf_counter() - started
+    records = int(re.search(r"(\d+) records read", out.stdout).group(1))  # type: ignore[union-attr]
+    index = AuditIndex(path, catalog, read_only=True)
+    try:
+        ((subject,),) = index.sql(
+            "SELECT subject_id FROM decisions WHERE kind = 'data_window' "
+            "ORDER BY decided_ms LIMIT 1"
+        )[1]
+        times = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            assert index.history(subject)
+            times.append((time.perf_counter() - t0) * 1000)
+        (decisions,) = index.sql("SELECT count(*) FROM decisions")[1][0]
+    finally:
+        index.close()
+    started = time.perf_counter()
+    subprocess.run(
+        [*cli, "audit", "history", subject, "--no-refresh", *where],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    return {
+        "records": records,
+        "decisions": decisions,
+        "build_seconds": build,
+        "build_records_per_s": records / build,
+        "history_query_ms_p50": pct(sorted(times), 0.5),
+        "history_query_ms_p99": pct(sorted(times), 0.99),
+        "history_cli_ms": (time.perf_counter() - started) * 1000,
+    }
+
+
 def fresh(conn: Connection, tmp: Path, name: str, partitions: int) -> tuple[Path, Catalog]:
     topics = make_topics(
         tmp / f"topics-{name}", f"bench-{name}-{time.time_ns() % 10**8}", partitions
@@ -447,6 +532,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds at the run's rate before the measured ones (their decisions are not counted)",
     )
     ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument(
+        "--replay-small",
+        type=int,
+        default=250_000,
+        help="events of the smaller log replay's peak RSS is compared at (the larger: the ladder's)",
+    )
     ap.add_argument(
         "--repeat", type=int, default=3, help="runs of each of L3..L5 (the median is reported)"
     )
@@ -523,14 +614,27 @@ def main(argv: list[str] | None = None) -> int:
         report = replay(conn, catalog, Policies.load(gates), {}, Range())
         wall = time.perf_counter() - started
         results["replay"] = {
-            # derivation and comparison, as `orchestrator replay` reports it (topics in memory)
+            # as `orchestrator replay` reports it (it streams: reading is part of the derivation)
             "events_per_s": report.events / report.seconds if report.seconds else None,
-            # the same, plus reading the three topics from the broker
+            # the same, plus connecting and listing the topics
             "end_to_end_events_per_s": report.events / wall,
             "processes": len(os.sched_getaffinity(0)),
             "matched": report.ok,
             "events": report.events,
         }
+        log("replay memory and the audit index ...")
+        results["replay_rss"] = {"large": replay_process(conn, topics, gates, tmp)}
+        results["audit_index"] = audit_index(conn, topics, catalog, tmp)
+        small = min(args.replay_small, total)
+        topics_s, catalog_s = fresh(conn, tmp, "replay-small", args.partitions)
+        asyncio.run(produce(conn, catalog_s.name("arrivals"), EventSource(), small))
+        _, _, worker = worker_run(conn, topics_s, gates, tmp, small, "bench-replay-small", [])
+        worker.stop()
+        results["replay_rss"]["small"] = replay_process(conn, topics_s, gates, tmp)
+        results["replay_rss"]["growth_ratio"] = (
+            results["replay_rss"]["large"]["peak_rss_mb"]
+            / results["replay_rss"]["small"]["peak_rss_mb"]
+        )
         log("L6 under exactly_once (fresh topics, the same events) ...")
         topics_x, catalog_x = fresh(conn, tmp, "ladder-eos", args.partitions)
         asyncio.run(produce(conn, catalog_x.name("arrivals"), EventSource(), n))
@@ -651,6 +755,20 @@ def table(r: dict[str, Any]) -> str:
     lines.append(
         f"worker RSS (MB) by events processed: {r['rss_mb']}"
         + (f", growth x{r['rss_growth_ratio']:.2f}" if "rss_growth_ratio" in r else "")
+    )
+    rr = r["replay_rss"]
+    lines.append(
+        f"replay --processes 1 peak RSS (MB): {rr['small']['peak_rss_mb']:.0f} at "
+        f"{rr['small']['events']} events, {rr['large']['peak_rss_mb']:.0f} at "
+        f"{rr['large']['events']} events, growth x{rr['growth_ratio']:.2f} "
+        f"({rr['large']['events_per_s']:.0f} events/s in one process)"
+    )
+    ai = r["audit_index"]
+    lines.append(
+        f"audit index: built from {ai['records']} records ({ai['decisions']} decisions) in "
+        f"{ai['build_seconds']:.1f} s ({ai['build_records_per_s']:.0f} records/s); "
+        f"audit history: query p50 {ai['history_query_ms_p50']:.1f} ms, "
+        f"p99 {ai['history_query_ms_p99']:.1f} ms; CLI {ai['history_cli_ms']:.0f} ms"
     )
     lines.append(
         f"changelog bytes per input event: {r['changelog_bytes_per_event']:.0f} "

@@ -30,6 +30,8 @@ def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
             "3",
             "--repeat",
             "1",
+            "--replay-small",
+            "500",
             "--broker",
             kafka_bootstrap,
             "--json",
@@ -59,4 +61,11 @@ def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
         assert lat["decisions"] > 0 and None not in (lat["p50_ms"], lat["p99_ms"], lat["p999_ms"])
     assert set(r["rss_mb"]) == {"500", "1500"} and r["rss_growth_ratio"] > 0
     assert r["changelog_bytes_per_event"] > 0 and r["input_bytes_per_event"] > 300
+    rr = r["replay_rss"]
+    assert rr["small"]["events"] < rr["large"]["events"] and rr["growth_ratio"] > 0
+    assert rr["small"]["matched"] is True and rr["large"]["matched"] is True
+    ai = r["audit_index"]
+    assert ai["records"] > 0 and ai["decisions"] > 0 and ai["build_records_per_s"] > 0
+    assert ai["history_query_ms_p50"] > 0 and ai["history_cli_ms"] > 0
+    assert "replay --processes 1 peak RSS" in out.stdout and "audit index: built" in out.stdout
     assert "ratio to L3" in out.stdout and "changelog bytes per input event" in out.stdout
