@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +124,82 @@ def test_model_decisions_match_their_golden_records() -> None:
     assert [d.outcome for d in decisions] == ["hold", "promote", "rollback"]
     for n, d in enumerate(decisions, 1):
         _golden(f"model-decision-{n}", orjson.loads(encode(d)))
+
+
+def test_command_decisions_match_their_golden_records() -> None:
+    """Every path a command can take, each decision pinned whole (its checks' observed and
+    expected values included): rollback, rollback to a named version, override promote and
+    reject, and denied for authorization, signature, age, replayed nonce, unknown subject and
+    no rollback target."""
+    from orchestrator.contracts.events import CommandOverride, CommandRollback
+    from orchestrator.core.access import signed
+    from tests.unit.test_modelgate import KEY_ALICE, KEY_BOB, W1, W2, data
+
+    g = gate()
+    data(g, W1)
+    data(g, W2)
+    src = SourceOffset(topic="models.updates", partition=0, offset=3)
+    g.handle(update("v1"), src, AT)
+    g.handle(update("v2", auc=0.81), src, AT)
+    g.handle(update("v3", auc=0.82, trained_on=[W2]), src, AT)
+    received = int(AT.timestamp() * 1000)
+
+    def rb(n: int, actor: str = "alice", key: bytes = KEY_ALICE, **kw: Any) -> CommandRollback:
+        cmd = CommandRollback(
+            event_id=f"c{n}",
+            model="churn",
+            actor=actor,
+            reason=f"reason {n}",
+            issued_at=kw.pop("issued_at", AT),
+            nonce=kw.pop("nonce", f"golden-nonce-{n:08d}"),
+            signature="-",
+            **kw,
+        )
+        return signed(cmd, key)
+
+    def ov(n: int, subject: str, verdict: str) -> CommandOverride:
+        cmd = CommandOverride(
+            event_id=f"c{n}",
+            subject=subject,
+            outcome=verdict,
+            actor="alice",
+            reason=f"reason {n}",
+            issued_at=AT,
+            nonce=f"golden-nonce-{n:08d}",
+            signature="-",
+        )
+        return signed(cmd, KEY_ALICE)
+
+    commands: list[Any] = [
+        rb(1),  # v3 -> v2
+        rb(2, to_version="v3"),  # v2 -> v3 again
+        rb(3, actor="bob", key=KEY_BOB),  # bob may roll back fraud only
+        rb(4, key=b"not-alice-s-key"),
+        rb(5, issued_at=AT - timedelta(hours=1)),  # older than max_command_age
+        rb(6, nonce="golden-nonce-00000001"),  # c1's nonce again
+        ov(7, "churn:v9", "promote"),  # no such version
+        ov(8, "churn:v3", "reject"),  # the champion forced out: v2 again
+        ov(9, "churn:v1", "promote"),
+        rb(10, to_version="v8"),  # no such version to roll back to
+    ]
+    decided = []
+    for i, cmd in enumerate(commands):
+        trig = SourceOffset(topic="models.log", partition=0, offset=100 + i)
+        csrc = SourceOffset(topic="commands", partition=0, offset=i)
+        decided += [
+            e.decision for e in g.handle(cmd, csrc, AT, trig, received) if isinstance(e, Decided)
+        ]
+    assert [(d.subject.id, d.outcome) for d in decided] == [
+        ("c1", "rollback"),
+        ("c2", "rollback"),
+        ("c3", "denied"),
+        ("c4", "denied"),
+        ("c5", "denied"),
+        ("c6", "denied"),
+        ("c7", "denied"),
+        ("churn:v3", "override"),
+        ("churn:v1", "override"),
+        ("c10", "denied"),
+    ]
+    for n, d in enumerate(decided, 1):
+        _golden(f"command-decision-{n}", orjson.loads(encode(d)))
