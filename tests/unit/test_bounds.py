@@ -160,3 +160,23 @@ def test_record_total_never_leaves_signed_64_bit() -> None:
     (window,) = [e.manifest for e in fired if isinstance(e, WindowFired)]
     assert window.record_total == INT64_MAX
     assert orjson.loads(orjson.dumps(window.model_dump(mode="json")))["record_total"] == INT64_MAX
+
+
+def test_open_and_overdue_windows_are_counted_against_the_clock_given() -> None:
+    """A window is overdue once the wall clock passes its end plus `expected_by` without it
+    having fired; a fired window is not, and without `expected_by` nothing is."""
+    due = DatasetSpec(
+        "clicks", window_ms=H, out_of_orderness_ms=0, allowed_lateness_ms=H, expected_by_ms=600_000
+    )
+    engine = EventTimeEngine({"clicks": due, "views": SPEC.__class__("views", H, 0, H)})
+    for i, (ds, t) in enumerate(
+        [
+            ("clicks", "2026-11-23T10:05:00Z"),
+            ("clicks", "2026-11-23T11:05:00Z"),  # fires 10:00 (watermark 11:05)
+            ("views", "2026-11-23T10:05:00Z"),
+        ]
+    ):
+        engine.handle(ev(factories.arrival(f"a{i}", dataset=ds, event_time=t)), 0, i)
+    end_11 = at("12:00:00")
+    assert engine.window_counts(end_11 + 600_000) == {"clicks": (2, 0), "views": (1, 0)}
+    assert engine.window_counts(end_11 + 600_001) == {"clicks": (2, 1), "views": (1, 0)}

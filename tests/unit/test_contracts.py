@@ -271,3 +271,77 @@ def test_an_oversize_key_is_cut_too() -> None:
     """A megabyte key is cut in the envelope and as the dlq record's own key."""
     key, env = _envelope(b"x", key=b"k" * 1_000_000)
     assert env["key_truncated"] is True and key is not None and len(key) == 1024
+
+
+def test_the_envelope_keeps_exactly_what_the_worst_case_leaves_room_for() -> None:
+    """Room for the original: the limit, less framing, a 2000-character message of escaped
+    characters and the key twice, in base64 (x 3/4). An original of that size is kept whole,
+    one byte more is cut to it; with the worst case of every other field the record fits."""
+    import base64
+
+    from orchestrator.contracts.dlq import envelope
+
+    limit = 64 * 1024
+    room = (limit - (4096 + 2000 * 6 + 3 * 1024)) * 3 // 4
+    _, whole = _envelope(b"y" * room, limit=limit)
+    assert "original_truncated" not in whole
+    assert len(base64.b64decode(whole["original"])) == room  # type: ignore[arg-type]
+    _, cut_ = _envelope(b"y" * (room + 1), limit=limit)
+    assert cut_["original_truncated"] is True and cut_["original_size"] == room + 1
+    assert len(base64.b64decode(cut_["original"])) == room  # type: ignore[arg-type]
+    from datetime import UTC, datetime
+
+    k, v = envelope(
+        code="E_SCHEMA",
+        message="\x01" * 5000,
+        event_id="e" * 300,
+        value=b"\x00" * 10**6,
+        key=bytes(range(256)) * 8,
+        topic="data.arrivals",
+        partition=0,
+        offset=0,
+        at=datetime(2026, 11, 23, tzinfo=UTC),
+        max_bytes=limit,
+    )
+    env = orjson.loads(v)
+    assert len(v) + len(k or b"") <= limit
+    assert env["event_id"] == "e" * 197 + "..." and len(env["message"]) == 2000
+    assert k == (bytes(range(256)) * 8)[:1024] and env["key_truncated"] is True
+    assert base64.b64decode(env["key"]) == k
+
+
+def test_an_empty_or_keyless_record_has_an_empty_original_and_no_key() -> None:
+    key, env = _envelope(b"", key=None)
+    assert (key, env["original"], env.get("key"), env.get("key_truncated")) == (
+        None,
+        "",
+        None,
+        None,
+    )
+    assert "original_truncated" not in env
+
+
+def test_a_key_of_exactly_the_limit_is_kept_whole() -> None:
+    key, env = _envelope(b"x", key=b"k" * 1024)
+    assert key == b"k" * 1024 and "key_truncated" not in env
+
+
+def test_with_no_room_at_all_nothing_of_the_original_is_kept() -> None:
+    from datetime import UTC, datetime
+
+    from orchestrator.contracts.dlq import envelope
+
+    _, v = envelope(
+        code="E_DECODE",
+        message="m",
+        event_id=None,
+        value=b"abc",
+        key=None,
+        topic="t",
+        partition=0,
+        offset=1,
+        at=datetime(2026, 11, 23, tzinfo=UTC),
+        max_bytes=1000,
+    )
+    env = orjson.loads(v)
+    assert env["original"] == "" and env["original_truncated"] is True and env["original_size"] == 3

@@ -324,3 +324,36 @@ def test_arrival_digest_is_the_digest_of_the_wire_form() -> None:
         event = parse_obj(obj)
         assert isinstance(event, DataArrival)
         assert arrival_digest(event) == digest(to_jsonable(event))
+
+
+def test_refusals_name_the_dataset_event_and_reason() -> None:
+    """The dlq record of a refused event says which dataset, which event and why."""
+    engine = EventTimeEngine({"clicks": REQUIRED}, worker_key=WORKER_KEY)
+    forged = decode(orjson.dumps(wm("w1", "11:00:00", source="orchestrator")))
+    unknown = decode(orjson.dumps({**a("e5", "10:10:00", "eu"), "dataset": "views"}))
+    (r1,) = engine.handle(forged, 0, 0)  # type: ignore[arg-type]
+    (r2,) = engine.handle(unknown, 0, 1)  # type: ignore[arg-type]
+    assert (r1.dataset, r1.event_id, r1.code, r1.message) == (  # type: ignore[union-attr]
+        "clicks",
+        "w1",
+        "E_RESERVED_SOURCE",
+        "field 'source': 'orchestrator' is reserved for the worker's own watermarks, which "
+        "carry its signature",
+    )
+    assert (r2.dataset, r2.event_id, r2.code, r2.message) == (  # type: ignore[union-attr]
+        "views",
+        "e5",
+        "E_UNKNOWN_DATASET",
+        "field 'dataset': no policy for dataset 'views' in gates/datasets",
+    )
+
+
+def test_a_restored_engine_still_knows_the_worker_s_key() -> None:
+    """After recovery the worker's own idle watermarks are still recognised."""
+    engine = EventTimeEngine({"clicks": REQUIRED}, worker_key=WORKER_KEY)
+    engine.handle(decode(orjson.dumps(a("e1", "10:10:00", "eu"))), 0, 0)  # type: ignore[arg-type]
+    restored = EventTimeEngine.restore(
+        {"clicks": REQUIRED}, engine.snapshot().items(), worker_key=WORKER_KEY
+    )
+    idle = signed(decode(orjson.dumps(wm("w1", "11:00:00", source="orchestrator"))), WORKER_KEY)  # type: ignore[type-var]
+    assert fired(restored.handle(idle, 0, 1)) == [(W10, 1, ["e1"])]  # type: ignore[arg-type]

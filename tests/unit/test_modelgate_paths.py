@@ -252,3 +252,89 @@ def test_nonces_are_forgotten_once_their_commands_would_be_expired() -> None:
     later = T + timedelta(milliseconds=AGE + 5000)
     g.handle(rollback_at(later, "b" * 16, "c2"), SRC, AT, None, now + AGE + 5000)
     assert sorted(g.nonces) == ["b" * 16]
+
+
+def test_the_partition_hands_every_argument_to_the_model_s_gate() -> None:
+    """Through the partition, a decision carries the source offsets, the decision time, the
+    log position (trigger) and the orchestrator version it was given; the broker time judges
+    a command; an unknown model's refusal names the model and the policy directory."""
+
+    p = ModelPartition({"churn": gate().spec}, gate().access, "9.9.9")
+    src = SourceOffset(topic="models.updates", partition=1, offset=5)
+    trig = SourceOffset(topic="models.log", partition=1, offset=77)
+    later = AT + timedelta(minutes=3)
+    p.handle(
+        "churn",
+        DataNotice(window_id=W1, outcome="promote", decision_id="d1", source=SRC),
+        SRC,
+        0,
+        AT,
+    )
+    (d,) = decisions(p.handle("churn", update("v1"), src, 1, later, trig))
+    assert (d.inputs.offsets, d.decided_at, d.trigger, d.orchestrator_version) == (
+        [src],
+        later,
+        trig,
+        "9.9.9",
+    )
+    expired = p.handle("churn", rollback(), src, 2, AT, trig, int(AT.timestamp() * 1000) + 10**7)
+    assert codes(expired) == ["E_COMMAND_EXPIRED"] and outcome(expired) == ("denied",)
+    (r,) = p.handle("nope", update("v2"), src, 3, AT)
+    assert (r.dataset, r.event_id, r.code, r.message) == (  # type: ignore[union-attr]
+        "nope",
+        "u-v2",
+        "E_UNKNOWN_MODEL",
+        "field 'model': no policy for model 'nope' in gates/models",
+    )
+    q = ModelPartition.restore(
+        {"churn": gate().spec}, gate().access, "9.9.9", list(p.snapshot().items())
+    )
+    (d2,) = decisions(q.handle("churn", update("v3", auc=0.9), src, 4, AT, trig))
+    assert d2.orchestrator_version == "9.9.9"
+
+
+def test_an_input_seen_again_is_ignored_and_a_reused_id_is_refused() -> None:
+    """The same update twice changes nothing; its event id with other content, or its version
+    under a new event id, is refused (E_DUPLICATE_CONFLICT) with what was reused."""
+    g = gate()
+    data(g, W1)
+    first = g.handle(update("v1"), SRC, AT)
+    assert outcome(first) == ("promote",)
+    assert g.handle(update("v1"), SRC, AT) == []
+    changed = update("v1", auc=0.9)
+    (r1,) = g.handle(changed, SRC, AT)
+    assert (r1.dataset, r1.event_id, r1.code, r1.message) == (  # type: ignore[union-attr]
+        "churn",
+        "u-v1",
+        "E_DUPLICATE_CONFLICT",
+        "event_id 'u-v1' was already used with different content",
+    )
+    again = update("v1").model_copy(update={"event_id": "u-v1-again"})
+    effects = g.handle(again, SRC, AT)
+    rejected = [e for e in effects if isinstance(e, Rejected)]
+    assert [(r.dataset, r.event_id, r.code, r.message) for r in rejected] == [
+        (
+            "churn",
+            "u-v1-again",
+            "E_DUPLICATE_CONFLICT",
+            "version 'v1' of churn was already submitted",
+        )
+    ]
+    assert g.champion == "v1" and len(g.versions) == 1
+
+
+def test_a_command_s_decision_records_where_and_when_it_was_read() -> None:
+    g = three_champions()
+    src = SourceOffset(topic="commands", partition=3, offset=8)
+    later = AT + timedelta(seconds=30)
+    (d,) = decisions(g.handle(rollback(), src, later))
+    assert (d.inputs.offsets, d.decided_at, d.outcome) == ([src], later, "rollback")
+
+
+def test_every_change_is_staged_under_its_own_key() -> None:
+    """An update stages the model's record, the version and the event id, each under a key of
+    its own (kind, model, id), and nothing else."""
+    g = gate()
+    effects = g.handle(update("v1", trained_on=[W1]), SRC, AT)
+    puts = sorted(e.key.split("\x1f") for e in effects if isinstance(e, StatePut))
+    assert puts == [["e", "churn", "u-v1"], ["m", "churn", ""], ["v", "churn", "v1"]]
