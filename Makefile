@@ -22,7 +22,7 @@ demo: setup
 	$(BIN)/orchestrator demo
 
 lint: setup
-	$(BIN)/ruff check orchestrator tests bench
+	$(BIN)/ruff check orchestrator tests bench scripts
 	$(BIN)/mypy orchestrator bench
 
 test: system setup lint

@@ -85,9 +85,9 @@ def make_gates(directory: Path) -> Path:
     return directory
 
 
-def make_topics(directory: Path, prefix: str, partitions: int) -> Path:
+def make_topics(directory: Path, prefix: str, partitions: int, root: Path = ROOT) -> Path:
     directory.mkdir(parents=True)
-    for src in sorted((ROOT / "topics").glob("*.yaml")):
+    for src in sorted((root / "topics").glob("*.yaml")):
         data = yaml.safe_load(src.read_text())
         data["name"] = f"{prefix}.{data['name']}"
         data["partitions"] = partitions
@@ -239,6 +239,7 @@ class WorkerProc:
         app_id: str,
         logfile: Path,
         guarantee: str = "at_least_once",
+        root: Path = ROOT,
     ) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
@@ -260,10 +261,15 @@ class WorkerProc:
                 "--processing-guarantee",
                 guarantee,
             ],
-            cwd=ROOT,
+            cwd=root,
             stdout=open(logfile, "ab"),  # noqa: SIM115 - lives as long as the worker
             stderr=subprocess.STDOUT,
-            env={**os.environ, "ORCHESTRATOR_APP_ID": app_id, "ORCHESTRATOR_LOG_FORMAT": "json"},
+            env={
+                **os.environ,
+                "ORCHESTRATOR_APP_ID": app_id,
+                "ORCHESTRATOR_LOG_FORMAT": "json",
+                "PYTHONPATH": str(root),  # the code of `root` (bench.ab runs another revision)
+            },
         )
 
     def metric(self, name: str) -> float:
@@ -314,9 +320,10 @@ def worker_run(
     app: str,
     rss_points: list[int],
     guarantee: str = "at_least_once",
+    root: Path = ROOT,
 ) -> tuple[dict[str, float], dict[str, float], WorkerProc]:
     """Start a worker on pre-produced input; measure throughput from first to last event."""
-    worker = WorkerProc(conn.bootstrap, topics, gates, app, tmp / f"{app}.log", guarantee)
+    worker = WorkerProc(conn.bootstrap, topics, gates, app, tmp / f"{app}.log", guarantee, root)
     worker.wait_events(1, timeout=120)
     t0, cpu0 = time.perf_counter(), worker.cpu_s()
     start_events = worker.events()
@@ -387,7 +394,9 @@ def start_kafka(tmp: Path, name: str = "kafka") -> tuple[str, Path]:
     raise RuntimeError(f"kafka did not start; see {run}")
 
 
-def replay_process(conn: Connection, topics: Path, gates: Path, tmp: Path) -> dict[str, Any]:
+def replay_process(
+    conn: Connection, topics: Path, gates: Path, tmp: Path, root: Path = ROOT
+) -> dict[str, Any]:
     """`orchestrator replay --processes 1` as a user runs it, in a process of its own: its peak
     RSS (from the kernel's accounting of that one child), wall time and events."""
     report = tmp / f"replay-{time.time_ns()}.json"
@@ -409,9 +418,10 @@ def replay_process(conn: Connection, topics: Path, gates: Path, tmp: Path) -> di
             "--json",
             str(report),
         ],
-        cwd=ROOT,
+        cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(root)},
     )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)

@@ -143,7 +143,7 @@ def replay(
         seen=log_check.see if log_check is not None else None,
     )
     report.events = data_side.events + model_side.events
-    comparison = Comparison(data_side.decisions + model_side.decisions)
+    comparison = Comparison(data_side.wire + model_side.wire)
     audit_topic = catalog.name("audit")
     for partition in source.partitions(audit_topic):
         for chunk in source.chunks(audit_topic, partition):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 #: Left out of the comparison: wall clock, and the code version that wrote the record.
 IGNORED_FIELDS = ("decided_at", "orchestrator_version")
 
@@ -32,10 +34,12 @@ class Comparison:
     missing (derived, never recorded) or extra (recorded, not derived). Two recorded decisions
     of one revision that disagree are a mismatch too. Both sides are decisions in wire form."""
 
-    def __init__(self, derived: list[dict[str, Any]]) -> None:
-        self.derived: dict[Key, dict[str, Any]] = {
-            (d["subject"]["id"], d["revision"]): d for d in derived
-        }
+    def __init__(self, derived: list[bytes]) -> None:
+        #: (subject, revision) -> (kind, the decision's wire form: parsed only to compare)
+        self.derived: dict[Key, tuple[str, bytes]] = {}
+        for wire in derived:
+            d = orjson.loads(wire)
+            self.derived[(d["subject"]["id"], d["revision"])] = (d["subject"]["kind"], wire)
         self.recorded: dict[Key, tuple[str, str]] = {}  # -> (decision id, outcome)
         self.found: dict[Key, dict[str, Any]] = {}
         self.conflicts: list[dict[str, Any]] = []
@@ -61,11 +65,11 @@ class Comparison:
             "kind": rec["subject"]["kind"],
             "revision": key[1],
         }
-        d = self.derived.get(key)
-        if d is None:
+        found = self.derived.get(key)
+        if found is None:
             entry["status"] = "extra"
         else:
-            diff = _diff(_plain(rec), _plain(d))
+            diff = _diff(_plain(rec), _plain(orjson.loads(found[1])))
             entry["status"] = "mismatch" if diff else "match"
             if diff:
                 entry["diff"] = diff
@@ -73,11 +77,11 @@ class Comparison:
 
     def subjects(self) -> list[dict[str, Any]]:
         out = dict(self.found)
-        for key, d in self.derived.items():
+        for key, (kind, _) in self.derived.items():
             if key not in out:
                 out[key] = {
                     "subject": key[0],
-                    "kind": d["subject"]["kind"],
+                    "kind": kind,
                     "revision": key[1],
                     "status": "missing",
                 }
@@ -86,7 +90,7 @@ class Comparison:
 
 def compare(derived: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The whole comparison over decisions in memory (what `replay` does as records stream)."""
-    comparison = Comparison(derived)
+    comparison = Comparison([orjson.dumps(d) for d in derived])
     for rec in recorded:
         comparison.record(rec)
     return comparison.subjects()

@@ -1,0 +1,108 @@
+"""A/B: the worker (L6) and replay of this checkout against another revision, on one broker and
+the same events, in alternating rounds, so that the machine's drift hits both alike.
+
+    .venv/bin/python -m bench.ab --baseline REV [--events N] [--rounds K] [--broker HOST:PORT]
+
+The baseline runs from a git worktree of REV (its own code, topics and Python path); both use
+this checkout's virtualenv. Prints, per side, the median worker events/s and CPU µs/event and
+replay events/s and peak RSS (`replay --processes 1`), and the ratios HEAD / baseline."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.__main__ import (
+    ROOT,
+    EventSource,
+    log,
+    make_gates,
+    make_topics,
+    produce,
+    replay_process,
+    start_kafka,
+    worker_run,
+)
+from orchestrator.catalog.topics import Catalog
+from orchestrator.kafka.admin import apply_topics
+from orchestrator.kafka.connect import connection
+from orchestrator.settings import Settings
+
+
+def worktree(rev: str, tmp: Path) -> Path:
+    path = tmp / "baseline"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(path), rev],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
+    ap.add_argument("--baseline", required=True, help="git revision to compare with")
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--broker", help="use this Kafka instead of starting deploy/kafka")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ab-"))
+    base = worktree(args.baseline, tmp)
+    kafka_run = None
+    bootstrap = args.broker
+    if not bootstrap:
+        bootstrap, kafka_run = start_kafka(tmp)
+    conn = connection(Settings(), bootstrap)
+    gates = make_gates(tmp / "gates")
+    sides = {"baseline": base, "head": ROOT}
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+    try:
+        for r in range(args.rounds):
+            for name, root in sides.items():
+                log(f"round {r + 1}/{args.rounds}: {name} ...")
+                prefix = f"ab-{name}-{r}-{time.time_ns() % 10**8}"
+                topics = make_topics(tmp / prefix, prefix, args.partitions, root)
+                catalog = Catalog.load(topics)
+                asyncio.run(apply_topics(conn, catalog))
+                asyncio.run(produce(conn, catalog.name("arrivals"), EventSource(), args.events))
+                l6, _, worker = worker_run(
+                    conn, topics, gates, tmp, args.events, prefix, [], root=root
+                )
+                worker.stop()
+                rp = replay_process(conn, topics, gates, tmp, root)
+                results[name].append({"L6": l6, "replay": rp})
+    finally:
+        if kafka_run is not None:
+            subprocess.run(["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(kafka_run)])
+        subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT)
+
+    def med(name: str, part: str, field: str) -> float:
+        return float(statistics.median(run[part][field] for run in results[name]))
+
+    rows = [
+        ("worker events/s", "L6", "events_per_s"),
+        ("worker CPU µs/event", "L6", "cpu_us_per_event"),
+        ("replay events/s (1 process)", "replay", "events_per_s"),
+        ("replay peak RSS MB", "replay", "peak_rss_mb"),
+    ]
+    print(f"A/B: {args.events} events, {args.rounds} rounds, baseline {args.baseline}")
+    print(f"{'':30} {'baseline':>10} {'head':>10} {'head/baseline':>14}")
+    for label, part, field in rows:
+        b, h = med("baseline", part, field), med("head", part, field)
+        print(f"{label:30} {b:>10.1f} {h:>10.1f} {h / b:>14.2f}")
+    matched = all(run["replay"]["matched"] for runs in results.values() for run in runs)
+    print(f"replay matched in every run: {matched}")
+    return 0 if matched else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
