@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -30,8 +31,6 @@ from bench.__main__ import (
     start_kafka,
     worker_run,
 )
-from orchestrator.catalog.topics import Catalog
-from orchestrator.kafka.admin import apply_topics
 from orchestrator.kafka.connect import connection
 from orchestrator.settings import Settings
 
@@ -71,9 +70,26 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"round {r + 1}/{args.rounds}: {name} ...")
                 prefix = f"ab-{name}-{r}-{time.time_ns() % 10**8}"
                 topics = make_topics(tmp / prefix, prefix, args.partitions, root)
-                catalog = Catalog.load(topics)
-                asyncio.run(apply_topics(conn, catalog))
-                asyncio.run(produce(conn, catalog.name("arrivals"), EventSource(), args.events))
+                # each side's own catalog, applied by its own code (catalogs differ by revision)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "orchestrator",
+                        "topics",
+                        "apply",
+                        "--broker",
+                        bootstrap,
+                        "--topics",
+                        str(topics),
+                    ],
+                    cwd=root,
+                    env={**os.environ, "PYTHONPATH": str(root)},
+                    check=True,
+                    capture_output=True,
+                )
+                arrivals = f"{prefix}.data.arrivals"
+                asyncio.run(produce(conn, arrivals, EventSource(), args.events))
                 l6, _, worker = worker_run(
                     conn, topics, gates, tmp, args.events, prefix, [], root=root
                 )

@@ -14,6 +14,14 @@ from pathlib import Path
 NO_TESTS, SKIPPED = 33, 34
 
 
+def survivors(root: Path = Path("mutants")) -> list[str]:
+    out = []
+    for meta in sorted(root.glob("orchestrator/**/*.py.meta")):
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        out += sorted(k for k, c in codes.items() if c == 0)
+    return out
+
+
 def main(root: Path = Path("mutants")) -> int:
     rows = []
     totals: collections.Counter[str] = collections.Counter()
@@ -57,4 +65,7 @@ def main(root: Path = Path("mutants")) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--survivors"]:
+        print("\n".join(survivors()))
+        sys.exit(0)
     sys.exit(main())
