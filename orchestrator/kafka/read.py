@@ -87,8 +87,11 @@ async def stream_timed(
         if end is not None and start >= end:
             return
         consumer.seek(tp, start)
+        position = start
         while True:
-            batch = await consumer.getmany(tp, timeout_ms=idle_ms, max_records=chunk)
+            # near the end a short poll: the end offset is re-read before concluding
+            wait = idle_ms if position < high else min(idle_ms, 50)
+            batch = await consumer.getmany(tp, timeout_ms=wait, max_records=chunk)
             records = batch.get(tp, [])
             out = [
                 (r.offset, r.key, r.value, r.timestamp)
@@ -101,7 +104,10 @@ async def stream_timed(
             if end is not None and (position >= end or len(out) < len(records)):
                 return
             if end is None and not records and position >= high:
-                return
+                # the embedded broker may under-report the end offset: ask again
+                high = (await consumer.end_offsets([tp]))[tp]
+                if position >= high:
+                    return
     finally:
         await consumer.stop()
 
