@@ -78,6 +78,7 @@ async def stream_timed(
         group_id=None,
         auto_offset_reset="earliest",
         max_poll_records=chunk,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
     )
     await consumer.start()
     try:
