@@ -44,10 +44,10 @@ from orchestrator.kafka.connect import connection
 from orchestrator.kafka.embedded import free_port
 from orchestrator.kafka.read import partitions_of, read_timed
 from orchestrator.kafka.write import send_batches
+from orchestrator.pipeline.collector import GC_GEN0_THRESHOLD
 from orchestrator.policies import Policies
 from orchestrator.replay import Range, replay
 from orchestrator.settings import Settings
-from orchestrator.worker.app import GC_GEN0_THRESHOLD
 
 ROOT = Path(__file__).resolve().parent.parent
 

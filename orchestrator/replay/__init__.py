@@ -28,6 +28,7 @@ import orjson
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.clients import Connection
+from orchestrator.pipeline import collector
 from orchestrator.policies import Policies
 from orchestrator.replay.compare import IGNORED_FIELDS, Comparison, compare
 from orchestrator.replay.derive import Derived, LogEntry, derive_data, derive_models, route
@@ -111,6 +112,7 @@ def replay(
     `--since`, each `data.arrivals` partition starts from its nearest earlier verified snapshot
     (if there is one and `use_snapshots`)."""
     source = KafkaSource(conn) if isinstance(conn, Connection) else conn
+    collector.tune()  # the worker's collector settings: the core's state is long-lived
     arrivals_topic, log_topic = catalog.name("arrivals"), catalog.name("model_log")
     routed = {catalog.name(r): r for r in ("model_updates", "commands")}
     started = time.perf_counter()

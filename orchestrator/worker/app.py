@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import tempfile
 import time
@@ -34,6 +33,7 @@ from orchestrator.contracts.codec import encode
 from orchestrator.core.idle import idle_watermarks
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.kafka.clients import Connection
+from orchestrator.pipeline import collector
 from orchestrator.pipeline.eventtime import EventTimeLogic
 from orchestrator.pipeline.models import ModelLogic, RouterLogic
 from orchestrator.pipeline.shell import Shell
@@ -51,7 +51,6 @@ IDLE_CHECK_INTERVAL_S = 1.0
 #: after a fatal error the process exits at the latest this long after shutdown began
 FATAL_EXIT_AFTER_S = 30.0
 GAUGE_INTERVAL_S = 1.0
-GC_GEN0_THRESHOLD = 20_000
 
 
 class HostOnly(BootStrategy):
@@ -379,13 +378,7 @@ def build_app(
 
 def run_worker(runtime: Runtime, loglevel: str) -> int:
     """Run until SIGTERM/SIGINT; Faust owns the event loop."""
-    # Everything built so far (modules, schemas, the app) lives as long as the process: keep it
-    # out of the collector's scans, and collect the young generation less often. The hot path
-    # allocates many short-lived objects per event; the default gen0 threshold (700) made the
-    # collector run every few dozen events.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
+    collector.tune()  # everything built so far lives as long as the process
     worker = faust.Worker(
         runtime.app,
         loglevel=loglevel.upper(),
