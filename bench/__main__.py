@@ -638,7 +638,10 @@ def main(argv: list[str] | None = None) -> int:
         small = min(args.replay_small, total)
         topics_s, catalog_s = fresh(conn, tmp, "replay-small", args.partitions)
         asyncio.run(produce(conn, catalog_s.name("arrivals"), EventSource(), small))
-        _, _, worker = worker_run(conn, topics_s, gates, tmp, small, "bench-replay-small", [])
+        worker = WorkerProc(
+            conn.bootstrap, topics_s, gates, "bench-replay-small", tmp / "replay-small.log"
+        )
+        worker.wait_events(small, timeout=3600)  # only its output is wanted here, not its rate
         worker.stop()
         results["replay_rss"]["small"] = replay_process(conn, topics_s, gates, tmp)
         results["replay_rss"]["growth_ratio"] = (
