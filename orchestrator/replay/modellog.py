@@ -17,6 +17,7 @@ import orjson
 
 from orchestrator.core.digest import digest
 from orchestrator.kafka.read import TimedRecord
+from orchestrator.replay.compare import _diff
 from orchestrator.replay.derive import LogEntry
 
 #: (model, kind, source topic, source partition, source offset, decision id or "")
@@ -89,7 +90,9 @@ class LogCheck:
             if ident in self.got:
                 self.duplicates += 1
                 if self.got[ident] != content:
-                    self.subjects.append(_mismatch(ident, entry, self.want.get(ident), "repeat"))
+                    w = self.want.get(ident)
+                    expected = w[1] if w is not None else None
+                    self.subjects.append(_mismatch(ident, entry, expected, "repeat"))
                 continue
             self.got[ident] = content
             source = (partition, ident[0], ident[2], ident[3])
@@ -154,12 +157,8 @@ def check_log(
 
 
 def _mismatch(ident: Identity, recorded: Any, replayed: Any, what: str | None) -> dict[str, Any]:
-    replayed = replayed or {}
-    diff = {
-        k: {"recorded": recorded.get(k), "replayed": replayed.get(k)}
-        for k in sorted(set(recorded) | set(replayed))
-        if recorded.get(k) != replayed.get(k)
-    }
     if what:
         diff = {what: {"recorded": recorded, "replayed": replayed}}
+    else:
+        diff = _diff(recorded, replayed or {})
     return {"subject": _name(ident), "kind": "model_log", "status": "mismatch", "diff": diff}

@@ -123,3 +123,17 @@ def test_repeated_entries_are_counted_not_failed() -> None:
     checked = check_log(want, written(again), LOG)
     assert checked.subjects == []
     assert checked.counts["duplicates"] == 2
+
+
+def test_a_repeat_with_other_content_is_a_mismatch_against_the_derived_entry() -> None:
+    want = expected()
+    i = first_update(want)
+    entry = orjson.loads(want[i].value or b"")
+    entry["event"]["metrics"]["auc"] = 0.11
+    again = [*want, LogEntry(want[i].key, orjson.dumps(entry))]
+    (problem,) = check_log(want, written(again), LOG).subjects
+    assert problem["status"] == "mismatch"
+    assert problem["diff"]["repeat"] == {
+        "recorded": entry,
+        "replayed": orjson.loads(want[i].value or b""),
+    }
