@@ -621,15 +621,16 @@ def main(argv: list[str] | None = None) -> int:
         results["input_bytes_per_event"] = len(EventSource().next()[1])
         log("replay ...")
         started = time.perf_counter()
-        report = replay(conn, catalog, Policies.load(gates), {}, Range())
-        wall = time.perf_counter() - started
+        with replay(conn, catalog, Policies.load(gates), {}, Range()) as report:
+            wall = time.perf_counter() - started
+            matched = report.ok
         results["replay"] = {
             # as `orchestrator replay` reports it (it streams: reading is part of the derivation)
             "events_per_s": report.events / report.seconds if report.seconds else None,
             # the same, plus connecting and listing the topics
             "end_to_end_events_per_s": report.events / wall,
             "processes": len(os.sched_getaffinity(0)),
-            "matched": report.ok,
+            "matched": matched,
             "events": report.events,
         }
         log("replay memory and the audit index ...")

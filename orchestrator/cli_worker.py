@@ -80,8 +80,6 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import orjson
-
     from orchestrator.catalog.topics import Catalog
     from orchestrator.core.timeutil import parse_rfc3339_ms
     from orchestrator.errors import ConfigError
@@ -116,10 +114,11 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
             worker_key=worker_key(settings),
             use_snapshots=not args.no_snapshot,
         )
-    print(render(report))
-    if args.json:
-        Path(args.json).write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2))
-    return 0 if report.ok else 1
+    with report:
+        print(render(report))
+        if args.json:
+            report.write_json(Path(args.json))
+        return 0 if report.ok else 1
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:

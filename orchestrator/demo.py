@@ -124,10 +124,11 @@ def run_demo(
     _summary(conn, catalog)
     say("")
     say("[demo] replay: re-deriving every decision from the topics ...")
-    result = replay(
+    with replay(
         conn, catalog, policies, EXAMPLE_KEYS, Range(), worker_key=key_file.read_bytes().strip()
-    )
-    say(render(result))
+    ) as result:
+        say(render(result))
+        matched = result.ok
     say(f"[demo] done in {time.monotonic() - started:.1f} s")
     if keep_stack:
         stack = keep(run_dir, broker, procs, port, "demo")
@@ -148,7 +149,7 @@ def run_demo(
             "<a window id above>; orchestrator audit champion churn --at now"
         )
         say("[demo] stop it with: orchestrator dev --stop")
-    return 0 if result.ok else 1
+    return 0 if matched else 1
 
 
 def _summary(conn: Connection, catalog: Catalog) -> None:

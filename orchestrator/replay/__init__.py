@@ -20,8 +20,9 @@ and its sources at different places).
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,7 +32,8 @@ from orchestrator.kafka.clients import Connection
 from orchestrator.pipeline import collector
 from orchestrator.policies import Policies
 from orchestrator.replay.compare import IGNORED_FIELDS, Comparison, compare
-from orchestrator.replay.derive import Derived, LogEntry, derive_data, derive_models, route
+from orchestrator.replay.derive import Derived, derive_data, derive_models, route
+from orchestrator.replay.ledger import Ledger, LogEntry
 from orchestrator.replay.modellog import LogCheck, check_log
 from orchestrator.replay.ranges import Range, parse_offsets
 from orchestrator.replay.snapshots import Found, find_snapshots
@@ -42,6 +44,7 @@ __all__ = [
     "Comparison",
     "Derived",
     "KafkaSource",
+    "Ledger",
     "LogEntry",
     "MemorySource",
     "Range",
@@ -58,7 +61,10 @@ __all__ = [
 
 @dataclass
 class Report:
-    subjects: list[dict[str, Any]] = field(default_factory=list)
+    """What replay found. The subjects live in the ledger (on disk) until `close()`: `subjects`
+    reads them all, `write_json` streams them."""
+
+    ledger: Ledger = field(default_factory=Ledger)
     events: int = 0
     seconds: float = 0.0
     #: the models.log check's counts (empty: not checked, a range was given)
@@ -67,14 +73,21 @@ class Report:
     #: snapshots failed to verify (empty: none looked for)
     snapshots: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def subjects(self) -> list[dict[str, Any]]:
+        return list(self.ledger.subjects())
+
+    def problems(self) -> Iterator[dict[str, Any]]:
+        return self.ledger.subjects(problems_only=True)
+
     def count(self, status: str) -> int:
-        return sum(1 for s in self.subjects if s["status"] == status)
+        return self.ledger.count(status)
 
     @property
     def ok(self) -> bool:
-        return all(s["status"] == "match" for s in self.subjects)
+        return next(self.problems(), None) is None
 
-    def as_json(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "summary": {k: self.count(k) for k in ("match", "mismatch", "missing", "extra")}
@@ -85,8 +98,28 @@ class Report:
             },
             "models_log": {"checked": bool(self.log), **self.log},
             "snapshots": self.snapshots,
-            "subjects": self.subjects,
         }
+
+    def as_json(self) -> dict[str, Any]:
+        return self.summary() | {"subjects": self.subjects}
+
+    def write_json(self, path: Path) -> None:
+        """The report as `as_json()` gives it, written a subject at a time."""
+        head = orjson.dumps(self.summary(), option=orjson.OPT_INDENT_2)
+        with path.open("wb") as out:
+            out.write(head[:-2] + b',\n  "subjects": [')
+            for i, s in enumerate(self.ledger.subjects()):
+                out.write((b",\n    " if i else b"\n    ") + orjson.dumps(s))
+            out.write(b"\n  ]\n}\n")
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def __enter__(self) -> Report:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _in(trigger: dict[str, Any] | None, topic: str, bounds: dict[int, tuple[int, int]]) -> bool:
@@ -108,15 +141,37 @@ def replay(
     use_snapshots: bool = True,
 ) -> Report:
     """Derive, check and compare (see the module's docstring). Every topic is read a chunk at a
-    time, so memory is the core's live state plus the decisions compared, not the log. With
-    `--since`, each `data.arrivals` partition starts from its nearest earlier verified snapshot
-    (if there is one and `use_snapshots`)."""
+    time and what is compared is kept in the report's ledger, on disk: memory is the core's live
+    state, not the log. With `--since`, each `data.arrivals` partition starts from its nearest
+    earlier verified snapshot (if there is one and `use_snapshots`). Close the report (or use
+    it as a context manager) to remove its ledger."""
     source = KafkaSource(conn) if isinstance(conn, Connection) else conn
     collector.tune()  # the worker's collector settings: the core's state is long-lived
-    arrivals_topic, log_topic = catalog.name("arrivals"), catalog.name("model_log")
-    routed = {catalog.name(r): r for r in ("model_updates", "commands")}
     started = time.perf_counter()
     report = Report()
+    try:
+        _replay(report, source, catalog, policies, keys, rng, processes, worker_key, use_snapshots)
+    except BaseException:
+        report.close()
+        raise
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _replay(
+    report: Report,
+    source: Source,
+    catalog: Catalog,
+    policies: Policies,
+    keys: dict[str, bytes],
+    rng: Range,
+    processes: int | None,
+    worker_key: bytes | None,
+    use_snapshots: bool,
+) -> None:
+    arrivals_topic, log_topic = catalog.name("arrivals"), catalog.name("model_log")
+    routed = {catalog.name(r): r for r in ("model_updates", "commands")}
+    ledger = report.ledger
     found = Found()
     if use_snapshots and rng.since_ms is not None:
         found = find_snapshots(source, catalog.name("snapshots"), arrivals_topic, rng.since_ms)
@@ -132,10 +187,12 @@ def replay(
         processes=processes,
         worker_key=worker_key,
         snapshots=found.by_partition,
+        ledger=ledger,
+        notices=rng.whole,
     )
-    log_check = LogCheck(log_topic) if rng.whole else None
+    log_check = LogCheck(log_topic, ledger) if rng.whole else None
     if log_check is not None:
-        log_check.expect(route(routed, source) + data_side.log)
+        route(routed, source, ledger)
     model_side = derive_models(
         policies,
         policies.access.spec(keys),
@@ -143,41 +200,37 @@ def replay(
         source,
         rng,
         seen=log_check.see if log_check is not None else None,
+        ledger=ledger,
     )
     report.events = data_side.events + model_side.events
-    comparison = Comparison(data_side.wire + model_side.wire)
+    comparison = Comparison(ledger)
     audit_topic = catalog.name("audit")
     for partition in source.partitions(audit_topic):
         for chunk in source.chunks(audit_topic, partition):
-            for _, _, value, _ in chunk:
-                r = orjson.loads(value or b"{}")
-                trig = r.get("trigger")
-                if _in(trig, arrivals_topic, data_side.bounds) or _in(
-                    trig, log_topic, model_side.bounds
-                ):
-                    comparison.record(r)
-    report.subjects = comparison.subjects()
+            with ledger.batch():
+                for _, _, value, _ in chunk:
+                    r = orjson.loads(value or b"{}")
+                    trig = r.get("trigger")
+                    if _in(trig, arrivals_topic, data_side.bounds) or _in(
+                        trig, log_topic, model_side.bounds
+                    ):
+                        comparison.record(r)
+    comparison.finish()
     if log_check is not None:
-        subjects, report.log = log_check.result()
-        report.subjects += subjects
-    report.seconds = time.perf_counter() - started
-    return report
+        report.log = log_check.result()
 
 
 def render(report: Report) -> str:
     lines = []
-    by_status: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for s in report.subjects:
-        by_status[s["status"]].append(s)
     for status in ("mismatch", "missing", "extra"):
-        for s in by_status[status]:
+        for s in report.ledger.subjects(status=status):
             rev = f" rev {s['revision']}" if "revision" in s else ""
             lines.append(f"{status:8} {s['kind']:13} {s['subject']}{rev}")
             for k, v in (s.get("diff") or {}).items():
                 lines.append(
                     f"         {k}: recorded {_short(v, 'recorded')} | replayed {_short(v, 'replayed')}"
                 )
-    j = report.as_json()["summary"]
+    j = report.summary()["summary"]
     if report.snapshots:
         used = report.snapshots["used"]
         starts = ", ".join(

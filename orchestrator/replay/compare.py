@@ -1,6 +1,7 @@
 """Comparing derived decisions with recorded ones: every revision of every subject (data
-window, model version, command), field by field. Recorded decisions stream past (`record`);
-what is kept is the derived decisions and, per recorded revision, its decision id."""
+window, model version, command), field by field. The derived decisions are in the ledger
+(written by derivation); recorded decisions stream past (`record`), each looked up there and
+its result noted there, so nothing grows in memory with the log."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 
 import orjson
 
+from orchestrator.replay.ledger import COMPARED, CONFLICTS, Ledger
+
 #: Left out of the comparison: wall clock, and the code version that wrote the record.
 IGNORED_FIELDS = ("decided_at", "orchestrator_version")
-
-Key = tuple[str, int]  # (subject id, revision)
 
 
 def _plain(decision: dict[str, Any]) -> dict[str, Any]:
@@ -32,65 +33,71 @@ def _diff(recorded: dict[str, Any], replayed: dict[str, Any]) -> dict[str, Any]:
 class Comparison:
     """One entry per (subject, revision): match, mismatch (with the fields that differ),
     missing (derived, never recorded) or extra (recorded, not derived). Two recorded decisions
-    of one revision that disagree are a mismatch too. Both sides are decisions in wire form."""
+    of one revision that disagree are a mismatch too. Call `record` for every recorded decision
+    (inside `ledger.batch()` for speed), then `finish` once."""
 
-    def __init__(self, derived: list[bytes]) -> None:
-        #: (subject, revision) -> (kind, the decision's wire form: parsed only to compare)
-        self.derived: dict[Key, tuple[str, bytes]] = {}
-        for wire in derived:
-            d = orjson.loads(wire)
-            self.derived[(d["subject"]["id"], d["revision"])] = (d["subject"]["kind"], wire)
-        self.recorded: dict[Key, tuple[str, str]] = {}  # -> (decision id, outcome)
-        self.found: dict[Key, dict[str, Any]] = {}
-        self.conflicts: list[dict[str, Any]] = []
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
 
     def record(self, rec: dict[str, Any]) -> None:
         key = (rec["subject"]["id"], rec["revision"])
-        previous = self.recorded.get(key)
+        conn = self.ledger.conn
+        previous = conn.execute(
+            "SELECT decision_id, outcome FROM recorded WHERE subject = ? AND revision = ?", key
+        ).fetchone()
         if previous is not None:
             if previous[0] != rec["decision_id"]:
-                self.conflicts.append(
+                self.ledger.note(
+                    CONFLICTS,
                     {
                         "subject": key[0],
                         "kind": rec["subject"]["kind"],
                         "revision": key[1],
                         "status": "mismatch",
                         "diff": {"conflict": [previous[1], rec["outcome"]]},
-                    }
+                    },
                 )
             return
-        self.recorded[key] = (rec["decision_id"], rec["outcome"])
+        conn.execute(
+            "INSERT INTO recorded VALUES (?, ?, ?, ?)", (*key, rec["decision_id"], rec["outcome"])
+        )
         entry: dict[str, Any] = {
             "subject": key[0],
             "kind": rec["subject"]["kind"],
             "revision": key[1],
         }
-        found = self.derived.get(key)
+        found = self.ledger.derived(*key)
         if found is None:
             entry["status"] = "extra"
         else:
-            diff = _diff(_plain(rec), _plain(orjson.loads(found[1])))
+            diff = _diff(_plain(rec), _plain(orjson.loads(found)))
             entry["status"] = "mismatch" if diff else "match"
             if diff:
                 entry["diff"] = diff
-        self.found[key] = entry
+        self.ledger.note(COMPARED, entry)
 
-    def subjects(self) -> list[dict[str, Any]]:
-        out = dict(self.found)
-        for key, (kind, _) in self.derived.items():
-            if key not in out:
-                out[key] = {
-                    "subject": key[0],
-                    "kind": kind,
-                    "revision": key[1],
-                    "status": "missing",
-                }
-        return self.conflicts + [out[k] for k in sorted(out)]
+    def finish(self) -> None:
+        """Every derived revision never recorded is missing."""
+        with self.ledger.batch() as conn:
+            conn.execute(
+                "INSERT INTO subjects SELECT ?, d.subject, d.revision, 'missing', json_object("
+                "'subject', d.subject, 'kind', d.kind, 'revision', d.revision, "
+                "'status', 'missing') FROM derived d WHERE NOT EXISTS (SELECT 1 FROM recorded r "
+                "WHERE r.subject = d.subject AND r.revision = d.revision)",
+                (COMPARED,),
+            )
 
 
 def compare(derived: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The whole comparison over decisions in memory (what `replay` does as records stream)."""
-    comparison = Comparison([orjson.dumps(d) for d in derived])
-    for rec in recorded:
-        comparison.record(rec)
-    return comparison.subjects()
+    ledger = Ledger()
+    try:
+        ledger.add_derived(orjson.dumps(d) for d in derived)
+        comparison = Comparison(ledger)
+        with ledger.batch():
+            for rec in recorded:
+                comparison.record(rec)
+        comparison.finish()
+        return list(ledger.subjects())
+    finally:
+        ledger.close()

@@ -23,23 +23,18 @@ from orchestrator.pipeline.models import Cursor, ModelLogic, RouterLogic
 from orchestrator.pipeline.records import Rec
 from orchestrator.pipeline.shell import Shell
 from orchestrator.policies import Policies
+from orchestrator.replay.ledger import Ledger, LogEntry
 from orchestrator.replay.ranges import Range
 from orchestrator.replay.snapshots import Snapshot
 from orchestrator.replay.sources import Source
-
-
-class LogEntry(NamedTuple):
-    """A `models.log` record as written: the model (its key) and the entry (its value)."""
-
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass(frozen=True)
 class Derived:
     """Decisions in their wire form (kept as bytes: a parsed decision costs ~10x its bytes),
     the `models.log` entries the same inputs give, the offsets compared per partition (lowest
-    trigger, highest read), and records read."""
+    trigger, highest read), and records read. Derived into a ledger, `wire` and `log` are empty:
+    the ledger has them."""
 
     wire: list[bytes]
     log: list[LogEntry]
@@ -74,23 +69,32 @@ def derive_data(
     processes: int | None = None,
     worker_key: bytes | None = None,
     snapshots: Mapping[int, Snapshot] | None = None,
+    ledger: Ledger | None = None,
+    notices: bool = True,
 ) -> Derived:
     """Data-window decisions of every (named) partition, and the fan-out's notices (a
     partition with a snapshot starts from its state and position instead of offset 0). Partitions
     are independent, so with more than one CPU they are derived in parallel in forked processes
     (`processes`: how many; default one per CPU available), each reading its own partitions a
-    chunk at a time. The result is the same, in the same order, either way."""
+    chunk at a time. The result is the same, in the same order, either way. With a `ledger`,
+    each chunk's decisions (and notices, if `notices`: the expected `models.log` entries) are
+    written there as they are derived, and nothing is kept in memory."""
     named = rng.named()
     partitions = [p for p in source.partitions(arrivals_topic) if not named or p in named]
     logic = eventtime_logic(policies, arrivals_topic, worker_key)
     snapshots = snapshots or {}
-    jobs = [(logic, source, arrivals_topic, p, rng, snapshots.get(p)) for p in partitions]
+    jobs = [
+        (logic, source, arrivals_topic, p, rng, snapshots.get(p), ledger, notices)
+        for p in partitions
+    ]
     if processes is None:
         processes = len(os.sched_getaffinity(0))
     processes = min(processes, len(jobs))
     if processes > 1 and "fork" in mp.get_all_start_methods():
         global _JOBS
         _JOBS = jobs  # inherited by the forked children: nothing to pickle on the way in
+        if ledger is not None:
+            ledger.release()  # each child opens its own connection
         try:
             with mp.get_context("fork").Pool(processes) as pool:
                 results = pool.map(_derive_job, range(len(jobs)), chunksize=1)
@@ -113,7 +117,7 @@ class _PartitionResult(NamedTuple):
     events: int
 
 
-_DataJob = tuple[EventTimeLogic, Source, str, int, Range, Snapshot | None]
+_DataJob = tuple[EventTimeLogic, Source, str, int, Range, Snapshot | None, Ledger | None, bool]
 _JOBS: list[_DataJob] = []
 
 
@@ -128,10 +132,13 @@ def _derive_partition(
     partition: int,
     rng: Range,
     snapshot: Snapshot | None = None,
+    ledger: Ledger | None = None,
+    keep_notices: bool = True,
 ) -> _PartitionResult:
     """One partition from its beginning up to its upper bound, a chunk at a time, through the
     worker's own shell and logic: the decisions triggered at or after the lower bound and every
-    fan-out notice, in their wire form (cheap to hand back from a child process)."""
+    fan-out notice, in their wire form (cheap to hand back from a child process), or written
+    to the ledger chunk by chunk."""
     shell: Shell[Any] = Shell("replay", logic, restore=logic.restore, keep_changelog=False)
     tp = TopicPartition(topic, partition)
     start = 0
@@ -152,29 +159,43 @@ def _derive_partition(
         cut = next((i for i, r in enumerate(recs) if r.offset >= lo), len(recs))
         before = shell.apply_batch(tp, recs[:cut], EPOCH)
         outputs = shell.apply_batch(tp, recs[cut:], EPOCH)
-        decisions += [o.value for o in outputs if o.role == "audit" and o.value]
-        notices += [
-            (o.key or b"", o.value or b"") for o in before + outputs if o.role == "model_log"
+        derived = [o.value for o in outputs if o.role == "audit" and o.value]
+        noticed = [
+            (o.key or b"", o.value or b"")
+            for o in before + outputs
+            if keep_notices and o.role == "model_log"
         ]
+        if ledger is None:
+            decisions += derived
+            notices += noticed
+        else:
+            ledger.add_derived(derived)
+            ledger.expect(LogEntry(k, v) for k, v in noticed)
         if bounds.done:
             break
     return _PartitionResult(decisions, notices, bounds.pair, events)
 
 
-def route(roles: Mapping[str, str], source: Source) -> list[LogEntry]:
+def route(roles: Mapping[str, str], source: Source, ledger: Ledger | None = None) -> list[LogEntry]:
     """The `models.log` entries the router writes for the `models.updates` and `commands`
-    records (roles: topic -> catalog role), in each input partition's order."""
+    records (roles: topic -> catalog role), in each input partition's order (or, with a
+    ledger, expected there chunk by chunk, and none returned)."""
     logic = RouterLogic(roles, KAFKA_DEFAULT_MAX_MESSAGE_BYTES)
     out: list[LogEntry] = []
     for topic in sorted(roles):
         for partition in source.partitions(topic):
             cursor = Cursor()
             for chunk in source.chunks(topic, partition):
+                entries = []
                 for o, k, v, ts in chunk:
                     applied = logic.apply(cursor, Rec(topic, partition, o, k, v, ts), EPOCH)
-                    out += [
+                    entries += [
                         LogEntry(x.key, x.value) for x in applied.outputs if x.role == "model_log"
                     ]
+                if ledger is None:
+                    out += entries
+                else:
+                    ledger.expect(entries)
     return out
 
 
@@ -185,9 +206,11 @@ def derive_models(
     source: Source,
     rng: Range,
     seen: Callable[[int, list[TimedRecord]], None] | None = None,
+    ledger: Ledger | None = None,
 ) -> Derived:
     """Model and command decisions: a pure function of the ordered `models.log`, read a chunk
-    at a time (each chunk is also handed to `seen`, the log check, so the log is read once)."""
+    at a time (each chunk is also handed to `seen`, the log check, so the log is read once);
+    with a ledger, written there chunk by chunk."""
     logic = ModelLogic(
         {n: p.gate_spec() for n, p in policies.models.items()},
         access,
@@ -212,9 +235,15 @@ def derive_models(
             lo = cursor.pair[0]
             cut = next((i for i, r in enumerate(recs) if r.offset >= lo), len(recs))
             shell.apply_batch(tp, recs[:cut], EPOCH)
-            for o in shell.apply_batch(tp, recs[cut:], EPOCH):
-                if o.role == "audit" and o.value:
-                    out.append(o.value)
+            derived = [
+                o.value
+                for o in shell.apply_batch(tp, recs[cut:], EPOCH)
+                if o.role == "audit" and o.value
+            ]
+            if ledger is None:
+                out += derived
+            else:
+                ledger.add_derived(derived)
             if cursor.done and seen is None:
                 break
         bounds[partition] = cursor.pair

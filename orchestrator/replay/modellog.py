@@ -5,41 +5,18 @@ model and per source partition, in the order of the source (the only order the r
 event-time agent can produce). Repeats of an entry are counted, not failed: a producer retry or
 a restart under at-least-once writes some entries twice, and the model gate ignores them.
 
-The log is seen a chunk at a time (`LogCheck.see`); what is kept is the expected entries (as
-many as model inputs and data decisions, not arrivals) and one digest per entry seen."""
+The log is seen a chunk at a time (`LogCheck.see`); the expected entries and one digest per
+entry seen are kept in the ledger, on disk."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from orchestrator.core.digest import digest
 from orchestrator.kafka.read import TimedRecord
 from orchestrator.replay.compare import _diff
-from orchestrator.replay.derive import LogEntry
-
-#: (model, kind, source topic, source partition, source offset, decision id or "")
-Identity = tuple[str, str, str, int, int, str]
-
-
-def _identity(key: bytes | None, value: bytes | None) -> tuple[Identity, Any] | None:
-    try:
-        entry = orjson.loads(value or b"")
-        src = entry["source"]
-        kind = entry["kind"]
-        ident = (
-            (key or b"").decode("utf-8", "replace"),
-            kind,
-            src["topic"],
-            int(src["partition"]),
-            int(src["offset"]),
-            entry.get("decision_id", "") if kind == "data" else "",
-        )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-        return None
-    return ident, entry
+from orchestrator.replay.ledger import IDENT, MODEL_LOG, Identity, Ledger, LogEntry, identity
 
 
 def _name(ident: Identity) -> str:
@@ -50,13 +27,12 @@ def _name(ident: Identity) -> str:
 
 @dataclass
 class LogCheck:
-    """Feed it the expected entries, then the log partition by partition (`see`), then read
-    `result()`: problems as report subjects (kind `model_log`), and counts."""
+    """Feed the ledger the expected entries (`Ledger.expect`), then the log partition by
+    partition (`see`), then read `result()`: the counts; the problems are noted in the ledger
+    as report subjects (kind `model_log`)."""
 
     log_topic: str
-    want: dict[Identity, tuple[str, Any]] = field(default_factory=dict)
-    got: dict[Identity, str] = field(default_factory=dict)
-    subjects: list[dict[str, Any]] = field(default_factory=list)
+    ledger: Ledger
     entries: int = 0
     duplicates: int = 0
     out_of_order: int = 0
@@ -64,92 +40,108 @@ class LogCheck:
     counts: dict[str, int] = field(default_factory=dict)
     _last: dict[tuple[int, str, str, int], int] = field(default_factory=dict)
 
-    def expect(self, entries: list[LogEntry]) -> None:
-        for e in entries:
-            parsed = _identity(e.key, e.value)
-            if parsed is not None and parsed[0] not in self.want:
-                self.want[parsed[0]] = (digest(parsed[1]), parsed[1])
-
     def see(self, partition: int, records: list[TimedRecord]) -> None:
-        for offset, key, value, _ in records:
-            self.entries += 1
-            parsed = _identity(key, value)
-            if parsed is None:
-                self.unreadable += 1
-                self.subjects.append(
-                    {
-                        "subject": f"models.log/{self.log_topic}:{partition}@{offset}",
-                        "kind": "model_log",
-                        "status": "extra",
-                        "diff": {"entry": {"recorded": "not a models.log entry", "replayed": None}},
-                    }
-                )
-                continue
-            ident, entry = parsed
-            content = digest(entry)
-            if ident in self.got:
-                self.duplicates += 1
-                if self.got[ident] != content:
-                    w = self.want.get(ident)
-                    expected = w[1] if w is not None else None
-                    self.subjects.append(_mismatch(ident, entry, expected, "repeat"))
-                continue
-            self.got[ident] = content
-            source = (partition, ident[0], ident[2], ident[3])
-            last = self._last.get(source, -1)
-            if ident[4] < last:
-                self.out_of_order += 1
-                self.subjects.append(
-                    {
-                        "subject": _name(ident),
-                        "kind": "model_log",
-                        "status": "mismatch",
-                        "diff": {
-                            "order": {
-                                "recorded": f"after {ident[2]}:{ident[3]}@{last}",
-                                "replayed": "in source order",
-                            }
-                        },
-                    }
-                )
-            self._last[source] = max(last, ident[4])
-            w = self.want.get(ident)
-            if w is not None and w[0] != content:
-                self.subjects.append(_mismatch(ident, entry, w[1], None))
+        with self.ledger.batch() as conn:
+            for offset, key, value, _ in records:
+                self._see(conn, partition, offset, key, value)
 
-    def result(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    def _see(
+        self, conn: Any, partition: int, offset: int, key: bytes | None, value: bytes | None
+    ) -> None:
+        self.entries += 1
+        parsed = identity(key, value)
+        if parsed is None:
+            self.unreadable += 1
+            self.ledger.note(
+                MODEL_LOG,
+                {
+                    "subject": f"models.log/{self.log_topic}:{partition}@{offset}",
+                    "kind": "model_log",
+                    "status": "extra",
+                    "diff": {"entry": {"recorded": "not a models.log entry", "replayed": None}},
+                },
+            )
+            return
+        ident, entry = parsed
+        content = digest(entry)
+        seen = conn.execute(f"SELECT digest FROM got WHERE {IDENT}", ident).fetchone()
+        if seen is not None:
+            self.duplicates += 1
+            if seen[0] != content:
+                w = self.ledger.wanted(ident)
+                expected = w[1] if w is not None else None
+                self.ledger.note(MODEL_LOG, _mismatch(ident, entry, expected, "repeat"))
+            return
+        conn.execute("INSERT INTO got VALUES (?, ?, ?, ?, ?, ?, ?)", (*ident, content))
+        source = (partition, ident[0], ident[2], ident[3])
+        last = self._last.get(source, -1)
+        if ident[4] < last:
+            self.out_of_order += 1
+            self.ledger.note(
+                MODEL_LOG,
+                {
+                    "subject": _name(ident),
+                    "kind": "model_log",
+                    "status": "mismatch",
+                    "diff": {
+                        "order": {
+                            "recorded": f"after {ident[2]}:{ident[3]}@{last}",
+                            "replayed": "in source order",
+                        }
+                    },
+                },
+            )
+        self._last[source] = max(last, ident[4])
+        w = self.ledger.wanted(ident)
+        if w is not None and w[0] != content:
+            self.ledger.note(MODEL_LOG, _mismatch(ident, entry, w[1], None))
+
+    def result(self) -> dict[str, int]:
+        """The counts (and every entry missing from the log or extra in it noted)."""
+        conn = self.ledger.conn
+        key = 'model, kind, topic, partition, "offset", decision'
+        join = (
+            "a.model = b.model AND a.kind = b.kind AND a.topic = b.topic AND "
+            'a.partition = b.partition AND a."offset" = b."offset" AND a.decision = b.decision'
+        )
         status = {"match": 0, "missing": 0, "extra": self.unreadable, "mismatch": 0}
-        for ident in sorted(set(self.want) | set(self.got)):
-            w, g = self.want.get(ident), self.got.get(ident)
-            if g is None:
-                status["missing"] += 1
-                self.subjects.append(
-                    {"subject": _name(ident), "kind": "model_log", "status": "missing"}
-                )
-            elif w is None:
-                status["extra"] += 1
-                self.subjects.append(
-                    {"subject": _name(ident), "kind": "model_log", "status": "extra"}
-                )
-            elif w[0] != g:
-                status["mismatch"] += 1
-            else:
-                status["match"] += 1
+        for what, table, other in (("missing", "want", "got"), ("extra", "got", "want")):
+            cur = conn.execute(
+                f"SELECT {key} FROM {table} a WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {other} b WHERE {join}) ORDER BY {key}"
+            )
+            while rows := cur.fetchmany(1000):
+                with self.ledger.batch():
+                    for row in rows:
+                        status[what] += 1
+                        self.ledger.note(
+                            MODEL_LOG,
+                            {"subject": _name(row), "kind": "model_log", "status": what},
+                        )
+        for same, n in conn.execute(
+            f"SELECT a.digest = b.digest, count(*) FROM want a JOIN got b ON {join} GROUP BY 1"
+        ):
+            status["match" if same else "mismatch"] += n
         self.counts = {
             "entries": self.entries,
             **status,
             "out_of_order": self.out_of_order,
             "duplicates": self.duplicates,
         }
-        return self.subjects, self.counts
+        return self.counts
+
+    @property
+    def subjects(self) -> list[dict[str, Any]]:
+        """The problems noted (what `result()` reports as subjects of kind `model_log`)."""
+        return [s for s in self.ledger.subjects() if s["kind"] == "model_log"]
 
 
 def check_log(
     expected: list[LogEntry], actual: dict[int, list[TimedRecord]], log_topic: str
 ) -> LogCheck:
     """The whole check over entries in memory (what `replay` does chunk by chunk)."""
-    check = LogCheck(log_topic)
-    check.expect(expected)
+    check = LogCheck(log_topic, Ledger())
+    check.ledger.expect(expected)
     for partition, records in sorted(actual.items()):
         check.see(partition, records)
     check.result()

@@ -21,15 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 LOG = "models.log"
 
 
-def expected() -> list[LogEntry]:
-    """What the worker writes to models.log for the scenario and a few model inputs."""
-    policies = Policies.load(ROOT / "gates")
-    data = derive_data(policies, "data.arrivals", src(_partitions(2)), Range(), processes=1)
+def model_inputs() -> tuple[list[TimedRecord], list[TimedRecord]]:
+    """A few `models.updates` records (two models) and one `commands` record."""
     updates = [
         (i, b"churn", orjson.dumps(factories.model_update(f"m{i}", version=f"v{i}")), APPENDED_MS)
         for i in range(3)
     ] + [(3, b"fraud", orjson.dumps(factories.model_update("m3", "fraud")), APPENDED_MS)]
     commands = [(0, b"churn", orjson.dumps(factories.rollback()), APPENDED_MS)]
+    return updates, commands
+
+
+def expected() -> list[LogEntry]:
+    """What the worker writes to models.log for the scenario and a few model inputs."""
+    policies = Policies.load(ROOT / "gates")
+    data = derive_data(policies, "data.arrivals", src(_partitions(2)), Range(), processes=1)
+    updates, commands = model_inputs()
     routed = route(
         {"models.updates": "model_updates", "commands": "commands"},
         MemorySource({"models.updates": {0: updates}, "commands": {0: commands}}),
