@@ -24,41 +24,26 @@ async def read_range(
     ]
 
 
+#: how long a reader's fetch waits at the broker for records that are not there yet, in ms
+END_WAIT_MS = 50
+
+
 async def read_timed(
     conn: Connection, topic: str, partition: int, start: int, end: int | None, *, idle_ms: int = 300
 ) -> list[TimedRecord]:
     """Records of one partition with start <= offset < end; end None: until the partition is
-    drained (past the reported end offset and one poll of `idle_ms` brings nothing).
+    drained (at the reported end offset a short poll brings nothing, and the end offset asked
+    again is no further).
 
     The reported end offset is only a lower bound: the embedded broker under-reports it after
     produce requests that span several partitions. Under read_committed, offsets taken by
     transaction markers and aborted records are skipped: the position, not the last record,
     says how far the partition was read.
     """
-    consumer = conn.consumer(enable_auto_commit=False, group_id=None, auto_offset_reset="earliest")
-    await consumer.start()
     out: list[TimedRecord] = []
-    try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        high = (await consumer.end_offsets([tp]))[tp]
-        if end is not None and start >= end:
-            return out
-        consumer.seek(tp, start)
-        while True:
-            batch = await consumer.getmany(tp, timeout_ms=idle_ms)
-            records = batch.get(tp, [])
-            for record in records:
-                if end is not None and record.offset >= end:
-                    return out
-                out.append((record.offset, record.key, record.value, record.timestamp))
-            position = await consumer.position(tp)
-            if end is not None and position >= end:
-                return out
-            if end is None and not records and position >= high:
-                return out
-    finally:
-        await consumer.stop()
+    async for chunk in stream_timed(conn, topic, partition, start, end, idle_ms=idle_ms):
+        out += chunk
+    return out
 
 
 async def stream_timed(
@@ -72,13 +57,18 @@ async def stream_timed(
     idle_ms: int = 300,
 ) -> AsyncGenerator[list[TimedRecord], None]:
     """The records of `read_timed`, in chunks of at most `chunk` records, so that a reader holds
-    one chunk at a time however long the partition is."""
+    one chunk at a time however long the partition is.
+
+    The broker holds a fetch that finds nothing new for at most END_WAIT_MS (not the client's
+    default 500 ms): at a partition's end, the end offset asked again would otherwise queue
+    behind that fetch on the connection, and every partition read would cost half a second."""
     consumer = conn.consumer(
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",
         max_poll_records=chunk,
         max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_wait_ms=END_WAIT_MS,
     )
     await consumer.start()
     try:
@@ -91,7 +81,7 @@ async def stream_timed(
         position = start
         while True:
             # near the end a short poll: the end offset is re-read before concluding
-            wait = idle_ms if position < high else min(idle_ms, 50)
+            wait = idle_ms if position < high else min(idle_ms, END_WAIT_MS)
             batch = await consumer.getmany(tp, timeout_ms=wait, max_records=chunk)
             records = batch.get(tp, [])
             out = [
