@@ -170,8 +170,8 @@ def build_app(
     app.boot_strategy = HostOnly(app)
     # only our endpoints: none of Faust's built-in views (its index page at / included)
     app.web.blueprints = BlueprintManager([])
-    metrics = Metrics()
     specs = policies.dataset_specs()
+    metrics = Metrics(specs, policies.models)
     arrivals_topic = catalog.name("arrivals")
     dlq_limit = catalog.specs["dlq"].message_limit
     eventtime_logic = EventTimeLogic(

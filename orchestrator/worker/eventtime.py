@@ -33,6 +33,7 @@ class EventTimeObserver:
         self.last_seen: dict[str, float] = {}
         self.watermarks: dict[str, int] = {}
         self._fates: Counter[tuple[str, str]] = Counter()
+        self._arrivals: Counter[str] = Counter()
         self._advanced: set[str] = set()
 
     def flush(self) -> None:
@@ -40,6 +41,9 @@ class EventTimeObserver:
         for (event_type, fate), n in self._fates.items():
             self.metrics.event(self.topic, event_type, fate, n)
         self._fates.clear()
+        if self._arrivals:
+            self.metrics.arrived(self._arrivals)
+            self._arrivals.clear()
         for dataset in self._advanced:
             self.metrics.set_watermark(dataset, self.watermarks[dataset] / 1000)
         self._advanced.clear()
@@ -48,7 +52,10 @@ class EventTimeObserver:
         self._fates[(applied.event_type, applied.fate)] += 1
         if applied.event_type != "invalid" and record.key is not None:
             # a decoded event: its key is its dataset
-            self.last_seen[record.key.decode()] = self.wall_clock()
+            dataset = record.key.decode()
+            self.last_seen[dataset] = self.wall_clock()
+            if applied.event_type == "data.arrival" and applied.fate != "dlq":
+                self._arrivals[dataset] += 1
         if applied.code is not None:
             self.metrics.dlq_code(applied.code)
             if applied.event_type == "invalid":

@@ -356,6 +356,8 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             for tp in revoked:
                 self._snapped.pop(tp, None)
                 self._idle_at.pop(tp, None)
+            if self.metrics is not None:
+                self.metrics.forget_partitions(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self._lock:

@@ -1,20 +1,64 @@
 """Prometheus metrics of a worker (SPEC §7). Labels are bounded: topics, types, results, codes,
-datasets, models and versions from the policies, partitions; never event ids or uris."""
+datasets, models and versions from the policies, partitions; never event ids, window ids or uris.
+A dataset or model that no policy declares is counted under `other`."""
 
 from __future__ import annotations
 
+import platform
 import time
+from collections.abc import Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
+from orchestrator import __version__
 from orchestrator.contracts.records import AuditDecision
+from orchestrator.core.timeutil import dataset_start
+
+#: the `subject`/`dataset` label of a dataset or model no policy declares
+OTHER = "other"
+
+
+def _dist_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """The worker's registry. `datasets` and `models` are the declared ones (policies): the only
+    values, with `other`, of the `subject` and per-dataset labels that come from input."""
+
+    def __init__(self, datasets: Iterable[str] = (), models: Iterable[str] = ()) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
         r = self.registry = CollectorRegistry(auto_describe=True)
+        self.datasets = frozenset(datasets)
+        self.models = frozenset(models)
+        # the default registry's process_* and python_info, on the registry /metrics serves
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.build_info = Gauge(
+            "orchestrator_build_info",
+            "1, labelled with the versions this worker runs",
+            ["version", "python", "faust", "aiokafka"],
+            registry=r,
+        )
+        self.build_info.labels(
+            __version__,
+            platform.python_version(),
+            _dist_version("faust-streaming"),
+            _dist_version("aiokafka"),
+        ).set(1)
         self.events = Counter(
             "orchestrator_events_total",
             "Input records by topic, event type and result",
@@ -45,6 +89,12 @@ class Metrics:
             ["dataset", "revision"],
             registry=r,
         )
+        self.arrivals = Counter(
+            "orchestrator_arrivals_total",
+            "Decoded data arrivals per dataset, whatever became of them (window, late, duplicate)",
+            ["dataset"],
+            registry=r,
+        )
         self.late = Counter(
             "orchestrator_late_total",
             "Arrivals judged too late (E_TOO_LATE)",
@@ -56,8 +106,9 @@ class Metrics:
         )
         self.decisions = Counter(
             "orchestrator_decisions_total",
-            "Decisions recorded",
-            ["subject_kind", "outcome"],
+            "Decisions recorded; subject: the dataset of a data window, the model of a model "
+            "version or command",
+            ["subject_kind", "subject", "outcome"],
             registry=r,
         )
         self.check_failures = Counter(
@@ -128,8 +179,23 @@ class Metrics:
             child = self._watermark_children[dataset] = self.watermark.labels(dataset)
         child.set(seconds)
 
+    def dataset_label(self, dataset: str) -> str:
+        """`dataset` if a policy declares it, else `other` (bounded cardinality)."""
+        return dataset if dataset in self.datasets else OTHER
+
+    def subject(self, d: AuditDecision) -> str:
+        """The dataset of a data-window decision, the model of any other; `other` if undeclared."""
+        if d.subject.kind == "data_window":
+            return self.dataset_label(dataset_start(d.subject.id)[0])
+        return d.model if d.model in self.models else OTHER
+
+    def arrived(self, per_dataset: Mapping[str, int]) -> None:
+        """Decoded arrivals per dataset (one call per batch)."""
+        for dataset, n in per_dataset.items():
+            self.arrivals.labels(self.dataset_label(dataset)).inc(n)
+
     def decided(self, d: AuditDecision, trigger_ts_ms: int | None) -> None:
-        self.decisions.labels(d.subject.kind, d.outcome).inc()
+        self.decisions.labels(d.subject.kind, self.subject(d), d.outcome).inc()
         for c in d.checks:
             if not c.passed:
                 self.check_failures.labels(c.code).inc()
@@ -149,6 +215,15 @@ class Metrics:
         for tp, lag in lags.items():
             self.lag.labels(tp.topic, str(tp.partition)).set(lag)
         self._lag_labels = current
+
+    def forget_partitions(self, partitions: Iterable[Any]) -> None:
+        """Remove the per-partition series of partitions this worker no longer owns (revoked):
+        another worker exports them now."""
+        for tp in partitions:
+            labels = (tp.topic, str(tp.partition))
+            if labels in self._lag_labels:
+                self.lag.remove(*labels)
+                self._lag_labels.discard(labels)
 
     def set_champion(self, model: str, version: str | None) -> None:
         old = self._champions.pop(model, None)
