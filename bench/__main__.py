@@ -36,8 +36,10 @@ from orchestrator.audit import AuditIndex
 from orchestrator.catalog.topics import Catalog, TopicSpec
 from orchestrator.contracts.codec import decode, encode
 from orchestrator.contracts.events import DataArrival
+from orchestrator.core.effects import Duplicate, Rejected, TooLate
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.timeutil import format_rfc3339_ms
+from orchestrator.errors import E_DUPLICATE_CONFLICT
 from orchestrator.kafka.admin import apply_topics
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.connect import connection
@@ -95,30 +97,46 @@ def make_topics(directory: Path, prefix: str, partitions: int, root: Path = ROOT
     return directory
 
 
+#: shares of the events that repeat a recent event of the same dataset: byte for byte (a
+#: duplicate, which the core ignores) or with other content (a conflict, which goes to the dlq)
+DUPLICATE_SHARE = 0.01
+CONFLICT_SHARE = 0.001
+
+
 class EventSource:
     """~400-byte data.arrival events, one second of event time apart per dataset, with disorder
-    within the bound (and about 1% beyond it), about 1% duplicates."""
+    within the bound (and about 1% beyond it), about 1% duplicates (a recent event of the same
+    dataset sent again, byte for byte) and about 0.1% conflicts (a recent event id of the same
+    dataset with other content). `emitted` counts what was made of each kind."""
 
     def __init__(self, seed: int = 1, prefix: str = "b") -> None:
         self.prefix = prefix
         self.rng = random.Random(seed)
         self.n = 0
         self.clock = [BASE_MS] * DATASETS
+        #: per dataset, the last event sent within the bound (key, value, event)
+        self.recent: list[tuple[bytes, dict[str, Any]] | None] = [None] * DATASETS
+        self.emitted = {"duplicates": 0, "conflicts": 0, "beyond_bound": 0}
 
     def next(self) -> tuple[bytes, bytes]:
         self.n += 1
         d = self.n % DATASETS
         self.clock[d] += 1000
-        jitter = (
-            self.rng.randint(0, 8000)
-            if self.rng.random() > 0.01
-            else self.rng.randint(10_000, 60_000)
-        )
-        eid = f"{self.prefix}{self.n if self.rng.random() > 0.01 else max(1, self.n - 3)}"
+        key = f"bench-{d}".encode()
+        pick = self.rng.random()
+        recent = self.recent[d]
+        if recent is not None and pick < DUPLICATE_SHARE + CONFLICT_SHARE:
+            if pick < DUPLICATE_SHARE:
+                self.emitted["duplicates"] += 1
+                return key, recent[0]
+            self.emitted["conflicts"] += 1
+            return key, orjson.dumps({**recent[1], "record_count": recent[1]["record_count"] + 1})
+        beyond = self.rng.random() <= 0.01
+        jitter = self.rng.randint(10_000, 60_000) if beyond else self.rng.randint(0, 8000)
         event = {
             "type": "data.arrival",
             "v": 1,
-            "event_id": eid,
+            "event_id": f"{self.prefix}{self.n}",
             "dataset": f"bench-{d}",
             "source": "s",
             "event_time": format_rfc3339_ms(self.clock[d] - jitter),
@@ -127,7 +145,20 @@ class EventSource:
             "checksum": f"sha256:{self.n:064d}",
             "attributes": {"pad": PAD},
         }
-        return f"bench-{d}".encode(), orjson.dumps(event)
+        value = orjson.dumps(event)
+        if beyond:
+            self.emitted["beyond_bound"] += 1
+        else:
+            self.recent[d] = (value, event)
+        return key, value
+
+
+def census(n: int) -> dict[str, int]:
+    """What the first n events of the bench's data are made of (the same seed as every run)."""
+    source = EventSource()
+    for _ in range(n):
+        source.next()
+    return {"events": n, **source.emitted}
 
 
 TICK_S = 0.005
@@ -197,6 +228,7 @@ async def client_loop(
     await producer.start()
     seen, cpu0, t0 = 0, time.process_time(), None
     filler = b"y" * 400
+    saw = {"duplicates": 0, "conflicts": 0, "too_late": 0}
     try:
         while seen < n:
             batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
@@ -213,7 +245,16 @@ async def client_loop(
                             engine = engines.get(tp.partition)
                             if engine is None:
                                 engine = engines[tp.partition] = EventTimeEngine(specs, gates)
-                            engine.handle(event, tp.partition, r.offset)
+                            for effect in engine.handle(event, tp.partition, r.offset):
+                                if isinstance(effect, Duplicate):
+                                    saw["duplicates"] += 1
+                                elif isinstance(effect, TooLate):
+                                    saw["too_late"] += 1
+                                elif (
+                                    isinstance(effect, Rejected)
+                                    and effect.code == E_DUPLICATE_CONFLICT
+                                ):
+                                    saw["conflicts"] += 1
                     await producer.send(out_topic, value, key=r.key)
                     seen += 1
             if batch:
@@ -224,7 +265,14 @@ async def client_loop(
     finally:
         await producer.stop()
         await consumer.stop()
-    return {"events_per_s": n / elapsed, "cpu_us_per_event": cpu / n * 1e6, "seconds": elapsed}
+    out: dict[str, Any] = {
+        "events_per_s": n / elapsed,
+        "cpu_us_per_event": cpu / n * 1e6,
+        "seconds": elapsed,
+    }
+    if level >= 5:
+        out["core_saw"] = saw
+    return out
 
 
 # -- L6: the real worker ----------------------------------------------------------------------
@@ -272,7 +320,8 @@ class WorkerProc:
             },
         )
 
-    def metric(self, name: str) -> float:
+    def metric(self, name: str, labels: str = "") -> float:
+        """The sum of a metric's series (those whose labels contain `labels`, if given)."""
         try:
             text = (
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=3)
@@ -281,7 +330,19 @@ class WorkerProc:
             )
         except OSError:
             return -1.0
-        return sum(float(m) for m in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+        return sum(
+            float(value)
+            for found, value in re.findall(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M)
+            if labels in found
+        )
+
+    def core_saw(self) -> dict[str, int]:
+        """What the worker's core made of the data: duplicates, conflicts, too-late events."""
+        return {
+            "duplicates": int(self.metric("orchestrator_duplicates_total")),
+            "conflicts": int(self.metric("orchestrator_dlq_total", 'code="E_DUPLICATE_CONFLICT"')),
+            "too_late": int(self.metric("orchestrator_late_total")),
+        }
 
     def events(self) -> float:
         return self.metric("orchestrator_events_total")
@@ -321,7 +382,7 @@ def worker_run(
     rss_points: list[int],
     guarantee: str = "at_least_once",
     root: Path = ROOT,
-) -> tuple[dict[str, float], dict[str, float], WorkerProc]:
+) -> tuple[dict[str, Any], dict[str, float], WorkerProc]:
     """Start a worker on pre-produced input; measure throughput from first to last event."""
     worker = WorkerProc(conn.bootstrap, topics, gates, app, tmp / f"{app}.log", guarantee, root)
     worker.wait_events(1, timeout=120)
@@ -609,7 +670,10 @@ def main(argv: list[str] | None = None) -> int:
         log("L6 ...")
         total = max(n, max(rss_points, default=0))
         l6, rss, worker = worker_run(conn, topics, gates, tmp, total, "bench-l6", rss_points)
+        l6["core_saw"] = worker.core_saw()
         worker.stop()
+        # the data's claims, checked by the run: what the generator made of n and of all events
+        results["data"] = {"L5": census(n), "L6": census(total)}
         results["L6"] = l6
         results["rss_mb"] = rss
         pts = sorted(rss, key=int)  # keys are event counts as strings
@@ -752,6 +816,14 @@ def table(r: dict[str, Any]) -> str:
         lines.append(
             f"{k.replace('_exactly_once', ' EOS'):8} {r[k]['events_per_s']:>10.0f} "
             f"{r[k]['cpu_us_per_event']:>13.1f} {r[k]['events_per_s'] / l3:>12.2f}"
+        )
+    for level in ("L5", "L6"):
+        made, saw = r["data"][level], r[level]["core_saw"]
+        lines.append(
+            f"data ({level}, {made['events']} events): sent {made['duplicates']} duplicates, "
+            f"{made['conflicts']} conflicts, {made['beyond_bound']} beyond the bound; the core "
+            f"saw {saw['duplicates']} duplicates, {saw['conflicts']} conflicts, "
+            f"{saw['too_late']} too late"
         )
     rp = r["replay"]
     lines.append(

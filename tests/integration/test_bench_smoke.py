@@ -68,4 +68,10 @@ def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
     assert ai["records"] > 0 and ai["decisions"] > 0 and ai["build_records_per_s"] > 0
     assert ai["history_query_ms_p50"] > 0 and ai["history_cli_ms"] > 0
     assert "replay --processes 1 peak RSS" in out.stdout and "audit index: built" in out.stdout
+    # the data holds the duplicates and conflicts it claims, and the core saw every one
+    for level in ("L5", "L6"):
+        made, saw = r["data"][level], r[level]["core_saw"]
+        assert made["duplicates"] > 0, made
+        assert (saw["duplicates"], saw["conflicts"]) == (made["duplicates"], made["conflicts"])
+    assert "the core saw" in out.stdout
     assert "ratio to L3" in out.stdout and "changelog bytes per input event" in out.stdout
