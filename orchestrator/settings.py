@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     state_dir: Path = Path(".run/state")
+    #: the worker's data directory (Faust creates one on start; it holds nothing we rely on):
+    #: it must be writable by the worker's user. Default: <temp dir>/orchestrator-<uid>.
+    data_dir: Path | None = None
     #: the audit index (orchestrator audit index|sql|export; history and friends use it if it
     #: exists); default: .run/audit-<audit topic>.duckdb, one per topic catalog
     audit_index: Path | None = None

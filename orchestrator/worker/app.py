@@ -32,6 +32,7 @@ from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import encode
 from orchestrator.core.idle import idle_watermarks
 from orchestrator.core.modelpartition import ModelPartition
+from orchestrator.errors import ConfigError
 from orchestrator.kafka.clients import Connection
 from orchestrator.pipeline import collector
 from orchestrator.pipeline.eventtime import EventTimeLogic
@@ -130,9 +131,20 @@ class Runtime:
         self.broker_ok = ok
 
 
-def _faust_datadir(app_id: str) -> Path:
-    path = Path(tempfile.gettempdir()) / "orchestrator-faust" / f"{app_id}-data"
-    path.mkdir(parents=True, exist_ok=True)
+def faust_datadir(settings: Settings) -> Path:
+    """The worker's data directory (`data_dir`), created if needed. The default is per user: a
+    directory in the shared temp dir made by another user is not writable by this one."""
+    base = settings.data_dir or Path(tempfile.gettempdir()) / f"orchestrator-{os.getuid()}"
+    path = base / f"{settings.app_id}-data"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            "settings",
+            "data_dir",
+            f"cannot create the worker's data directory {path} ({exc.strerror}): "
+            "set data_dir (ORCHESTRATOR_DATA_DIR) to a directory the worker's user can write",
+        ) from None
     return path
 
 
@@ -153,7 +165,7 @@ def build_app(
         broker=f"kafka://{conn.bootstrap}",
         store="memory://",
         # Faust makes an (unused) data directory: not in the user's working directory
-        datadir=str(_faust_datadir(settings.app_id)),
+        datadir=str(faust_datadir(settings)),
         autodiscover=False,
         web_enabled=True,
         web_bind=settings.web_host,

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
 
+from orchestrator.errors import ConfigError
+from orchestrator.settings import Settings
+from orchestrator.worker.app import faust_datadir
 from orchestrator.worker.metrics import Metrics
 from tests.conftest import ROOT
 
@@ -18,6 +23,32 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
 RULES = ROOT / "deploy/prometheus/rules/orchestrator.yml"
+
+
+class Instruction(NamedTuple):
+    op: str
+    args: str
+
+
+def dockerfile() -> list[Instruction]:
+    """deploy/Dockerfile as instructions (continuation lines joined, comments dropped)."""
+    text = (ROOT / "deploy/Dockerfile").read_text()
+    lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
+    out = []
+    for line in joined.splitlines():
+        if line.strip():
+            op, _, args = line.strip().partition(" ")
+            out.append(Instruction(op.upper(), " ".join(args.split())))
+    return out
+
+
+def dockerfile_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for i in dockerfile():
+        if i.op == "ENV":
+            env.update(kv.split("=", 1) for kv in shlex.split(i.args))
+    return env
 
 
 def exported_metric_names() -> set[str]:
@@ -43,20 +74,37 @@ def rule_exprs() -> list[str]:
     return [r["expr"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
 
 
+def assert_pinned(image: str, where: str) -> None:
+    """`image` names an explicit version: a tag with a digit (not latest), or a digest."""
+    if "@sha256:" in image:
+        assert re.fullmatch(r"[^@]+@sha256:[0-9a-f]{64}", image), f"{where}: bad digest {image}"
+        return
+    repo, _, tag = image.rpartition(":")
+    assert repo and "/" not in tag and tag != "latest" and re.search(r"\d", tag), (
+        f"{where}: image {image} is not pinned"
+    )
+
+
 def test_compose_mounts_exist_and_images_are_pinned() -> None:
-    """Every bind mount exists; every image has an explicit version (no latest, no bare name)."""
+    """Every bind mount exists, every named volume is declared; every image (and the
+    Dockerfile's base) has an explicit version (no latest, no bare name)."""
+    declared = set(COMPOSE.get("volumes") or {})
     for name, svc in SERVICES.items():
         for volume in svc.get("volumes", []):
             source = volume.split(":")[0]
-            assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+            if source.startswith((".", "/")):
+                assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+            else:
+                assert source in declared, f"{name}: volume {source} is not declared"
         image = svc.get("image")
         assert image, f"{name} has no image"
-        repo, _, tag = image.rpartition(":")
-        assert repo and tag and tag != "latest" and re.search(r"\d", tag), (
-            f"{name}: image {image} is not pinned"
-        )
+        assert_pinned(image, name)
         if "build" in svc:
             assert (ROOT / svc["build"]["context"] / svc["build"]["dockerfile"]).is_file()
+    bases = [i.args.split()[0] for i in dockerfile() if i.op == "FROM"]
+    assert bases
+    for base in bases:
+        assert_pinned(base, "deploy/Dockerfile")
 
 
 def test_compose_dependencies_and_healthchecks() -> None:
@@ -141,3 +189,61 @@ def test_dockerfile_installs_with_the_constraints() -> None:
     """The image installs the same pinned set as CI."""
     text = (ROOT / "deploy/Dockerfile").read_text()
     assert "-c constraints.txt" in text and re.search(r"FROM python:3\.11\.\d+", text)
+
+
+def test_image_user_owns_the_directories_the_worker_writes() -> None:
+    """The image runs as uid 10001, not root; the worker's data dir (data_dir) and run dir
+    (state_dir) are set by ENV under a directory created and chowned to that uid, not under
+    the root-owned /app."""
+    instructions = dockerfile()
+    users = [i.args for i in instructions if i.op == "USER"]
+    assert users and users[-1] in ("10001", "orchestrator"), users
+    run = " ".join(i.args for i in instructions if i.op == "RUN")
+    assert "useradd" in run and "--uid 10001" in run
+    env = dockerfile_env()
+    chowned = re.findall(r"chown (?:-R )?10001(?::10001)? ((?:/[^\s&;]+ ?)+)", run)
+    owned = [Path(d) for group in chowned for d in group.split()]
+    assert owned, "no directory is chowned to uid 10001"
+    for setting in ("ORCHESTRATOR_DATA_DIR", "ORCHESTRATOR_STATE_DIR"):
+        path = Path(env[setting])
+        assert any(path == d or d in path.parents for d in owned), f"{setting}={path}"
+        assert Path("/app") not in path.parents and "mkdir -p" in run and str(path) in run
+
+
+def test_worker_uses_the_data_dir_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ORCHESTRATOR_DATA_DIR (what the image sets) is where the worker makes its data directory."""
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path / "data"))
+    settings = Settings(app_id="app")
+    assert settings.data_dir == tmp_path / "data"
+    made = faust_datadir(settings)
+    assert made == tmp_path / "data" / "app-data" and made.is_dir()
+
+
+def test_an_unwritable_data_dir_is_a_config_error(tmp_path: Path) -> None:
+    """A data_dir the worker cannot create names the setting to change, not a traceback."""
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError) as caught:
+        faust_datadir(Settings(app_id="app", data_dir=tmp_path / "file"))
+    assert caught.value.field == "data_dir"
+    assert caught.value.reason.endswith(
+        "set data_dir (ORCHESTRATOR_DATA_DIR) to a directory the worker's user can write"
+    )
+
+
+def test_worker_healthchecks_ask_for_readiness() -> None:
+    """Compose calls a worker healthy when /readyz answers 200, not merely /healthz."""
+    workers = [s for s in SERVICES.values() if s.get("command", [None])[0] == "worker"]
+    assert len(workers) >= 2
+    for svc in workers:
+        test = " ".join(svc["healthcheck"]["test"])
+        port = svc["command"][svc["command"].index("--web-port") + 1]
+        assert f"http://127.0.0.1:{port}/readyz" in test and "/healthz" not in test
+
+
+def test_kafka_keeps_its_log_in_a_named_volume() -> None:
+    """The Kafka service's log directory is a declared named volume (it survives a restart)."""
+    kafka = SERVICES["kafka"]
+    log_dir = kafka["environment"]["KAFKA_LOG_DIRS"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in kafka["volumes"]}
+    assert mounts[log_dir] in (COMPOSE.get("volumes") or {})
+    assert kafka["environment"].get("CLUSTER_ID")
