@@ -134,7 +134,8 @@ def test_prometheus_targets_match_compose() -> None:
 
 
 def test_grafana_datasource_and_dashboards_are_provisioned() -> None:
-    """The datasource points at the prometheus service's port; dashboards are mounted where the provider looks."""
+    """The datasource points at the prometheus service's port; dashboards are mounted where the
+    provider looks and pick their data source with the $datasource variable."""
     ds = yaml.safe_load(
         (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
     )["datasources"][0]
@@ -148,10 +149,13 @@ def test_grafana_datasource_and_dashboards_are_provisioned() -> None:
     path = provider["providers"][0]["options"]["path"]
     assert any(v.split(":")[1] == path for v in SERVICES["grafana"]["volumes"])
     assert DASHBOARDS
-    for panel_ds in (
-        p["datasource"]["uid"] for d in DASHBOARDS for p in json.loads(d.read_text())["panels"]
-    ):
-        assert panel_ds == ds["uid"]
+    for d in DASHBOARDS:
+        dash = json.loads(d.read_text())
+        # panels name the $datasource variable, whose choices include the provisioned one
+        [var] = [v for v in dash["templating"]["list"] if v["name"] == "datasource"]
+        assert var["type"] == "datasource" and var["query"] == ds["type"]
+        for p in dash["panels"]:
+            assert p["datasource"] == {"type": ds["type"], "uid": "${datasource}"}
 
 
 @pytest.mark.parametrize("expr", dashboard_exprs() + rule_exprs())

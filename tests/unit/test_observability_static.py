@@ -1,9 +1,14 @@
 """Alerts and dashboards checked without a server: every alert carries summary, description and a
-runbook section that exists; every alert is unit-tested firing and silent."""
+runbook section that exists, and is unit-tested firing and silent; dashboards have their
+variables, no literal datasource uid, a unit and a description per panel, and queries that parse."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +92,146 @@ def test_every_alert_is_unit_tested_firing_and_silent() -> None:
     names = {r["alert"] for r in alerts()}
     assert names - fires == set(), "never fires in a test"
     assert names - silent == set(), "never shown silent in a test"
+
+
+# -- dashboards ------------------------------------------------------------------------------
+
+DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+#: what a dashboard variable stands for when a query is run outside Grafana ("All")
+ALL = {"$dataset": ".*", "$model": ".*"}
+
+
+def dashboards() -> list[dict[str, Any]]:
+    return [json.loads(d.read_text()) for d in DASHBOARDS]
+
+
+def panels() -> list[dict[str, Any]]:
+    return [p for d in dashboards() for p in d["panels"]]
+
+
+def variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in dashboard.get("templating", {}).get("list", [])}
+
+
+def variable_query(var: dict[str, Any]) -> str:
+    q = var["query"]
+    return str(q["query"] if isinstance(q, dict) else q)
+
+
+def label_values(query: str) -> tuple[str, str]:
+    """(series selector, label) of a Grafana `label_values(selector, label)` variable query."""
+    m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query.strip())
+    assert m, f"not a label_values query: {query}"
+    return m.group(1), m.group(2)
+
+
+def substitute(expr: str, values: dict[str, str]) -> str:
+    """The expression as Grafana sends it with these variable values."""
+    for name in sorted(values, key=len, reverse=True):
+        expr = expr.replace(name, values[name]).replace("${" + name[1:] + "}", values[name])
+    return expr
+
+
+def walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Every dict inside a JSON document."""
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from walk(v)
+
+
+def metric_labels() -> dict[str, set[str]]:
+    """Label names of every orchestrator_* metric, under each name it is exported as."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from orchestrator.worker.metrics import Metrics
+
+    out: dict[str, set[str]] = {}
+    for m in vars(Metrics()).values():
+        if isinstance(m, MetricWrapperBase):
+            for suffix in ("", "_total", "_bucket", "_count", "_sum"):
+                out[m._name + suffix] = set(m._labelnames)
+    return out
+
+
+def test_dashboards_have_datasource_dataset_and_model_variables() -> None:
+    """$datasource picks a Prometheus data source; $dataset and $model list label values of
+    exported metrics through that data source, with All and multi-select."""
+    labels = metric_labels()
+    for d in dashboards():
+        v = variables(d)
+        assert {"datasource", "dataset", "model"} <= set(v), d["title"]
+        assert v["datasource"]["type"] == "datasource" and v["datasource"]["query"] == "prometheus"
+        for name in ("dataset", "model"):
+            var = v[name]
+            assert var["type"] == "query" and var["datasource"] == DATASOURCE
+            assert var["includeAll"] and var["multi"] and var["allValue"] == ".*"
+            selector, label = label_values(variable_query(var))
+            metric = re.match(r"orchestrator_\w+", selector)
+            assert metric and label in labels[metric.group(0)], selector
+
+
+def test_no_hard_coded_datasource_uid() -> None:
+    """Every datasource reference (dashboard, panel, target, variable) is ${datasource}."""
+    for d in dashboards():
+        refs = [n["datasource"] for n in walk(d) if "datasource" in n and n is not d]
+        assert refs and all(r == DATASOURCE for r in refs), refs
+        text = json.dumps(d)
+        assert text.count('"uid"') == 1 + text.count('"uid": "${datasource}"')  # + dashboard uid
+
+
+@pytest.mark.parametrize("panel", panels(), ids=lambda p: p["title"])
+def test_panel_has_unit_description_and_filters_by_the_variables(panel: dict[str, Any]) -> None:
+    """A unit and a description on every panel; every selector of a metric with a dataset or
+    model label is filtered by $dataset / $model (decisions: their subject)."""
+    assert panel["fieldConfig"]["defaults"].get("unit"), "no unit"
+    assert len(panel.get("description", "")) > 20, "no description"
+    assert panel["datasource"] == DATASOURCE
+    labels = metric_labels()
+    for target in panel["targets"]:
+        for metric, matchers in re.findall(r"(orchestrator_\w+)(\{[^}]*\})?", target["expr"]):
+            have = labels[metric]
+            if "dataset" in have:
+                assert 'dataset=~"$dataset"' in matchers, (metric, target["expr"])
+            if "model" in have:
+                assert 'model=~"$model"' in matchers, (metric, target["expr"])
+            if "subject" in have:
+                assert re.search(r'subject=~"\$(dataset|model)"', matchers), target["expr"]
+
+
+def test_every_dashboard_and_variable_query_parses(tmp_path: Path) -> None:
+    """promtool parses every panel expression (variables substituted) and every variable's
+    series selector, as recording rules."""
+    exprs = [substitute(t["expr"], ALL) for p in panels() for t in p["targets"]]
+    for d in dashboards():
+        for var in variables(d).values():
+            if var["type"] == "query":
+                exprs.append(label_values(variable_query(var))[0])
+    assert not [e for e in exprs if "$" in e], "a variable was left unsubstituted"
+    rules = {
+        "groups": [
+            {
+                "name": "dashboards",
+                "rules": [
+                    {"record": f"dashboard:expr_{i}", "expr": e} for i, e in enumerate(exprs)
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "dashboard_rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool must be installed (Debian package prometheus)"
+    out = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        yaml.safe_dump(
+            {"groups": [{"name": "x", "rules": [{"record": "a:b", "expr": "sum by (("}]}]}
+        )
+    )
+    assert subprocess.run([promtool, "check", "rules", str(bad)], capture_output=True).returncode
