@@ -5,46 +5,73 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__
+from orchestrator.cli_args import (
+    Parser,
+    add_verb,
+    flag_groups,
+    join_time_values,
+    time_arg,
+    wall_clock_ms,
+)
 from orchestrator.errors import BrokerError, ConfigError, OrchestratorError, TopicMismatch
 from orchestrator.settings import Settings
 
 EXIT_OK, EXIT_INVALID, EXIT_CONFIG = 0, 1, 2
 
 
+_SETTING_FLAGS = (
+    ("broker", "broker"),
+    ("gates", "gates_dir"),
+    ("topics", "topics_dir"),
+    ("log_level", "log_level"),
+    ("web_host", "web_host"),
+    ("web_port", "web_port"),
+    ("processing_guarantee", "processing_guarantee"),
+)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    """Flags over environment over the config file (see orchestrator/settings.py)."""
+    """Flags over environment over the config file (see orchestrator/settings.py). A
+    ConfigError names every invalid setting and where it came from."""
+    import os
+
     from pydantic import ValidationError
 
+    from orchestrator.errors import ConfigProblem
     from orchestrator.settings import config_file_path
 
     overrides: dict[str, Any] = {}
-    for flag, field in (
-        ("broker", "broker"),
-        ("gates", "gates_dir"),
-        ("topics", "topics_dir"),
-        ("log_level", "log_level"),
-        ("web_host", "web_host"),
-        ("web_port", "web_port"),
-        ("processing_guarantee", "processing_guarantee"),
-    ):
+    flags: dict[str, str] = {}
+    for flag, field in _SETTING_FLAGS:
         value = getattr(args, flag, None)
         if value is not None:  # flags default to SUPPRESS, so absent ones are missing here
             overrides[field] = value
+            flags[field] = "--" + flag.replace("_", "-")
     config = getattr(args, "config", None)
     try:
         return Settings(**overrides, config_file=config)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
         where = config_file_path(config)
-        reason = str(err["msg"]).removeprefix("Value error, ")
-        field = ".".join(str(p) for p in err["loc"])
-        if not field:  # a rule across settings names its setting first
-            field, _, reason = reason.partition(": ")
-        raise ConfigError(str(where) if where else "settings", field, reason) from None
+        problems = []
+        for err in exc.errors(include_url=False):
+            reason = str(err["msg"]).removeprefix("Value error, ")
+            field = ".".join(str(p) for p in err["loc"])
+            if not field:  # a rule across settings names its setting first
+                field, _, reason = reason.partition(": ")
+            env = f"ORCHESTRATOR_{field.upper()}"
+            if field in flags:
+                problems.append(ConfigProblem("command line", flags[field], reason))
+            elif env in os.environ:
+                problems.append(ConfigProblem("environment", env, reason))
+            else:
+                problems.append(ConfigProblem(str(where) if where else "settings", field, reason))
+        raise ConfigError.of(problems) from None
 
 
 def _err(message: str) -> None:
@@ -234,39 +261,48 @@ def cmd_acls(settings: Settings, args: argparse.Namespace) -> int:
 # -- parser --------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    # SUPPRESS: a flag given before the verb must not be reset by the verb's own parser.
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    common.add_argument(
-        "--broker",
-        help="Kafka bootstrap servers, or 'embedded' (default; env ORCHESTRATOR_BROKER)",
-    )
-    common.add_argument("--gates", type=Path, help="gate and dataset policies (default ./gates)")
-    common.add_argument("--topics", type=Path, help="topic catalog (default ./topics)")
-    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    common.add_argument(
-        "--config",
-        type=Path,
-        help="settings file (default ./orchestrator.toml if present; env ORCHESTRATOR_CONFIG)",
-    )
-
-    parser = argparse.ArgumentParser(
+def build_parser(now_ms: Callable[[], int] = wall_clock_ms) -> argparse.ArgumentParser:
+    """The whole command line; `now_ms` is the clock that `now` and `-1h` are read against."""
+    groups = flag_groups()
+    parser = Parser(
         prog="orchestrator",
         description="Event-driven streaming orchestrator for ML pipelines.",
-        parents=[common],
+        epilog="examples:\n"
+        "  orchestrator demo                      # the whole loop on an embedded broker\n"
+        "  orchestrator dev --worker              # a local broker and worker until Ctrl-C\n"
+        "  orchestrator topics apply --help       # every verb has its own help and examples",
+        parents=[groups["debug"]],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    topics = verbs.add_parser("topics", help="manage the topic catalog", parents=[common])
-    topics_verbs = topics.add_subparsers(dest="topics_verb", required=True, metavar="ACTION")
-    apply = topics_verbs.add_parser(
-        "apply", help="create missing topics and verify existing ones", parents=[common]
+    topics = add_verb(
+        verbs,
+        groups,
+        "topics",
+        "manage the topic catalog",
+        "  orchestrator topics apply --broker 127.0.0.1:9092 --topics topics/",
     )
-    apply.set_defaults(func=cmd_topics_apply)
+    topics_verbs = topics.add_subparsers(dest="topics_verb", required=True, metavar="ACTION")
+    add_verb(
+        topics_verbs,
+        groups,
+        "apply",
+        "create missing topics and verify existing ones (nothing changes if one differs)",
+        "  orchestrator topics apply                           # on the `orchestrator dev` broker\n"
+        "  orchestrator topics apply --broker kafka:9092 --topics topics/",
+        SETTINGS_BROKER_TOPICS,
+    ).set_defaults(func=cmd_topics_apply)
 
-    produce = verbs.add_parser(
-        "produce", help="validate JSON lines and send them to Kafka", parents=[common]
+    produce = add_verb(
+        verbs,
+        groups,
+        "produce",
+        "validate JSON lines and send them to Kafka, keyed per the contract",
+        "  orchestrator produce events.jsonl\n"
+        "  orchestrator simulate --example-keys | orchestrator produce -\n"
+        "  orchestrator produce --skip-invalid events.jsonl   # send the valid lines anyway",
+        SETTINGS_BROKER_TOPICS,
     )
     produce.add_argument("file", nargs="?", default="-", help="JSON lines file, or - for stdin")
     produce.add_argument(
@@ -274,38 +310,103 @@ def build_parser() -> argparse.ArgumentParser:
     )
     produce.set_defaults(func=cmd_produce)
 
-    schema = verbs.add_parser("schema", help="JSON Schema of the event contracts", parents=[common])
-    schema_verbs = schema.add_subparsers(dest="schema_verb", required=True, metavar="ACTION")
-    export = schema_verbs.add_parser(
-        "export", help="write one JSON Schema file per type", parents=[common]
+    schema = add_verb(
+        verbs,
+        groups,
+        "schema",
+        "JSON Schema of the event contracts",
+        "  orchestrator schema export schemas/",
     )
-    export.add_argument("dir", help="output directory")
+    schema_verbs = schema.add_subparsers(dest="schema_verb", required=True, metavar="ACTION")
+    export = add_verb(
+        schema_verbs,
+        groups,
+        "export",
+        "write one JSON Schema file per type",
+        "  orchestrator schema export schemas/",
+    )
+    export.add_argument("dir", help="output directory (created if missing)")
     export.set_defaults(func=cmd_schema_export)
 
-    for name, helptext in (
-        ("rollback", "restore the previous champion (or --to-version)"),
-        ("override", "force an outcome on a model version"),
-    ):
-        cmd = verbs.add_parser(name, help=f"sign and send a command: {helptext}", parents=[common])
-        if name == "rollback":
-            cmd.add_argument("model")
-            cmd.add_argument("--to-version")
-            cmd.set_defaults(func=cmd_rollback)
-        else:
-            cmd.add_argument("subject", help="MODEL:VERSION")
-            cmd.add_argument("--outcome", choices=["promote", "reject"], required=True)
-            cmd.set_defaults(func=cmd_override)
-        cmd.add_argument("--actor", required=True)
-        cmd.add_argument("--reason", required=True)
+    _add_commands(verbs, groups)
+    _add_simulate(verbs, groups)
+    _add_acls(verbs, groups)
+
+    from orchestrator import cli_worker
+
+    cli_worker.register(verbs, groups, time_arg(now_ms))
+    return parser
+
+
+SETTINGS_BROKER_TOPICS = ("settings", "broker", "topics")
+ALL_FLAGS = ("settings", "broker", "topics", "gates")
+_COMMAND_FLAGS_HELP = {
+    "--actor": "who sends it: an actor of gates/access.yaml, whose key signs the command",
+    "--reason": "why, in words: recorded with the decision in the audit trail",
+}
+
+
+def _add_commands(verbs: Any, groups: dict[str, argparse.ArgumentParser]) -> None:
+    rollback = add_verb(
+        verbs,
+        groups,
+        "rollback",
+        "sign and send a command: restore the previous champion (or --to-version)",
+        "  orchestrator rollback churn --actor alice --reason 'v4 drifts on eu traffic'\n"
+        "  orchestrator rollback churn --to-version v2 --actor alice --reason 'back to v2'",
+        ALL_FLAGS,
+    )
+    rollback.add_argument("model", help="the model whose champion to roll back, e.g. churn")
+    rollback.add_argument(
+        "--to-version",
+        metavar="VERSION",
+        help="make this earlier champion the champion again (default: the previous one)",
+    )
+    rollback.set_defaults(func=cmd_rollback)
+    override = add_verb(
+        verbs,
+        groups,
+        "override",
+        "sign and send a command: force an outcome on a model version",
+        "  orchestrator override churn:v3 --outcome promote --actor alice --reason 'signed off'",
+        ALL_FLAGS,
+    )
+    override.add_argument("subject", help="MODEL:VERSION, e.g. churn:v3")
+    override.add_argument(
+        "--outcome",
+        choices=["promote", "reject"],
+        required=True,
+        help="promote (it becomes champion) or reject",
+    )
+    override.set_defaults(func=cmd_override)
+    for cmd in (rollback, override):
+        cmd.add_argument("--actor", required=True, help=_COMMAND_FLAGS_HELP["--actor"])
+        cmd.add_argument("--reason", required=True, help=_COMMAND_FLAGS_HELP["--reason"])
         cmd.add_argument(
             "--key-file", type=Path, help="HMAC key file (default: what gates/access.yaml names)"
         )
-        cmd.add_argument("--event-id", help="idempotency key (default: a random one)")
+        cmd.add_argument(
+            "--event-id",
+            help="idempotency key: a resend with it is not applied twice (default: a random one)",
+        )
 
-    sim = verbs.add_parser(
-        "simulate", help="a seeded realistic stream: JSON lines, or --send", parents=[common]
+
+def _add_simulate(verbs: Any, groups: dict[str, argparse.ArgumentParser]) -> None:
+    sim = add_verb(
+        verbs,
+        groups,
+        "simulate",
+        "a seeded realistic stream: JSON lines, or --send",
+        "  orchestrator simulate --example-keys > stream.jsonl\n"
+        "  orchestrator simulate --send --rate 200 --example-keys",
+        ALL_FLAGS,
     )
-    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="random seed: the same seed, the same stream (default 7)",
+    )
     sim.add_argument(
         "--windows", type=int, default=5, help="windows of traffic per dataset (default 5)"
     )
@@ -323,11 +424,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.set_defaults(func=cmd_simulate)
 
-    acls = verbs.add_parser(
+
+def _add_acls(verbs: Any, groups: dict[str, argparse.ArgumentParser]) -> None:
+    acls = add_verb(
+        verbs,
+        groups,
         "acls",
-        help="the least-privilege Kafka ACLs of each role (worker, producer, operator, auditor, "
+        "the least-privilege Kafka ACLs of each role (worker, producer, operator, auditor, "
         "trainer, admin); --apply creates them",
-        parents=[common],
+        "  orchestrator acls                                   # print them\n"
+        "  orchestrator acls --principal worker=User:svc-orch --apply",
+        SETTINGS_BROKER_TOPICS,
     )
     acls.add_argument(
         "--principal",
@@ -343,13 +450,10 @@ def build_parser() -> argparse.ArgumentParser:
     acls.add_argument("--apply", action="store_true", help="create them on the broker")
     acls.set_defaults(func=cmd_acls)
 
-    from orchestrator import cli_worker
-
-    cli_worker.register(verbs, common)
-    return parser
-
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one verb. Every expected failure is one line on stderr and an exit code (README,
+    CLI): 1 invalid input, 2 configuration, broker or command line; --debug adds the traceback."""
     import ssl
 
     from aiokafka.errors import KafkaError
@@ -357,8 +461,17 @@ def main(argv: list[str] | None = None) -> int:
     from orchestrator.kafka.diagnose import explain, quiet_client_logs
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_time_values(sys.argv[1:] if argv is None else argv))
+    debug = getattr(args, "debug", False)
     broker = "(settings)"
+
+    def fail(code: int, *lines: str) -> int:
+        if debug:
+            traceback.print_exc()
+        for line in lines:
+            _err(line)
+        return code
+
     try:
         settings = _settings(args)
         broker = "the embedded broker" if settings.is_embedded else settings.broker
@@ -370,16 +483,15 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.func(settings, args)
         return result
     except (KafkaError, ssl.SSLError) as exc:
-        _err(f"broker {broker}: {explain(exc)}")
-        return EXIT_CONFIG
+        return fail(EXIT_CONFIG, f"broker {broker}: {explain(exc)}")
     except ConfigError as exc:
-        _err(str(exc))
-        return EXIT_CONFIG
+        return fail(EXIT_CONFIG, *(str(p) for p in exc.problems))
     except BrokerError as exc:
-        _err(str(exc))
-        return EXIT_CONFIG
+        return fail(EXIT_CONFIG, str(exc))
     except OrchestratorError as exc:
-        _err(str(exc))
-        return EXIT_INVALID
+        return fail(EXIT_INVALID, str(exc))
+    except OSError as exc:  # a file or directory that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        return fail(EXIT_CONFIG, f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         return 130

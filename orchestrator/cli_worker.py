@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orchestrator.cli_args import TIME_HELP, add_verb
+from orchestrator.errors import ConfigError
 from orchestrator.settings import Settings
 
 
@@ -21,33 +24,64 @@ def worker_key(settings: Settings) -> bytes | None:
     return read_secret_file(settings.worker_key_file, "worker_key_file")
 
 
+def check_port_free(host: str, port: int) -> None:
+    """A ConfigError if the worker could not listen on host:port (in use, or no such address):
+    said before the worker starts, instead of Faust failing mid-start."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(
+            "settings", "web_host", f"{host!r} is not an address to listen on ({exc.strerror})"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # as the web server does: a port left in TIME_WAIT by a stopped worker is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                reason = (
+                    f"{host}:{port} is already in use (another worker?): stop what listens "
+                    "there or choose another port (--web-port, ORCHESTRATOR_WEB_PORT)"
+                )
+            else:
+                reason = f"cannot listen on {host}:{port} ({exc.strerror})"
+            raise ConfigError("settings", "web_port", reason) from None
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.catalog.topics import Catalog
-    from orchestrator.errors import ConfigError
     from orchestrator.kafka.admin import apply_topics, verify_topics
     from orchestrator.kafka.capabilities import producer_idempotence, supports_transactions
     from orchestrator.kafka.connect import broker_session
+    from orchestrator.kafka.diagnose import client_logs_quiet
     from orchestrator.policies import Policies
     from orchestrator.worker.app import build_app, run_worker
 
-    # Validate every file before consuming anything.
+    # Validate every file, and that the web port is free, before consuming anything.
     catalog = Catalog.load(settings.topics_dir)
     policies = Policies.load(settings.gates_dir)
+    check_port_free(settings.web_host, settings.web_port)
     with broker_session(settings) as broker:
-        if broker.embedded or args.apply_topics:
-            asyncio.run(apply_topics(broker.conn, catalog))
-        else:
-            asyncio.run(verify_topics(broker.conn, catalog))
-        idempotent = asyncio.run(producer_idempotence(settings, broker.conn))
-        if settings.processing_guarantee == "exactly_once" and not asyncio.run(
-            supports_transactions(broker.conn, f"{settings.app_id}.probe")
-        ):
-            raise ConfigError(
-                "processing_guarantee",
-                "exactly_once",
-                f"the broker at {broker.bootstrap} does not support transactions "
-                "(the embedded broker never does); use at_least_once or Apache Kafka",
-            )
+        with client_logs_quiet():  # a failure is explained in one line, not logged
+            if broker.embedded or args.apply_topics:
+                asyncio.run(apply_topics(broker.conn, catalog))
+            else:
+                asyncio.run(verify_topics(broker.conn, catalog))
+            idempotent = asyncio.run(producer_idempotence(settings, broker.conn))
+            if settings.processing_guarantee == "exactly_once" and not asyncio.run(
+                supports_transactions(broker.conn, f"{settings.app_id}.probe")
+            ):
+                raise ConfigError(
+                    "processing_guarantee",
+                    "exactly_once",
+                    f"the broker at {broker.bootstrap} does not support transactions "
+                    "(the embedded broker never does); use at_least_once or Apache Kafka",
+                )
         keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
         runtime = build_app(
             settings,
@@ -82,7 +116,6 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
     from orchestrator.catalog.topics import Catalog
     from orchestrator.core.timeutil import parse_rfc3339_ms
-    from orchestrator.errors import ConfigError
     from orchestrator.kafka.connect import broker_session
     from orchestrator.policies import Policies
     from orchestrator.replay import Range, parse_offsets, render, replay
@@ -124,7 +157,6 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.audit import AuditIndex, ScanTrail, run_query
     from orchestrator.catalog.topics import Catalog
-    from orchestrator.errors import ConfigError
     from orchestrator.kafka.connect import broker_session
 
     catalog = Catalog.load(settings.topics_dir)
@@ -201,10 +233,21 @@ def _audit_export(index: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    """Add the service verbs to the parser."""
-    worker = verbs.add_parser(
-        "worker", help="run the orchestrator service (Faust agents)", parents=[common]
+def register(
+    verbs: argparse._SubParsersAction,  # type: ignore[type-arg]
+    groups: dict[str, argparse.ArgumentParser],
+    time_type: Callable[[str], str],
+) -> None:
+    """Add the service verbs to the parser; `time_type` parses the time flags."""
+    every = ("settings", "broker", "topics", "gates")
+    worker = add_verb(
+        verbs,
+        groups,
+        "worker",
+        "run the orchestrator service (Faust agents)",
+        "  orchestrator worker                                 # on the `orchestrator dev` broker\n"
+        "  orchestrator worker --broker kafka:9092 --apply-topics --web-port 6067",
+        every,
     )
     worker.add_argument("--web-host", help="HTTP bind address (default 127.0.0.1)")
     worker.add_argument(
@@ -223,14 +266,22 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
     )
     worker.set_defaults(func=cmd_worker)
 
-    demo = verbs.add_parser(
+    demo = add_verb(
+        verbs,
+        groups,
         "demo",
-        help="run a seeded simulation end to end and verify it (embedded broker by default)",
-        parents=[common],
+        "run a seeded simulation end to end and verify it (embedded broker by default)",
+        "  orchestrator demo\n"
+        "  orchestrator demo --keep          # leave it running, then try audit and replay\n"
+        "  orchestrator demo --seed 11 --broker 127.0.0.1:9092",
+        every,
     )
     demo.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
     demo.add_argument(
-        "--timeout", type=float, default=90.0, help="seconds to wait for the worker to settle"
+        "--timeout",
+        type=float,
+        default=90.0,
+        help="seconds to wait for the worker to settle after each phase (default 90)",
     )
     demo.add_argument(
         "--keep",
@@ -239,10 +290,14 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
     )
     demo.set_defaults(func=cmd_demo)
 
-    dev = verbs.add_parser(
+    dev = add_verb(
+        verbs,
+        groups,
         "dev",
-        help="run the embedded broker (and, on request, a worker and the trainer) until Ctrl-C",
-        parents=[common],
+        "run the embedded broker (and, on request, a worker and the trainer) until Ctrl-C",
+        "  orchestrator dev --worker --trainer\n"
+        "  orchestrator dev --stop           # stop what dev or demo --keep left running",
+        ("settings", "topics", "gates"),
     )
     dev.add_argument("--worker", action="store_true", help="also run a worker")
     dev.add_argument("--trainer", action="store_true", help="also run the example trainer")
@@ -251,8 +306,15 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
     )
     dev.set_defaults(func=cmd_dev)
 
-    rp = verbs.add_parser(
-        "replay", help="re-derive decisions from the input topics and compare", parents=[common]
+    rp = add_verb(
+        verbs,
+        groups,
+        "replay",
+        "re-derive decisions from the input topics and compare",
+        "  orchestrator replay                                 # everything, from offset 0\n"
+        "  orchestrator replay --since -1h --json report.json  # decisions of the last hour\n"
+        "  orchestrator replay --since 2026-11-25 --until 2026-11-26T00:00:00Z",
+        every,
     )
     rp.add_argument(
         "--from-offset",
@@ -267,9 +329,17 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
         help="data.arrivals partition P up to offset O (inclusive); repeatable",
     )
     rp.add_argument(
-        "--since", help="RFC 3339: compare decisions triggered at or after this broker time"
+        "--since",
+        type=time_type,
+        metavar="TIME",
+        help=f"compare decisions triggered at or after this broker time: {TIME_HELP}",
     )
-    rp.add_argument("--until", help="RFC 3339: read and compare up to this broker time")
+    rp.add_argument(
+        "--until",
+        type=time_type,
+        metavar="TIME",
+        help="read and compare up to this broker time (same forms as --since)",
+    )
     rp.add_argument("--json", metavar="FILE", help="write the machine-readable report here")
     rp.add_argument(
         "--processes",
@@ -283,37 +353,90 @@ def register(verbs: argparse._SubParsersAction, common: argparse.ArgumentParser)
         help="with --since: read every partition from offset 0, not from its nearest snapshot",
     )
     rp.set_defaults(func=cmd_replay)
+    _register_audit(verbs, groups, time_type)
 
-    au = verbs.add_parser("audit", help="query the audit trail", parents=[common])
+
+def _register_audit(
+    verbs: argparse._SubParsersAction,  # type: ignore[type-arg]
+    groups: dict[str, argparse.ArgumentParser],
+    time_type: Callable[[str], str],
+) -> None:
+    reads = ("settings", "broker", "topics")
+    au = add_verb(
+        verbs,
+        groups,
+        "audit",
+        "query the audit trail",
+        "  orchestrator audit history clicks/2026-11-23T10:00:00Z/PT1H\n"
+        "  orchestrator audit champion churn --at -1d\n"
+        "  orchestrator audit index && orchestrator audit sql 'SELECT count(*) FROM decisions'",
+    )
     au_verbs = au.add_subparsers(dest="audit_verb", required=True, metavar="QUERY")
-    h = au_verbs.add_parser("history", help="every decision of a subject", parents=[common])
+    h = add_verb(
+        au_verbs,
+        groups,
+        "history",
+        "every decision of a subject",
+        "  orchestrator audit history clicks/2026-11-23T10:00:00Z/PT1H\n"
+        "  orchestrator audit history churn:v3 --json",
+        reads,
+    )
     h.add_argument("subject", help="window id, MODEL:VERSION or command event id")
-    li = au_verbs.add_parser(
-        "lineage", help="a model version down to arrival events and offsets", parents=[common]
+    li = add_verb(
+        au_verbs,
+        groups,
+        "lineage",
+        "a model version down to arrival events and offsets",
+        "  orchestrator audit lineage churn v3",
+        reads,
     )
-    li.add_argument("model")
-    li.add_argument("version")
-    ch = au_verbs.add_parser(
-        "champion", help="which version was champion at a time", parents=[common]
+    li.add_argument("model", help="model name, e.g. churn")
+    li.add_argument("version", help="model version, e.g. v3")
+    ch = add_verb(
+        au_verbs,
+        groups,
+        "champion",
+        "which version was champion at a time",
+        "  orchestrator audit champion churn --at now\n"
+        "  orchestrator audit champion churn --at 2026-11-23T12:00:00Z\n"
+        "  orchestrator audit champion churn --at -2d",
+        reads,
     )
-    ch.add_argument("model")
-    ch.add_argument("--at", required=True, help="RFC 3339 time")
-    ix = au_verbs.add_parser(
+    ch.add_argument("model", help="model name, e.g. churn")
+    ch.add_argument("--at", required=True, type=time_type, metavar="TIME", help=TIME_HELP)
+    ix = add_verb(
+        au_verbs,
+        groups,
         "index",
-        help="build the audit index (DuckDB) from the topics, or bring it up to date",
-        parents=[common],
+        "build the audit index (DuckDB) from the topics, or bring it up to date",
+        "  orchestrator audit index\n  orchestrator audit index --rebuild --index audit.duckdb",
+        reads,
     )
     ix.add_argument("--rebuild", action="store_true", help="start from an empty index")
-    sq = au_verbs.add_parser(
-        "sql", help="a read-only SQL query on the audit index", parents=[common]
+    sq = add_verb(
+        au_verbs,
+        groups,
+        "sql",
+        "a read-only SQL query on the audit index",
+        "  orchestrator audit sql 'SELECT outcome, count(*) FROM decisions GROUP BY 1'",
+        ("settings", "topics"),
     )
     sq.add_argument("query", help='e.g. "SELECT outcome, count(*) FROM decisions GROUP BY 1"')
-    ex = au_verbs.add_parser(
-        "export", help="write an index table as Parquet (or CSV)", parents=[common]
+    ex = add_verb(
+        au_verbs,
+        groups,
+        "export",
+        "write an index table as Parquet (or CSV)",
+        "  orchestrator audit export --out decisions.parquet\n"
+        "  orchestrator audit export --table windows --out windows.csv",
+        ("settings", "topics"),
     )
     ex.add_argument("--out", required=True, help="file to write (.parquet or .csv)")
     ex.add_argument(
-        "--table", default="decisions", choices=["decisions", "windows", "model_updates"]
+        "--table",
+        default="decisions",
+        choices=["decisions", "windows", "model_updates"],
+        help="which table (default decisions)",
     )
     ex.add_argument("--format", choices=["parquet", "csv"], help="default: from --out's suffix")
     for q in (h, li, ch, ix, sq, ex):

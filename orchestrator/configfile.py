@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, ConfigProblem
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,15 +31,45 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 
 def validate(model: type[M], data: dict[str, Any], path: Path) -> M:
-    """Validate `data` as `model`; the first error becomes a ConfigError naming its field."""
+    """Validate `data` as `model`; a ConfigError names every invalid field, each with its reason."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(file)"
-        more = len(exc.errors()) - 1
-        reason = err["msg"] + (f" (and {more} more error(s))" if more else "")
-        raise ConfigError(str(path), field, reason) from None
+        raise ConfigError.of(problems_of(exc, str(path))) from None
+
+
+def problems_of(exc: ValidationError, file: str) -> list[ConfigProblem]:
+    """Every error of a pydantic validation as a problem naming the file, field and reason."""
+    return [
+        ConfigProblem(
+            file,
+            ".".join(str(p) for p in err["loc"]) or "(file)",
+            str(err["msg"]).removeprefix("Value error, "),
+        )
+        for err in exc.errors(include_url=False)
+    ]
+
+
+class Problems:
+    """Collects the problems of several files (or checks) so a loader reports them all at once."""
+
+    def __init__(self) -> None:
+        self.found: list[ConfigProblem] = []
+
+    @contextlib.contextmanager
+    def collect(self) -> Iterator[None]:
+        """Keep a ConfigError raised in the block and carry on after it."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.found.extend(exc.problems)
+
+    def add(self, file: str, field: str, reason: str) -> None:
+        self.found.append(ConfigProblem(file, field, reason))
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            raise ConfigError.of(self.found)
 
 
 def yaml_files(directory: Path) -> list[Path]:

@@ -6,6 +6,9 @@ Our own bugs are `InvariantViolation`: they crash loudly instead of being routed
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import NamedTuple
+
 # -- stream input codes (SPEC §2, §3) -------------------------------------------------------
 E_DECODE = "E_DECODE"
 E_UNKNOWN_TYPE = "E_UNKNOWN_TYPE"
@@ -79,14 +82,33 @@ class ContractError(OrchestratorError):
         self.event_id = event_id
 
 
-class ConfigError(OrchestratorError):
-    """An invalid configuration file: names the file, the field and the reason."""
+class ConfigProblem(NamedTuple):
+    """One problem of a configuration file: which file, which field, and why."""
 
-    def __init__(self, file: str, field: str, reason: str) -> None:
-        super().__init__(f"{file}: {field}: {reason}")
+    file: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.reason}"
+
+
+class ConfigError(OrchestratorError):
+    """An invalid configuration: every problem found, each naming the file, the field and the
+    reason (one per line in `str()`); `file`, `field` and `reason` are the first one's."""
+
+    def __init__(self, file: str, field: str, reason: str, *more: ConfigProblem) -> None:
+        self.problems = (ConfigProblem(file, field, reason), *more)
+        super().__init__("\n".join(str(p) for p in self.problems))
         self.file = file
         self.field = field
         self.reason = reason
+
+    @classmethod
+    def of(cls, problems: Iterable[ConfigProblem]) -> ConfigError:
+        """One error for several problems (at least one)."""
+        first, *rest = problems
+        return cls(*first, *rest)
 
 
 class TopicMismatch(OrchestratorError):

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from orchestrator import __version__
-from orchestrator.configfile import load_yaml, validate, yaml_files
+from orchestrator.configfile import Problems, load_yaml, validate, yaml_files
 from orchestrator.core import access as core_access
 from orchestrator.core import datagate, modelspec
 from orchestrator.core.access import AccessSpec
@@ -296,47 +296,54 @@ class Policies:
 
     @classmethod
     def load(cls, gates_dir: Path) -> Policies:
-        datasets = _load_named(gates_dir / "datasets", DatasetPolicy)
+        """Every file of `gates_dir`; a ConfigError names every problem of every file."""
+        problems = Problems()
+        datasets = _load_named(gates_dir / "datasets", DatasetPolicy, problems)
+        datasets_ok = not problems.found  # else a model may name a dataset whose file is bad
         models_dir = gates_dir / "models"
-        models = _load_named(models_dir, ModelPolicy) if models_dir.is_dir() else {}
+        models = _load_named(models_dir, ModelPolicy, problems) if models_dir.is_dir() else {}
+        models_ok = not problems.found
         for name, policy in models.items():
             unknown = [d for d in policy.datasets if d not in datasets]
-            if unknown:
-                raise ConfigError(
+            if unknown and datasets_ok:
+                problems.add(
                     str(models_dir / f"{name}.yaml"), "datasets", f"no dataset policy for {unknown}"
                 )
+        access = AccessPolicy(kind="access", version=1)
         access_path = gates_dir / "access.yaml"
         if access_path.is_file():
-            access = validate(AccessPolicy, load_yaml(access_path), access_path)
+            with problems.collect():
+                access = validate(AccessPolicy, load_yaml(access_path), access_path)
             for actor, spec in access.actors.items():
                 if (spec.key_env is None) == (spec.key_file is None):
-                    raise ConfigError(
+                    problems.add(
                         str(access_path),
                         f"actors.{actor}",
                         "set exactly one of key_env or key_file",
                     )
                 for i, grant in enumerate(spec.allow):
                     unknown = [m for m in grant.models if m not in models and m != "*"]
-                    if unknown:
-                        raise ConfigError(
+                    if unknown and models_ok:
+                        problems.add(
                             str(access_path),
                             f"actors.{actor}.allow.{i}.models",
                             f"no model policy for {unknown}",
                         )
-        else:
-            access = AccessPolicy(kind="access", version=1)
+        problems.raise_if_any()
         return cls(datasets, models, access)
 
 
-def _load_named(directory: Path, model: type[M]) -> dict[str, M]:
-    """Load `<name>.yaml` files whose `name` field matches the file name."""
+def _load_named(directory: Path, model: type[M], problems: Problems) -> dict[str, M]:
+    """Load `<name>.yaml` files whose `name` field matches the file name; a file with problems
+    adds them to `problems` and is left out."""
     out: dict[str, M] = {}
     for path in yaml_files(directory):
-        policy = validate(model, load_yaml(path), path)
-        name = policy.name  # type: ignore[attr-defined]
-        if path.stem != name:
-            raise ConfigError(str(path), "name", f"must match the file name ({path.stem!r})")
-        out[name] = policy
+        with problems.collect():
+            policy = validate(model, load_yaml(path), path)
+            name = policy.name  # type: ignore[attr-defined]
+            if path.stem != name:
+                raise ConfigError(str(path), "name", f"must match the file name ({path.stem!r})")
+            out[name] = policy
     return out
 
 

@@ -12,11 +12,12 @@ environment, held as `SecretStr`, and never printed or logged.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 EMBEDDED = "embedded"
@@ -24,6 +25,8 @@ CONFIG_FILE = Path("orchestrator.toml")
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+#: one bootstrap address: a host name, an IPv4 address or a bracketed IPv6 one, and a port
+_ADDRESS = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 
 
 def config_file_path(explicit: Path | None = None) -> Path | None:
@@ -49,7 +52,7 @@ class TomlFile(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         if self.path is None:
             return {}
-        from orchestrator.errors import ConfigError
+        from orchestrator.errors import ConfigError, ConfigProblem
 
         try:
             data = tomllib.loads(self.path.read_text(encoding="utf-8"))
@@ -65,7 +68,9 @@ class TomlFile(PydanticBaseSettingsSource):
                 out[key] = value
         unknown = sorted(set(out) - set(self.settings_cls.model_fields))
         if unknown:
-            raise ConfigError(str(self.path), unknown[0], "unknown setting")
+            raise ConfigError.of(
+                ConfigProblem(str(self.path), u, "unknown setting") for u in unknown
+            )
         return out
 
 
@@ -140,6 +145,20 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         path = init_settings.init_kwargs.pop("config_file", None)  # type: ignore[attr-defined]
         return (init_settings, env_settings, TomlFile(settings_cls, config_file_path(path)))
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, v: str) -> str:
+        if v == EMBEDDED:
+            return v
+        for address in v.split(","):
+            m = _ADDRESS.match(address.strip())
+            if not m or not 0 < int(m.group("port")) < 65536:
+                raise ValueError(
+                    f"{address.strip()!r} is not HOST:PORT (e.g. 127.0.0.1:9092, [::1]:9092; "
+                    "several separated by commas) or 'embedded'"
+                )
+        return v
 
     @model_validator(mode="after")
     def _kafka_security(self) -> Settings:

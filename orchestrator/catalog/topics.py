@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from orchestrator.configfile import load_yaml, validate, yaml_files
+from orchestrator.configfile import Problems, load_yaml, validate, yaml_files
 from orchestrator.contracts.schema import ALL_SCHEMAS
 from orchestrator.core.timeutil import parse_duration_ms
-from orchestrator.errors import ConfigError
 
 #: Roles the code refers to; the names are configuration.
 ROLES = (
@@ -112,39 +111,46 @@ class Catalog:
 
     @classmethod
     def load(cls, directory: Path) -> Catalog:
+        """Every file of `directory`; a ConfigError names every problem of every file."""
         specs: dict[str, TopicSpec] = {}
         files: dict[str, Path] = {}
         names: dict[str, Path] = {}
+        problems = Problems()
         for path in yaml_files(directory):
-            spec = validate(TopicSpec, load_yaml(path), path)
-            if spec.role in specs:
-                raise ConfigError(
-                    str(path),
-                    "role",
-                    f"role {spec.role!r} is already defined in {files[spec.role]}",
-                )
-            if spec.name in names:
-                raise ConfigError(
-                    str(path),
-                    "name",
-                    f"topic {spec.name!r} is already defined in {names[spec.name]}",
-                )
-            specs[spec.role] = spec
-            files[spec.role] = path
-            names[spec.name] = path
+            with problems.collect():
+                spec = validate(TopicSpec, load_yaml(path), path)
+                if spec.role in specs:
+                    problems.add(
+                        str(path),
+                        "role",
+                        f"role {spec.role!r} is already defined in {files[spec.role]}",
+                    )
+                if spec.name in names:
+                    problems.add(
+                        str(path),
+                        "name",
+                        f"topic {spec.name!r} is already defined in {names[spec.name]}",
+                    )
+                specs.setdefault(spec.role, spec)
+                files.setdefault(spec.role, path)
+                names.setdefault(spec.name, path)
+        # a role is missing for sure only when every file could be read
         missing = [r for r in ROLES if r not in specs]
-        if missing:
-            raise ConfigError(str(directory), "role", f"no topic file for role(s) {missing}")
+        if missing and not problems.found:
+            problems.add(str(directory), "role", f"no topic file for role(s) {missing}")
         for state_role, input_role in (
             ("eventtime_state", "arrivals"),
             ("model_state", "model_log"),
         ):
+            if state_role not in specs or input_role not in specs:
+                continue
             state, source = specs[state_role], specs[input_role]
             if state.partitions != source.partitions:
-                raise ConfigError(
+                problems.add(
                     str(files[state_role]),
                     "partitions",
                     f"must equal the partitions of {source.name} ({source.partitions}): "
                     "the changelog is co-partitioned with its input",
                 )
+        problems.raise_if_any()
         return cls(specs, files)

@@ -1,4 +1,5 @@
-"""Time at the core's edge: RFC 3339 <-> epoch milliseconds, ISO 8601 durations, window ids."""
+"""Time at the core's edge: RFC 3339 <-> epoch milliseconds, ISO 8601 durations, window ids,
+and the time forms the CLI accepts (the clock passed in)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,41 @@ def parse_rfc3339_ms(text: str) -> int:
     """RFC 3339 with an offset (or Z) to epoch milliseconds."""
     dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     return to_ms(dt)
+
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_RELATIVE = re.compile(r"^(?:now)?(?P<sign>[+-])(?P<n>\d{1,9})(?P<unit>[smhdw])$")
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+TIME_FORMS = (
+    "RFC 3339 (2026-11-25T10:00:00Z, 2026-11-25T11:00:00+01:00), a date (2026-11-25: "
+    "midnight UTC), now, or now minus a duration in s/m/h/d/w (-1h, -30m, -2d, now-1h)"
+)
+
+
+def parse_time_ms(text: str, now_ms: int) -> int:
+    """A time as a person types it, to epoch ms: RFC 3339 with an offset, a bare date
+    (midnight UTC), `now`, or `now` shifted by whole units (`-1h`, `now-30m`, `now+2d`).
+    The wall clock comes in as `now_ms`. A ValueError says which forms are accepted."""
+    t = text.strip()
+    if t == "now":
+        return now_ms
+    rel = _RELATIVE.match(t)
+    if rel:
+        delta = int(rel.group("n")) * _UNIT_MS[rel.group("unit")]
+        return now_ms - delta if rel.group("sign") == "-" else now_ms + delta
+    try:
+        if _DATE.match(t):
+            return to_ms(datetime.fromisoformat(t).replace(tzinfo=UTC))
+        if _RFC3339.match(t):
+            return parse_rfc3339_ms(t)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid date or time ({exc})") from None
+    if _RFC3339.match(t + "Z"):
+        raise ValueError(f"{text!r} has no UTC offset: add Z (UTC) or +HH:MM")
+    raise ValueError(f"{text!r} is not a time: use {TIME_FORMS}")
 
 
 def window_start_ms(event_ms: int, size_ms: int) -> int:
