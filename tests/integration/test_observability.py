@@ -1,29 +1,43 @@
 """A real Prometheus scrapes a real worker during a simulated run: every dashboard and alert query
-is valid against it, the dashboard queries return data, and the numbers agree with the topics."""
+is valid against it, the dashboard queries return data (for every value of the dashboard
+variables too), and the numbers agree with the topics. Lag series follow partition ownership."""
 
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.embedded import EmbeddedBroker, free_port
+from orchestrator.policies import Policies
 from orchestrator.simulate import EXAMPLE_KEYS
 from tests.conftest import ROOT, make_catalog, run_cli
 from tests.integration.test_gates_e2e import read
 from tests.integration.test_worker import Worker, wait_for
 from tests.unit.test_deploy_static import dashboard_exprs, rule_exprs
+from tests.unit.test_observability_static import (
+    ALL,
+    dashboards,
+    label_values,
+    substitute,
+    variable_query,
+    variables,
+)
 
 KEY_ENV = {
     "ORCHESTRATOR_KEY_ALICE": EXAMPLE_KEYS["alice"].decode(),
@@ -84,6 +98,22 @@ class Prometheus:
         self.proc.wait(timeout=30)
 
 
+def variable_values(prom: Prometheus) -> dict[str, list[str]]:
+    """Each query variable's choices, asked of Prometheus as Grafana asks (series API)."""
+    out: dict[str, list[str]] = {}
+    for d in dashboards():
+        for name, var in variables(d).items():
+            if var["type"] != "query":
+                continue
+            selector, label = label_values(variable_query(var))
+            status, body = http(
+                f"{prom.url}/api/v1/series?" + urllib.parse.urlencode({"match[]": selector})
+            )
+            assert status == 200, body[:300]
+            out[name] = sorted({s[label] for s in json.loads(body)["data"] if label in s})
+    return out
+
+
 @pytest.fixture
 def observed_run(
     kafka_bootstrap: str, tmp_path: Path
@@ -138,10 +168,26 @@ def test_prometheus_scrapes_a_real_worker(
     wait_for(lambda: prom.value("sum(orchestrator_decisions_total)") == last[-1], timeout=30)
 
     for expr in dashboard_exprs() + rule_exprs():
-        answer = prom.query(expr)
+        answer = prom.query(substitute(expr, ALL))
         assert answer["status"] == "success", (expr, answer)
     for expr in dashboard_exprs():
+        expr = substitute(expr, ALL)
         wait_for(lambda expr=expr: bool(prom.query(expr)["data"]["result"]), timeout=30)
+
+    # the variables list what the policies declare, and each value filters the panels to it
+    choices = {f"${name}": values for name, values in variable_values(prom).items()}
+    assert choices["$dataset"] == sorted(Policies.load(ROOT / "gates").dataset_specs())
+    assert choices["$model"] and set(choices["$model"]) <= set(Policies.load(ROOT / "gates").models)
+    for var, values in choices.items():
+        for value in values:
+            for expr in dashboard_exprs():
+                if var not in expr:
+                    continue
+                answer = prom.query(substitute(expr, {**ALL, var: value}))
+                assert answer["status"] == "success", (expr, answer)
+                for series in answer["data"]["result"]:
+                    shown = {series["metric"].get(k) for k in ("dataset", "model", "subject")}
+                    assert value in shown or shown == {None}, (var, value, expr, series)
 
     decisions = {d["decision_id"] for d in read(bs, audit_topic)}
     dlq = read(bs, catalog.name("dlq"))
@@ -157,6 +203,25 @@ def test_prometheus_scrapes_a_real_worker(
     assert {s["metric"]["model"]: s["metric"]["version"] for s in series} == champions
     assert prom.value("up") == 1 and prom.value("orchestrator_ready") == 1
     assert prom.value("sum(orchestrator_decision_latency_seconds_count)") == len(decisions)
+    # decisions by subject: the dataset of a window, the model of a version or command
+    by_subject: Counter[tuple[str, str]] = Counter()
+    for d in {d["decision_id"]: d for d in read(bs, audit_topic)}.values():
+        kind = d["subject"]["kind"]
+        subject = d["subject"]["id"].split("/")[0] if kind == "data_window" else d["model"]
+        by_subject[(kind, subject)] += 1
+    series = prom.query("sum by (subject_kind, subject) (orchestrator_decisions_total)")
+    assert {
+        (s["metric"]["subject_kind"], s["metric"]["subject"]): int(float(s["value"][1]))
+        for s in series["data"]["result"]
+    } == dict(by_subject)
+    assert prom.value("sum(orchestrator_arrivals_total)") == prom.value(
+        'sum(orchestrator_events_total{type="data.arrival", result!="dlq"})'
+    )
+    [build] = prom.query("orchestrator_build_info")["data"]["result"]
+    assert build["metric"]["version"] == __version__ and build["value"][1] == "1"
+    assert build["metric"]["python"] == platform.python_version()
+    assert prom.value('process_resident_memory_bytes{job="orchestrator"}') > 0
+    assert prom.value('python_info{job="orchestrator"}') == 1
     text = http(f"{base}/metrics")[1].decode()
     assert "event_id" not in text and "s3://" not in text  # no unbounded labels
 
@@ -165,6 +230,51 @@ def test_prometheus_scrapes_a_real_worker(
     replayed = run_cli("replay", "--broker", bs, "--topics", topics, env=KEY_ENV, timeout=240)
     assert replayed.returncode == 0, replayed.stdout[-3000:] + replayed.stderr[-2000:]
     assert "replay verdict: MATCH" in replayed.stdout
+
+
+def lag_partitions(worker: Worker) -> set[tuple[str, str]]:
+    """(topic, partition) of every lag series the worker exports now."""
+    status, body = http(f"http://127.0.0.1:{worker.port}/metrics")
+    if status != 200:
+        return set()
+    return {
+        (s.labels["topic"], s.labels["partition"])
+        for family in text_string_to_metric_families(body.decode())
+        if family.name == "orchestrator_consumer_lag"
+        for s in family.samples
+    }
+
+
+def test_lag_series_follow_partition_ownership(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """When a second worker joins, the first stops exporting lag for the partitions it gave up:
+    no partition is exported by both, and together they export every partition."""
+    prefix = f"l{uuid.uuid4().hex[:8]}"
+    topics = make_catalog(tmp_path / "topics", prefix, partitions=3)
+    assert (
+        run_cli("topics", "apply", "--broker", kafka_bootstrap, "--topics", str(topics)).returncode
+        == 0
+    )
+    catalog = Catalog.load(topics)
+    inputs = [catalog.name(r) for r in ("arrivals", "model_updates", "commands", "model_log")]
+    every = {(t, str(p)) for t in inputs for p in range(3)}
+    a = Worker(kafka_bootstrap, topics, prefix, tmp_path / "a.log")
+    b = Worker(kafka_bootstrap, topics, prefix, tmp_path / "b.log")
+    for w in (a, b):
+        w.env.update(KEY_ENV)
+    a.start()
+    try:
+        wait_for(lambda: lag_partitions(a) == every, timeout=90)
+        b.start()
+
+        def split() -> bool:
+            on_a, on_b = lag_partitions(a), lag_partitions(b)
+            return bool(on_a and on_b) and not on_a & on_b and on_a | on_b == every
+
+        wait_for(split, timeout=120)
+        assert lag_partitions(a) < every
+    finally:
+        b.stop()
+        a.stop()
 
 
 def test_readyz_reports_an_unreachable_broker(tmp_path: Path) -> None:
