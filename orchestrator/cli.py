@@ -114,27 +114,33 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.catalog.topics import Catalog
     from orchestrator.kafka.connect import broker_session
     from orchestrator.produce import parse_lines, send_events
+    from orchestrator.progress import Progress, counted
 
     catalog = Catalog.load(settings.topics_dir)
     source = args.file
-    if source == "-":
-        parsed = parse_lines(sys.stdin.buffer)
-        name = "<stdin>"
-    else:
-        try:
-            with open(source, "rb") as fh:
-                parsed = parse_lines(fh)
-        except OSError as exc:
-            _err(f"{source}: {exc.strerror}")
-            return EXIT_CONFIG
-        name = source
+    with Progress("produce: lines validated") as progress:
+        if source == "-":
+            parsed = parse_lines(counted(sys.stdin.buffer, progress))
+            name = "<stdin>"
+        else:
+            try:
+                with open(source, "rb") as fh:
+                    parsed = parse_lines(counted(fh, progress))
+            except OSError as exc:
+                _err(f"{source}: {exc.strerror}")
+                return EXIT_CONFIG
+            name = source
     for error in parsed.errors:
         print(f"{name}: {error}", file=sys.stderr)
     sent = 0
     if parsed.events and (not parsed.errors or args.skip_invalid):
-        with broker_session(settings) as broker:
+        events = [e for _, e in parsed.events]
+        with (
+            broker_session(settings) as broker,
+            Progress("produce: events sent", len(events)) as progress,
+        ):
             sent = asyncio.run(
-                send_events(settings, broker.conn, catalog, [e for _, e in parsed.events])
+                send_events(settings, broker.conn, catalog, events, sent=progress.add)
             )
     elif parsed.errors:
         print(

@@ -118,7 +118,9 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.core.timeutil import parse_rfc3339_ms
     from orchestrator.kafka.connect import broker_session
     from orchestrator.policies import Policies
+    from orchestrator.progress import CountedSource, Progress
     from orchestrator.replay import Range, parse_offsets, render, replay
+    from orchestrator.replay.sources import KafkaSource
 
     catalog = Catalog.load(settings.topics_dir)
     policies = Policies.load(settings.gates_dir)
@@ -136,9 +138,9 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
             "(command line)", "--processes", f"must be 1 or more, not {args.processes}"
         )
     keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
-    with broker_session(settings) as broker:
+    with broker_session(settings) as broker, Progress("replay: records read") as progress:
         report = replay(
-            broker.conn,
+            CountedSource(KafkaSource(broker.conn), progress),
             catalog,
             policies,
             keys,

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -47,23 +50,89 @@ def _counts(conn: Connection, catalog: Catalog) -> tuple[int, int]:
     return asyncio.run(go())
 
 
+def worker_status(port: int | None) -> tuple[bool, str]:
+    """(ready, what the worker is doing) from its /readyz, in words for the progress lines."""
+    if port is None:
+        return True, "no worker"
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+            body = orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:  # 503: not ready, and the body says why
+        try:
+            body = orjson.loads(exc.read())
+        except orjson.JSONDecodeError:
+            return False, f"worker answers {exc.code}"
+    except (OSError, orjson.JSONDecodeError):
+        return False, "waiting for the worker to start (its HTTP port is not up yet)"
+    if body.get("ready"):
+        return True, "worker ready"
+    return False, not_ready_reason(body)
+
+
+def not_ready_reason(body: dict[str, Any]) -> str:
+    if not body.get("broker_reachable", True):
+        return "worker waiting for the broker"
+    inputs = {k: v for k, v in body.items() if isinstance(v, dict) and "assigned" in v}
+    recovering = sorted(p for v in inputs.values() for p in v.get("recovering") or ())
+    if recovering:
+        return f"worker recovering state ({len(recovering)} partitions)"
+    if any(not v.get("assigned") for v in inputs.values()):
+        return "worker joining its consumer groups (partitions not assigned yet)"
+    if not body.get("commands_verifiable", True):
+        return "worker cannot verify commands (see its log)"
+    return "waiting for the worker to be ready"
+
+
+def wait_ready(
+    port: int | None, procs: list[subprocess.Popen[bytes]], timeout_s: float, every_s: float = 5.0
+) -> None:
+    """Wait for the worker's /readyz, saying what it is doing when that changes (and every
+    `every_s` seconds while it does not)."""
+    started = time.monotonic()
+    deadline = started + timeout_s
+    said, said_at = "", 0.0
+    while True:
+        ready, doing = worker_status(port)
+        now = time.monotonic()
+        if ready:
+            say(f"[demo]   worker ready after {now - started:.1f} s")
+            return
+        if doing != said or now - said_at >= every_s:
+            say(f"[demo]   {doing} ({now - started:.0f} s)")
+            said, said_at = doing, now
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a demo process exited early; see .run/demo-*.log")
+        if now >= deadline:
+            raise RuntimeError(f"the worker was not ready within {timeout_s:.0f} s: {doing}")
+        time.sleep(0.5)
+
+
 def _settle(
     conn: Connection,
     catalog: Catalog,
     procs: list[subprocess.Popen[bytes]],
     timeout_s: float,
+    port: int | None = None,
     quiet_s: float = 3.0,
 ) -> tuple[int, int]:
-    """Wait until windows and decisions stop changing for `quiet_s` seconds."""
+    """Wait until windows and decisions stop changing for `quiet_s` seconds while the worker
+    is ready (a worker that is rebalancing or recovering has not finished)."""
     deadline = time.monotonic() + timeout_s
     last, since = (-1, -1), time.monotonic()
+    said = ""
     while time.monotonic() < deadline:
         now = _counts(conn, catalog)
+        ready, doing = worker_status(port)
         if now != last:
             last, since = now, time.monotonic()
             say(f"[demo]   windows fired {now[0]}, decisions recorded {now[1]}")
+        elif not ready:
+            since = time.monotonic()
+            if doing != said:
+                say(f"[demo]   {doing}")
         elif time.monotonic() - since >= quiet_s:
             return now
+        said = "" if ready else doing
         if any(p.poll() is not None for p in procs):
             raise RuntimeError("a demo process exited early; see .run/demo-*.log")
         time.sleep(0.5)
@@ -106,6 +175,7 @@ def run_demo(
     for name, p in procs:
         say(f"[demo] {name} started (pid {p.pid}, log {run_dir / f'demo-{name}.log'})")
     try:
+        wait_ready(port, [p for _, p in procs], timeout_s)
         phases = generate(policies, EXAMPLE_KEYS, seed=seed)
         for phase in phases:
             sent = asyncio.run(
@@ -117,11 +187,11 @@ def run_demo(
                 f"[demo] phase {phase.name}: {sent} events"
                 + (f", {len(phase.malformed)} malformed records" if phase.malformed else "")
             )
-            _settle(conn, catalog, [p for _, p in procs], timeout_s)
+            _settle(conn, catalog, [p for _, p in procs], timeout_s, port)
     finally:
         if not keep_stack:
             stop_services(procs)
-    _summary(conn, catalog)
+    window = _summary(conn, catalog)
     say("")
     say("[demo] replay: re-deriving every decision from the topics ...")
     with replay(
@@ -144,15 +214,37 @@ def run_demo(
             + "".join(f"export {k}={v}\n" for k, v in sorted(key_env.items()))
             + f"export ORCHESTRATOR_WORKER_KEY_FILE={key_file}\n"
         )
-        say(
-            f"[demo] try: . {env_file}; orchestrator replay; orchestrator audit history "
-            "<a window id above>; orchestrator audit champion churn --at now"
-        )
-        say("[demo] stop it with: orchestrator dev --stop")
+    say("")
+    for line in what_next(keep_stack, window, run_dir):
+        say(line)
     return 0 if matched else 1
 
 
-def _summary(conn: Connection, catalog: Catalog) -> None:
+def what_next(kept: bool, window: str | None, run_dir: Path) -> list[str]:
+    """The closing lines: what to try next (after `demo --keep`, or now if it was kept)."""
+    first = (
+        ["== what next (still running; `orchestrator dev --stop` stops it) =="]
+        if kept
+        else [
+            "== what next ==",
+            "  orchestrator demo --keep               # run it again and leave it up, then:",
+        ]
+    )
+    return [
+        *first,
+        f"  . {run_dir / 'demo.env'}"
+        + " " * max(1, 37 - len(str(run_dir / "demo.env")))
+        + "# the demo's EXAMPLE keys (replay needs them)",
+        f"  orchestrator audit history {window or '<a window id above>'}",
+        "  orchestrator audit champion churn --at now",
+        "  orchestrator replay --since -1h        # re-derive the last hour's decisions, compare",
+        "  docker compose up --build              # Kafka, 2 workers, Prometheus, Grafana "
+        "(http://127.0.0.1:3000)",
+    ]
+
+
+def _summary(conn: Connection, catalog: Catalog) -> str | None:
+    """Print the summary; returns a window id to show in "what next"."""
     windows = _values(conn, catalog.name("windows"))
     late = _values(conn, catalog.name("late"))
     dlq = Counter(r["code"] for r in _values(conn, catalog.name("dlq")))
@@ -195,6 +287,7 @@ def _summary(conn: Connection, catalog: Catalog) -> None:
                     else "-"
                 )
             )
+    return str(windows[0]["window_id"]) if windows else None
 
 
 __all__ = ["run_demo"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -66,9 +66,14 @@ def route(event: InputEvent, catalog: Catalog) -> tuple[str, bytes, bytes]:
 
 
 async def send_events(
-    settings: Settings, conn: Connection, catalog: Catalog, events: list[InputEvent]
+    settings: Settings,
+    conn: Connection,
+    catalog: Catalog,
+    events: list[InputEvent],
+    sent: Callable[[int], None] | None = None,
 ) -> int:
-    """Send in order, wait for every acknowledgement; returns the number sent."""
+    """Send in order, wait for every acknowledgement; returns the number sent. `sent` is told
+    of each event handed to the producer (progress)."""
     idempotent = await producer_idempotence(settings, conn)
     producer = conn.producer(
         acks="all",
@@ -82,6 +87,8 @@ async def send_events(
         for event in events:
             topic, key, value = route(event, catalog)
             futures.append(await producer.send(topic, value=value, key=key))
+            if sent is not None:
+                sent(1)
         for fut in futures:
             await fut
         return len(futures)
