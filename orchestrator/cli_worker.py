@@ -1,14 +1,12 @@
-"""CLI verbs that run the long-lived service."""
+"""CLI verbs that run the long-lived service (worker, demo, dev) and replay, and their parsers."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from orchestrator.cli_args import TIME_HELP, add_verb
 from orchestrator.errors import ConfigError
@@ -112,7 +110,6 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from orchestrator.catalog.topics import Catalog
     from orchestrator.core.timeutil import parse_rfc3339_ms
@@ -154,85 +151,6 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             report.write_json(Path(args.json))
         return 0 if report.ok else 1
-
-
-def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from orchestrator.audit import AuditIndex, ScanTrail, run_query
-    from orchestrator.catalog.topics import Catalog
-    from orchestrator.kafka.connect import broker_session
-
-    catalog = Catalog.load(settings.topics_dir)
-    path = Path(args.index or settings.audit_index or _default_index(settings, catalog))
-    verb = args.audit_verb
-    if verb == "index":
-        with broker_session(settings) as broker:
-            index = (AuditIndex.rebuild if args.rebuild else AuditIndex)(path, catalog)
-            try:
-                stats = index.update(broker.conn)
-            finally:
-                index.close()
-        print(
-            f"audit index {path}: {stats.records} records read, {stats.rows} rows added in "
-            f"{stats.seconds:.2f} s"
-        )
-        return 0
-    if verb in ("sql", "export"):
-        if not path.exists():
-            raise ConfigError(
-                str(path), "audit index", "not found: build it with `orchestrator audit index`"
-            )
-        index = AuditIndex(path, catalog, read_only=True)
-        try:
-            return _audit_sql(index, args) if verb == "sql" else _audit_export(index, args)
-        finally:
-            index.close()
-    if path.exists() and not args.scan:
-        if args.no_refresh:
-            index = AuditIndex(path, catalog, read_only=True)
-            try:
-                return run_query(index, args)
-            finally:
-                index.close()
-        with broker_session(settings) as broker:
-            index = AuditIndex(path, catalog)
-            try:
-                index.update(broker.conn)
-                return run_query(index, args)
-            finally:
-                index.close()
-    with broker_session(settings) as broker:
-        return run_query(ScanTrail(broker.conn, catalog), args)
-
-
-def _default_index(settings: Settings, catalog: Any) -> Path:
-    return settings.state_dir.parent / f"audit-{catalog.name('audit')}.duckdb"
-
-
-def _audit_sql(index: Any, args: argparse.Namespace) -> int:
-    import duckdb
-    import orjson
-
-    try:
-        columns, rows = index.sql(args.query)
-    except duckdb.Error as exc:
-        print(f"orchestrator: error: audit sql: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-    if args.json:
-        out = [dict(zip(columns, r, strict=True)) for r in rows]
-        print(orjson.dumps(out, default=str, option=orjson.OPT_INDENT_2).decode())
-    else:
-        print("\t".join(columns))
-        for r in rows:
-            print("\t".join("" if v is None else str(v) for v in r))
-    return 0
-
-
-def _audit_export(index: Any, args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    fmt = args.format or ("csv" if out.suffix == ".csv" else "parquet")
-    n = index.export(args.table, out, fmt)
-    print(f"exported {n} rows of {args.table} to {out} ({fmt})")
-    return 0
 
 
 def register(
@@ -355,106 +273,3 @@ def register(
         help="with --since: read every partition from offset 0, not from its nearest snapshot",
     )
     rp.set_defaults(func=cmd_replay)
-    _register_audit(verbs, groups, time_type)
-
-
-def _register_audit(
-    verbs: argparse._SubParsersAction,  # type: ignore[type-arg]
-    groups: dict[str, argparse.ArgumentParser],
-    time_type: Callable[[str], str],
-) -> None:
-    reads = ("settings", "broker", "topics")
-    au = add_verb(
-        verbs,
-        groups,
-        "audit",
-        "query the audit trail",
-        "  orchestrator audit history clicks/2026-11-23T10:00:00Z/PT1H\n"
-        "  orchestrator audit champion churn --at -1d\n"
-        "  orchestrator audit index && orchestrator audit sql 'SELECT count(*) FROM decisions'",
-    )
-    au_verbs = au.add_subparsers(dest="audit_verb", required=True, metavar="QUERY")
-    h = add_verb(
-        au_verbs,
-        groups,
-        "history",
-        "every decision of a subject",
-        "  orchestrator audit history clicks/2026-11-23T10:00:00Z/PT1H\n"
-        "  orchestrator audit history churn:v3 --json",
-        reads,
-    )
-    h.add_argument("subject", help="window id, MODEL:VERSION or command event id")
-    li = add_verb(
-        au_verbs,
-        groups,
-        "lineage",
-        "a model version down to arrival events and offsets",
-        "  orchestrator audit lineage churn v3",
-        reads,
-    )
-    li.add_argument("model", help="model name, e.g. churn")
-    li.add_argument("version", help="model version, e.g. v3")
-    ch = add_verb(
-        au_verbs,
-        groups,
-        "champion",
-        "which version was champion at a time",
-        "  orchestrator audit champion churn --at now\n"
-        "  orchestrator audit champion churn --at 2026-11-23T12:00:00Z\n"
-        "  orchestrator audit champion churn --at -2d",
-        reads,
-    )
-    ch.add_argument("model", help="model name, e.g. churn")
-    ch.add_argument("--at", required=True, type=time_type, metavar="TIME", help=TIME_HELP)
-    ix = add_verb(
-        au_verbs,
-        groups,
-        "index",
-        "build the audit index (DuckDB) from the topics, or bring it up to date",
-        "  orchestrator audit index\n  orchestrator audit index --rebuild --index audit.duckdb",
-        reads,
-    )
-    ix.add_argument("--rebuild", action="store_true", help="start from an empty index")
-    sq = add_verb(
-        au_verbs,
-        groups,
-        "sql",
-        "a read-only SQL query on the audit index",
-        "  orchestrator audit sql 'SELECT outcome, count(*) FROM decisions GROUP BY 1'",
-        ("settings", "topics"),
-    )
-    sq.add_argument("query", help='e.g. "SELECT outcome, count(*) FROM decisions GROUP BY 1"')
-    ex = add_verb(
-        au_verbs,
-        groups,
-        "export",
-        "write an index table as Parquet (or CSV)",
-        "  orchestrator audit export --out decisions.parquet\n"
-        "  orchestrator audit export --table windows --out windows.csv",
-        ("settings", "topics"),
-    )
-    ex.add_argument("--out", required=True, help="file to write (.parquet or .csv)")
-    ex.add_argument(
-        "--table",
-        default="decisions",
-        choices=["decisions", "windows", "model_updates"],
-        help="which table (default decisions)",
-    )
-    ex.add_argument("--format", choices=["parquet", "csv"], help="default: from --out's suffix")
-    for q in (h, li, ch, ix, sq, ex):
-        q.set_defaults(func=cmd_audit)
-        q.add_argument(
-            "--index",
-            help="the audit index file (default .run/audit-<audit topic>.duckdb; env ORCHESTRATOR_AUDIT_INDEX)",
-        )
-    for q in (h, li, ch):
-        q.add_argument(
-            "--no-refresh",
-            action="store_true",
-            help="answer from the index as it is, without reading new records from the topics",
-        )
-        q.add_argument(
-            "--scan", action="store_true", help="read the topics, not the index (slow on long logs)"
-        )
-    for q in (h, li, ch, sq):
-        q.add_argument("--json", action="store_true", help="print JSON instead of text")

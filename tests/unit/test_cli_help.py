@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator.cli import build_parser
+from orchestrator.cli_parser import build_parser
 
 
 def walk(

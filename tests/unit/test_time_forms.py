@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.cli import build_parser
 from orchestrator.cli_args import join_time_values
+from orchestrator.cli_parser import build_parser
 from orchestrator.core.timeutil import TIME_FORMS, format_rfc3339_ms, parse_time_ms
 
 NOW = 1_795_000_000_000  # 2026-11-18T11:06:40Z

@@ -1,0 +1,212 @@
+"""The `orchestrator` command line as argparse parsers: every verb with its help, its examples
+and only the flag groups it uses (orchestrator/cli_args.py)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestrator import __version__
+from orchestrator.cli import (
+    cmd_acls,
+    cmd_override,
+    cmd_produce,
+    cmd_rollback,
+    cmd_schema_export,
+    cmd_simulate,
+    cmd_topics_apply,
+)
+from orchestrator.cli_args import Parser, add_verb, flag_groups, time_arg, wall_clock_ms
+
+
+def build_parser(now_ms: Callable[[], int] = wall_clock_ms) -> argparse.ArgumentParser:
+    """The whole command line; `now_ms` is the clock that `now` and `-1h` are read against."""
+    groups = flag_groups()
+    parser = Parser(
+        prog="orchestrator",
+        description="Event-driven streaming orchestrator for ML pipelines.",
+        epilog="examples:\n"
+        "  orchestrator demo                      # the whole loop on an embedded broker\n"
+        "  orchestrator dev --worker              # a local broker and worker until Ctrl-C\n"
+        "  orchestrator topics apply --help       # every verb has its own help and examples",
+        parents=[groups["debug"]],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    topics = add_verb(
+        verbs,
+        groups,
+        "topics",
+        "manage the topic catalog",
+        "  orchestrator topics apply --broker 127.0.0.1:9092 --topics topics/",
+    )
+    topics_verbs = topics.add_subparsers(dest="topics_verb", required=True, metavar="ACTION")
+    add_verb(
+        topics_verbs,
+        groups,
+        "apply",
+        "create missing topics and verify existing ones (nothing changes if one differs)",
+        "  orchestrator topics apply                           # on the `orchestrator dev` broker\n"
+        "  orchestrator topics apply --broker kafka:9092 --topics topics/",
+        SETTINGS_BROKER_TOPICS,
+    ).set_defaults(func=cmd_topics_apply)
+
+    produce = add_verb(
+        verbs,
+        groups,
+        "produce",
+        "validate JSON lines and send them to Kafka, keyed per the contract",
+        "  orchestrator produce events.jsonl\n"
+        "  orchestrator simulate --example-keys | orchestrator produce -\n"
+        "  orchestrator produce --skip-invalid events.jsonl   # send the valid lines anyway",
+        SETTINGS_BROKER_TOPICS,
+    )
+    produce.add_argument("file", nargs="?", default="-", help="JSON lines file, or - for stdin")
+    produce.add_argument(
+        "--skip-invalid", action="store_true", help="send the valid lines even if some are invalid"
+    )
+    produce.set_defaults(func=cmd_produce)
+
+    schema = add_verb(
+        verbs,
+        groups,
+        "schema",
+        "JSON Schema of the event contracts",
+        "  orchestrator schema export schemas/",
+    )
+    schema_verbs = schema.add_subparsers(dest="schema_verb", required=True, metavar="ACTION")
+    export = add_verb(
+        schema_verbs,
+        groups,
+        "export",
+        "write one JSON Schema file per type",
+        "  orchestrator schema export schemas/",
+    )
+    export.add_argument("dir", help="output directory (created if missing)")
+    export.set_defaults(func=cmd_schema_export)
+
+    _add_commands(verbs, groups)
+    _add_simulate(verbs, groups)
+    _add_acls(verbs, groups)
+
+    from orchestrator import cli_audit, cli_worker
+
+    cli_worker.register(verbs, groups, time_arg(now_ms))
+    cli_audit.register(verbs, groups, time_arg(now_ms))
+    return parser
+
+
+SETTINGS_BROKER_TOPICS = ("settings", "broker", "topics")
+ALL_FLAGS = ("settings", "broker", "topics", "gates")
+_COMMAND_FLAGS_HELP = {
+    "--actor": "who sends it: an actor of gates/access.yaml, whose key signs the command",
+    "--reason": "why, in words: recorded with the decision in the audit trail",
+}
+
+
+def _add_commands(verbs: Any, groups: dict[str, argparse.ArgumentParser]) -> None:
+    rollback = add_verb(
+        verbs,
+        groups,
+        "rollback",
+        "sign and send a command: restore the previous champion (or --to-version)",
+        "  orchestrator rollback churn --actor alice --reason 'v4 drifts on eu traffic'\n"
+        "  orchestrator rollback churn --to-version v2 --actor alice --reason 'back to v2'",
+        ALL_FLAGS,
+    )
+    rollback.add_argument("model", help="the model whose champion to roll back, e.g. churn")
+    rollback.add_argument(
+        "--to-version",
+        metavar="VERSION",
+        help="make this earlier champion the champion again (default: the previous one)",
+    )
+    rollback.set_defaults(func=cmd_rollback)
+    override = add_verb(
+        verbs,
+        groups,
+        "override",
+        "sign and send a command: force an outcome on a model version",
+        "  orchestrator override churn:v3 --outcome promote --actor alice --reason 'signed off'",
+        ALL_FLAGS,
+    )
+    override.add_argument("subject", help="MODEL:VERSION, e.g. churn:v3")
+    override.add_argument(
+        "--outcome",
+        choices=["promote", "reject"],
+        required=True,
+        help="promote (it becomes champion) or reject",
+    )
+    override.set_defaults(func=cmd_override)
+    for cmd in (rollback, override):
+        cmd.add_argument("--actor", required=True, help=_COMMAND_FLAGS_HELP["--actor"])
+        cmd.add_argument("--reason", required=True, help=_COMMAND_FLAGS_HELP["--reason"])
+        cmd.add_argument(
+            "--key-file", type=Path, help="HMAC key file (default: what gates/access.yaml names)"
+        )
+        cmd.add_argument(
+            "--event-id",
+            help="idempotency key: a resend with it is not applied twice (default: a random one)",
+        )
+
+
+def _add_simulate(verbs: Any, groups: dict[str, argparse.ArgumentParser]) -> None:
+    sim = add_verb(
+        verbs,
+        groups,
+        "simulate",
+        "a seeded realistic stream: JSON lines, or --send",
+        "  orchestrator simulate --example-keys > stream.jsonl\n"
+        "  orchestrator simulate --send --rate 200 --example-keys",
+        ALL_FLAGS,
+    )
+    sim.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="random seed: the same seed, the same stream (default 7)",
+    )
+    sim.add_argument(
+        "--windows", type=int, default=5, help="windows of traffic per dataset (default 5)"
+    )
+    sim.add_argument("--out", help="JSON lines file (default stdout)")
+    sim.add_argument(
+        "--send", action="store_true", help="send to the broker instead of writing lines"
+    )
+    sim.add_argument(
+        "--rate", type=float, help="with --send: events per second (default: as fast as possible)"
+    )
+    sim.add_argument(
+        "--example-keys",
+        action="store_true",
+        help="sign commands with the built-in EXAMPLE keys instead of the configured ones",
+    )
+    sim.set_defaults(func=cmd_simulate)
+
+
+def _add_acls(verbs: Any, groups: dict[str, argparse.ArgumentParser]) -> None:
+    acls = add_verb(
+        verbs,
+        groups,
+        "acls",
+        "the least-privilege Kafka ACLs of each role (worker, producer, operator, auditor, "
+        "trainer, admin); --apply creates them",
+        "  orchestrator acls                                   # print them\n"
+        "  orchestrator acls --principal worker=User:svc-orch --apply",
+        SETTINGS_BROKER_TOPICS,
+    )
+    acls.add_argument(
+        "--principal",
+        action="append",
+        metavar="ROLE=PRINCIPAL",
+        help="the principal of a role (default User:<role>); repeatable",
+    )
+    acls.add_argument(
+        "--trainer-group",
+        default="orchestrator-example-trainer",
+        help="the trainer's consumer group (default: the example trainer's)",
+    )
+    acls.add_argument("--apply", action="store_true", help="create them on the broker")
+    acls.set_defaults(func=cmd_acls)
