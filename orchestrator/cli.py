@@ -57,9 +57,9 @@ def _settings(args: argparse.Namespace) -> Settings:
                 field, _, reason = reason.partition(": ")
             env = f"ORCHESTRATOR_{field.upper()}"
             if field in flags:
-                problems.append(ConfigProblem("command line", flags[field], reason))
+                problems.append(ConfigProblem("(command line)", flags[field], reason))
             elif env in os.environ:
-                problems.append(ConfigProblem("environment", env, reason))
+                problems.append(ConfigProblem("(environment)", env, reason))
             else:
                 problems.append(ConfigProblem(str(where) if where else "settings", field, reason))
         raise ConfigError.of(problems) from None

@@ -130,6 +130,10 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise ConfigError("(command line)", "range", str(exc)) from None
+    if rng.since_ms is not None and rng.until_ms is not None and rng.since_ms > rng.until_ms:
+        raise ConfigError(
+            "(command line)", "--since", f"{args.since} is after --until {args.until}"
+        )
     if args.processes is not None and args.processes < 1:
         raise ConfigError(
             "(command line)", "--processes", f"must be 1 or more, not {args.processes}"

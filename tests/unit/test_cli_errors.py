@@ -27,7 +27,7 @@ UNRESOLVED = (
     "([Errno -2] Name or service not known): check --broker (or ORCHESTRATOR_BROKER)"
 )
 GARBAGE = (
-    "orchestrator: error: command line: --broker: '::::' is not HOST:PORT "
+    "orchestrator: error: (command line): --broker: '::::' is not HOST:PORT "
     "(e.g. 127.0.0.1:9092, [::1]:9092; several separated by commas) or 'embedded'"
 )
 
@@ -83,7 +83,7 @@ def test_a_garbage_broker_from_the_environment_names_the_variable(
     assert run(capsys, "topics", "apply", *TOPICS) == (
         2,
         [
-            "orchestrator: error: environment: ORCHESTRATOR_BROKER: 'kafka:0' is not HOST:PORT "
+            "orchestrator: error: (environment): ORCHESTRATOR_BROKER: 'kafka:0' is not HOST:PORT "
             "(e.g. 127.0.0.1:9092, [::1]:9092; several separated by commas) or 'embedded'"
         ],
     )
@@ -180,6 +180,35 @@ def test_a_bad_command_line_is_one_line_and_exit_2(
 ) -> None:
     """Usage errors (a bad time, a missing or unknown flag) are one line, no usage block."""
     assert run(capsys, *argv) == (2, [line])
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["--since", "2026-11-26", "--until", "2026-11-25"],
+            "orchestrator: error: (command line): --since: 2026-11-26T00:00:00Z is after "
+            "--until 2026-11-25T00:00:00Z",
+        ),
+        (
+            ["--from-offset", "x"],
+            "orchestrator: error: (command line): range: --from-offset 'x': expected "
+            "PARTITION:OFFSET, e.g. 0:120",
+        ),
+        (
+            ["--processes", "0"],
+            "orchestrator: error: (command line): --processes: must be 1 or more, not 0",
+        ),
+    ],
+)
+def test_a_replay_range_that_cannot_be_is_one_line_before_the_broker(
+    capsys: pytest.CaptureFixture[str], argv: list[str], line: str
+) -> None:
+    """Range errors are said before replay connects (the broker here is unreachable)."""
+    assert run(capsys, "replay", *argv, "--broker", "127.0.0.1:1", *TOPICS, *GATES) == (
+        2,
+        [line],
+    )
 
 
 def test_a_catalog_file_with_two_problems_reports_both(
