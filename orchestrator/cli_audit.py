@@ -85,9 +85,15 @@ def _audit_sql(index: Any, args: argparse.Namespace) -> int:
 
 
 def _audit_export(index: Any, args: argparse.Namespace) -> int:
+    import duckdb
+
     out = Path(args.out)
     fmt = args.format or ("csv" if out.suffix == ".csv" else "parquet")
-    n = index.export(args.table, out, fmt)
+    try:
+        n = index.export(args.table, out, fmt)
+    except duckdb.IOException as exc:
+        reason = " ".join(str(exc).split()).removeprefix("IO Error: ")
+        raise ConfigError(str(out), "--out", reason) from None
     print(f"exported {n} rows of {args.table} to {out} ({fmt})")
     return 0
 

@@ -296,3 +296,20 @@ def test_a_schema_directory_that_cannot_be_written_is_one_line(
     blocker.write_text("")
     code, err = run(capsys, "schema", "export", str(blocker / "schemas"))
     assert (code, err) == (2, [f"orchestrator: error: {blocker / 'schemas'}: Not a directory"])
+
+
+def test_an_audit_export_that_cannot_be_written_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`audit export --out` into a directory that does not exist: the file and why, exit 2."""
+    from orchestrator.audit import AuditIndex
+    from orchestrator.catalog.topics import Catalog
+
+    index = tmp_path / "audit.duckdb"
+    AuditIndex(index, Catalog.load(ROOT / "topics")).close()
+    out = tmp_path / "missing" / "x.parquet"
+    code, err = run(capsys, "audit", "export", "--out", str(out), "--index", str(index), *TOPICS)
+    assert (code, err) == (
+        2,
+        [f'orchestrator: error: {out}: --out: Cannot open file "{out}": No such file or directory'],
+    )
