@@ -22,6 +22,7 @@ from orchestrator.audit import ScanTrail, lineage
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
 from orchestrator.dev import keep, local_worker_key, start_services, stop_services
+from orchestrator.errors import OrchestratorError
 from orchestrator.kafka.admin import apply_topics
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.connect import BrokerInfo
@@ -31,6 +32,10 @@ from orchestrator.produce import send_events, send_raw
 from orchestrator.replay import Range, render, replay
 from orchestrator.settings import Settings
 from orchestrator.simulate import EXAMPLE_KEYS, generate
+
+
+class DemoError(OrchestratorError):
+    """The demo could not run to the end (a process died, the worker never became ready)."""
 
 
 def say(msg: str) -> None:
@@ -101,9 +106,12 @@ def wait_ready(
             say(f"[demo]   {doing} ({now - started:.0f} s)")
             said, said_at = doing, now
         if any(p.poll() is not None for p in procs):
-            raise RuntimeError("a demo process exited early; see .run/demo-*.log")
+            raise DemoError("a demo process exited early; see .run/demo-*.log")
         if now >= deadline:
-            raise RuntimeError(f"the worker was not ready within {timeout_s:.0f} s: {doing}")
+            raise DemoError(
+                f"the worker was not ready within {timeout_s:.0f} s ({doing}); see "
+                ".run/demo-worker.log, or give it longer with --timeout"
+            )
         time.sleep(0.5)
 
 
@@ -134,7 +142,7 @@ def _settle(
             return now
         said = "" if ready else doing
         if any(p.poll() is not None for p in procs):
-            raise RuntimeError("a demo process exited early; see .run/demo-*.log")
+            raise DemoError("a demo process exited early; see .run/demo-*.log")
         time.sleep(0.5)
     return last
 

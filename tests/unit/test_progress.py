@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import io
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
 from orchestrator.catalog.topics import Catalog
-from orchestrator.demo import not_ready_reason, what_next, worker_status
+from orchestrator.demo import DemoError, not_ready_reason, wait_ready, what_next, worker_status
 from orchestrator.policies import Policies
 from orchestrator.progress import CountedSource, Progress, counted
 from orchestrator.replay import MemorySource, Range, replay
@@ -142,3 +143,30 @@ def test_the_demo_ends_with_what_next(kept: bool) -> None:
     assert "docker compose up --build" in text and "http://127.0.0.1:3000" in text
     assert ("orchestrator demo --keep" in text) is not kept
     assert ("orchestrator dev --stop" in text) is kept
+
+
+def test_the_demo_gives_up_on_a_worker_that_never_gets_ready_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Past --timeout the demo stops with what the worker was doing and where its log is."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        with pytest.raises(DemoError) as info:
+            wait_ready(port, [alive], timeout_s=0)
+    finally:
+        alive.kill()
+        alive.wait()
+    assert str(info.value) == (
+        "the worker was not ready within 0 s (waiting for the worker to start (its HTTP port is "
+        "not up yet)); see .run/demo-worker.log, or give it longer with --timeout"
+    )
+    assert capsys.readouterr().out == (
+        "[demo]   waiting for the worker to start (its HTTP port is not up yet) (0 s)\n"
+    )
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with pytest.raises(DemoError, match="a demo process exited early"):
+        wait_ready(port, [dead], timeout_s=60)
