@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cli_args import join_time_values
+from orchestrator.cli_args import normalize
 from orchestrator.errors import BrokerError, ConfigError, OrchestratorError, TopicMismatch
 from orchestrator.settings import Settings
 
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     from orchestrator.kafka.diagnose import explain, quiet_client_logs
 
     parser = build_parser()
-    args = parser.parse_args(join_time_values(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(normalize(sys.argv[1:] if argv is None else argv))
     debug = getattr(args, "debug", False)
     broker = "(settings)"
 

@@ -31,6 +31,19 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: None = None
+    ) -> argparse.Namespace:
+        """As argparse, but an unknown argument is reported by the verb it was given to."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            prog = getattr(parsed, "verb_prog", self.prog)
+            self.exit(
+                2,
+                f"{prog}: error: unrecognized arguments: {' '.join(extras)} (see {prog} --help)\n",
+            )
+        return parsed
+
 
 def flag_groups() -> dict[str, argparse.ArgumentParser]:
     """Parent parsers by name: `debug` (every verb), `settings`, `broker`, `topics`, `gates`.
@@ -99,6 +112,7 @@ def add_verb(
         epilog="examples:\n" + examples.strip("\n"),
         parents=[groups["debug"], *(groups[u] for u in uses)],
     )
+    parser.set_defaults(verb_prog=parser.prog)
     return parser
 
 
@@ -120,6 +134,20 @@ def wall_clock_ms() -> int:
 
 
 _STARTS_LIKE_A_FLAG = re.compile(r"^-\d")
+#: the shared flags that take a value; given before the verb they are moved after it
+SHARED_FLAGS = ("--broker", "--topics", "--gates", "--config", "--log-level")
+
+
+def normalize(argv: Sequence[str]) -> list[str]:
+    """The command line as the parser wants it: shared flags given before the verb moved after
+    it (`orchestrator --broker B topics apply`: the verb's parser checks that it takes them),
+    and `--since -1h` joined as `--since=-1h` (argparse takes `-1h` for a flag)."""
+    rest, leading = list(argv), []
+    while rest and rest[0].split("=", 1)[0] in (*SHARED_FLAGS, "--debug"):
+        take = 1 if "=" in rest[0] or rest[0] == "--debug" or len(rest) == 1 else 2
+        leading += rest[:take]
+        rest = rest[take:]
+    return join_time_values(rest + leading)
 
 
 def join_time_values(argv: Sequence[str]) -> list[str]:

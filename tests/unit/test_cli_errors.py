@@ -170,8 +170,18 @@ def test_debug_shows_the_traceback_and_still_the_message(
         ),
         (
             ["schema", "export", "out", "--broker", "127.0.0.1:1"],
-            "orchestrator: error: unrecognized arguments: --broker 127.0.0.1:1 "
-            "(see orchestrator --help)",
+            "orchestrator schema export: error: unrecognized arguments: --broker 127.0.0.1:1 "
+            "(see orchestrator schema export --help)",
+        ),
+        (
+            ["dev", "--broker", "127.0.0.1:1"],
+            "orchestrator dev: error: unrecognized arguments: --broker 127.0.0.1:1 "
+            "(see orchestrator dev --help)",
+        ),
+        (
+            ["--broker", "127.0.0.1:1", "schema", "export", "out"],
+            "orchestrator schema export: error: unrecognized arguments: --broker 127.0.0.1:1 "
+            "(see orchestrator schema export --help)",
         ),
     ],
 )

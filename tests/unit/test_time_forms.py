@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.cli_args import join_time_values
+from orchestrator.cli_args import join_time_values, normalize
 from orchestrator.cli_parser import build_parser
 from orchestrator.core.timeutil import TIME_FORMS, format_rfc3339_ms, parse_time_ms
 
@@ -107,3 +107,20 @@ def test_only_time_flags_get_their_negative_value_joined() -> None:
         "-1h",
         "--at",
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["--broker", "b:1", "--topics=t", "topics", "apply"],
+            ["topics", "apply", "--broker", "b:1", "--topics=t"],
+        ),
+        (["--debug", "--broker", "b:1", "replay"], ["replay", "--debug", "--broker", "b:1"]),
+        (["replay", "--since", "-1h"], ["replay", "--since=-1h"]),
+        (["--broker"], ["--broker"]),
+    ],
+)
+def test_shared_flags_before_the_verb_go_after_it(argv: list[str], expected: list[str]) -> None:
+    """`orchestrator --broker B VERB` is read as `orchestrator VERB --broker B`."""
+    assert normalize(argv) == expected
