@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from orchestrator.core.idle import idle_watermarks
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.errors import ConfigError
 from orchestrator.kafka.clients import Connection
+from orchestrator.logging import bind_process
 from orchestrator.pipeline import collector
 from orchestrator.pipeline.eventtime import EventTimeLogic
 from orchestrator.pipeline.models import ModelLogic, RouterLogic
@@ -131,6 +133,12 @@ class Runtime:
         self.broker_ok = ok
 
 
+def worker_identity(app_id: str) -> dict[str, str]:
+    """What tells two workers' log lines apart: host, process (worker_id) and app id."""
+    host = socket.gethostname()
+    return {"worker_id": f"{host}:{os.getpid()}", "host": host, "app_id": app_id}
+
+
 def faust_datadir(settings: Settings) -> Path:
     """The worker's data directory (`data_dir`), created if needed. The default is per user: a
     directory in the shared temp dir made by another user is not writable by this one."""
@@ -160,6 +168,7 @@ def build_app(
 ) -> Runtime:
     """The worker. `keys` verify commands (an actor without one makes the worker not ready);
     `worker_key` signs its idle-source watermarks (without one it sends none)."""
+    bind_process(**worker_identity(settings.app_id))
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{conn.bootstrap}",
@@ -398,5 +407,8 @@ def run_worker(runtime: Runtime, loglevel: str) -> int:
         override_logging=False,
         redirect_stdouts=False,
     )
+    # Faust's start-up spinner writes terminal control bytes (\b, ESC[?25h) to stderr even
+    # when it is not a terminal; our log lines say what the worker does instead.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
