@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     topics_dir: Path = Path("topics")
     app_id: str = "ml-orchestrator"
     web_host: str = "127.0.0.1"
-    web_port: int = 6066
+    web_port: int = Field(default=6066, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     state_dir: Path = Path(".run/state")

@@ -115,6 +115,20 @@ def test_a_web_port_in_use_is_one_line_before_the_broker(
     )
 
 
+@pytest.mark.parametrize(
+    ("port", "reason"),
+    [("70000", "less than or equal to 65535"), ("-5", "greater than or equal to 0")],
+)
+def test_a_web_port_out_of_range_is_one_line(
+    capsys: pytest.CaptureFixture[str], port: str, reason: str
+) -> None:
+    """A port number that cannot be is refused as a setting, naming the flag."""
+    assert run(capsys, "worker", "--web-port", port, *TOPICS, *GATES) == (
+        2,
+        [f"orchestrator: error: (command line): --web-port: Input should be {reason}"],
+    )
+
+
 def test_a_web_host_that_does_not_resolve_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     """--web-host must be an address this machine can listen on."""
     code, err = run(
