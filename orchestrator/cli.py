@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli_args import normalize
-from orchestrator.errors import BrokerError, ConfigError, OrchestratorError, TopicMismatch
+from orchestrator.errors import (
+    BrokerError,
+    ConfigError,
+    InvariantViolation,
+    OrchestratorError,
+    TopicMismatch,
+)
 from orchestrator.settings import Settings
 
 EXIT_OK, EXIT_INVALID, EXIT_CONFIG = 0, 1, 2
@@ -293,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(EXIT_CONFIG, *(str(p) for p in exc.problems))
     except BrokerError as exc:
         return fail(EXIT_CONFIG, str(exc))
+    except InvariantViolation:  # our bug: crash loudly, traceback and all
+        raise
     except OrchestratorError as exc:
         return fail(EXIT_INVALID, str(exc))
     except OSError as exc:  # a file or directory that cannot be read or written

@@ -337,3 +337,16 @@ def test_an_audit_export_that_cannot_be_written_is_one_line(
         2,
         [f'orchestrator: error: {out}: --out: Cannot open file "{out}": No such file or directory'],
     )
+
+
+def test_our_own_bug_is_not_dressed_as_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An InvariantViolation escapes the boundary with its traceback (STYLE: crash loudly)."""
+    from orchestrator import cli_parser
+    from orchestrator.errors import InvariantViolation
+
+    def broken(settings: object, args: object) -> int:
+        raise InvariantViolation("a state the code promises never to reach")
+
+    monkeypatch.setattr(cli_parser, "cmd_schema_export", broken)
+    with pytest.raises(InvariantViolation):
+        main(["schema", "export", "out"])
