@@ -128,9 +128,11 @@ class ModelGate(ModelChecks):
         return effects
 
     def _count_promoted(self, window_id: str) -> list[Effect]:
-        self.promoted_windows.append(window_id)
         n = self.spec.retrain_every
-        if not n or len(self.promoted_windows) % n:
+        if not n:
+            return []  # nothing counts promoted windows: keep none (the list would only grow)
+        self.promoted_windows.append(window_id)
+        if len(self.promoted_windows) % n:
             return []
         windows = self.promoted_windows[-n:]
         self.promoted_windows = self.promoted_windows[-n:]

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+import pytest
 
 from orchestrator.core.effects import Decided, Effect, Rejected, StateDelete, StatePut
 from orchestrator.core.modelgate import SEP, ModelGate
@@ -43,6 +44,19 @@ def test_no_changelog_record_grows_with_history() -> None:
         sizes.append(max(len(orjson.dumps(v)) for v in puts(effects).values()))
     assert sizes[-1] <= sizes[0] + 64, sizes
     assert sizes[0] < 64 * 1024
+
+
+@pytest.mark.parametrize("retrain_every", [None, 3])
+def test_the_model_record_does_not_grow_with_promoted_windows(retrain_every: int | None) -> None:
+    """Promoted windows are counted only for `retrain_every`, and at most that many are kept:
+    without it the model's record once grew by ~35 bytes per promoted window, for ever."""
+    g = gate(retrain_every=retrain_every)
+    sizes = []
+    for w in windows(300):
+        effects = data(g, w)
+        sizes += [len(orjson.dumps(v)) for v in puts(effects).values()]
+    assert len(g.promoted_windows) <= (retrain_every or 0)
+    assert max(sizes, default=0) < 1024, max(sizes)
 
 
 def test_versions_beyond_the_bound_are_forgotten_oldest_first() -> None:
