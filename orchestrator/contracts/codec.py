@@ -32,9 +32,9 @@ def describe_validation_error(exc: ValidationError) -> str:
     errors_ = exc.errors(include_url=False)
     for err in errors_[:MAX_REPORTED_ERRORS]:
         loc = [str(p) for p in err["loc"]]
-        # The discriminated union puts the tag first; it is not a field of the event.
-        if loc and loc[0] in EVENT_TYPES:
-            loc = loc[1:]
+        # A discriminated union (a models.log entry's `event`) puts the tag in the path; it is
+        # not a field. The last element is always a field (an extra one may be named `x.y`).
+        loc = [p for i, p in enumerate(loc) if i == len(loc) - 1 or p not in EVENT_TYPES]
         field = ".".join(loc) or "(event)"
         parts.append(f"field '{cut(field, 200)}': {err['msg']}")
     if len(errors_) > MAX_REPORTED_ERRORS:
@@ -61,17 +61,22 @@ def parse_obj(obj: Any) -> InputEvent:
     event_id = raw_id[:200] if isinstance(raw_id, str) else None
     etype = obj.get("type")
     if not isinstance(etype, str) or etype not in EVENT_TYPES:
+        known = ", ".join(f'"{t}"' for t in EVENT_TYPES)
+        what = "missing; add" if "type" not in obj else f"unknown event type {shown(etype)}; use"
         raise errors.ContractError(
-            errors.E_UNKNOWN_TYPE, f"field 'type': unknown event type {shown(etype)}", event_id
+            errors.E_UNKNOWN_TYPE, f"field 'type': {what} \"type\": one of {known}", event_id
         )
     v = obj.get("v")
-    if type(v) is not int or v not in SUPPORTED_VERSIONS[etype]:
-        raise errors.ContractError(
-            errors.E_UNKNOWN_TYPE,
-            f"field 'v': schema version {shown(v)} of {etype} is not supported "
-            f"(supported: {sorted(SUPPORTED_VERSIONS[etype])})",
-            event_id,
+    supported = sorted(SUPPORTED_VERSIONS[etype])
+    # a JSON number: 1 and 1.0 are the same integer (as JSON Schema says), true is not one
+    if isinstance(v, bool) or not isinstance(v, int | float) or v not in supported:
+        use = " or ".join(f'"v": {n}' for n in supported)
+        what = (
+            f"missing; add {use} (the schema version of {etype})"
+            if "v" not in obj
+            else f"schema version {shown(v)} of {etype} is not supported; use {use}"
         )
+        raise errors.ContractError(errors.E_UNKNOWN_TYPE, f"field 'v': {what}", event_id)
     try:
         return cast(InputEvent, _VALIDATORS[etype].validate_python(obj))
     except ValidationError as exc:
