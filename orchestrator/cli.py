@@ -79,9 +79,11 @@ def _err(message: str) -> None:
 
 
 def cmd_schema_export(settings: Settings, args: argparse.Namespace) -> int:
-    from orchestrator.contracts.schema import export
+    from orchestrator.catalog.topics import Catalog
+    from orchestrator.contracts.schema import INPUT_ROLES, export
 
-    for path in export(Path(args.dir)):
+    catalog = Catalog.load(settings.topics_dir)  # names the per-topic schemas
+    for path in export(Path(args.dir), {role: catalog.name(role) for role in INPUT_ROLES}):
         print(path)
     return EXIT_OK
 

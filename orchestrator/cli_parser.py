@@ -82,8 +82,9 @@ def build_parser(now_ms: Callable[[], int] = wall_clock_ms) -> argparse.Argument
         schema_verbs,
         groups,
         "export",
-        "write one JSON Schema file per type",
+        "write one JSON Schema file per type and one per input topic (named by --topics)",
         "  orchestrator schema export schemas/",
+        uses=("topics",),
     )
     export.add_argument("dir", help="output directory (created if missing)")
     export.set_defaults(func=cmd_schema_export)

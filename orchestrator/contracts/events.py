@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -12,17 +13,31 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
+    WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+def _json_integer(value: object) -> object:
+    """A JSON integer, as JSON Schema's `integer` means it: a number without a fractional part
+    (10 or 10.0), never a string ("10") or a boolean (pydantic's lax mode takes both)."""
+    if isinstance(value, bool | str | bytes):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
 #: Every integer on the wire is signed 64-bit (SPEC §2): what orjson and every consumer can hold.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
-Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
-Float = Annotated[float, Field(allow_inf_nan=False)]
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX), BeforeValidator(_json_integer)]
+Count = Annotated[int, Field(ge=0, le=INT64_MAX), BeforeValidator(_json_integer)]
+#: a JSON number (an integer is one too), never a string or a boolean
+Float = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 AttrValue = str | Int64 | Float | bool | None
 #: a command's one-time value: random, at least 16 characters
 Nonce = Annotated[str, StringConstraints(min_length=16, max_length=200)]
@@ -41,12 +56,47 @@ def _int64_values(value: object) -> object:
 Attributes = Annotated[dict[str, AttrValue], BeforeValidator(_int64_values)]
 
 
+#: RFC 3339 date-time with an offset (SPEC §2), as the exported JSON Schema states it: what the
+#: contracts accept on the wire is exactly what this pattern matches (and the calendar allows:
+#: a pattern cannot know that February 29 of 2027 does not exist).
+RFC3339 = (
+    r"^(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-9]))"
+    r"[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_RFC3339 = re.compile(RFC3339)
+
+
+def _rfc3339(value: object) -> object:
+    """On the wire a time is an RFC 3339 string with an offset; pydantic alone would also take
+    a Unix timestamp or a space for the `T`. Python callers may pass a datetime."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise PydanticCustomError(
+            "datetime_format",
+            "Input should be an RFC 3339 date-time with an offset, e.g. 2026-11-23T10:00:00Z",
+        )
+    return value
+
+
 def _as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is in year 10000 in UTC
+        raise PydanticCustomError(
+            "datetime_range", "Input should be a time whose UTC value is in years 1 to 9999"
+        ) from None
 
 
 #: RFC 3339 with an offset on the wire, handled as UTC inside (SPEC §2).
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+UtcDatetime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_as_utc),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339}),
+]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 

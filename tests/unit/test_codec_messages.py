@@ -36,7 +36,13 @@ def arrival(**changes: Any) -> bytes:
             orjson.dumps({"type": "data.nope", "event_id": "e9"}),
             None,
             None,
-            ("E_UNKNOWN_TYPE", "field 'type': unknown event type 'data.nope'", "e9"),
+            (
+                "E_UNKNOWN_TYPE",
+                "field 'type': unknown event type 'data.nope'; use \"type\": one of "
+                '"data.arrival", "data.watermark", "model.update", "command.rollback", '
+                '"command.override"',
+                "e9",
+            ),
         ),
         (
             arrival(v=2),
@@ -44,7 +50,7 @@ def arrival(**changes: Any) -> bytes:
             None,
             (
                 "E_UNKNOWN_TYPE",
-                "field 'v': schema version 2 of data.arrival is not supported (supported: [1])",
+                "field 'v': schema version 2 of data.arrival is not supported; use \"v\": 1",
                 "a1",
             ),
         ),

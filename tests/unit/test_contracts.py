@@ -152,11 +152,16 @@ def test_arbitrary_json_only_raises_contract_errors(value, make, field) -> None:
 
 
 def test_schema_export(tmp_path: Path) -> None:
-    """`schema export` writes one valid JSON Schema per type, and it accepts a valid event."""
+    """`schema export` writes one valid JSON Schema per type and one per input topic (by role
+    name without a catalog), and the type's schema accepts a valid event."""
     import jsonschema
 
     paths = export(tmp_path)
-    assert {p.name for p in paths} == {f"{t}.schema.json" for t in ALL_SCHEMAS}
+    assert {str(p.relative_to(tmp_path)) for p in paths} == {
+        f"{t}.schema.json" for t in ALL_SCHEMAS
+    } | {f"topics/{role}.schema.json" for role in ("arrivals", "model_updates", "commands")}
+    for p in paths:
+        jsonschema.Draft202012Validator.check_schema(json.loads(p.read_text()))
     schema = json.loads((tmp_path / "data.arrival.schema.json").read_text())
     jsonschema.validate(factories.arrival(), schema)
     with pytest.raises(jsonschema.ValidationError):
