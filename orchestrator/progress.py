@@ -1,13 +1,14 @@
 """Progress of long CLI work (`produce`, `replay`): one line redrawn in place on a terminal, a
 log line every few seconds otherwise. Short work shows nothing.
 
-The count lives in shared memory, so that processes forked while it runs (replay derives
-partitions in forked workers) add to the same count; a thread of the parent reports it.
+Processes forked while it runs (replay derives partitions in forked workers) add to a count in
+shared memory, the parent to a plain one; a thread of the parent reports their sum.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import sys
 import threading
 import time
@@ -48,19 +49,24 @@ class Progress:
         self.first_s = first_s
         self.redraw_s = redraw_s
         self.clock = clock
-        self._done = mp.get_context("fork").Value("q", 0)
+        self._pid = os.getpid()
+        self._here = 0  # added by this process: a plain int, cheap per item
+        self._forked = mp.get_context("fork").Value("q", 0)  # added by forked children
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = 0.0
         self._drawn = False
 
     def add(self, n: int = 1) -> None:
-        with self._done.get_lock():
-            self._done.value += n
+        if os.getpid() == self._pid:
+            self._here += n
+        else:
+            with self._forked.get_lock():
+                self._forked.value += n
 
     @property
     def done(self) -> int:
-        return int(self._done.value)
+        return self._here + int(self._forked.value)
 
     def line(self, now: float) -> str:
         """`what: done[/total (pct)], rate/s, elapsed s`."""
