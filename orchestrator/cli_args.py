@@ -10,14 +10,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from orchestrator.core.timeutil import format_rfc3339_ms, parse_time_ms
+from orchestrator.core.timeutil import TIME_FORMS, format_rfc3339_ms, parse_time_ms
 
 #: the flags that take a time; `--at -1h` is joined into `--at=-1h` before parsing
 TIME_FLAGS = ("--at", "--since", "--until")
-TIME_HELP = (
-    "RFC 3339 (2026-11-25T10:00:00Z), a date (2026-11-25 = midnight UTC), now, "
-    "or relative to now (-1h, -30m, -2d, now-1h)"
-)
+#: the accepted forms, as the core's parser states them
+TIME_HELP = TIME_FORMS
 
 
 class Parser(argparse.ArgumentParser):
