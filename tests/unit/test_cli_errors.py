@@ -4,6 +4,7 @@ traceback."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +23,12 @@ REFUSED = (
     "([Errno 111] Connect call failed ('127.0.0.1', 1)): is Kafka running there? "
     "check --broker (or ORCHESTRATOR_BROKER)"
 )
-UNRESOLVED = (
-    "orchestrator: error: broker no-such-host.invalid:9092: cannot connect: host not found "
-    "([Errno -2] Name or service not known): check --broker (or ORCHESTRATOR_BROKER)"
+# the resolver's own words differ by machine (no DNS at all: "Temporary failure in name
+# resolution"); the rest of the line is exact
+UNRESOLVED = re.compile(
+    re.escape("orchestrator: error: broker no-such-host.invalid:9092: cannot connect: host not ")
+    + r"found \(\[Errno -\d+\] [^()]+\): "
+    + re.escape("check --broker (or ORCHESTRATOR_BROKER)")
 )
 GARBAGE = (
     "orchestrator: error: (command line): --broker: '::::' is not HOST:PORT "
@@ -54,7 +58,11 @@ def events(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("broker", "line"),
-    [("127.0.0.1:1", REFUSED), ("no-such-host.invalid:9092", UNRESOLVED), ("::::", GARBAGE)],
+    [
+        ("127.0.0.1:1", re.compile(re.escape(REFUSED))),
+        ("no-such-host.invalid:9092", UNRESOLVED),
+        ("::::", re.compile(re.escape(GARBAGE))),
+    ],
 )
 @pytest.mark.parametrize(
     "verb",
@@ -68,11 +76,16 @@ def events(tmp_path: Path) -> Path:
     ids=["topics-apply", "produce", "audit-history", "audit-champion", "worker"],
 )
 def test_a_broker_that_cannot_be_used_is_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str], events: Path, verb: list[str], broker: str, line: str
+    capsys: pytest.CaptureFixture[str],
+    events: Path,
+    verb: list[str],
+    broker: str,
+    line: re.Pattern[str],
 ) -> None:
     """Unreachable, unresolvable and garbage broker addresses: the message says what to check."""
     argv = [str(events) if a == "EVENTS" else a for a in verb]
-    assert run(capsys, *argv, "--broker", broker) == (2, [line])
+    code, err = run(capsys, *argv, "--broker", broker)
+    assert code == 2 and len(err) == 1 and line.fullmatch(err[0]), err
 
 
 def test_a_garbage_broker_from_the_environment_names_the_variable(
@@ -135,13 +148,11 @@ def test_a_web_host_that_does_not_resolve_is_one_line(capsys: pytest.CaptureFixt
         capsys, "worker", "--broker", "127.0.0.1:1", "--web-host", "no-such-host.invalid",
         *TOPICS, *GATES,
     )  # fmt: skip
-    assert (code, err) == (
-        2,
-        [
-            "orchestrator: error: settings: web_host: 'no-such-host.invalid' is not an address "
-            "to listen on (Name or service not known)"
-        ],
+    said = re.escape(
+        "orchestrator: error: settings: web_host: 'no-such-host.invalid' is not an address "
+        "to listen on ("
     )
+    assert code == 2 and len(err) == 1 and re.fullmatch(said + r"[^()]+\)", err[0]), err
 
 
 def test_debug_shows_the_traceback_and_still_the_message(
