@@ -26,6 +26,9 @@ async def read_range(
 
 #: how long a reader's fetch waits at the broker for records that are not there yet, in ms
 END_WAIT_MS = 50
+#: the most a reader fetches from a partition at once: what a chunk can hold in bytes (audit
+#: records are ~3 KB: 5000 of them were 15 MB, four read ahead were replay's peak memory)
+FETCH_BYTES = 2 * 1024 * 1024
 
 
 async def read_timed(
@@ -67,7 +70,7 @@ async def stream_timed(
         group_id=None,
         auto_offset_reset="earliest",
         max_poll_records=chunk,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
+        max_partition_fetch_bytes=FETCH_BYTES,
         fetch_max_wait_ms=END_WAIT_MS,
     )
     await consumer.start()

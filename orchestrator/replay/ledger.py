@@ -24,7 +24,7 @@ import orjson
 from orchestrator.core.digest import digest
 
 #: SQLite's page cache per connection, in KiB (negative: a size, not a page count)
-CACHE_KIB = 8192
+CACHE_KIB = 2048
 
 #: (model, kind, source topic, source partition, source offset, decision id or "")
 Identity = tuple[str, str, str, int, int, str]
