@@ -228,7 +228,12 @@ class DatasetWindows:
 
     def _wm_text(self) -> str:
         wm = self.watermarks.value
-        return "not set yet" if wm <= -(2**61) else from_ms(wm).isoformat()
+        if wm <= -(2**61):
+            return "not set yet"
+        try:
+            return from_ms(wm).isoformat()
+        except (ValueError, OverflowError):  # before year 1: a policy's huge out_of_orderness
+            return f"{wm} ms since the epoch"
 
     def _observe(self, source: str, candidate_ms: int) -> list[Effect]:
         before = self.watermarks.value
