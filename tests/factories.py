@@ -86,4 +86,18 @@ def override(event_id: str = "c2", subject: str = "churn/v1") -> dict[str, Any]:
     }
 
 
-ALL = [arrival, watermark, model_update, rollback, override]
+def performance(event_id: str = "p1", model: str = "churn", version: str = "v1") -> dict[str, Any]:
+    return {
+        "type": "model.performance",
+        "v": 1,
+        "event_id": event_id,
+        "model": model,
+        "version": version,
+        "interval_start": "2026-11-23T12:00:00Z",
+        "interval_end": "2026-11-23T13:00:00Z",
+        "metrics": {"auc": 0.79},
+        "sample_count": 5000,
+    }
+
+
+ALL = [arrival, watermark, model_update, rollback, override, performance]

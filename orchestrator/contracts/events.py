@@ -16,6 +16,7 @@ from pydantic import (
     Strict,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -188,7 +189,35 @@ class CommandOverride(BaseModel):
     signature: Text
 
 
-InputEvent = DataArrival | DataWatermark | ModelUpdate | CommandRollback | CommandOverride
+class ModelPerformance(BaseModel):
+    """Live metrics of one deployed version over an event-time interval, as a monitoring job or
+    the serving layer measured them on `sample_count` predictions (key: model)."""
+
+    model_config = _FROZEN
+    type: Literal["model.performance"] = "model.performance"
+    v: Literal[1] = 1
+    event_id: EventId
+    model: Name
+    version: Name
+    interval_start: UtcDatetime
+    interval_end: UtcDatetime
+    metrics: dict[Name, Float]
+    sample_count: Count
+    source: Name | None = None
+
+    @model_validator(mode="after")
+    def _interval(self) -> ModelPerformance:
+        # a JSON Schema cannot compare two fields: a known gap of the exported schema
+        if self.interval_end < self.interval_start:
+            raise PydanticCustomError(
+                "interval_order", "interval_end must not be before interval_start"
+            )
+        return self
+
+
+InputEvent = (
+    DataArrival | DataWatermark | ModelUpdate | CommandRollback | CommandOverride | ModelPerformance
+)
 
 EVENT_TYPES: dict[str, type[BaseModel]] = {
     "data.arrival": DataArrival,
@@ -196,6 +225,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "model.update": ModelUpdate,
     "command.rollback": CommandRollback,
     "command.override": CommandOverride,
+    "model.performance": ModelPerformance,
 }
 
 #: Schema versions each type accepts; anything else is E_UNKNOWN_TYPE.
@@ -208,6 +238,7 @@ KEY_FIELD: dict[str, str] = {
     "model.update": "model",
     "command.rollback": "model",
     "command.override": "subject",
+    "model.performance": "model",
 }
 
 #: Which topic (by catalog role) carries which types.
@@ -217,6 +248,7 @@ TOPIC_ROLE_FOR_TYPE: dict[str, str] = {
     "model.update": "model_updates",
     "command.rollback": "commands",
     "command.override": "commands",
+    "model.performance": "model_updates",
 }
 
 

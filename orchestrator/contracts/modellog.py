@@ -10,17 +10,24 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from orchestrator.contracts.codec import describe_validation_error, to_jsonable
-from orchestrator.contracts.events import CommandOverride, CommandRollback, ModelUpdate
+from orchestrator.contracts.events import (
+    CommandOverride,
+    CommandRollback,
+    ModelPerformance,
+    ModelUpdate,
+)
 from orchestrator.contracts.records import Outcome, SourceOffset
 from orchestrator.errors import E_SCHEMA, ContractError
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
-ModelEvent = Annotated[ModelUpdate | CommandRollback | CommandOverride, Field(discriminator="type")]
+#: what the router forwards into models.log
+RoutedEvent = ModelUpdate | CommandRollback | CommandOverride | ModelPerformance
+ModelEvent = Annotated[RoutedEvent, Field(discriminator="type")]
 
 
 class LoggedEvent(BaseModel):
-    """A `model.update` or command the router forwarded, and where it read it."""
+    """A `model.update`, `model.performance` or command the router forwarded, and where it read it."""
 
     model_config = _FROZEN
     kind: Literal["event"] = "event"
@@ -45,7 +52,7 @@ ModelLogEntry = Annotated[LoggedEvent | DataNotice, Field(discriminator="kind")]
 _ENTRY: TypeAdapter[LoggedEvent | DataNotice] = TypeAdapter(ModelLogEntry)
 
 
-def model_of(event: ModelUpdate | CommandRollback | CommandOverride) -> str:
+def model_of(event: RoutedEvent) -> str:
     """The model whose log an input belongs to (an override names `model:version`)."""
     if isinstance(event, CommandOverride):
         return event.subject.partition(":")[0]
@@ -53,7 +60,7 @@ def model_of(event: ModelUpdate | CommandRollback | CommandOverride) -> str:
 
 
 def event_record(
-    event: ModelUpdate | CommandRollback | CommandOverride,
+    event: RoutedEvent,
     source: SourceOffset,
     timestamp: int | None = None,
 ) -> bytes:

@@ -7,7 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from orchestrator.contracts.codec import to_jsonable
-from orchestrator.contracts.events import CommandOverride, CommandRollback, ModelUpdate
+from orchestrator.contracts.events import (
+    CommandOverride,
+    CommandRollback,
+    ModelPerformance,
+    ModelUpdate,
+)
 from orchestrator.contracts.modellog import DataNotice
 from orchestrator.contracts.records import SourceOffset, TrainingRequested
 from orchestrator.core.checks import gate_fails
@@ -29,7 +34,7 @@ from orchestrator.errors import (
 
 __all__ = ["SEP", "ModelGate", "ModelGateSpec", "ModelInput", "PrimaryMetric", "Threshold"]
 
-ModelInput = ModelUpdate | CommandRollback | CommandOverride | DataNotice
+ModelInput = ModelUpdate | CommandRollback | CommandOverride | ModelPerformance | DataNotice
 
 
 class ModelGate(ModelChecks):
@@ -72,6 +77,8 @@ class ModelGate(ModelChecks):
             self._remember(item.event_id, content)
             if isinstance(item, ModelUpdate):
                 effects = self._on_update(item, source, decided_at)
+            elif isinstance(item, ModelPerformance):
+                effects = self._on_performance(item, source, decided_at)
             else:
                 effects = on_command(self, item, source, decided_at, received_ms)
         self.changed.add(("m", ""))
@@ -93,6 +100,13 @@ class ModelGate(ModelChecks):
         for name in self._trim_versions():
             self.changed.add(("v", name))
         return effects
+
+    def _on_performance(
+        self, perf: ModelPerformance, source: SourceOffset, at: datetime
+    ) -> list[Effect]:
+        """Live metrics matter only to a staged rollout; without one they are deduped and
+        otherwise ignored."""
+        return []
 
     def _evaluate(self, name: str, at: datetime, *, quiet_hold: bool) -> list[Effect]:
         v = self.versions[name]

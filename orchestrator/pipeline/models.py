@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from orchestrator.contracts.codec import decode, encode
-from orchestrator.contracts.events import CommandOverride, CommandRollback, ModelUpdate
 from orchestrator.contracts.modellog import (
     DataNotice,
     LoggedEvent,
+    RoutedEvent,
     event_record,
     model_of,
     parse_entry,
@@ -63,7 +63,7 @@ class RouterLogic:
                 [dlq_output(record, exc.code, exc.message, exc.event_id, now, self.dlq_limit)],
                 code=exc.code,
             )
-        routed = cast(ModelUpdate | CommandRollback | CommandOverride, event)
+        routed = cast(RoutedEvent, event)
         source = SourceOffset(topic=record.topic, partition=record.partition, offset=record.offset)
         entry = event_record(routed, source, broker_ms(record))
         return Applied(

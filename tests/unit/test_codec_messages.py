@@ -40,7 +40,7 @@ def arrival(**changes: Any) -> bytes:
                 "E_UNKNOWN_TYPE",
                 "field 'type': unknown event type 'data.nope'; use \"type\": one of "
                 '"data.arrival", "data.watermark", "model.update", "command.rollback", '
-                '"command.override"',
+                '"command.override", "model.performance"',
                 "e9",
             ),
         ),

@@ -7,7 +7,12 @@ import orjson
 import pytest
 
 from orchestrator.contracts import decode
-from orchestrator.contracts.events import CommandOverride, CommandRollback, ModelUpdate
+from orchestrator.contracts.events import (
+    CommandOverride,
+    CommandRollback,
+    ModelPerformance,
+    ModelUpdate,
+)
 from orchestrator.contracts.modellog import (
     DataNotice,
     LoggedEvent,
@@ -89,3 +94,34 @@ def test_each_input_belongs_to_its_model_s_log() -> None:
     assert isinstance(update, ModelUpdate) and model_of(update) == "fraud"
     assert isinstance(rollback, CommandRollback) and model_of(rollback) == "churn"
     assert isinstance(override, CommandOverride) and model_of(override) == "ranker"
+
+
+def test_a_performance_event_rides_the_updates_topic_into_its_model_s_log() -> None:
+    """model.performance is keyed by model on models.updates and round-trips through models.log."""
+    perf = decode(orjson.dumps(factories.performance()), b"churn", topic_role="model_updates")
+    assert isinstance(perf, ModelPerformance) and model_of(perf) == "churn"
+    entry = parse_entry(event_record(perf, SOURCE, 5))
+    assert isinstance(entry, LoggedEvent) and entry.event == perf
+
+
+@pytest.mark.parametrize(
+    ("obj", "key", "role", "code"),
+    [
+        (factories.performance(), b"churn", "commands", "E_UNKNOWN_TYPE"),
+        (factories.performance(), b"fraud", "model_updates", "E_KEY_MISMATCH"),
+        ({**factories.performance(), "sample_count": -1}, b"churn", "model_updates", "E_SCHEMA"),
+        (
+            {**factories.performance(), "interval_end": "2026-11-23T11:59:59Z"},
+            b"churn",
+            "model_updates",
+            "E_SCHEMA",
+        ),
+    ],
+)
+def test_a_bad_performance_event_is_refused_with_a_code(
+    obj: dict[str, object], key: bytes, role: str, code: str
+) -> None:
+    """On the wrong topic, keyed wrongly, a negative count or a reversed interval: dlq codes."""
+    with pytest.raises(ContractError) as caught:
+        decode(orjson.dumps(obj), key, topic_role=role)
+    assert caught.value.code == code

@@ -39,7 +39,7 @@ def without(obj: dict[str, Any], field: str) -> dict[str, Any]:
 
 
 A, W, M = factories.arrival(), factories.watermark(), factories.model_update()
-R, OV = factories.rollback(), factories.override()
+R, OV, P = factories.rollback(), factories.override(), factories.performance()
 
 GOOD: dict[str, dict[str, Any]] = {
     "arrival": A,
@@ -47,6 +47,10 @@ GOOD: dict[str, dict[str, Any]] = {
     "model-update": M,
     "rollback": R,
     "override": OV,
+    "performance": P,
+    "performance-source": {**P, "source": "serving-eu"},
+    "performance-no-samples": {**P, "sample_count": 0},
+    "performance-empty-interval": {**P, "interval_end": P["interval_start"]},
     "arrival-optional-fields": {
         **A,
         "schema_fingerprint": "sha256:f",
@@ -100,17 +104,24 @@ BAD: dict[str, dict[str, Any]] = {
     "nonce-short": {**R, "nonce": "short"},
     "outcome-unknown": {**OV, "outcome": "maybe"},
     "watermark-no-source": without(W, "source"),
+    "performance-negative-samples": {**P, "sample_count": -1},
+    "performance-samples-string": {**P, "sample_count": "5000"},
+    "performance-metric-string": {**P, "metrics": {"auc": "0.79"}},
+    "performance-time-unix": {**P, "interval_start": 1_763_892_300},
+    "performance-no-version": without(P, "version"),
     "array": [A],  # type: ignore[dict-item]
 }
 
 #: What a JSON Schema cannot say and the contracts refuse: a date the calendar lacks but the
 #: pattern's month/day ranges allow, a time whose UTC value leaves years 1..9999, and an
 #: integer beyond 64 bits in free-form attributes (a schema cannot tell 2**63 from the float
-#: 9.223372036854775808e18, which attributes may hold).
+#: 9.223372036854775808e18, which attributes may hold), and a performance interval that ends
+#: before it starts (a schema cannot compare two fields).
 KNOWN_GAPS: dict[str, dict[str, Any]] = {
     "attribute-over-int64": {**A, "attributes": {"a": 2**63}},
     "time-february-29-2027": {**A, "event_time": "2027-02-29T00:00:00Z"},
     "time-utc-in-year-10000": {**A, "event_time": "9999-12-31T23:00:00-05:00"},
+    "performance-interval-reversed": {**P, "interval_end": "2026-11-23T11:00:00Z"},
 }
 
 
@@ -228,13 +239,14 @@ def test_one_schema_per_type_and_per_input_topic(schemas: dict[str, dict[str, An
         (
             without(A, "type"),
             'line 1: E_UNKNOWN_TYPE: field \'type\': missing; add "type": one of "data.arrival", '
-            '"data.watermark", "model.update", "command.rollback", "command.override"',
+            '"data.watermark", "model.update", "command.rollback", "command.override", '
+            '"model.performance"',
         ),
         (
             {**A, "type": "data.arival"},
             "line 1: E_UNKNOWN_TYPE: field 'type': unknown event type 'data.arival'; use "
             '"type": one of "data.arrival", "data.watermark", "model.update", '
-            '"command.rollback", "command.override"',
+            '"command.rollback", "command.override", "model.performance"',
         ),
         (
             {**A, "event_time": 1_763_892_300},
