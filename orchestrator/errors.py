@@ -51,6 +51,10 @@ E_UNKNOWN_SUBJECT = "E_UNKNOWN_SUBJECT"
 E_COMMAND_EXPIRED = "E_COMMAND_EXPIRED"
 #: a command whose nonce was seen before (a replay)
 E_COMMAND_REPLAYED = "E_COMMAND_REPLAYED"
+#: staged rollout: a live interval of the champion or challenger worse than its guard allows
+E_LIVE_DEGRADED = "E_LIVE_DEGRADED"
+#: staged rollout: a newer version passed the gate and took the challenger's place
+E_CHALLENGER_REPLACED = "E_CHALLENGER_REPLACED"
 
 INPUT_CODES = frozenset(
     {E_DECODE, E_UNKNOWN_TYPE, E_SCHEMA, E_TOO_LARGE, E_KEY_MISMATCH, E_DUPLICATE_CONFLICT}

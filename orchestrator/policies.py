@@ -6,7 +6,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator import __version__
 from orchestrator.configfile import Problems, load_yaml, validate, yaml_files
@@ -160,6 +167,22 @@ class PrimaryMetric(BaseModel):
     tolerance: Annotated[float, Field(ge=0)] = 0.0
 
 
+class Guard(BaseModel):
+    model_config = _STRICT
+    metric: Name
+    direction: Literal["max", "min"]
+    tolerance: Annotated[float, Field(ge=0)] = 0.0
+
+
+class Rollout(BaseModel):
+    """Staged rollout on live metrics (`model.performance`), SPEC §4."""
+
+    model_config = _STRICT
+    challenger_windows: Annotated[int, Field(ge=1, le=1000)]
+    min_samples: Annotated[int, Field(ge=0)] = 0
+    guard: Guard
+
+
 class ModelPolicy(BaseModel):
     """`gates/models/<name>.yaml` (SPEC §8)."""
 
@@ -172,10 +195,21 @@ class ModelPolicy(BaseModel):
     thresholds: dict[Name, Threshold] = {}
     primary_metric: PrimaryMetric | None = None
     retrain_every: Annotated[int, Field(ge=1)] | None = None
+    rollout: Rollout | None = None
     #: bounds of what the model gate remembers (see core/modelstate.py)
     max_versions: Annotated[int, Field(ge=2, le=1_000_000)] = 1000
     max_windows: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
     max_event_ids: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+
+    @model_validator(mode="after")
+    def _guard_is_validated(self) -> ModelPolicy:
+        # the guard's fallback baseline is the version's own validation figure: it must exist
+        if self.rollout and self.rollout.guard.metric not in self.required_metrics:
+            raise ValueError(
+                f"rollout.guard.metric {self.rollout.guard.metric!r} must be one of "
+                f"required_metrics {self.required_metrics}"
+            )
+        return self
 
     def gate_spec(self) -> ModelGateSpec:
         """The frozen spec the model gate runs on."""
@@ -195,6 +229,17 @@ class ModelPolicy(BaseModel):
             if self.primary_metric
             else None,
             retrain_every=self.retrain_every,
+            rollout=modelspec.Rollout(
+                self.rollout.challenger_windows,
+                self.rollout.min_samples,
+                modelspec.Guard(
+                    self.rollout.guard.metric,
+                    self.rollout.guard.direction,
+                    self.rollout.guard.tolerance,
+                ),
+            )
+            if self.rollout
+            else None,
             max_versions=self.max_versions,
             max_windows=self.max_windows,
             max_event_ids=self.max_event_ids,
@@ -348,8 +393,12 @@ def _load_named(directory: Path, model: type[M], problems: Problems) -> dict[str
 
 
 def policy_digest(policy: BaseModel) -> str:
-    """Content digest recorded with every decision the policy makes."""
-    return digest(policy.model_dump(mode="json"))
+    """Content digest recorded with every decision the policy makes. A model policy without
+    `rollout` digests as it did before the key existed (its decisions keep their ids)."""
+    dumped = policy.model_dump(mode="json")
+    if isinstance(policy, ModelPolicy) and policy.rollout is None:
+        del dumped["rollout"]
+    return digest(dumped)
 
 
 def _gate_factory(spec: DataGateSpec, arrivals_topic: str) -> Callable[[], DataGate]:

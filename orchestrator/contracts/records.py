@@ -162,6 +162,8 @@ class ChampionRecord(BaseModel):
     version: str | None
     decision_id: str
     since: AwareDatetime
+    #: the staged rollout's challenger, serving beside the champion (left out: none)
+    challenger: str | None = None
 
 
 class TrainingRequested(BaseModel):

@@ -79,11 +79,13 @@ class Notified:
 
 @dataclass(slots=True)
 class ChampionChanged:
-    """`models.champions` must now say `version` (None: no champion) for `model`."""
+    """`models.champions` must now say `version` (None: no champion) for `model`, and its
+    staged rollout's `challenger` (None: none)."""
 
     model: str
     version: str | None
     decision_id: str
+    challenger: str | None = None
 
 
 @dataclass(slots=True)

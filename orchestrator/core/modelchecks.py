@@ -5,6 +5,7 @@ promotion table; the fallback champion."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from orchestrator.contracts.codec import to_jsonable
 from orchestrator.contracts.records import Check, Outcome, SourceOffset
@@ -122,10 +123,18 @@ class ModelChecks(ModelState):
         )
         return out, lineage
 
-    def _inputs(self, v: Version) -> tuple[list[str], str, list[SourceOffset]]:
+    def _inputs(
+        self, v: Version, evidence: list[dict[str, Any]]
+    ) -> tuple[list[str], str, list[SourceOffset]]:
+        """Event ids, digest and offsets of what a decision rests on: the update, its lineage's
+        data decisions, and the live intervals (`rollout` figures) where there are some."""
         known = [list(k) for k in self._lineage(v).known]
         ids = [v.update.event_id] + [d for _, _, d in known]
-        return ids, digest([digest(to_jsonable(v.update)), known]), [v.source]
+        if not evidence:  # as before staged rollouts existed: the same ids for the same inputs
+            return ids, digest([digest(to_jsonable(v.update)), known]), [v.source]
+        ids += [f["event_id"] for f in evidence]
+        offsets = [v.source] + [SourceOffset.model_validate(f["source"]) for f in evidence]
+        return ids, digest([digest(to_jsonable(v.update)), known, evidence]), offsets
 
     def decide(
         self,
@@ -138,11 +147,12 @@ class ModelChecks(ModelState):
         before: str | None,
         after: str | None,
         gate: GateInfo | None = None,
+        evidence: list[dict[str, Any]] | None = None,
     ) -> Decided:
         v = self.versions[name]
         self.transition(name, transition)
         v.revision += 1
-        ids, inputs_digest, offsets = self._inputs(v)
+        ids, inputs_digest, offsets = self._inputs(v, evidence or [])
         decision = make_decision(
             kind="model_version",
             subject_id=version_id(self.spec.model, v.update.version),

@@ -17,7 +17,13 @@ from orchestrator.contracts.modellog import DataNotice
 from orchestrator.contracts.records import SourceOffset, TrainingRequested
 from orchestrator.core.checks import gate_fails
 from orchestrator.core.digest import digest
-from orchestrator.core.effects import ChampionChanged, Effect, Rejected, TrainingRequest
+from orchestrator.core.effects import (
+    ChampionChanged,
+    Decided,
+    Effect,
+    Rejected,
+    TrainingRequest,
+)
 from orchestrator.core.modelchecks import ModelChecks
 from orchestrator.core.modelcommands import on_command
 from orchestrator.core.modelspec import (
@@ -28,6 +34,7 @@ from orchestrator.core.modelspec import (
     WindowDecision,
 )
 from orchestrator.core.modelstate import SEP
+from orchestrator.core.rollout import enter, on_performance
 from orchestrator.errors import (
     E_DUPLICATE_CONFLICT,
 )
@@ -51,6 +58,7 @@ class ModelGate(ModelChecks):
         """Effects of one models.log entry; `received_ms` is the broker time of the record the
         router read it from (a command is judged fresh or expired against it)."""
         self.trigger = trigger
+        challenger = self.challenger
         if isinstance(item, DataNotice):
             effects = self._on_data(item, decided_at)
         else:
@@ -81,8 +89,22 @@ class ModelGate(ModelChecks):
                 effects = self._on_performance(item, source, decided_at)
             else:
                 effects = on_command(self, item, source, decided_at, received_ms)
+        self._champions(effects, challenger)
         self.changed.add(("m", ""))
         return effects + self.state_effects()
+
+    def _champions(self, effects: list[Effect], challenger_before: str | None) -> None:
+        """Every champions record names the challenger too; a change of challenger alone
+        (staged, replaced, rejected, crowned) is a champions record of its own."""
+        now = self.challenger
+        changes = [e for e in effects if isinstance(e, ChampionChanged)]
+        for e in changes:
+            e.challenger = now
+        if now != challenger_before and not changes:
+            last = [e for e in effects if isinstance(e, Decided)][-1]
+            effects.append(
+                ChampionChanged(self.spec.model, self.champion, last.decision.decision_id, now)
+            )
 
     def _on_update(self, update: ModelUpdate, source: SourceOffset, at: datetime) -> list[Effect]:
         if update.version in self.versions:
@@ -104,9 +126,9 @@ class ModelGate(ModelChecks):
     def _on_performance(
         self, perf: ModelPerformance, source: SourceOffset, at: datetime
     ) -> list[Effect]:
-        """Live metrics matter only to a staged rollout; without one they are deduped and
-        otherwise ignored."""
-        return []
+        """Live metrics matter only to a staged rollout (`rollout.py`); without one they are
+        deduped and otherwise ignored."""
+        return on_performance(self, perf, source, at)
 
     def _evaluate(self, name: str, at: datetime, *, quiet_hold: bool) -> list[Effect]:
         v = self.versions[name]
@@ -119,6 +141,8 @@ class ModelGate(ModelChecks):
             if quiet_hold and v.state == "held":
                 return []  # still waiting: nothing new to record
             return [self.decide(name, "hold", checks, at, "hold", before=champ, after=champ)]
+        if self.spec.rollout is not None:
+            return enter(self, name, checks, at)
         decided = self.decide(name, "promote", checks, at, "promote", before=champ, after=name)
         return [decided, ChampionChanged(self.spec.model, name, decided.decision.decision_id)]
 
@@ -135,7 +159,11 @@ class ModelGate(ModelChecks):
                 continue
             if v.state == "held":
                 effects.extend(self._evaluate(name, at, quiet_hold=True))
-            elif v.state == "promoted" and notice.outcome != "promote" and was_promoted:
+            elif (
+                v.state in ("promoted", "challenger")
+                and notice.outcome != "promote"
+                and was_promoted
+            ):
                 effects.extend(self._retract(name, at))
         for w in self._trim_windows():
             self.changed.add(("w", w))

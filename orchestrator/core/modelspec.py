@@ -3,7 +3,7 @@ the small value types of its state (a version, a window's decision, a version's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from orchestrator.contracts.codec import to_jsonable
@@ -28,6 +28,33 @@ class PrimaryMetric:
 
 
 @dataclass(frozen=True, slots=True)
+class Guard:
+    """How far a live figure of `metric` may fall behind its baseline (direction: which way is
+    better)."""
+
+    metric: str
+    direction: Literal["max", "min"]
+    tolerance: float
+
+    def worse(self, value: float, base: float) -> bool:
+        """`value` is worse than `base` beyond the tolerance."""
+        if self.direction == "max":
+            return value < base - self.tolerance
+        return value > base + self.tolerance
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """Staged rollout (SPEC §4): a version that passes the gate is a challenger until
+    `challenger_windows` live intervals of at least `min_samples` samples show it no worse than
+    the champion; live intervals of the champion are guarded against degradation."""
+
+    challenger_windows: int
+    min_samples: int
+    guard: Guard
+
+
+@dataclass(frozen=True, slots=True)
 class ModelGateSpec:
     gate: GateInfo
     model: str
@@ -36,6 +63,7 @@ class ModelGateSpec:
     thresholds: tuple[Threshold, ...] = ()
     primary: PrimaryMetric | None = None
     retrain_every: int | None = None
+    rollout: Rollout | None = None
     #: versions remembered at most; the oldest that are neither held nor in the champion
     #: history are forgotten first (a new version with none to forget is refused)
     max_versions: int = 1000
@@ -59,9 +87,13 @@ class Version:
     decision_id: str | None = None
     #: arrival order among the model's versions (what is forgotten first)
     seq: int = 0
+    #: staged rollout: the latest live figure of the guard metric that counted (`Figure.json`)
+    last: dict[str, Any] | None = None
+    #: staged rollout: a challenger's good intervals so far (at most challenger_windows)
+    good: list[dict[str, Any]] = field(default_factory=list)
 
     def entry(self, crowned: int | None) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "u": to_jsonable(self.update),
             "s": self.source.model_dump(),
             "st": self.state,
@@ -70,6 +102,12 @@ class Version:
             "q": self.seq,
             "c": crowned,
         }
+        # only with a staged rollout: without one the record is what it always was
+        if self.last is not None:
+            out["lv"] = self.last
+        if self.good:
+            out["g"] = self.good
+        return out
 
 
 @dataclass(frozen=True, slots=True)

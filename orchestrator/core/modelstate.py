@@ -52,6 +52,11 @@ class ModelState:
     def champion(self) -> str | None:
         return self.history.champion
 
+    @property
+    def challenger(self) -> str | None:
+        """The version in the staged rollout's challenger state (at most one)."""
+        return next((n for n, v in self.versions.items() if v.state == "challenger"), None)
+
     def _next(self) -> int:
         self.seq += 1
         return self.seq
@@ -72,10 +77,15 @@ class ModelState:
         return oldest
 
     def _forgettable(self) -> list[str]:
-        """Versions that may be forgotten, oldest first: not held, not in the champion history."""
+        """Versions that may be forgotten, oldest first: not held, not the challenger, not in
+        the champion history."""
         crowned = self.history.crowned
         return sorted(
-            (n for n, v in self.versions.items() if v.state != "held" and n not in crowned),
+            (
+                n
+                for n, v in self.versions.items()
+                if v.state not in ("held", "challenger") and n not in crowned
+            ),
             key=lambda n: self.versions[n].seq,
         )
 
@@ -194,6 +204,8 @@ class ModelState:
                 int(value["r"]),
                 value["d"],
                 int(value["q"]),
+                value.get("lv"),
+                list(value.get("g", [])),
             )
             if value["c"] is not None:
                 self.history.crowned[ident] = int(value["c"])

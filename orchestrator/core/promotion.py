@@ -12,13 +12,22 @@ from typing import Literal
 
 from orchestrator.errors import InvariantViolation
 
-State = Literal["new", "held", "promoted", "rejected", "rolled_back"]
+State = Literal["new", "held", "challenger", "promoted", "rejected", "rolled_back"]
 Move = Literal["crown", "depose"]
 
 #: state -> transition -> next state
 TRANSITIONS: dict[State, dict[str, State]] = {
-    "new": {"hold": "held", "promote": "promoted", "reject": "rejected"},
+    "new": {"hold": "held", "promote": "promoted", "reject": "rejected", "challenge": "challenger"},
     "held": {
+        "promote": "promoted",
+        "reject": "rejected",
+        "challenge": "challenger",
+        "override_promote": "promoted",
+        "override_reject": "rejected",
+    },
+    # staged rollout: passed the gate, serving beside the champion until its live metrics
+    # crown it (promote) or fail it (reject); lineage and operators act on it as on a champion
+    "challenger": {
         "promote": "promoted",
         "reject": "rejected",
         "override_promote": "promoted",
@@ -41,7 +50,8 @@ TRANSITIONS: dict[State, dict[str, State]] = {
 }
 
 #: transition -> what it does to the version's place in the champion history: crowned versions
-#: go to the top (they become champion), deposed ones leave it (a fallback never picks them).
+#: go to the top (they become champion), deposed ones leave it (a fallback never picks them);
+#: `challenge` does neither (a challenger is not in the champion history).
 MOVES: dict[str, Move] = {
     "promote": "crown",
     "override_promote": "crown",

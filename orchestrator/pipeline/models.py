@@ -126,6 +126,7 @@ class ModelLogic:
                     version=effect.version,
                     decision_id=effect.decision_id,
                     since=now,
+                    challenger=effect.challenger,
                 )
                 out.outputs.append(Output("champions", effect.model.encode(), encode(champion)))
             elif isinstance(effect, TrainingRequest):

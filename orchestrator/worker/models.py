@@ -55,6 +55,7 @@ class ModelObserver:
                     "champion",
                     model=effect.model,
                     version=effect.version,
+                    challenger=effect.challenger,
                     decision_id=effect.decision_id,
                 )
             elif isinstance(effect, TrainingRequest):

@@ -14,6 +14,15 @@ ALLOWED = {
     ("new", "hold", "held"),
     ("new", "promote", "promoted"),
     ("new", "reject", "rejected"),
+    # staged rollout: a version that passes the gate is a challenger first
+    ("new", "challenge", "challenger"),
+    ("held", "challenge", "challenger"),
+    # a challenger: enough good live intervals crown it, a bad one (or rejected lineage)
+    # rejects it, or an operator forces it
+    ("challenger", "promote", "promoted"),
+    ("challenger", "reject", "rejected"),
+    ("challenger", "override_promote", "promoted"),
+    ("challenger", "override_reject", "rejected"),
     # a held version is decided again when its lineage is decided, or forced by an operator
     ("held", "promote", "promoted"),
     ("held", "reject", "rejected"),
@@ -35,9 +44,10 @@ ALLOWED = {
     ("rolled_back", "override_reject", "rejected"),
     ("rolled_back", "restore", "promoted"),
 }
-STATES = ["new", "held", "promoted", "rejected", "rolled_back"]
+STATES = ["new", "held", "challenger", "promoted", "rejected", "rolled_back"]
 OUTCOMES = [
     "hold",
+    "challenge",
     "promote",
     "reject",
     "rollback",
