@@ -1,0 +1,174 @@
+"""`replay` re-derives staged-rollout decisions: `model.performance` events ride
+`models.updates` into `models.log`, the gate crowns a challenger and rolls a degraded champion
+back, and replay matches every decision; a tampered one is a mismatch (issue #15)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from orchestrator.catalog.topics import Catalog
+from orchestrator.contracts import decode
+from orchestrator.contracts.modellog import event_record, notice_record
+from orchestrator.contracts.records import SourceOffset
+from orchestrator.kafka.read import TimedRecord
+from orchestrator.pipeline.models import ModelLogic
+from orchestrator.pipeline.records import Rec
+from orchestrator.policies import Policies
+from orchestrator.replay import MemorySource, Range, Report, derive_data, derive_models, replay
+from orchestrator.replay.derive import route
+from tests import factories
+from tests.unit.test_replay_derive import APPENDED_MS, _partitions
+from tests.unit.test_replay_modellog import written
+
+ROOT = Path(__file__).resolve().parents[2]
+AT = datetime(2026, 11, 24, tzinfo=UTC)
+ROLLOUT = """rollout:
+  challenger_windows: 2
+  min_samples: 100
+  guard: {metric: auc, direction: max, tolerance: 0.02}
+"""
+
+
+@pytest.fixture
+def gates(tmp_path: Path) -> Path:
+    """The shipped gates, churn's policy with a staged rollout."""
+    out = tmp_path / "gates"
+    shutil.copytree(ROOT / "gates", out)
+    churn = out / "models" / "churn.yaml"
+    churn.write_text(churn.read_text() + ROLLOUT)
+    return out
+
+
+def perf(eid: str, version: str, auc: float) -> dict[str, Any]:
+    return {**factories.performance(eid, version=version), "metrics": {"auc": auc}}
+
+
+def updates_topic() -> list[TimedRecord]:
+    """v0, v1, v2 of churn (the first crowned, the last the challenger once W1 is decided),
+    then live intervals: v0's figure, two good ones crowning v2, one degrading it."""
+    events = [factories.model_update(f"m{i}", version=f"v{i}") for i in range(3)] + [
+        perf("p0", "v0", 0.80),
+        perf("p1", "v2", 0.79),
+        perf("p2", "v2", 0.80),
+        perf("p3", "v2", 0.50),
+    ]
+    return [(i, b"churn", orjson.dumps(e), APPENDED_MS) for i, e in enumerate(events)]
+
+
+def topics(gates: Path, tamper: Any = None) -> dict[str, dict[int, list[TimedRecord]]]:
+    """Inputs, models.log as the worker writes it (updates, then the data gate's notices, then
+    the intervals), and audit.decisions holding what the worker decided."""
+    policies = Policies.load(gates)
+    arrivals = _partitions(2)
+    arrived = MemorySource({"data.arrivals": arrivals})
+    data = derive_data(policies, "data.arrivals", arrived, Range(), processes=1)
+    updates = updates_topic()
+    routed = route(
+        {"models.updates": "model_updates"}, MemorySource({"models.updates": {0: updates}})
+    )
+    log = written(routed[:3] + data.log + routed[3:])
+    inputs = MemorySource({"models.log": log})
+    models = derive_models(policies, policies.access.spec({}), "models.log", inputs, Range())
+    decisions = data.decisions + models.decisions
+    if tamper is not None:
+        decisions = tamper(decisions)
+    return {
+        "data.arrivals": arrivals,
+        "models.log": log,
+        "models.updates": {0: updates},
+        "commands": {0: []},
+        "audit.decisions": {
+            0: [(i, None, orjson.dumps(d), APPENDED_MS) for i, d in enumerate(decisions)]
+        },
+    }
+
+
+def run(gates: Path, data: dict[str, dict[int, list[TimedRecord]]]) -> Report:
+    return replay(
+        MemorySource(data, chunk=4),
+        Catalog.load(ROOT / "topics"),
+        Policies.load(gates),
+        {},
+        Range(),
+        processes=1,
+    )
+
+
+def churn(decisions: list[dict[str, Any]]) -> list[tuple[str, int, str, list[str]]]:
+    return [
+        (
+            d["subject"]["id"],
+            d["revision"],
+            d["outcome"],
+            [c["code"] for c in d["checks"] if not c["passed"]],
+        )
+        for d in decisions
+        if d["subject"]["id"].startswith("churn:")
+    ]
+
+
+def test_the_rollout_s_decisions_are_what_the_scenario_says(gates: Path) -> None:
+    """The premise: v0 crowned, v1 replaced by v2, v2 crowned on p1+p2, rolled back on p3."""
+    recorded = [orjson.loads(r[2]) for r in topics(gates)["audit.decisions"][0]]
+    assert churn(recorded) == [
+        ("churn:v0", 1, "hold", ["E_LINEAGE_PENDING"]),
+        ("churn:v1", 1, "hold", ["E_LINEAGE_PENDING"]),
+        ("churn:v2", 1, "hold", ["E_LINEAGE_PENDING"]),
+        ("churn:v0", 2, "promote", []),
+        ("churn:v1", 2, "promote", []),
+        ("churn:v1", 3, "reject", ["E_CHALLENGER_REPLACED"]),
+        ("churn:v2", 2, "promote", []),
+        ("churn:v2", 3, "promote", []),
+        ("churn:v2", 4, "rollback", ["E_LIVE_DEGRADED"]),
+    ]
+    rollback = next(d for d in recorded if d["outcome"] == "rollback")
+    assert rollback["champion_after"] == "v0"
+    assert rollback["inputs"]["event_ids"][-2:] == ["p3", "p0"]
+
+
+def test_replay_matches_every_rollout_decision(gates: Path) -> None:
+    with run(gates, topics(gates)) as report:
+        assert report.ok, list(report.problems())
+        assert report.count("match") == len(report.subjects) > 9
+        assert report.log["entries"] == report.log["match"] > 0
+
+
+def test_a_tampered_live_degradation_decision_mismatches(gates: Path) -> None:
+    def tamper(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for d in decisions:
+            if d["outcome"] == "rollback":
+                d["champion_after"] = "v1"
+        return decisions
+
+    with run(gates, topics(gates, tamper)) as report:
+        assert not report.ok
+        (problem,) = list(report.problems())
+        assert (problem["subject"], problem["status"]) == ("churn:v2", "mismatch")
+        assert set(problem["diff"]) == {"champion_after"}
+
+
+def test_models_champions_carries_the_challenger_and_leaves_it_out_when_none(gates: Path) -> None:
+    """The champions record names the challenger beside the champion; without one the field
+    is absent, so records read as they always did."""
+    policies = Policies.load(gates)
+    specs = {n: p.gate_spec() for n, p in policies.models.items()}
+    logic = ModelLogic(specs, policies.access.spec({}), "test", "models.log", 1 << 20)
+    engine = logic.new_engine()
+    src = SourceOffset(topic="models.updates", partition=0, offset=0)
+    w1 = factories.model_update()["trained_on"][0]
+    values = [notice_record(w1, "promote", "d1", src)] + [
+        event_record(decode(orjson.dumps(factories.model_update(f"m{i}", version=f"v{i}"))), src)  # type: ignore[arg-type]
+        for i in range(2)
+    ]
+    records = []
+    for offset, value in enumerate(values):
+        applied = logic.apply(engine, Rec("models.log", 0, offset, b"churn", value, None), AT)
+        records += [orjson.loads(o.value) for o in applied.outputs if o.role == "champions"]
+    assert [(r["version"], r.get("challenger")) for r in records] == [("v0", None), ("v0", "v1")]
+    assert "challenger" not in records[0]
