@@ -71,6 +71,7 @@ class EventTimeLogic:
                 "dlq",
                 [dlq_output(record, exc.code, exc.message, exc.event_id, now, self.dlq_limit)],
                 code=exc.code,
+                event_id=exc.event_id,
             )
         effects = engine.handle(event, partition, offset, now, broker_ms(record))
         out = Applied(event.type, "applied", effects=effects)

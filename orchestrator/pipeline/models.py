@@ -62,6 +62,7 @@ class RouterLogic:
                 "dlq",
                 [dlq_output(record, exc.code, exc.message, exc.event_id, now, self.dlq_limit)],
                 code=exc.code,
+                event_id=exc.event_id,
             )
         routed = cast(RoutedEvent, event)
         source = SourceOffset(topic=record.topic, partition=record.partition, offset=record.offset)

@@ -64,6 +64,8 @@ class Applied:
     effects: list[Effect] = field(default_factory=list)
     #: the dlq code, when the record went to the dlq
     code: str | None = None
+    #: the event id of an invalid record, when one could be read (for the log line)
+    event_id: str | None = None
 
 
 def broker_ms(record: InputRecord) -> int | None:

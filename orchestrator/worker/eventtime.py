@@ -62,6 +62,7 @@ class EventTimeObserver:
                 log.warning(
                     "invalid input",
                     code=applied.code,
+                    event_id=applied.event_id,
                     partition=record.partition,
                     offset=record.offset,
                 )

@@ -22,6 +22,7 @@ class RouterObserver:
             log.warning(
                 "invalid input",
                 code=applied.code,
+                event_id=applied.event_id,
                 topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
