@@ -11,14 +11,25 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.contracts.events import ModelPerformance
+from orchestrator.contracts.events import CommandOverride, ModelPerformance
 from orchestrator.contracts.records import SourceOffset
+from orchestrator.core.access import signed
 from orchestrator.core.digest import digest
 from orchestrator.core.effects import ChampionChanged, Effect, Rejected, StateDelete, StatePut
 from orchestrator.core.modelgate import ModelGate
 from orchestrator.core.modelspec import Guard, Rollout
 from orchestrator.policies import ModelPolicy, policy_digest
-from tests.unit.test_modelgate import AT, SRC, W1, data, decisions, gate, outcome, update
+from tests.unit.test_modelgate import (
+    AT,
+    KEY_ALICE,
+    SRC,
+    W1,
+    data,
+    decisions,
+    gate,
+    outcome,
+    update,
+)
 from tests.unit.test_modelgate_state import restored
 
 N, K = 2, 100
@@ -224,6 +235,31 @@ def test_a_challenger_whose_lineage_is_retracted_is_rejected() -> None:
     effects = data(g, W1, "reject", rev=2)
     assert [(d.subject.id, d.outcome) for d in decisions(effects)][-1] == ("churn:v2", "reject")
     assert g.challenger is None
+
+
+def override(outcome: str) -> CommandOverride:
+    cmd = CommandOverride(
+        event_id=f"o-{outcome}",
+        issued_at=AT,
+        nonce=f"nonce-override-{outcome}-xxxxxxxx",
+        subject="churn:v2",
+        outcome=outcome,  # type: ignore[arg-type]
+        actor="alice",
+        reason="hand-checked",
+        signature="0",
+    )
+    return signed(cmd, KEY_ALICE)
+
+
+@pytest.mark.parametrize(("forced", "after"), [("promote", ("v2", None)), ("reject", ("v1", None))])
+def test_an_operator_override_decides_the_challenger(forced: str, after: tuple[str, None]) -> None:
+    """Promote crowns it at once, reject drops it; either way the challenger is gone and the
+    champions record says so."""
+    g = staged()
+    effects = g.handle(override(forced), SRC, AT)
+    assert outcome(effects) == ("override",)
+    assert champions(effects) == [after]
+    assert g.challenger is None and g.champion == after[0]
 
 
 def test_without_rollout_live_metrics_change_nothing() -> None:
