@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,6 +14,9 @@ from typing import Any, NoReturn
 from orchestrator.core.timeutil import TIME_FORMS, format_rfc3339_ms, parse_time_ms
 
 #: the flags that take a time; `--at -1h` is joined into `--at=-1h` before parsing
+#: exit codes (README, CLI): 1 invalid input, 2 configuration, broker or command line
+EXIT_OK, EXIT_INVALID, EXIT_CONFIG = 0, 1, 2
+
 TIME_FLAGS = ("--at", "--since", "--until")
 #: the accepted forms, as the core's parser states them
 TIME_HELP = TIME_FORMS
@@ -41,6 +45,11 @@ class Parser(argparse.ArgumentParser):
                 f"{prog}: error: unrecognized arguments: {' '.join(extras)} (see {prog} --help)\n",
             )
         return parsed
+
+
+def err(message: str) -> None:
+    """One line on stderr: how every expected failure is told."""
+    print(f"orchestrator: error: {message}", file=sys.stderr)
 
 
 def flag_groups() -> dict[str, argparse.ArgumentParser]:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__
-from orchestrator.cli import (
+from orchestrator.cli_args import Parser, add_verb, flag_groups, time_arg, wall_clock_ms
+from orchestrator.cli_verbs import (
     cmd_acls,
     cmd_override,
     cmd_produce,
@@ -18,7 +19,6 @@ from orchestrator.cli import (
     cmd_simulate,
     cmd_topics_apply,
 )
-from orchestrator.cli_args import Parser, add_verb, flag_groups, time_arg, wall_clock_ms
 
 
 def build_parser(now_ms: Callable[[], int] = wall_clock_ms) -> argparse.ArgumentParser:
