@@ -7,8 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import pytest
+import structlog
 from structlog.testing import capture_logs
 
+import orchestrator.worker.eventtime
+import orchestrator.worker.models
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.pipeline.eventtime import EventTimeLogic
 from orchestrator.pipeline.models import Cursor, RouterLogic
@@ -21,6 +25,14 @@ from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fresh_loggers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The observers' module loggers, uncached: a test that ran `logging.configure` before
+    (cache_logger_on_first_use) would otherwise keep them writing to its own stream."""
+    for module in (orchestrator.worker.eventtime, orchestrator.worker.models):
+        monkeypatch.setattr(module, "log", structlog.get_logger(module.__name__))
 
 
 def invalid(event: dict[str, object]) -> bytes:
