@@ -174,10 +174,10 @@ class ModelGate(ModelChecks):
         if not n:
             return []  # nothing counts promoted windows: keep none (the list would only grow)
         self.promoted_windows.append(window_id)
-        if len(self.promoted_windows) % n:
+        if len(self.promoted_windows) < n:
             return []
         windows = self.promoted_windows[-n:]
-        self.promoted_windows = self.promoted_windows[-n:]
+        self.promoted_windows = []  # requested: they count toward no later request
         return [
             TrainingRequest(
                 TrainingRequested(

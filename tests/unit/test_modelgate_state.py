@@ -9,7 +9,14 @@ from typing import Any
 import orjson
 import pytest
 
-from orchestrator.core.effects import Decided, Effect, Rejected, StateDelete, StatePut
+from orchestrator.core.effects import (
+    Decided,
+    Effect,
+    Rejected,
+    StateDelete,
+    StatePut,
+    TrainingRequest,
+)
 from orchestrator.core.modelgate import SEP, ModelGate
 from tests.unit.test_modelgate import AT, SRC, W1, W2, W3, data, decisions, gate, update
 
@@ -135,3 +142,22 @@ def test_restore_forgets_what_the_bounds_forgot_even_without_tombstones() -> Non
     assert [x.decision.decision_id for x in a if isinstance(x, Decided)] == [
         x.decision.decision_id for x in b if isinstance(x, Decided)
     ]
+
+
+def test_requested_windows_count_toward_no_later_request() -> None:
+    """After a training request its windows are forgotten: restored from the changelog under a
+    policy with another `retrain_every`, the next request names only windows promoted since."""
+    g = gate(retrain_every=2)
+    ws = windows(5)
+    effects: list[Effect] = []
+    for w in ws[:2]:
+        effects += data(g, w)
+    (first,) = [e.request for e in effects if isinstance(e, TrainingRequest)]
+    assert first.windows == ws[:2]
+    h = restored(g, puts(effects))
+    h.spec = replace(h.spec, retrain_every=3)
+    later: list[Effect] = []
+    for w in ws[2:]:
+        later += data(h, w)
+    (second,) = [e.request for e in later if isinstance(e, TrainingRequest)]
+    assert second.windows == ws[2:5]
