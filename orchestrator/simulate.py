@@ -3,8 +3,14 @@
 Data: several datasets and sources, arrivals out of order within the bound, late but allowed, too
 late, exact and conflicting duplicates, source watermarks, malformed records. Models: versions
 that pass, regress, precede their data (hold) and train on a window that is later retracted.
-Commands: a signed rollback, a forged one and one by an actor without the grant.
-The same seed always gives the same stream.
+Live (models whose policy has a staged `rollout`): `model.performance` intervals that crown a
+challenger, a champion whose live guard metric degrades (rolled back) and a challenger worse
+than the champion (rejected). Commands: a signed rollback, a forged one and one by an actor
+without the grant. The same seed always gives the same stream.
+
+The phases are meant to be sent one after the other, each once the worker has decided the one
+before (as `orchestrator demo` does): a live interval of a version the gate has not decided yet
+counts for nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from orchestrator.core.timeutil import format_rfc3339_ms, window_id
 from orchestrator.policies import ModelPolicy, Policies
 
 BASE_MS = 1_795_392_000_000  # 2026-11-23T00:00:00Z
+#: live intervals (model.performance) start a day later, one hour each
+LIVE_MS = BASE_MS + 86_400_000
+LIVE_INTERVAL_MS = 3_600_000
 
 #: Example HMAC keys for the demo and tests. Examples only: never use them for anything real.
 EXAMPLE_KEYS = {
@@ -156,6 +165,42 @@ def _update(
     }
 
 
+def _performance(
+    policy: ModelPolicy,
+    version: str,
+    k: int,
+    validation: dict[str, float],
+    rng: random.Random,
+    degraded: bool = False,
+) -> dict[str, Any]:
+    """Live interval `k` of `version`: its validation figures, the rollout guard's metric within
+    a quarter of the tolerance of it, or (`degraded`) worse than it by three tolerances and more;
+    never fewer samples than the rollout's `min_samples`."""
+    r = policy.rollout
+    assert r is not None
+    g = r.guard
+    worse = -1 if g.direction == "max" else 1
+    metrics = dict(validation)
+    if degraded:
+        shift = worse * (3 * g.tolerance + 0.05)
+    else:
+        shift = rng.uniform(-g.tolerance / 4, g.tolerance / 4)
+    metrics[g.metric] = round(min(1.0, max(0.0, validation[g.metric] + shift)), 6)
+    start = LIVE_MS + k * LIVE_INTERVAL_MS
+    return {
+        "type": "model.performance",
+        "v": 1,
+        "event_id": f"{policy.name}-{version}-live-{k}",
+        "model": policy.name,
+        "version": version,
+        "interval_start": format_rfc3339_ms(start),
+        "interval_end": format_rfc3339_ms(start + LIVE_INTERVAL_MS),
+        "metrics": metrics,
+        "sample_count": r.min_samples + rng.randint(0, 2000),
+        "source": "sim-serving",
+    }
+
+
 def _rollback(
     model: str, actor: str, key: bytes, event_id: str, reason: str, issued_at: datetime
 ) -> dict[str, Any]:
@@ -196,9 +241,9 @@ def generate(
     windows: int = 5,
     issued_at: datetime | None = None,
 ) -> list[Phase]:
-    """Four phases: data, models, close (fire, retract, drop, too late), commands. Commands are
-    issued at `issued_at` (default: now; a command is good for the access policy's
-    max_command_age after that)."""
+    """Phases: data, models, close (fire, retract, drop, too late), live (only when a model
+    policy has a staged rollout), commands. Commands are issued at `issued_at` (default: now; a
+    command is good for the access policy's max_command_age after that)."""
     at = issued_at or datetime.now(UTC).replace(microsecond=0)
     rng = random.Random(seed)
     specs = policies.dataset_specs()
@@ -218,6 +263,7 @@ def generate(
         ),
     ]
     models, close, commands = Phase("models"), Phase("close"), Phase("commands")
+    live = Phase("live")
     for _, policy in sorted(policies.models.items()):
         ds = policy.datasets[0]
         spec = specs[ds]
@@ -225,9 +271,13 @@ def generate(
         models.events += [
             _update(policy, "v1", wid[0:2], _metrics(policy, 0)),  # passes: first champion
             _update(policy, "v2", wid[1:2], _metrics(policy, 0, regress_from=0)),  # regresses
-            _update(policy, "v3", wid[2:3], _metrics(policy, 1)),  # passes: champion
+            _update(policy, "v3", wid[2:3], _metrics(policy, 1)),  # passes: champion (challenger)
             _update(policy, "v4", wid[-1:], _metrics(policy, 2)),  # its window has not fired: hold
         ]
+        if policy.rollout is not None:
+            staged = _staged(policy, rng, wid[-2:-1])
+            models.events += staged[0]
+            live.events += staged[1]
         end = BASE_MS + windows * spec.window_ms
         max_count = policy_max_records(policies, ds)
         # fire the last window exactly at its end: v4 is promoted, then retract it with an
@@ -290,7 +340,39 @@ def generate(
                     at,
                 )
             )
-    return [data, models, close, commands]
+    return [data, models, close, *([live] if live.events else []), commands]
+
+
+def _staged(
+    policy: ModelPolicy, rng: random.Random, trained_on: list[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A staged rollout in two acts (models phase, live phase), for a policy with `rollout`.
+
+    Models: v1 (the first champion) serves well; v3, its challenger, has `challenger_windows`
+    good intervals and is crowned. Live: v5 (trained on a window that stays promoted) becomes
+    challenger and is crowned the same way over v3, then its live guard metric degrades: rolled
+    back to v3 (E_LIVE_DEGRADED). v6 becomes challenger and is worse than v3 live: rejected."""
+    r = policy.rollout
+    assert r is not None
+    n, k = r.challenger_windows, 0
+    m = {v: _metrics(policy, q) for v, q in (("v1", 0), ("v3", 1), ("v5", 2), ("v6", 3))}
+
+    def perf(version: str, degraded: bool = False) -> dict[str, Any]:
+        nonlocal k
+        k += 1
+        return _performance(policy, version, k, m[version], rng, degraded)
+
+    models = [perf("v1"), *(perf("v3") for _ in range(n))]
+    live = [
+        _update(policy, "v5", trained_on, m["v5"]),
+        perf("v3"),
+        *(perf("v5") for _ in range(n)),
+        perf("v5", degraded=True),
+        _update(policy, "v6", trained_on, m["v6"]),
+        perf("v3"),
+        perf("v6", degraded=True),
+    ]
+    return models, live
 
 
 def policy_max_records(policies: Policies, dataset: str) -> int:
