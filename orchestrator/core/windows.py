@@ -21,7 +21,7 @@ from pydantic import TypeAdapter
 from orchestrator.contracts.events import DataArrival, DataWatermark
 from orchestrator.contracts.records import ArrivalRef, WindowManifest
 from orchestrator.core.datagate import DataGate
-from orchestrator.core.digest import digest
+from orchestrator.core.digest import digest, digest_of_fields
 from orchestrator.core.effects import (
     Accepted,
     Decided,
@@ -74,13 +74,17 @@ class OpenWindow:
 
 _MANIFEST = TypeAdapter(WindowManifest)
 _NEVER = 2**63
-_SERIALIZE = DataArrival.__pydantic_serializer__.to_python
 
 
 def arrival_digest(event: DataArrival) -> str:
     """Content digest of an arrival: equal for the same content however it was serialized.
-    (`to_jsonable(event)`, called on the serializer directly: this runs once per arrival.)"""
-    return digest(_SERIALIZE(event, mode="json", exclude_none=True))
+
+    It is `digest(to_jsonable(event))`, computed without pydantic's serializer (this runs once
+    per arrival): the validated fields, None ones left out, go straight to the canonical JSON,
+    whose times orjson writes as the serializer does (UTC with `Z`, microseconds when not 0).
+    `tests/unit/test_digest_fast.py` proves the two equal on generated arrivals."""
+    fields = {k: v for k, v in event.__dict__.items() if v is not None}
+    return digest_of_fields(fields)
 
 
 class DatasetWindows:
