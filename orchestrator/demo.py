@@ -22,7 +22,7 @@ from orchestrator.audit import ScanTrail, lineage
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
 from orchestrator.dev import keep, local_worker_key, start_services, stop_services
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import E_CHALLENGER_REPLACED, E_LIVE_DEGRADED, OrchestratorError
 from orchestrator.kafka.admin import apply_topics
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.connect import BrokerInfo
@@ -259,8 +259,10 @@ def _summary(conn: Connection, catalog: Catalog) -> str | None:
     trail = ScanTrail(conn, catalog)
     decisions = trail.decisions
     champions: dict[str, Any] = {}
+    challengers: dict[str, str | None] = {}
     for r in _values(conn, catalog.name("champions")):
         champions[r["model"]] = r["version"]
+        challengers[r["model"]] = r.get("challenger")
     training = _values(conn, catalog.name("training"))
     by_outcome = Counter((d["subject"]["kind"], d["outcome"]) for d in decisions)
     revisions = Counter(w["revision"] > 1 for w in windows)
@@ -280,6 +282,8 @@ def _summary(conn: Connection, catalog: Catalog) -> str | None:
         f"{sorted({d['subject']['id'] for d in decisions if ':auto-' in d['subject']['id']})}"
     )
     say(f"champions         {dict(sorted(champions.items()))}")
+    for line in rollout_lines(decisions, challengers):
+        say(line)
     model = next((m for m, v in sorted(champions.items()) if v), None)
     if model:
         lin = lineage(trail, model, champions[model])
@@ -298,4 +302,76 @@ def _summary(conn: Connection, catalog: Catalog) -> str | None:
     return str(windows[0]["window_id"]) if windows else None
 
 
-__all__ = ["run_demo"]
+def _live(check: dict[str, Any]) -> str:
+    """A live_guard check in a few words: the live figure against what it was held to."""
+    e = check["expected"]
+    against = []
+    if e.get("live") is not None:
+        against.append(f"champion {e['champion']} live {e['live']['value']}")
+    if e.get("validation") is not None:
+        against.append(f"validation {e['validation']}")
+    if e.get("previous_live") is not None:
+        against.append(f"{e['previous_champion']} live {e['previous_live']['value']}")
+    return (
+        f"live {e['metric']} {check['observed'][-1]['value']} vs {' and '.join(against)}, "
+        f"tolerance {e['tolerance']}"
+    )
+
+
+def rollout_lines(
+    decisions: list[dict[str, Any]], challengers: dict[str, str | None] | None = None
+) -> list[str]:
+    """The staged rollouts and live-degradation decisions of the audit trail, one line each in
+    the order they were decided: versions that became challenger and were crowned by their live
+    intervals, champions rolled back and challengers rejected on live metrics (E_LIVE_DEGRADED),
+    challengers replaced; then the challengers still waiting (from models.champions)."""
+    staged: list[tuple[str, str]] = []
+    degraded: list[tuple[str, str]] = []
+    challenged: dict[str, str] = {}
+    for d in sorted(
+        (d for d in decisions if d["subject"]["kind"] == "model_version"),
+        key=lambda d: (d["decided_at"], d["subject"]["id"], d["revision"]),
+    ):
+        subject, at = d["subject"]["id"], d["decided_at"]
+        checks = {c["name"]: c for c in d["checks"]}
+        guard, stage = checks.get("live_guard"), checks.get("rollout")
+        if d["outcome"] == "promote" and stage is not None and stage["passed"]:
+            challenged[subject] = d.get("champion_before") or "-"
+        elif d["outcome"] == "promote" and guard is not None:
+            staged.append(
+                (
+                    at,
+                    f"{subject} challenger (beside {challenged.pop(subject, '-')}), champion "
+                    f"after {len(guard['observed'])} good live intervals",
+                )
+            )
+        elif guard is not None and guard["code"] == E_LIVE_DEGRADED:
+            challenged.pop(subject, None)
+            if d["outcome"] == "rollback":
+                what = f"champion {subject} rolled back to {d.get('champion_after') or 'none'}"
+            else:
+                what = f"challenger {subject} rejected"
+            degraded.append((at, f"{what}, {E_LIVE_DEGRADED} ({_live(guard)})"))
+        elif stage is not None and stage["code"] == E_CHALLENGER_REPLACED:
+            challenged.pop(subject, None)
+            staged.append(
+                (at, f"{subject} challenger, replaced by {stage['observed']['replaced_by']}")
+            )
+        elif subject in challenged and d["outcome"] in ("reject", "override", "rollback"):
+            challenged.pop(subject)
+            failed = ", ".join(c["code"] for c in d["checks"] if not c["passed"])
+            then = f"{d['outcome']} ({failed})" if failed else d["outcome"]
+            staged.append((at, f"{subject} challenger, then {then}"))
+    waiting = [f"{m}:{v} challenger" for m, v in sorted((challengers or {}).items()) if v]
+    lines = [
+        f"{'staged rollout' if i == 0 else '':17} {text}" for i, (_, text) in enumerate(staged)
+    ]
+    lines += [
+        f"{'live degradation' if i == 0 else '':17} {text}" for i, (_, text) in enumerate(degraded)
+    ]
+    if waiting:
+        lines.append(f"{'challengers now':17} {', '.join(waiting)}")
+    return lines
+
+
+__all__ = ["rollout_lines", "run_demo"]

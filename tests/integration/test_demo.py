@@ -9,16 +9,23 @@ from tests.conftest import ROOT, run_cli
 
 
 def test_demo_runs_and_replay_matches(tmp_path: Path) -> None:
-    """The demo starts its own broker, worker and trainer, decides, retrains, rolls back, and
-    exits 0 only when replay matched."""
+    """The demo starts its own broker, worker and trainer, decides, retrains, stages a rollout,
+    rolls back (on lineage, on live degradation, on command), and exits 0 only when replay
+    matched."""
     shutil.copytree(ROOT / "topics", tmp_path / "topics")
     shutil.copytree(ROOT / "gates", tmp_path / "gates")
     out = run_cli("demo", "--seed", "11", cwd=tmp_path, timeout=300)
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]
     assert "(embedded)" in out.stdout
-    for phase in ("data", "models", "close", "commands"):
+    for phase in ("data", "models", "close", "live", "commands"):
         assert f"phase {phase}:" in out.stdout
+    # fraud's staged rollout: crowned by live intervals, then a live-degradation rollback
+    assert (
+        "staged rollout    fraud:v3 challenger (beside v1), champion after 3 good live intervals"
+        in out.stdout
+    )
+    assert "live degradation  champion fraud:v5 rolled back to v3, E_LIVE_DEGRADED" in out.stdout
     assert "E_DUPLICATE_CONFLICT" in out.stdout and "too late          2" in out.stdout
     for outcome in ("'promote'", "'reject'", "'hold'", "'rollback'", "'denied'", "'override'"):
         assert outcome in out.stdout, outcome

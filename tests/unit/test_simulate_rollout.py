@@ -9,11 +9,12 @@ from typing import Any
 
 import orjson
 
-from orchestrator.replay.ledger import LogEntry
+from orchestrator.demo import rollout_lines
 from orchestrator.kafka.read import TimedRecord
 from orchestrator.policies import Policies
 from orchestrator.replay import MemorySource, Range, derive_data, derive_models
 from orchestrator.replay.derive import route
+from orchestrator.replay.ledger import LogEntry
 from orchestrator.simulate import EXAMPLE_KEYS, Phase, generate
 from tests.conftest import ROOT
 
@@ -39,7 +40,7 @@ def routed(events: list[dict[str, Any]], topic: str, role: str, key: str) -> lis
     return route({topic: role}, MemorySource({topic: {0: records(mine, key)}}))
 
 
-def fraud_decisions(seed: int) -> list[tuple[str, str, str | None, str | None, list[str]]]:
+def derived_fraud(seed: int) -> list[dict[str, Any]]:
     """fraud's decisions when each phase is sent once the one before is decided: its
     models.log is the data phase's notices, the models phase, the close phase's notices, the
     live phase, the commands."""
@@ -62,6 +63,10 @@ def fraud_decisions(seed: int) -> list[tuple[str, str, str | None, str | None, l
     derived = derive_models(
         POLICIES, POLICIES.access.spec(dict(EXAMPLE_KEYS)), "models.log", source, Range()
     )
+    return derived.decisions
+
+
+def fraud_decisions(seed: int) -> list[tuple[str, str, str | None, str | None, list[str]]]:
     return [
         (
             d["subject"]["id"],
@@ -70,7 +75,7 @@ def fraud_decisions(seed: int) -> list[tuple[str, str, str | None, str | None, l
             d.get("champion_after"),
             [c["code"] for c in d["checks"] if not c["passed"]],
         )
-        for d in derived.decisions
+        for d in derived_fraud(seed)
     ]
 
 
@@ -125,3 +130,28 @@ def test_live_intervals_are_valid_and_carry_enough_samples() -> None:
     assert len(degraded) == 2 and all(
         abs(g) <= rollout.guard.tolerance / 4 for g in gaps if g not in degraded
     )
+
+
+def test_the_demo_summary_tells_the_staged_rollout_and_the_degradation() -> None:
+    """The demo's summary lines, read from the decisions: who was challenger beside whom and
+    crowned after how many intervals, the champion rolled back to which version and the
+    challenger rejected, with their live figures."""
+    decisions = derived_fraud(seed=7)
+    lines = rollout_lines(decisions, {"fraud": None, "churn": None})
+    rollback = next(
+        d for d in decisions if d["outcome"] == "rollback" and "v5" in d["subject"]["id"]
+    )
+    live = rollback["checks"][0]["observed"][0]["value"]
+    assert live < 0.86  # fraud's validation recall is 0.88, the tolerance 0.02
+    assert lines[:4] == [
+        "staged rollout    fraud:v3 challenger (beside v1), champion after 3 good live intervals",
+        "                  fraud:v4 challenger, then reject (E_LINEAGE_REJECTED)",
+        "                  fraud:v5 challenger (beside v3), champion after 3 good live intervals",
+        "live degradation  champion fraud:v5 rolled back to v3, E_LIVE_DEGRADED "
+        f"(live recall {live} vs validation 0.88 and v3 live "
+        f"{rollback['checks'][0]['expected']['previous_live']['value']}, tolerance 0.02)",
+    ]
+    assert lines[4].startswith("                  challenger fraud:v6 rejected, E_LIVE_DEGRADED (")
+    assert "vs champion v3 live 0.8" in lines[4] and len(lines) == 5
+    waiting = rollout_lines(decisions, {"fraud": "v9"})
+    assert waiting[-1] == "challengers now   fraud:v9 challenger"
