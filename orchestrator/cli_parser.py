@@ -93,10 +93,11 @@ def build_parser(now_ms: Callable[[], int] = wall_clock_ms) -> argparse.Argument
     _add_simulate(verbs, groups)
     _add_acls(verbs, groups)
 
-    from orchestrator import cli_audit, cli_worker
+    from orchestrator import cli_audit, cli_mlflow, cli_worker
 
     cli_worker.register(verbs, groups, time_arg(now_ms))
     cli_audit.register(verbs, groups, time_arg(now_ms))
+    cli_mlflow.register(verbs, groups)
     return parser
 
 

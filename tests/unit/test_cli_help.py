@@ -53,6 +53,7 @@ def test_the_tree_has_every_verb() -> None:
         ("audit", "index"),
         ("audit", "sql"),
         ("audit", "export"),
+        ("mlflow", "sync"),
     }
 
 
