@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 $(BIN)/orchestrator: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,mlflow,mlflow-server]'
 	touch $@
 
 setup: $(BIN)/orchestrator
