@@ -81,7 +81,7 @@ class Skip:
 def parse_trained_on(text: str) -> list[str]:
     """Window ids from the run tag: a JSON list of strings, or comma-separated ids."""
     text = text.strip()
-    if text.startswith("["):
+    if text.startswith(("[", "{")):
         try:
             value = json.loads(text)
         except ValueError as exc:
@@ -224,8 +224,10 @@ def latest_champions(
                 out.pop(key.decode("utf-8", "replace"), None)
             continue
         try:
-            record = ChampionRecord.model_validate(orjson.loads(value))
-        except (orjson.JSONDecodeError, ValidationError):
+            obj = orjson.loads(value)
+            # "no champion" is written with its None version left out (see codec.encode)
+            record = ChampionRecord.model_validate({"version": None, **obj})
+        except (orjson.JSONDecodeError, ValidationError, TypeError):
             continue
         out[record.model] = record
     return out

@@ -1,0 +1,81 @@
+"""`orchestrator mlflow sync` without the extra, without a tracking server, with a bad model:
+one line each, exit 2, before anything is sent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT, run_cli
+
+NO_MLFLOW = "import sys; sys.modules['mlflow'] = None; "
+
+
+def test_the_base_package_imports_the_bridge_without_mlflow() -> None:
+    """The pure plan, the shell module and the verb import without the [mlflow] extra."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_MLFLOW + "import orchestrator.mlflow_bridge.plan, orchestrator.mlflow_bridge.sync, "
+            "orchestrator.cli_mlflow, orchestrator.examples.trainer",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_without_the_extra_the_verb_says_what_to_install() -> None:
+    """One line naming the pip command, exit 2."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_MLFLOW + "from orchestrator.cli import main; "
+            "sys.exit(main(['mlflow', 'sync', '--tracking-uri', 'http://127.0.0.1:9']))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 2
+    assert out.stderr == (
+        "orchestrator: error: `orchestrator mlflow` needs the MLflow client: "
+        "pip install 'ml-stream-orchestrator[mlflow]'\n"
+    )
+
+
+def test_without_a_tracking_uri_it_says_how_to_give_one() -> None:
+    out = run_cli("mlflow", "sync", env={"MLFLOW_TRACKING_URI": ""})
+    assert out.returncode == 2
+    assert out.stderr == (
+        "orchestrator: error: no MLflow tracking server: pass --tracking-uri URI or set "
+        "MLFLOW_TRACKING_URI\n"
+    )
+
+
+def test_a_model_without_a_policy_is_refused() -> None:
+    """The worker would refuse its updates (E_UNKNOWN_MODEL): said before anything is sent."""
+    out = run_cli("mlflow", "sync", "--tracking-uri", "http://127.0.0.1:9", "--model", "nosuch")
+    assert out.returncode == 2
+    assert out.stderr.startswith("orchestrator: error: (command line): --model: 'nosuch' has no")
+    assert len(out.stderr.splitlines()) == 1
+
+
+def test_the_trainer_without_the_extra_says_what_to_install() -> None:
+    """The example trainer asked to register in MLflow without the client: one line, exit 2."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_MLFLOW + "from orchestrator.examples.trainer import main; "
+            "sys.exit(main(['--broker', '127.0.0.1:9', '--mlflow-tracking-uri', 'http://x']))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 2
+    assert "pip install 'ml-stream-orchestrator[mlflow]'" in out.stderr
