@@ -88,17 +88,23 @@ def enter(mg: ModelChecks, name: str, checks: list[Check], at: datetime) -> list
     return effects
 
 
+def counts(r: Rollout, perf: ModelPerformance) -> bool:
+    """An interval that can count: at least `min_samples` samples and a figure for the guard
+    metric (whether its version is champion or challenger is the gate's state to say)."""
+    return perf.sample_count >= r.min_samples and r.guard.metric in perf.metrics
+
+
 def on_performance(
     mg: ModelChecks, perf: ModelPerformance, source: SourceOffset, at: datetime
 ) -> list[Effect]:
     """Effects of one live interval (none without a staged rollout)."""
     r = mg.spec.rollout
     v = mg.versions.get(perf.version)
-    if r is None or v is None or perf.sample_count < r.min_samples:
+    if r is None or v is None or not counts(r, perf):
         return []
-    value = perf.metrics.get(r.guard.metric)
+    value = perf.metrics[r.guard.metric]
     champ = mg.champion
-    if value is None or not (v.state == "challenger" or perf.version == champ):
+    if not (v.state == "challenger" or perf.version == champ):
         return []
     figure = _figure(perf, value, source)
     v.last = figure

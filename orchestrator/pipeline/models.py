@@ -112,7 +112,9 @@ class ModelLogic:
         received = entry.timestamp if isinstance(entry, LoggedEvent) else None
         effects = engine.handle(model, item, entry.source, record.offset, now, trigger, received)
         out = Applied(
-            entry.event.type if isinstance(entry, LoggedEvent) else "data.notice", "applied"
+            entry.event.type if isinstance(entry, LoggedEvent) else "data.notice",
+            "applied",
+            item=item,
         )
         out.effects = effects
         for effect in effects:

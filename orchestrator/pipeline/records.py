@@ -66,6 +66,9 @@ class Applied:
     code: str | None = None
     #: the event id of an invalid record, when one could be read (for the log line)
     event_id: str | None = None
+    #: the decoded input the effects came from, when the shell reports what it said (the
+    #: figures of a model.performance interval)
+    item: object | None = None
 
 
 def broker_ms(record: InputRecord) -> int | None:

@@ -227,7 +227,7 @@ def build_app(
         dlq_limit,
     )
     eventtime = EventTimeObserver(arrivals_topic, metrics, time.time)
-    model_observer = ModelObserver(metrics)
+    model_observer = ModelObserver(metrics, model_logic.specs)
 
     def on_internal(code: str) -> None:
         metrics.dlq_code(code)
@@ -235,7 +235,7 @@ def build_app(
     def restore_models(entries: list[tuple[str, Any]]) -> ModelPartition:
         part = model_logic.restore(entries)
         for model, gate in part.gates.items():
-            model_observer.champion(model, gate.champion)
+            model_observer.champion(model, gate.champion, gate.challenger)
         return part
 
     async def fatal(exc: BaseException) -> None:

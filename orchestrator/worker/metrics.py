@@ -23,9 +23,17 @@ from prometheus_client import (
 from orchestrator import __version__
 from orchestrator.contracts.records import AuditDecision
 from orchestrator.core.timeutil import dataset_start
+from orchestrator.errors import E_CHALLENGER_REPLACED, E_LINEAGE_REJECTED, E_LIVE_DEGRADED
 
 #: the `subject`/`dataset` label of a dataset or model no policy declares
 OTHER = "other"
+
+#: the `cause` of a champion rollback or a challenger's rejection, by the code of its failed check
+CAUSES = {
+    E_LIVE_DEGRADED: "live_degraded",
+    E_CHALLENGER_REPLACED: "replaced",
+    E_LINEAGE_REJECTED: "lineage",
+}
 
 
 def _dist_version(name: str) -> str:
@@ -135,6 +143,43 @@ class Metrics:
             ["model", "cause"],
             registry=r,
         )
+        self.challenger = Gauge(
+            "orchestrator_challenger",
+            "1 while a model has a challenger in a staged rollout (a version that passed the gate "
+            "and waits for its live intervals), else 0",
+            ["model"],
+            registry=r,
+        )
+        for model in sorted(self.models):
+            self.challenger.labels(model).set(0)
+        self.challenger_rejections = Counter(
+            "orchestrator_challenger_rejections_total",
+            "Challengers of a staged rollout dropped instead of crowned, by cause (live_degraded, "
+            "replaced, lineage, override, other)",
+            ["model", "cause"],
+            registry=r,
+        )
+        self.live_metric = Gauge(
+            "orchestrator_live_metric",
+            "Latest figure of a required metric reported by model.performance for the model's "
+            "current champion or challenger (role)",
+            ["model", "role", "metric"],
+            registry=r,
+        )
+        self.live_samples = Gauge(
+            "orchestrator_live_samples",
+            "Sample count of the latest model.performance interval of the model's current "
+            "champion or challenger (role)",
+            ["model", "role"],
+            registry=r,
+        )
+        self.live_intervals = Counter(
+            "orchestrator_live_intervals_total",
+            "model.performance intervals of a model's champion or challenger; counted: the "
+            "staged rollout can use it (at least min_samples samples, a figure for the guard)",
+            ["model", "role", "counted"],
+            registry=r,
+        )
         self.lag = Gauge(
             "orchestrator_consumer_lag",
             "Records behind the end of the partition",
@@ -156,6 +201,7 @@ class Metrics:
             "orchestrator_ready", "1 when topics are verified and state is recovered", registry=r
         )
         self._champions: dict[str, str] = {}
+        self._live: dict[tuple[str, str], set[str]] = {}
         self._lag_labels: set[tuple[str, str]] = set()
         self._event_children: dict[tuple[str, str, str], Any] = {}
         self._watermark_children: dict[str, Any] = {}
@@ -194,17 +240,63 @@ class Metrics:
         for dataset, n in per_dataset.items():
             self.arrivals.labels(self.dataset_label(dataset)).inc(n)
 
-    def decided(self, d: AuditDecision, trigger_ts_ms: int | None) -> None:
+    def decided(
+        self, d: AuditDecision, trigger_ts_ms: int | None, challenger: str | None = None
+    ) -> None:
+        """One decision; `challenger`: the model's challenger before it (a decision that drops
+        it counts as a challenger rejection)."""
         self.decisions.labels(d.subject.kind, self.subject(d), d.outcome).inc()
-        for c in d.checks:
-            if not c.passed:
-                self.check_failures.labels(c.code).inc()
+        failed = [c.code for c in d.checks if not c.passed]
+        for code in failed:
+            self.check_failures.labels(code).inc()
         if trigger_ts_ms:
             self.latency.observe(max(0.0, time.time() - trigger_ts_ms / 1000))
         if d.outcome == "rollback" and d.model:
-            self.rollbacks.labels(
-                d.model, "command" if d.subject.kind == "command" else "lineage"
-            ).inc()
+            cause = "command" if d.subject.kind == "command" else _cause(failed, "lineage")
+            self.rollbacks.labels(d.model, cause).inc()
+        version = d.subject.id.partition(":")[2] if d.subject.kind == "model_version" else None
+        if (
+            d.model
+            and version is not None
+            and version == challenger
+            and d.outcome in ("reject", "override")
+            and d.champion_after != version
+        ):
+            default = "override" if d.outcome == "override" else "other"
+            self.challenger_rejections.labels(self.subject(d), _cause(failed, default)).inc()
+
+    def set_challenger(self, model: str, version: str | None) -> None:
+        """Whether `model` has a challenger now (1) or not (0)."""
+        if model in self.models:
+            self.challenger.labels(model).set(0 if version is None else 1)
+
+    def live(
+        self,
+        model: str,
+        role: str,
+        figures: Mapping[str, float],
+        samples: int,
+        counted: bool,
+    ) -> None:
+        """A model.performance interval of `model`'s champion or challenger (`role`); `figures`
+        only of the policy's required metrics (bounded labels)."""
+        if model not in self.models:
+            return
+        self.live_intervals.labels(model, role, "true" if counted else "false").inc()
+        self.live_samples.labels(model, role).set(samples)
+        names = self._live.setdefault((model, role), set())
+        for metric, value in figures.items():
+            self.live_metric.labels(model, role, metric).set(value)
+            names.add(metric)
+
+    def forget_live(self, model: str, role: str) -> None:
+        """The version in `role` changed: its figures are not the new one's."""
+        names = self._live.pop((model, role), None)
+        if names is None:
+            return
+        for metric in names:
+            self.live_metric.remove(model, role, metric)
+        self.live_samples.remove(model, role)
 
     def set_lag(self, lags: dict[Any, int]) -> None:
         """Consumer lag per (topic, partition) owned now; series of partitions no longer
@@ -232,3 +324,8 @@ class Metrics:
         if version is not None:
             self.champion.labels(model, version).set(1)
             self._champions[model] = version
+
+
+def _cause(failed: list[str], default: str) -> str:
+    """The `cause` label of a rollback or challenger rejection from its failed checks' codes."""
+    return next((CAUSES[c] for c in failed if c in CAUSES), default)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import structlog
 
+from orchestrator.contracts.events import ModelPerformance
 from orchestrator.core.effects import ChampionChanged, Decided, Rejected, TrainingRequest
+from orchestrator.core.modelspec import ModelGateSpec
+from orchestrator.core.rollout import counts
 from orchestrator.pipeline.records import Applied, InputRecord
 from orchestrator.worker.metrics import Metrics
 
@@ -30,18 +35,32 @@ class RouterObserver:
 
 
 class ModelObserver:
-    def __init__(self, metrics: Metrics) -> None:
+    """Metrics and logs of the model gates' effects. It follows each model's champion and
+    challenger (from the champions changes, and from the gates on recovery) to say whose live
+    figures a model.performance interval reports and which decision drops a challenger."""
+
+    def __init__(self, metrics: Metrics, specs: Mapping[str, ModelGateSpec] | None = None) -> None:
         self.metrics = metrics
+        self.specs = dict(specs or {})
         self.champions: dict[str, str | None] = {}
+        self.challengers: dict[str, str | None] = {}
 
     def __call__(self, applied: Applied, record: InputRecord) -> None:
         self.metrics.event(record.topic, applied.event_type, applied.fate)
         if applied.code is not None:
             self.metrics.dlq_code(applied.code)
+        # an exact duplicate changes nothing (no effects at all): not reported twice
+        if (
+            isinstance(applied.item, ModelPerformance)
+            and applied.fate == "applied"
+            and applied.effects
+        ):
+            self.performance(applied.item)
         for effect in applied.effects:
             if isinstance(effect, Decided):
                 d = effect.decision
-                self.metrics.decided(d, record.timestamp)
+                model = d.model or ""
+                self.metrics.decided(d, record.timestamp, self.challengers.get(model))
                 log.info(
                     "decision",
                     decision_id=d.decision_id,
@@ -51,7 +70,7 @@ class ModelObserver:
                     failed=[c.code for c in d.checks if not c.passed],
                 )
             elif isinstance(effect, ChampionChanged):
-                self.champion(effect.model, effect.version)
+                self.champion(effect.model, effect.version, effect.challenger)
                 log.info(
                     "champion",
                     model=effect.model,
@@ -67,6 +86,30 @@ class ModelObserver:
                     "rejected", code=effect.code, event_id=effect.event_id, reason=effect.message
                 )
 
-    def champion(self, model: str, version: str | None) -> None:
+    def champion(self, model: str, version: str | None, challenger: str | None = None) -> None:
+        """`model`'s champion and challenger now; the live figures of a role whose version
+        changed are dropped (they were the previous version's)."""
+        if self.champions.get(model) != version:
+            self.metrics.forget_live(model, "champion")
+        if self.challengers.get(model) != challenger:
+            self.metrics.forget_live(model, "challenger")
         self.champions[model] = version
+        self.challengers[model] = challenger
         self.metrics.set_champion(model, version)
+        self.metrics.set_challenger(model, challenger)
+
+    def performance(self, perf: ModelPerformance) -> None:
+        """The figures of an interval of the champion or challenger (as they stood before it
+        was judged), of the policy's required metrics only; other versions' are not shown."""
+        spec = self.specs.get(perf.model)
+        if spec is None:
+            return
+        if perf.version == self.champions.get(perf.model):
+            role = "champion"
+        elif perf.version == self.challengers.get(perf.model):
+            role = "challenger"
+        else:
+            return
+        figures = {m: v for m, v in perf.metrics.items() if m in spec.required_metrics}
+        counted = spec.rollout is not None and counts(spec.rollout, perf)
+        self.metrics.live(perf.model, role, figures, perf.sample_count, counted)
