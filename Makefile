@@ -13,7 +13,12 @@ $(BIN)/orchestrator: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,mlflow,mlflow-server]'
 	touch $@
 
-setup: $(BIN)/orchestrator
+# the event-time hot path of the core compiled with mypyc (pure Python if it cannot be built)
+CORE_NATIVE := orchestrator/core/_compiled.json
+$(CORE_NATIVE): $(BIN)/orchestrator $(wildcard orchestrator/core/*.py) scripts/build_core.py
+	$(BIN)/python -m scripts.build_core
+
+setup: $(BIN)/orchestrator $(CORE_NATIVE)
 
 system:
 	bash scripts/install-system.sh
@@ -27,7 +32,7 @@ lint: setup
 
 test: system setup lint
 	bash deploy/kafka/kafka.sh fetch
-	$(BIN)/pytest -q -p no:cacheprovider
+	ORCH_EXPECT_COMPILED=1 $(BIN)/pytest -q -p no:cacheprovider
 
 # the fault suite at full size: >= 100k events, >= 10 kills, both processing guarantees
 chaos: system setup
@@ -49,8 +54,9 @@ $(MUT)/bin/mutmut: pyproject.toml constraints-mutation.txt
 
 mutation: $(MUT)/bin/mutmut
 	rm -rf mutants
-	ORCH_MUTATION=1 $(MUT)/bin/mutmut run --max-children 2 || true
+	ORCH_PURE_CORE=1 ORCH_MUTATION=1 $(MUT)/bin/mutmut run --max-children 2 || true
 	$(MUT)/bin/python -m scripts.mutation_report
 
 clean:
 	rm -rf $(VENV) $(MUT) .run deploy/kafka/lib mutants
+	$(PY) -m scripts.build_core --clean

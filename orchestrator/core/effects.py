@@ -7,6 +7,7 @@ a frozen dataclass sets each field through `object.__setattr__`, 3x the cost of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.contracts.events import DataArrival
 from orchestrator.contracts.records import AuditDecision, TrainingRequested, WindowManifest
@@ -116,7 +117,7 @@ class StatePut:
     """Persist `value` (JSON-able) under `key` in the partition's state changelog."""
 
     key: str
-    value: object
+    value: Any
 
 
 @dataclass(slots=True)

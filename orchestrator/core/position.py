@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
+
 from orchestrator.core.effects import StatePut
 
 #: Changelog key of a partition's position: the next input offset not yet reflected in state.
 POSITION_KEY = "\x1fpos"
 
 
+#: subclassed by interpreted shells (pipeline Cursor, ModelPartition) when compiled with mypyc
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Positioned:
     """The next input offset this state has not seen: recovery skips the offsets below it, and
     the position is checkpointed last, with the state it follows."""
