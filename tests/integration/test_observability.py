@@ -1,9 +1,11 @@
-"""A real Prometheus scrapes a real worker during a simulated run: every dashboard and alert query
-is valid against it, the dashboard queries return data (for every value of the dashboard
-variables too), and the numbers agree with the topics. Lag series follow partition ownership."""
+"""A real Prometheus scrapes a real worker during a simulated run (a staged rollout with its live
+intervals included): every dashboard and alert query is valid against it, the dashboard queries
+return data (for every value of the dashboard variables too), and the numbers agree with the
+topics. Lag series follow partition ownership."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import platform
 import shutil
@@ -17,15 +19,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
+from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.embedded import EmbeddedBroker, free_port
 from orchestrator.policies import Policies
-from orchestrator.simulate import EXAMPLE_KEYS
+from orchestrator.produce import send_raw
+from orchestrator.simulate import EXAMPLE_KEYS, Phase, generate, to_lines
+from tests import factories
 from tests.conftest import ROOT, make_catalog, run_cli
 from tests.integration.test_gates_e2e import read
 from tests.integration.test_worker import Worker, wait_for
@@ -138,23 +144,11 @@ def observed_run(
 def test_prometheus_scrapes_a_real_worker(
     observed_run: tuple[Prometheus, Worker, Catalog, str], tmp_path: Path
 ) -> None:
-    """Queries are valid, dashboards have data, and metric values equal what the topics hold."""
+    """Queries are valid, dashboards have data, and metric values equal what the topics hold,
+    the staged rollout's (live figures, degradation rollback, challenger rejections) too."""
     prom, worker, catalog, bs = observed_run
     base = f"http://127.0.0.1:{worker.port}"
     wait_for(lambda: http(f"{base}/healthz")[0] == 200, timeout=60)
-    out = run_cli(
-        "simulate",
-        "--send",
-        "--example-keys",
-        "--seed",
-        "3",
-        "--broker",
-        bs,
-        "--topics",
-        str(catalog.files["arrivals"].parent),
-        timeout=240,
-    )
-    assert out.returncode == 0, out.stderr
     audit_topic = catalog.name("audit")
     last: list[int] = []
 
@@ -162,7 +156,34 @@ def test_prometheus_scrapes_a_real_worker(
         last.append(len(read(bs, audit_topic)))
         return len(last) >= 4 and last[-1] == last[-4] and last[-1] > 0
 
-    wait_for(settled, timeout=120, every=1.5)
+    # the simulation phase by phase, each once the worker has decided the one before (as the
+    # demo sends it), so that fraud's staged rollout plays out: live intervals crown
+    # challengers, a champion degrades live and is rolled back, a challenger is rejected
+    topics_dir = str(catalog.files["arrivals"].parent)
+    phases = generate(Policies.load(ROOT / "gates"), EXAMPLE_KEYS, seed=3)
+    assert "live" in [p.name for p in phases]
+    for phase in phases:
+        path = tmp_path / f"{phase.name}.jsonl"
+        path.write_bytes(to_lines([Phase(phase.name, phase.events)]))
+        out = run_cli("produce", str(path), "--broker", bs, "--topics", topics_dir, timeout=120)
+        assert out.returncode == 0, out.stderr
+        if phase.malformed:
+            asyncio.run(send_raw(Connection(bs), catalog.name("arrivals"), phase.malformed))
+        last.clear()
+        wait_for(settled, timeout=120, every=1.5)
+    # one more live interval of fraud's champion: its figures are what Prometheus shows
+    champion = [r for r in read(bs, catalog.name("champions")) if r["model"] == "fraud"][-1]
+    interval = {
+        **factories.performance("obs-live", model="fraud", version=champion["version"]),
+        "metrics": {"recall": 0.879, "false_positive_rate": 0.021},
+        "sample_count": 4321,
+    }
+    path = tmp_path / "interval.jsonl"
+    path.write_bytes(orjson.dumps(interval) + b"\n")
+    out = run_cli("produce", str(path), "--broker", bs, "--topics", topics_dir)
+    assert out.returncode == 0, out.stderr
+    live = 'orchestrator_live_metric{model="fraud", role="champion", metric="recall"}'
+    wait_for(lambda: prom.value(live) == 0.879, timeout=30)
     status, body = http(f"{base}/readyz")
     assert status == 200 and json.loads(body)["ready"] is True, body
     wait_for(lambda: prom.value("sum(orchestrator_decisions_total)") == last[-1], timeout=30)
@@ -224,6 +245,41 @@ def test_prometheus_scrapes_a_real_worker(
     assert prom.value('python_info{job="orchestrator"}') == 1
     text = http(f"{base}/metrics")[1].decode()
     assert "event_id" not in text and "s3://" not in text  # no unbounded labels
+    assert "obs-live" not in text and 'version="v5"' not in text
+
+    # the staged rollout, as the topics hold it and Prometheus shows it
+    for family in (
+        "orchestrator_challenger",
+        "orchestrator_live_metric",
+        "orchestrator_live_samples",
+        "orchestrator_live_intervals_total",
+        "orchestrator_challenger_rejections_total",
+    ):
+        assert f"\n{family}{{" in text, family  # a series of each new family
+    audited = list({d["decision_id"]: d for d in read(bs, audit_topic)}.values())
+
+    def failed(d: dict[str, Any]) -> set[str]:
+        return {c["code"] for c in d["checks"] if not c["passed"]}
+
+    degraded = [d for d in audited if "E_LIVE_DEGRADED" in failed(d)]
+    assert sorted((d["subject"]["id"], d["outcome"]) for d in degraded) == [
+        ("fraud:v5", "rollback"),
+        ("fraud:v6", "reject"),
+    ]
+    assert prom.value('sum(orchestrator_champion_rollbacks_total{cause="live_degraded"})') == 1
+    rejections = prom.query("sum by (model, cause) (orchestrator_challenger_rejections_total)")
+    assert {
+        (s["metric"]["model"], s["metric"]["cause"]): float(s["value"][1])
+        for s in rejections["data"]["result"]
+    } == {("fraud", "live_degraded"): 1.0, ("fraud", "lineage"): 1.0}
+    assert prom.value('orchestrator_live_samples{model="fraud", role="champion"}') == 4321
+    assert prom.value('orchestrator_challenger{model="fraud"}') == (
+        1 if champion.get("challenger") else 0
+    )
+    # every simulated interval was of the champion or the challenger then, with enough samples
+    sent = sum(e["type"] == "model.performance" for p in phases for e in p.events) + 1
+    assert prom.value('sum(orchestrator_live_intervals_total{counted="true"})') == sent
+    assert prom.value('sum(orchestrator_live_intervals_total{counted="false"})') == 0
 
     # the same simulated run replays to an exact match
     topics = str(catalog.files["arrivals"].parent)
