@@ -1,7 +1,7 @@
 """`orchestrator demo`: the whole loop on one machine, then proof by replay.
 
 Embedded broker (or --broker), topics, a worker and the example trainer as subprocesses, a
-seeded simulation in four phases (data, models, close, commands), a readable summary, and
+seeded simulation in phases (data, models, close, live, commands), a readable summary, and
 `replay`, whose verdict is the exit code. The HMAC keys are the simulator's EXAMPLE keys.
 """
 
