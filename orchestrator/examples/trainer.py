@@ -4,6 +4,12 @@ Consumes `training.requested`, fits a small logistic regression (numpy, gradient
 synthetic data derived from the named windows, measures it on a held-out split, and publishes a
 `model.update` with the real metrics and the windows as lineage. It stands in for a real
 training job: the data is synthetic, the model is tiny, the loop is real.
+
+With an MLflow tracking URI (`--mlflow-tracking-uri`, or MLFLOW_TRACKING_URI) it publishes
+nothing itself: it logs a run (metrics, params, the `orchestrator.trained_on` tag), logs the
+weights and registers them as a new version of the model in MLflow, and
+`orchestrator mlflow sync` turns that version into the model.update (needs the `[mlflow]`
+extra).
 """
 
 from __future__ import annotations
@@ -11,9 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import signal
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -65,14 +75,27 @@ def metrics(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class Trained:
+    """A fitted model: its weights and the model.update that reports it."""
+
+    update: ModelUpdate
+    weights: np.ndarray
+
+
 def train(request: TrainingRequested) -> ModelUpdate:
     """A model.update for a training request: deterministic in the request."""
+    return trained(request).update
+
+
+def trained(request: TrainingRequested) -> Trained:
+    """Fit the model for a training request: deterministic in the request."""
     seed = int(hashlib.sha256(request.request_id.encode()).hexdigest()[:8], 16)
     x, y = _data(seed)
     cut = int(len(y) * 0.75)
     w = fit(x[:cut], y[:cut])
     version = f"auto-{request.request_id.removeprefix('sha256:')[:10]}"
-    return ModelUpdate(
+    update = ModelUpdate(
         event_id=f"{request.model}-{version}",
         model=request.model,
         version=version,
@@ -83,9 +106,47 @@ def train(request: TrainingRequested) -> ModelUpdate:
         params={"steps": 300, "lr": 0.5, "features": x.shape[1]},
         code_version="example-trainer-1",
     )
+    return Trained(update, w)
 
 
-async def run(conn: Connection, catalog: Catalog, group: str) -> None:
+@dataclass(frozen=True)
+class MlflowTarget:
+    """Where the trainer registers its models instead of publishing model.updates."""
+
+    client: Any
+    experiment: str
+
+
+def register_in_mlflow(target: MlflowTarget, request: TrainingRequested) -> str:
+    """Train, log the run and register the weights as a new MLflow version; a line to print."""
+    from orchestrator.mlflow_bridge.register import register
+
+    fit_ = trained(request)
+    update = fit_.update
+    with tempfile.TemporaryDirectory(prefix="trainer-") as tmp:
+        np.save(Path(tmp) / "weights.npy", fit_.weights)
+        done = register(
+            target.client,
+            experiment=target.experiment,
+            model=update.model,
+            request_id=request.request_id,
+            artifact_dir=Path(tmp),
+            metrics=update.metrics,
+            params=dict(update.params or {}),
+            trained_on=update.trained_on,
+            code_version=update.code_version,
+        )
+    again = "" if done.new else " (registered before: the retried request made nothing new)"
+    return (
+        f"trainer: {update.model} registered in MLflow as version {done.version} "
+        f"(run {done.run_id}) on {len(update.trained_on)} windows auc={update.metrics['auc']}"
+        f"{again}"
+    )
+
+
+async def run(
+    conn: Connection, catalog: Catalog, group: str, mlflow: MlflowTarget | None = None
+) -> None:
     consumer = conn.consumer(
         catalog.name("training"),
         group_id=group,
@@ -105,6 +166,10 @@ async def run(conn: Connection, catalog: Catalog, group: str) -> None:
             for records in batch.values():
                 for r in records:
                     request = TrainingRequested.model_validate(orjson.loads(r.value or b"{}"))
+                    if mlflow is not None:
+                        line = await asyncio.to_thread(register_in_mlflow, mlflow, request)
+                        print(line, flush=True)
+                        continue
                     update = train(request)
                     await producer.send_and_wait(
                         catalog.name("model_updates"), encode(update), key=update.model.encode()
@@ -129,11 +194,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topics", default="topics")
     parser.add_argument("--group", default="orchestrator-example-trainer")
     parser.add_argument("--config", type=Path, help="the orchestrator's settings file")
+    parser.add_argument(
+        "--mlflow-tracking-uri",
+        metavar="URI",
+        default=os.environ.get("MLFLOW_TRACKING_URI") or None,
+        help="register each model in this MLflow instead of publishing a model.update "
+        "(default env MLFLOW_TRACKING_URI; unset: publish as before)",
+    )
+    parser.add_argument(
+        "--mlflow-experiment",
+        default="orchestrator-example-trainer",
+        help="the MLflow experiment of the training runs (default orchestrator-example-trainer)",
+    )
     args = parser.parse_args(argv)
     # the same connection settings (TLS, SASL) as every orchestrator client
     settings = Settings(config_file=args.config)
     conn = connection(settings, args.broker or settings.broker)
-    asyncio.run(run(conn, Catalog.load(Path(args.topics)), args.group))
+    target = None
+    if args.mlflow_tracking_uri:
+        try:
+            from mlflow.tracking import MlflowClient
+        except ImportError:
+            print(
+                "trainer: error: registering in MLflow needs the MLflow client: "
+                "pip install 'ml-stream-orchestrator[mlflow]'",
+                file=sys.stderr,
+            )
+            return 2
+        target = MlflowTarget(MlflowClient(args.mlflow_tracking_uri), args.mlflow_experiment)
+    asyncio.run(run(conn, Catalog.load(Path(args.topics)), args.group, target))
     return 0
 
 
