@@ -116,6 +116,7 @@ def cmd_mlflow_sync(settings: Settings, args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # each retry is not news
     models = _models(settings, args.model)
     catalog = Catalog.load(settings.topics_dir)
     stop = threading.Event()
@@ -138,10 +139,21 @@ def cmd_mlflow_sync(settings: Settings, args: argparse.Namespace) -> int:
                 if args.interval is None or stop.wait(args.interval):
                     break
     except (MlflowException, RequestException) as exc:
-        message = getattr(exc, "message", None) or str(exc)
-        err(f"mlflow {uri}: {message.splitlines()[0] if message else type(exc).__name__}")
+        err(f"mlflow {uri}: {_explain(exc)}")
         return EXIT_CONFIG
     return code
+
+
+def _explain(exc: Exception) -> str:
+    """An MLflow failure in one line: what went wrong and what to check."""
+    message = str(getattr(exc, "message", None) or exc)
+    if "Max retries exceeded" in message or "Failed to establish a new connection" in message:
+        return (
+            "cannot connect: is the tracking server running there? "
+            "check --tracking-uri (or MLFLOW_TRACKING_URI)"
+        )
+    first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+    return first if len(first) <= 300 else first[:297] + "..."
 
 
 def _print(report: Any, told: set[str], *, loop: bool) -> set[str]:

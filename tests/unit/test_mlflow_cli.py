@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT, run_cli
 
 NO_MLFLOW = "import sys; sys.modules['mlflow'] = None; "
@@ -79,3 +81,14 @@ def test_the_trainer_without_the_extra_says_what_to_install() -> None:
     )
     assert out.returncode == 2
     assert "pip install 'ml-stream-orchestrator[mlflow]'" in out.stderr
+
+
+def test_an_unreachable_tracking_server_is_one_line() -> None:
+    """No server at the URI: one line saying what to check, exit 2, no retry chatter."""
+    pytest.importorskip("mlflow.tracking", reason="needs the [mlflow] extra")
+    out = run_cli("mlflow", "sync", "--tracking-uri", "http://127.0.0.1:9", "--broker", "x:1")
+    assert out.returncode == 2
+    assert out.stderr == (
+        "orchestrator: error: mlflow http://127.0.0.1:9: cannot connect: is the tracking server "
+        "running there? check --tracking-uri (or MLFLOW_TRACKING_URI)\n"
+    )
