@@ -40,10 +40,10 @@ def routed(events: list[dict[str, Any]], topic: str, role: str, key: str) -> lis
     return route({topic: role}, MemorySource({topic: {0: records(mine, key)}}))
 
 
-def derived_fraud(seed: int) -> list[dict[str, Any]]:
-    """fraud's decisions when each phase is sent once the one before is decided: its
-    models.log is the data phase's notices, the models phase, the close phase's notices, the
-    live phase, the commands."""
+def fraud_log(seed: int) -> list[TimedRecord]:
+    """fraud's models.log when each phase is sent once the one before is decided: the data
+    phase's notices, the models phase, the close phase's notices, the live phase, the
+    commands."""
     phases = generate(POLICIES, EXAMPLE_KEYS, seed=seed, issued_at=ISSUED)
     assert [p.name for p in phases] == ["data", "models", "close", "live", "commands"]
     by_name = {p.name: p for p in phases}
@@ -57,9 +57,12 @@ def derived_fraud(seed: int) -> list[dict[str, Any]]:
         *routed(by_name["live"].events, updates, "model_updates", "model"),
         *routed(by_name["commands"].events, "commands", "commands", "model"),
     ]
-    source = MemorySource(
-        {"models.log": {0: [(i, e.key, e.value, APPENDED_MS) for i, e in enumerate(log)]}}
-    )
+    return [(i, e.key, e.value, APPENDED_MS) for i, e in enumerate(log)]
+
+
+def derived_fraud(seed: int) -> list[dict[str, Any]]:
+    """fraud's decisions derived from `fraud_log`."""
+    source = MemorySource({"models.log": {0: fraud_log(seed)}})
     derived = derive_models(
         POLICIES, POLICIES.access.spec(dict(EXAMPLE_KEYS)), "models.log", source, Range()
     )
