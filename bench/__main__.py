@@ -32,6 +32,7 @@ import yaml
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import DefaultPartitioner
 
+from orchestrator import core as core_package
 from orchestrator.audit import AuditIndex
 from orchestrator.catalog.topics import Catalog, TopicSpec
 from orchestrator.contracts.codec import decode, encode
@@ -56,6 +57,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DATASETS = 24  # keys spread over all 6 partitions (6 keys would hash onto only 3)
 BASE_MS = 1_795_392_000_000
 PAD = "x" * 120
+
+
+def core_compiled() -> bool:
+    """Whether this checkout's core runs compiled (the worker subprocesses load the same)."""
+    import orchestrator.core.windows  # noqa: F401
+
+    return bool(core_package.compiled_modules())
 
 
 def log(msg: str) -> None:
@@ -278,6 +286,66 @@ async def client_loop(
 # -- L6: the real worker ----------------------------------------------------------------------
 
 
+def proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, over all cores."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
+class CpuShares:
+    """Who used the machine's cores between `start()` and `stop()`: the broker, the worker, this
+    process (the load generator), and everything else. Shares of all cores' time, so 1.0 is
+    every core busy for the whole span."""
+
+    def __init__(self, broker_pid: int | None, worker: WorkerProc) -> None:
+        self.broker_pid, self.worker = broker_pid, worker
+
+    def _sample(self) -> tuple[float, float, float, float, float, float]:
+        broker = proc_cpu_s(self.broker_pid) if self.broker_pid else 0.0
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        busy, total = machine_cpu_s()
+        return time.monotonic(), broker, self.worker.cpu_s(), me.ru_utime + me.ru_stime, busy, total
+
+    def start(self) -> None:
+        self.t0 = self._sample()
+
+    def stop(self) -> dict[str, float]:
+        t1 = self._sample()
+        wall, broker, worker, gen, busy, total = (b - a for a, b in zip(self.t0, t1, strict=True))
+        cores = total / wall if wall else 1.0
+        capacity = wall * cores
+        out = {
+            "cores": round(cores, 2),
+            "seconds": round(wall, 2),
+            "broker": broker / capacity,
+            "worker": worker / capacity,
+            "generator": gen / capacity,
+            "machine": busy / capacity,
+        }
+        out["other"] = max(0.0, out["machine"] - out["broker"] - out["worker"] - out["generator"])
+        if not self.broker_pid:
+            out.pop("broker")
+        return out
+
+
+def broker_pid(kafka_run: Path | None) -> int | None:
+    """The pid of the broker `deploy/kafka/kafka.sh start` started (None: not ours)."""
+    if kafka_run is None:
+        return None
+    try:
+        return int((kafka_run / "kafka.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 class WorkerProc:
     def __init__(
         self,
@@ -348,8 +416,7 @@ class WorkerProc:
         return self.metric("orchestrator_events_total")
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_cpu_s(self.proc.pid)
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -765,9 +832,12 @@ def main(argv: list[str] | None = None) -> int:
             # one continuous open-loop stream; decisions triggered in its first seconds (broker
             # and worker settling at this rate) are not counted
             count = int(rate * (args.latency_warmup_seconds + args.latency_seconds))
+            shares = CpuShares(broker_pid(kafka_run), worker)
+            shares.start()
             began = asyncio.run(produce(conn, catalog_l.name("arrivals"), source, count, rate=rate))
             since = int((began + args.latency_warmup_seconds) * 1000)
             worker.wait_events(warm_events + count, timeout=600)
+            cpu = shares.stop()
             time.sleep(1.0)
             worker.stop()
             lat = asyncio.run(latencies(conn, catalog_l, since))
@@ -778,6 +848,7 @@ def main(argv: list[str] | None = None) -> int:
                 "p50_ms": _ms(pct(lat, 0.5)),
                 "p99_ms": _ms(pct(lat, 0.99)),
                 "p999_ms": _ms(pct(lat, 0.999)),
+                "cpu_shares": cpu,
             }
     finally:
         if kafka_run is not None:
@@ -796,6 +867,9 @@ def main(argv: list[str] | None = None) -> int:
             results["replay"]["end_to_end_events_per_s"] / results["L6"]["events_per_s"]
         )
     results["max_rss_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["targets"] = targets(results)
+    # which build of the core the worker ran (scripts/build_core.py; ORCH_PURE_CORE=1: pure)
+    results["core_build"] = "mypyc" if core_compiled() else "pure"
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2))
     print(table(results))
@@ -809,7 +883,7 @@ def _ms(v: float | None) -> float | None:
 def table(r: dict[str, Any]) -> str:
     lines = [
         f"{'level':8} {'events/s':>10} {'CPU µs/event':>13} {'ratio to L3':>12}"
-        f"  (L3..L5: median of {len(r['L3'].get('runs', [0]))} runs)"
+        f"  (L3..L5: median of {len(r['L3'].get('runs', [0]))} runs; core: {r.get('core_build')})"
     ]
     l3 = r["L3"]["events_per_s"]
     for k in ("L3", "L4", "L5", "L6", "L6_exactly_once"):
@@ -838,6 +912,8 @@ def table(r: dict[str, Any]) -> str:
             f"({lat['rate']:.0f}/s, {lat['decisions']} decisions): "
             f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, p99.9 {lat['p999_ms']} ms"
         )
+        if "cpu_shares" in lat:
+            lines.append("    " + shares_text(lat["cpu_shares"]))
     lines.append(
         f"worker RSS (MB) by events processed: {r['rss_mb']}"
         + (f", growth x{r['rss_growth_ratio']:.2f}" if "rss_growth_ratio" in r else "")
@@ -860,7 +936,70 @@ def table(r: dict[str, Any]) -> str:
         f"changelog bytes per input event: {r['changelog_bytes_per_event']:.0f} "
         f"(input event {r['input_bytes_per_event']} bytes)"
     )
+    lines.append("targets (ratios of this run):")
+    for t in targets(r):
+        lines.append(f"  {t['target']:38} {t['measured']:>14}  {'met' if t['met'] else 'NOT MET'}")
     return "\n".join(lines)
+
+
+def shares_text(c: dict[str, float]) -> str:
+    """One line: who used the cores during a latency run."""
+    parts = [
+        f"{name} {c[name]:.0%}" for name in ("broker", "worker", "generator", "other") if name in c
+    ]
+    return (
+        f"CPU, share of the {c['cores']:.0f} cores: "
+        + ", ".join(parts)
+        + f" (machine {c['machine']:.0%})"
+    )
+
+
+def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with what this run measured."""
+    ratios, out = r["ratios"], []
+    out.append(
+        {
+            "target": "L6 >= 0.5 x L3 (stretch 0.7)",
+            "measured": f"{ratios['L6/L3']:.2f}",
+            "met": ratios["L6/L3"] >= 0.5,
+        }
+    )
+    half = r["latency"].get("50%", {})
+    p99 = half.get("p99_ms")
+    out.append(
+        {
+            "target": "decision p99 <= 20 ms at 50% of max",
+            "measured": f"{p99} ms",
+            "met": p99 is not None and p99 <= 20,
+        }
+    )
+    replay = ratios.get("replay/L6", 0.0)
+    out.append({"target": "replay >= 3 x L6", "measured": f"x{replay:.2f}", "met": replay >= 3})
+    growth = r.get("rss_growth_ratio")
+    out.append(
+        {
+            "target": "worker RSS 200k -> 1M within 10%",
+            "measured": "n/a" if growth is None else f"x{growth:.2f}",
+            "met": growth is not None and abs(growth - 1) <= 0.10,
+        }
+    )
+    rgrowth = r["replay_rss"]["growth_ratio"]
+    out.append(
+        {
+            "target": "replay peak RSS small -> 1M within 10%",
+            "measured": f"x{rgrowth:.2f}",
+            "met": abs(rgrowth - 1) <= 0.10,
+        }
+    )
+    cl, inp = r["changelog_bytes_per_event"], r["input_bytes_per_event"]
+    out.append(
+        {
+            "target": "changelog bytes <= 2 x input",
+            "measured": f"{cl:.0f} / {inp} B",
+            "met": cl <= 2 * inp,
+        }
+    )
+    return out
 
 
 if __name__ == "__main__":

@@ -75,3 +75,16 @@ def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
         assert (saw["duplicates"], saw["conflicts"]) == (made["duplicates"], made["conflicts"])
     assert "the core saw" in out.stdout
     assert "ratio to L3" in out.stdout and "changelog bytes per input event" in out.stdout
+    # the targets, each judged from this run's figures, and who used the cores while latency
+    # was measured (the broker here is the test's own, not started by the bench: no broker share)
+    assert [t["target"] for t in r["targets"]][:3] == [
+        "L6 >= 0.5 x L3 (stretch 0.7)",
+        "decision p99 <= 20 ms at 50% of max",
+        "replay >= 3 x L6",
+    ]
+    assert all(isinstance(t["met"], bool) for t in r["targets"]) and "targets" in out.stdout
+    for lat in r["latency"].values():
+        c = lat["cpu_shares"]
+        assert c["seconds"] > 0 and c["cores"] >= 1 and 0 < c["worker"] <= c["machine"] <= 1.05
+        assert c["generator"] > 0 and c["other"] >= 0
+    assert r["core_build"] in ("mypyc", "pure")
