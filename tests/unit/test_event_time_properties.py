@@ -306,7 +306,12 @@ def test_restore_without_the_last_tombstones_is_invisible(
     last = [e for effects in full[earlier:cut] for e in effects]
     puts = {e.key: e.value for e in last if isinstance(e, StatePut)}
     deletes = [e.key for e in last if isinstance(e, StateDelete)]
-    landed = data.draw(st.lists(st.sampled_from(deletes), unique=True) if deletes else st.just([]))
+    # the tombstones the checkpoint writes: a delete followed by a put of the same key is not
+    # one (the shell's dirty set discards it, pipeline/shell.py), so it cannot land
+    tombstones = [key for key in dict.fromkeys(deletes) if _deleted_last(last, key)]
+    landed = data.draw(
+        st.lists(st.sampled_from(tombstones), unique=True) if tombstones else st.just([])
+    )
     # the checkpoint's puts coalesce per key (a key deleted after its put is not put)
     for key in deletes:
         if _deleted_last(last, key):
