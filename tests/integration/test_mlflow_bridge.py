@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -527,3 +528,52 @@ def test_trainer_to_alias_through_a_worker(
         except subprocess.TimeoutExpired:
             trainer.kill()
         trainer_log.close()
+
+
+def test_the_loop_follows_until_sigterm(
+    embedded_bootstrap: str, mlflow_uri: str, tmp_path: Path
+) -> None:
+    """`--interval`: a version registered while it runs is published and a champions record
+    moves the alias, without restarting it; idle passes print nothing; SIGTERM ends it, 0."""
+    s = Setup(embedded_bootstrap, tmp_path, mlflow_uri)
+    args = ["mlflow", "sync", "--tracking-uri", mlflow_uri, "--interval", "0.5"]
+    args += ["--broker", s.bootstrap, "--topics", str(s.topics), "--gates", str(s.gates)]
+    errors = tmp_path / "loop.stderr"
+    with errors.open("wb") as err_out:  # the child keeps its own copy of the descriptor
+        loop = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", *args],
+            stdout=subprocess.PIPE,
+            stderr=err_out,
+            text=True,
+            cwd=ROOT,
+        )
+    lines: list[str] = []
+    assert loop.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(loop.stdout.readline, "")))
+    reader.start()
+    try:
+        # the first pass finds no registered model yet
+        wait_for(lambda: any(x.startswith("mlflow sync:") for x in lines), timeout=60, every=0.2)
+        version = register_version(s, "req-loop", 0.8, [C.format(10)])
+        wait_for(lambda: TAG_PUBLISHED in s.version_tags(version), timeout=60, every=0.5)
+        s.champion(version)
+        wait_for(
+            lambda: s.client.get_registered_model(s.model).aliases == {"champion": version},
+            timeout=60,
+            every=0.5,
+        )
+        assert s.aliases() == {"champion": version}
+        time.sleep(2)  # a few idle passes
+    finally:
+        loop.send_signal(signal.SIGTERM)
+        loop.wait(timeout=60)
+        reader.join(timeout=10)
+    assert loop.returncode == 0, errors.read_text()
+    lines = [x.rstrip("\n") for x in lines]
+    assert f"published {s.model} version 1 (event mlflow/{s.model}/1)" in lines
+    assert f"alias {s.model}@champion: (none) -> 1" in lines
+    assert f"note {s.model}: no registered model of that name in MLflow" in lines
+    # a summary per pass that did something, not one per idle pass
+    summaries = [x for x in lines if x.startswith("mlflow sync:")]
+    assert 2 <= len(summaries) <= 4, lines
+    assert len(s.updates()) == 1
