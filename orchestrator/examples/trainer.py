@@ -5,7 +5,7 @@ synthetic data derived from the named windows, measures it on a held-out split, 
 `model.update` with the real metrics and the windows as lineage. It stands in for a real
 training job: the data is synthetic, the model is tiny, the loop is real.
 
-With an MLflow tracking URI (`--mlflow-tracking-uri`, or MLFLOW_TRACKING_URI) it publishes
+With `--mlflow-tracking-uri URI` (or the flag alone, for MLFLOW_TRACKING_URI's) it publishes
 nothing itself: it logs a run (metrics, params, the `orchestrator.trained_on` tag), logs the
 weights and registers them as a new version of the model in MLflow, and
 `orchestrator mlflow sync` turns that version into the model.update (needs the `[mlflow]`
@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,9 +187,18 @@ async def run(
         await consumer.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
+#: `--mlflow-tracking-uri` given without a value: the URI is MLFLOW_TRACKING_URI's
+FROM_ENV = "(MLFLOW_TRACKING_URI)"
+
+
+def options(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
+    """The command line. MLflow mode is asked for with `--mlflow-tracking-uri` (with a URI, or
+    alone for MLFLOW_TRACKING_URI's), never by the environment alone: a shell that exports
+    MLFLOW_TRACKING_URI for other tools does not silently change what the demo's trainer does."""
     parser = argparse.ArgumentParser(
-        prog="python -m orchestrator.examples.trainer", description=__doc__
+        prog="python -m orchestrator.examples.trainer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--broker", help="bootstrap servers (default: the orchestrator's setting)")
     parser.add_argument("--topics", default="topics")
@@ -197,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mlflow-tracking-uri",
         metavar="URI",
-        default=os.environ.get("MLFLOW_TRACKING_URI") or None,
-        help="register each model in this MLflow instead of publishing a model.update "
-        "(default env MLFLOW_TRACKING_URI; unset: publish as before)",
+        nargs="?",
+        const=FROM_ENV,
+        help="register each model in this MLflow instead of publishing a model.update; "
+        "without URI: MLFLOW_TRACKING_URI's (not given: publish as before)",
     )
     parser.add_argument(
         "--mlflow-experiment",
@@ -207,6 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         help="the MLflow experiment of the training runs (default orchestrator-example-trainer)",
     )
     args = parser.parse_args(argv)
+    if args.mlflow_tracking_uri == FROM_ENV:
+        args.mlflow_tracking_uri = environ.get("MLFLOW_TRACKING_URI") or None
+        if args.mlflow_tracking_uri is None:
+            parser.error("--mlflow-tracking-uri without a URI needs MLFLOW_TRACKING_URI set")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = options(argv, os.environ)
     # the same connection settings (TLS, SASL) as every orchestrator client
     settings = Settings(config_file=args.config)
     conn = connection(settings, args.broker or settings.broker)

@@ -92,3 +92,18 @@ def test_an_unreachable_tracking_server_is_one_line() -> None:
         "orchestrator: error: mlflow http://127.0.0.1:9: cannot connect: is the tracking server "
         "running there? check --tracking-uri (or MLFLOW_TRACKING_URI)\n"
     )
+
+
+def test_the_trainer_registers_in_mlflow_only_when_asked() -> None:
+    """MLFLOW_TRACKING_URI alone does not switch the (demo's) trainer to MLflow; the flag
+    does, with a URI or alone for the variable's; alone without the variable is an error."""
+    from orchestrator.examples.trainer import options
+
+    env = {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
+    assert options([], env).mlflow_tracking_uri is None
+    assert options(["--mlflow-tracking-uri"], env).mlflow_tracking_uri == "http://mlflow:5000"
+    uri = options(["--mlflow-tracking-uri", "http://other:5000"], env).mlflow_tracking_uri
+    assert uri == "http://other:5000"
+    with pytest.raises(SystemExit) as exc:
+        options(["--mlflow-tracking-uri"], {})
+    assert exc.value.code == 2
