@@ -681,7 +681,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--broker", help="use this Kafka instead of starting deploy/kafka")
     ap.add_argument("--json", default=str(ROOT / "bench/results/latest.json"))
+    ap.add_argument(
+        "--latency-rate",
+        type=float,
+        help="only the latency run at this many events/s, --repeat times (compare settings)",
+    )
     args = ap.parse_args(argv)
+    if args.latency_rate:
+        return latency_only(args)
     # The same collector settings as the worker (orchestrator.worker.app.run_worker), so that
     # L4/L5 pay for the same code what L6 pays.
     gc.collect()
@@ -812,44 +819,9 @@ def main(argv: list[str] | None = None) -> int:
             rate = max(50.0, maximum["events_per_s"] * share)
             name = f"{int(share * 100)}%" + ("" if guarantee == "at_least_once" else " eos")
             log(f"latency at {share:.0%} of max ({rate:.0f} events/s), {guarantee} ...")
-            topics_l, catalog_l = fresh(
-                conn, tmp, f"lat{int(share * 100)}{guarantee[0]}", args.partitions
+            results["latency"][name] = latency_run(
+                conn, tmp, gates, kafka_run, rate, guarantee, f"{int(share * 100)}", args
             )
-            worker = WorkerProc(
-                conn.bootstrap,
-                topics_l,
-                gates,
-                f"bench-lat-{share}-{guarantee}",
-                tmp / f"lat-{share}-{guarantee}.log",
-                guarantee,
-            )
-            # warm-up: a burst that fires windows of every dataset (every output topic and the
-            # model agents see traffic); the paced stream then continues the same source
-            source = EventSource(seed=10)
-            warm_events = DATASETS * 125
-            asyncio.run(produce(conn, catalog_l.name("arrivals"), source, warm_events))
-            worker.wait_events(warm_events, timeout=120)
-            # one continuous open-loop stream; decisions triggered in its first seconds (broker
-            # and worker settling at this rate) are not counted
-            count = int(rate * (args.latency_warmup_seconds + args.latency_seconds))
-            shares = CpuShares(broker_pid(kafka_run), worker)
-            shares.start()
-            began = asyncio.run(produce(conn, catalog_l.name("arrivals"), source, count, rate=rate))
-            since = int((began + args.latency_warmup_seconds) * 1000)
-            worker.wait_events(warm_events + count, timeout=600)
-            cpu = shares.stop()
-            time.sleep(1.0)
-            worker.stop()
-            lat = asyncio.run(latencies(conn, catalog_l, since))
-            results["latency"][name] = {
-                "guarantee": guarantee,
-                "rate": rate,
-                "decisions": len(lat),
-                "p50_ms": _ms(pct(lat, 0.5)),
-                "p99_ms": _ms(pct(lat, 0.99)),
-                "p999_ms": _ms(pct(lat, 0.999)),
-                "cpu_shares": cpu,
-            }
     finally:
         if kafka_run is not None:
             subprocess.run(
@@ -873,6 +845,89 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2))
     print(table(results))
+    return 0
+
+
+def latency_run(
+    conn: Connection,
+    tmp: Path,
+    gates: Path,
+    kafka_run: Path | None,
+    rate: float,
+    guarantee: str,
+    tag: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """One open-loop latency run on fresh topics: a warm-up burst, then `rate` events/s for
+    the warm-up seconds (not counted) and the measured ones."""
+    topics_l, catalog_l = fresh(conn, tmp, f"lat{tag}{guarantee[0]}", args.partitions)
+    worker = WorkerProc(
+        conn.bootstrap,
+        topics_l,
+        gates,
+        f"bench-lat-{tag}-{guarantee}-{time.time_ns() % 10**8}",
+        tmp / f"lat-{tag}-{guarantee}.log",
+        guarantee,
+    )
+    # warm-up: a burst that fires windows of every dataset (every output topic and the
+    # model agents see traffic); the paced stream then continues the same source
+    source = EventSource(seed=10)
+    warm_events = DATASETS * 125
+    asyncio.run(produce(conn, catalog_l.name("arrivals"), source, warm_events))
+    worker.wait_events(warm_events, timeout=120)
+    # one continuous open-loop stream; decisions triggered in its first seconds (broker
+    # and worker settling at this rate) are not counted
+    count = int(rate * (args.latency_warmup_seconds + args.latency_seconds))
+    shares = CpuShares(broker_pid(kafka_run), worker)
+    shares.start()
+    began = asyncio.run(produce(conn, catalog_l.name("arrivals"), source, count, rate=rate))
+    since = int((began + args.latency_warmup_seconds) * 1000)
+    worker.wait_events(warm_events + count, timeout=600)
+    cpu = shares.stop()
+    time.sleep(1.0)
+    worker.stop()
+    lat = asyncio.run(latencies(conn, catalog_l, since))
+    return {
+        "guarantee": guarantee,
+        "rate": rate,
+        "decisions": len(lat),
+        "p50_ms": _ms(pct(lat, 0.5)),
+        "p99_ms": _ms(pct(lat, 0.99)),
+        "p999_ms": _ms(pct(lat, 0.999)),
+        "cpu_shares": cpu,
+        "linger_ms": Settings().kafka_linger_ms,
+    }
+
+
+def latency_only(args: argparse.Namespace) -> int:
+    """`--latency-rate R`: only the latency run, at R events/s (to compare settings such as
+    ORCHESTRATOR_KAFKA_LINGER_MS quickly); prints one line and the CPU shares."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-lat-"))
+    kafka_run = None
+    bootstrap = args.broker
+    if not bootstrap:
+        bootstrap, kafka_run = start_kafka(tmp)
+    try:
+        conn = connection(Settings(), bootstrap)
+        gates = make_gates(tmp / "gates")
+        runs = [
+            latency_run(
+                conn, tmp, gates, kafka_run, args.latency_rate, "at_least_once", f"{i}", args
+            )
+            for i in range(args.repeat)
+        ]
+    finally:
+        if kafka_run is not None:
+            subprocess.run(
+                ["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(kafka_run)], check=False
+            )
+        shutil.rmtree(tmp, ignore_errors=True)
+    for lat in runs:
+        print(
+            f"latency at {lat['rate']:.0f}/s, linger {lat['linger_ms']} ms "
+            f"({lat['decisions']} decisions): p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, "
+            f"p99.9 {lat['p999_ms']} ms; {shares_text(lat['cpu_shares'])}"
+        )
     return 0
 
 

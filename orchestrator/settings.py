@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     max_broker_outage_s: float = Field(default=900.0, ge=0)
     #: how long a Kafka request may take before it counts as failed
     kafka_request_timeout_ms: int = Field(default=30_000, ge=1000, le=600_000)
+    #: how long the worker's producers wait to fill a batch before sending it: latency against
+    #: requests per second (bench/README.md has the measurements)
+    kafka_linger_ms: int = Field(default=1, ge=0, le=1000)
     #: how long a silent worker keeps its partitions before the group gives them to others
     kafka_session_timeout_ms: int = Field(default=10_000, ge=6000, le=300_000)
 

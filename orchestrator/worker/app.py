@@ -254,6 +254,7 @@ def build_app(
         common: dict[str, Any] = {
             "client_id": f"orchestrator-{name}",
             "request_timeout_ms": settings.kafka_request_timeout_ms,
+            "linger_ms": settings.kafka_linger_ms,
             "on_split": metrics.checkpoint_splits.inc,
         }
         sink: AtLeastOnceSink | ExactlyOnceSink

@@ -58,9 +58,11 @@ class Sink:
         *,
         client_id: str,
         request_timeout_ms: int,
+        linger_ms: int = 1,
         on_split: Any = None,
     ) -> None:
         self.conn = conn
+        self.linger_ms = linger_ms
         self.names = {spec.role: spec.name for spec in catalog}
         self.state_topic = catalog.name(state_role) if state_role else None
         self.state_limit = catalog.specs[state_role].message_limit if state_role else 0
@@ -73,7 +75,7 @@ class Sink:
     def _producer(self, **kw: Any) -> AIOKafkaProducer:
         return self.conn.producer(
             acks="all",
-            linger_ms=5,
+            linger_ms=self.linger_ms,
             max_batch_size=OUTPUT_BATCH_BYTES,
             max_request_size=MAX_REQUEST_BYTES,
             request_timeout_ms=self.request_timeout_ms,
