@@ -58,6 +58,8 @@ class WindowFired:
     """A window revision fired: its manifest goes to `data.windows` and the data gate."""
 
     manifest: WindowManifest
+    #: the manifest's wire form (`encode(manifest)`, built by the core from the same values)
+    wire: bytes = b""
 
 
 @dataclass(slots=True)

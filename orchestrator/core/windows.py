@@ -21,7 +21,7 @@ from pydantic import TypeAdapter
 from orchestrator.contracts.events import DataArrival, DataWatermark
 from orchestrator.contracts.records import ArrivalRef, WindowManifest
 from orchestrator.core.datagate import DataGate
-from orchestrator.core.digest import digest, digest_of_fields
+from orchestrator.core.digest import digest, digest_of_fields, wire_json
 from orchestrator.core.effects import (
     Accepted,
     Decided,
@@ -74,6 +74,10 @@ class OpenWindow:
 
 _MANIFEST = TypeAdapter(WindowManifest)
 _NEVER = 2**63
+
+
+def _without_none(ref: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in ref.items() if v is not None}
 
 
 def arrival_digest(event: DataArrival) -> str:
@@ -275,8 +279,8 @@ class DatasetWindows:
         for start in due:
             window = self.windows[start]
             window.revision += 1
-            manifest = self._manifest(window, wm)
-            effects.append(WindowFired(manifest))
+            manifest, wire = self._manifest(window, wm)
+            effects.append(WindowFired(manifest, wire))
             if self.gate is not None:
                 decision = self.gate.decide(manifest, decided_at, window.decision, trigger)
                 window.decision = decision.decision_id
@@ -301,29 +305,43 @@ class DatasetWindows:
             effects.append(StateDelete(self._key("a", event_id)))
         return effects
 
-    def _manifest(self, window: OpenWindow, wm: int) -> WindowManifest:
+    def _manifest(self, window: OpenWindow, wm: int) -> tuple[WindowManifest, bytes]:
+        """The fired revision's manifest, and its wire form built from the same values.
+
+        The wire form is written straight from the values the model is validated from, as
+        `encode(manifest)` would write it, without the model's serializer (tests check the two
+        are byte-equal on every manifest the property and golden tests fire)."""
         spec = self.spec
         arrivals = sorted(
             window.arrivals.values(), key=lambda a: (a["partition"], a["offset"], a["event_id"])
         )
         inputs = sorted([a["event_id"], a["digest"]] for a in arrivals)
-        # One validation of the whole manifest (arrivals included), in pydantic's core.
-        return _MANIFEST.validate_python(
-            {
-                "window_id": window.window_id,
-                "dataset": spec.name,
-                "start": from_ms(window.start_ms),
-                "end": from_ms(window.start_ms + spec.window_ms),
-                "revision": window.revision,
-                "supersedes_revision": window.revision - 1 if window.revision > 1 else None,
-                "watermark": from_ms(wm),
-                "arrivals": arrivals,
-                "record_total": window.total,
-                "sources": sorted({a["source"] for a in arrivals}),
-                "checksums": [a["checksum"] for a in arrivals],
-                "inputs_digest": digest(inputs),
-            }
-        )
+        revision = window.revision
+        fields: dict[str, Any] = {
+            "type": "data.window",
+            "v": 1,
+            "window_id": window.window_id,
+            "dataset": spec.name,
+            "start": from_ms(window.start_ms),
+            "end": from_ms(window.start_ms + spec.window_ms),
+            "revision": revision,
+            "supersedes_revision": revision - 1 if revision > 1 else None,
+            "watermark": from_ms(wm),
+            "arrivals": arrivals,
+            "record_total": window.total,
+            "sources": sorted({a["source"] for a in arrivals}),
+            "checksums": [a["checksum"] for a in arrivals],
+            "inputs_digest": digest(inputs),
+        }
+        wire = dict(fields)
+        if revision == 1:
+            del wire["supersedes_revision"]
+        wire["arrivals"] = [
+            a if a["schema_fingerprint"] is not None else _without_none(a) for a in arrivals
+        ]
+        # One validation of the whole manifest (arrivals included), in pydantic's core: cheaper
+        # than constructing 60 ArrivalRef models in Python (~2.4 against ~8 µs an arrival).
+        return _MANIFEST.validate_python(fields), wire_json(wire)
 
     # -- recovery ----------------------------------------------------------------------------
 

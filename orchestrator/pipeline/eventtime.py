@@ -83,8 +83,9 @@ class EventTimeLogic:
             elif kind is Accepted:
                 out.fate = "accepted"
             elif kind is WindowFired:
-                m = cast(WindowFired, effect).manifest
-                outputs.append(Output("windows", m.dataset.encode(), encode(m)))
+                fired = cast(WindowFired, effect)
+                m = fired.manifest
+                outputs.append(Output("windows", m.dataset.encode(), fired.wire or encode(m)))
             elif kind is Decided:
                 d = cast(Decided, effect).decision
                 outputs.append(Output("audit", d.subject.id.encode(), encode(d)))
