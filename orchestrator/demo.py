@@ -261,7 +261,7 @@ def _summary(conn: Connection, catalog: Catalog) -> str | None:
     champions: dict[str, Any] = {}
     challengers: dict[str, str | None] = {}
     for r in _values(conn, catalog.name("champions")):
-        champions[r["model"]] = r["version"]
+        champions[r["model"]] = r.get("version")  # left out: no champion (all rolled back)
         challengers[r["model"]] = r.get("challenger")
     training = _values(conn, catalog.name("training"))
     by_outcome = Counter((d["subject"]["kind"], d["outcome"]) for d in decisions)

@@ -159,7 +159,7 @@ class ChampionRecord(BaseModel):
     type: Literal["model.champion"] = "model.champion"
     v: Literal[1] = 1
     model: Name
-    version: str | None
+    version: str | None = None  # left out on the wire when there is no champion
     decision_id: str
     since: AwareDatetime
     #: the staged rollout's challenger, serving beside the champion (left out: none)

@@ -350,3 +350,21 @@ def test_with_no_room_at_all_nothing_of_the_original_is_kept() -> None:
     )
     env = orjson.loads(v)
     assert env["original"] == "" and env["original_truncated"] is True and env["original_size"] == 3
+
+
+def test_a_no_champion_record_reads_back_and_meets_its_schema() -> None:
+    """After a rollback with nowhere to go, `models.champions` says so with no version: the
+    wire form leaves the field out, and both our own model and the exported JSON Schema (what
+    other consumers validate with) must still take it."""
+    import jsonschema
+
+    from orchestrator.contracts.records import ChampionRecord
+    from orchestrator.contracts.schema import type_schema
+
+    record = ChampionRecord(
+        model="churn", version=None, decision_id="sha256:d", since="2026-11-23T10:00:00Z"
+    )
+    wire = orjson.loads(encode(record))
+    assert "version" not in wire
+    assert ChampionRecord.model_validate(wire) == record
+    jsonschema.validate(wire, type_schema("model.champion"))
