@@ -193,6 +193,8 @@ def test_dockerfile_installs_with_the_constraints() -> None:
     """The image installs the same pinned set as CI."""
     text = (ROOT / "deploy/Dockerfile").read_text()
     assert "-c constraints.txt" in text and re.search(r"FROM python:3\.11\.\d+", text)
+    # the MLflow bridge's client comes with the image (`orchestrator mlflow sync`)
+    assert "'.[mlflow]'" in text
 
 
 def test_image_user_owns_the_directories_the_worker_writes() -> None:
