@@ -34,6 +34,9 @@ CAUSES = {
     E_CHALLENGER_REPLACED: "replaced",
     E_LINEAGE_REJECTED: "lineage",
 }
+#: the `cause` labels of champion rollbacks and challenger rejections (all made at 0 at start)
+ROLLBACK_CAUSES = ("command", "lineage", "live_degraded")
+REJECTION_CAUSES = ("live_degraded", "replaced", "lineage", "override", "other")
 
 
 def _dist_version(name: str) -> str:
@@ -180,6 +183,17 @@ class Metrics:
             ["model", "role", "counted"],
             registry=r,
         )
+        # Every series an alert takes increase() of exists from the start at 0: a counter
+        # whose first sample is already 1 (the first rollback since the worker started) has no
+        # increase to show, and the alert would stay silent.
+        for model in sorted(self.models):
+            for cause in ROLLBACK_CAUSES:
+                self.rollbacks.labels(model, cause)
+            for cause in REJECTION_CAUSES:
+                self.challenger_rejections.labels(model, cause)
+            for role in ("champion", "challenger"):
+                for counted in ("true", "false"):
+                    self.live_intervals.labels(model, role, counted)
         self.lag = Gauge(
             "orchestrator_consumer_lag",
             "Records behind the end of the partition",

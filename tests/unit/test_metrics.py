@@ -137,3 +137,20 @@ def test_lag_series_of_partitions_no_longer_owned_go_on_the_next_update() -> Non
     m.set_lag({a0: 1, a1: 2})
     m.set_lag({a0: 1})
     assert sample(m, "orchestrator_consumer_lag", topic="a", partition="1") is None
+
+
+def test_series_that_alerts_take_the_increase_of_start_at_zero() -> None:
+    """The first rollback or rejection since the worker started must show as an increase from
+    0: each such series of a declared model exists at 0 from the start (none for others)."""
+    m = metrics()
+    for cause in ("command", "lineage", "live_degraded"):
+        assert sample(m, "orchestrator_champion_rollbacks_total", model="churn", cause=cause) == 0
+    for cause in ("live_degraded", "replaced", "lineage", "override", "other"):
+        assert (
+            sample(m, "orchestrator_challenger_rejections_total", model="churn", cause=cause) == 0
+        )
+    for role in ("champion", "challenger"):
+        for counted in ("true", "false"):
+            labels = {"model": "churn", "role": role, "counted": counted}
+            assert sample(m, "orchestrator_live_intervals_total", **labels) == 0
+    assert sample(m, "orchestrator_champion_rollbacks_total", model=OTHER, cause="command") is None

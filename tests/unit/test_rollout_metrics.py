@@ -99,7 +99,7 @@ def test_the_simulated_rollout_as_metrics() -> None:
     )
     assert run.value("orchestrator_champion_rollbacks_total", model="fraud", cause="command") == 1
     assert (
-        run.value("orchestrator_champion_rollbacks_total", model="fraud", cause="lineage") is None
+        run.value("orchestrator_champion_rollbacks_total", model="fraud", cause="lineage") == 0
     )
     rejected = {
         cause: run.value("orchestrator_challenger_rejections_total", model="fraud", cause=cause)
@@ -148,7 +148,7 @@ def test_intervals_that_cannot_count_or_repeat_are_shown_but_not_counted_twice()
         run.feed(len(log) + i, b"fraud", orjson.dumps(e))
     labels = {"model": "fraud", "role": "challenger"}
     assert run.value("orchestrator_live_intervals_total", **labels, counted="false") == 1
-    assert run.value("orchestrator_live_intervals_total", **labels, counted="true") is None
+    assert run.value("orchestrator_live_intervals_total", **labels, counted="true") == 0
     assert run.value("orchestrator_live_samples", **labels) == 10
     assert run.value("orchestrator_live_metric", **labels, metric="auc") is None
     assert (
