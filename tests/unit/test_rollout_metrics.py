@@ -108,9 +108,9 @@ def test_the_simulated_rollout_as_metrics() -> None:
     assert rejected == {
         "live_degraded": 1,  # v6
         "lineage": 1,  # v4, whose window was retracted while it was challenger
-        "replaced": None,
-        "override": None,
-        "other": None,
+        "replaced": 0,
+        "override": 0,
+        "other": 0,
     }
     # every interval of the champion or challenger counted (enough samples, a recall figure)
     assert (
