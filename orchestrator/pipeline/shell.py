@@ -88,6 +88,7 @@ class Shell(Generic[E]):
         observe: Callable[[Applied, InputRecord], None] | None = None,
         after_batch: Callable[[], None] | None = None,
         on_internal: Callable[[str], None] | None = None,
+        on_forget: Callable[[E], None] | None = None,
         keep_changelog: bool = True,
     ) -> None:
         self.name = name
@@ -97,6 +98,8 @@ class Shell(Generic[E]):
         #: called after each batch (the worker counts its metrics per batch, not per record)
         self.after_batch = after_batch or (lambda: None)
         self.on_internal = on_internal or (lambda code: None)
+        #: called with the engine of each partition forgotten (the worker drops its metrics)
+        self.on_forget = on_forget or (lambda engine: None)
         #: False (replay): state is only kept as entries, nothing is staged for a changelog
         self.keep_changelog = keep_changelog
         self.engines: dict[TopicPartition, E] = {}
@@ -137,7 +140,9 @@ class Shell(Generic[E]):
         what was not checkpointed is re-derived by whoever restores them."""
         for tp in list(tps):
             self._taken.pop(tp, None)
-            self.engines.pop(tp, None)
+            engine = self.engines.pop(tp, None)
+            if engine is not None:
+                self.on_forget(engine)
             self.shadow.pop(tp, None)
             self.dirty.pop(tp, None)
 

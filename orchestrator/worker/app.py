@@ -314,6 +314,7 @@ def build_app(
             restore=restore_models,
             observe=model_observer,
             on_internal=on_internal,
+            on_forget=model_observer.forget_partition,
         ),
         [catalog.name("model_log")],
         "model_state",

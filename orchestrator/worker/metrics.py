@@ -331,6 +331,14 @@ class Metrics:
                 self.lag.remove(*labels)
                 self._lag_labels.discard(labels)
 
+    def forget_model(self, model: str) -> None:
+        """Drop the series of `model`'s current state (champion, challenger, live figures):
+        another worker owns its partition now. Counters stay (they are this worker's counts)."""
+        self.set_champion(model, None)
+        for role in ("champion", "challenger"):
+            self.forget_live(model, role)
+        self.set_challenger(model, None)  # 0, as on a worker that never held the model
+
     def set_champion(self, model: str, version: str | None) -> None:
         old = self._champions.pop(model, None)
         if old is not None:

@@ -8,6 +8,7 @@ import structlog
 
 from orchestrator.contracts.events import ModelPerformance
 from orchestrator.core.effects import ChampionChanged, Decided, Rejected, TrainingRequest
+from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.core.modelspec import ModelGateSpec
 from orchestrator.core.rollout import counts
 from orchestrator.pipeline.records import Applied, InputRecord
@@ -97,6 +98,19 @@ class ModelObserver:
         self.challengers[model] = challenger
         self.metrics.set_champion(model, version)
         self.metrics.set_challenger(model, challenger)
+
+    def forget_partition(self, part: ModelPartition) -> None:
+        """A models.log partition went to another worker: forget each model it holds."""
+        for model in part.gates:
+            self.forget(model)
+
+    def forget(self, model: str) -> None:
+        """`model`'s partition went to another worker: its champion, challenger and live series
+        are that worker's to export now (left here they would show stale figures, and a
+        challenger of 1 that `max by (model)` keeps for ever)."""
+        self.champions.pop(model, None)
+        self.challengers.pop(model, None)
+        self.metrics.forget_model(model)
 
     def performance(self, perf: ModelPerformance) -> None:
         """The figures of an interval of the champion or challenger (as they stood before it

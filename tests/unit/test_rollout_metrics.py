@@ -98,9 +98,7 @@ def test_the_simulated_rollout_as_metrics() -> None:
         == 1
     )
     assert run.value("orchestrator_champion_rollbacks_total", model="fraud", cause="command") == 1
-    assert (
-        run.value("orchestrator_champion_rollbacks_total", model="fraud", cause="lineage") == 0
-    )
+    assert run.value("orchestrator_champion_rollbacks_total", model="fraud", cause="lineage") == 0
     rejected = {
         cause: run.value("orchestrator_challenger_rejections_total", model="fraud", cause=cause)
         for cause in ("live_degraded", "lineage", "replaced", "override", "other")
@@ -195,3 +193,40 @@ def test_an_interval_counts_with_min_samples_and_a_guard_figure() -> None:
             {**base, "sample_count": samples, "metrics": metrics}
         )
         assert counts(rollout, perf) is expected, (samples, metrics)
+
+
+def test_a_revoked_partition_takes_its_models_series_with_it() -> None:
+    """When a models.log partition moves to another worker, this one stops exporting the
+    champion, the challenger and the live figures of its models (the new owner exports them;
+    stale ones here would keep `max by (model)` at a challenger that is long gone)."""
+    from aiokafka import TopicPartition
+
+    from orchestrator.pipeline.shell import Shell
+
+    run = Run()
+    log = fraud_log(seed=7)
+    upto = next(i for i, (_, _, v, _) in enumerate(log) if b'"fraud-v3-live-2"' in (v or b""))
+    for offset, key, value, _ in log[: upto + 1]:
+        run.feed(offset, key, value)
+    assert run.value("orchestrator_challenger", model="fraud") == 1
+    assert run.value("orchestrator_champion_info", model="fraud", version="v1") == 1
+    labels = {"model": "fraud", "role": "challenger", "metric": "recall"}
+    assert run.value("orchestrator_live_metric", **labels) is not None
+    shell = Shell(
+        "models",
+        run.logic,
+        restore=run.logic.restore,
+        observe=run.observer,
+        on_forget=run.observer.forget_partition,
+    )
+    tp = TopicPartition("models.log", 0)
+    shell.engines[tp] = run.engine
+    shell.forget([tp])
+    assert run.value("orchestrator_challenger", model="fraud") == 0
+    assert run.value("orchestrator_champion_info", model="fraud", version="v1") is None
+    assert run.value("orchestrator_live_metric", **labels) is None
+    assert run.value("orchestrator_live_samples", model="fraud", role="challenger") is None
+    # what this worker counted stays: counters are its own history
+    assert run.value(
+        "orchestrator_live_intervals_total", model="fraud", role="challenger", counted="true"
+    )
