@@ -323,8 +323,10 @@ def rollout_lines(
 ) -> list[str]:
     """The staged rollouts and live-degradation decisions of the audit trail, one line each in
     the order they were decided: versions that became challenger and were crowned by their live
-    intervals, champions rolled back and challengers rejected on live metrics (E_LIVE_DEGRADED),
-    challengers replaced; then the challengers still waiting (from models.champions)."""
+    intervals, champions rolled back (or kept, with nothing to fall back to) and challengers
+    rejected on live metrics (E_LIVE_DEGRADED), challengers replaced and older versions
+    superseded by a newer challenger; then the challengers still waiting (from
+    models.champions)."""
     staged: list[tuple[str, str]] = []
     degraded: list[tuple[str, str]] = []
     challenged: dict[str, str] = {}
@@ -349,14 +351,20 @@ def rollout_lines(
             challenged.pop(subject, None)
             if d["outcome"] == "rollback":
                 what = f"champion {subject} rolled back to {d.get('champion_after') or 'none'}"
+            elif d["outcome"] == "hold":
+                what = f"champion {subject} kept (no rollback target)"
             else:
                 what = f"challenger {subject} rejected"
             degraded.append((at, f"{what}, {E_LIVE_DEGRADED} ({_live(guard)})"))
         elif stage is not None and stage["code"] == E_CHALLENGER_REPLACED:
             challenged.pop(subject, None)
-            staged.append(
-                (at, f"{subject} challenger, replaced by {stage['observed']['replaced_by']}")
+            by = stage["observed"]
+            text = (
+                f"{subject} challenger, replaced by {by['replaced_by']}"
+                if "replaced_by" in by
+                else f"{subject} passed, superseded by challenger {by.get('superseded_by')}"
             )
+            staged.append((at, text))
         elif subject in challenged and d["outcome"] in ("reject", "override", "rollback"):
             challenged.pop(subject)
             failed = ", ".join(c["code"] for c in d["checks"] if not c["passed"])

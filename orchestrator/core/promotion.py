@@ -33,7 +33,10 @@ TRANSITIONS: dict[State, dict[str, State]] = {
         "override_promote": "promoted",
         "override_reject": "rejected",
     },
+    # keep: a champion whose live metric degraded with no version to fall back to stays
+    # champion (the degradation is audited, `hold`); it moves nothing in the champion history
     "promoted": {
+        "keep": "promoted",
         "reject": "rejected",
         "rollback": "rolled_back",
         "override_reject": "rejected",
@@ -51,7 +54,8 @@ TRANSITIONS: dict[State, dict[str, State]] = {
 
 #: transition -> what it does to the version's place in the champion history: crowned versions
 #: go to the top (they become champion), deposed ones leave it (a fallback never picks them);
-#: `challenge` does neither (a challenger is not in the champion history).
+#: `challenge` and `keep` do neither (a challenger is not in the champion history; a kept
+#: champion stays where it is).
 MOVES: dict[str, Move] = {
     "promote": "crown",
     "override_promote": "crown",

@@ -35,6 +35,9 @@ ALLOWED = {
     ("promoted", "override_reject", "rejected"),
     ("promoted", "override_promote", "promoted"),
     ("promoted", "restore", "promoted"),
+    # staged rollout: the champion's live metric degrades with nothing to fall back to: it
+    # stays champion (audited `hold`)
+    ("promoted", "keep", "promoted"),
     # a rejected version changes only by an operator's override
     ("rejected", "override_promote", "promoted"),
     ("rejected", "override_reject", "rejected"),
@@ -54,6 +57,7 @@ OUTCOMES = [
     "override_promote",
     "override_reject",
     "restore",
+    "keep",
 ]
 
 
@@ -102,4 +106,5 @@ def test_history_keeps_crowning_order_and_a_vacancy_wins_until_the_next_crowning
     h.move("v3", "promote", 6)
     assert h.champion == "v3"
     h.move("v3", "hold", 7)  # no move for other transitions
-    assert h.champion == "v3"
+    h.move("v3", "keep", 8)
+    assert h.champion == "v3" and h.crowned["v3"] == 6

@@ -1,6 +1,8 @@
 """`replay` re-derives staged-rollout decisions: `model.performance` events ride
-`models.updates` into `models.log`, the gate crowns a challenger and rolls a degraded champion
-back, and replay matches every decision; a tampered one is a mismatch (issue #15)."""
+`models.updates` into `models.log`, the gate crowns a challenger (a re-sent interval counting
+for nothing), rolls a degraded champion back, keeps a degraded champion with nothing to fall
+back to (audited `hold`), and replay matches every decision; a tampered one is a mismatch
+(issue #15)."""
 
 from __future__ import annotations
 
@@ -45,18 +47,27 @@ def gates(tmp_path: Path) -> Path:
     return out
 
 
-def perf(eid: str, version: str, auc: float) -> dict[str, Any]:
-    return {**factories.performance(eid, version=version), "metrics": {"auc": auc}}
+def perf(eid: str, version: str, auc: float, hour: int = 0) -> dict[str, Any]:
+    """An interval of `version`, the `hour`-th hour from 12:00 (each counts once, in order)."""
+    return {
+        **factories.performance(eid, version=version),
+        "metrics": {"auc": auc},
+        "interval_start": f"2026-11-23T{12 + hour}:00:00Z",
+        "interval_end": f"2026-11-23T{13 + hour}:00:00Z",
+    }
 
 
 def updates_topic() -> list[TimedRecord]:
     """v0, v1, v2 of churn (the first crowned, the last the challenger once W1 is decided),
-    then live intervals: v0's figure, two good ones crowning v2, one degrading it."""
+    then live intervals: v0's figure, two good ones crowning v2 (p1 re-sent between them,
+    not counted), one degrading it, then one degrading v0, which has nothing to fall back to."""
     events = [factories.model_update(f"m{i}", version=f"v{i}") for i in range(3)] + [
         perf("p0", "v0", 0.80),
         perf("p1", "v2", 0.79),
-        perf("p2", "v2", 0.80),
-        perf("p3", "v2", 0.50),
+        perf("p1-again", "v2", 0.79),
+        perf("p2", "v2", 0.80, hour=1),
+        perf("p3", "v2", 0.50, hour=2),
+        perf("p4", "v0", 0.50, hour=1),
     ]
     return [(i, b"churn", orjson.dumps(e), APPENDED_MS) for i, e in enumerate(events)]
 
@@ -114,7 +125,8 @@ def churn(decisions: list[dict[str, Any]]) -> list[tuple[str, int, str, list[str
 
 
 def test_the_rollout_s_decisions_are_what_the_scenario_says(gates: Path) -> None:
-    """The premise: v0 crowned, v1 replaced by v2, v2 crowned on p1+p2, rolled back on p3."""
+    """The premise: v0 crowned, v1 replaced by v2, v2 crowned on p1+p2, rolled back on p3;
+    v0, champion again, degrades on p4 and is kept."""
     recorded = [orjson.loads(r[2]) for r in topics(gates)["audit.decisions"][0]]
     assert churn(recorded) == [
         ("churn:v0", 1, "hold", ["E_LINEAGE_PENDING"]),
@@ -126,10 +138,16 @@ def test_the_rollout_s_decisions_are_what_the_scenario_says(gates: Path) -> None
         ("churn:v2", 2, "promote", []),
         ("churn:v2", 3, "promote", []),
         ("churn:v2", 4, "rollback", ["E_LIVE_DEGRADED"]),
+        ("churn:v0", 3, "hold", ["E_LIVE_DEGRADED", "E_NO_ROLLBACK_TARGET"]),
     ]
     rollback = next(d for d in recorded if d["outcome"] == "rollback")
     assert rollback["champion_after"] == "v0"
     assert rollback["inputs"]["event_ids"][-2:] == ["p3", "p0"]
+    crowned = next(d for d in recorded if d["subject"]["id"] == "churn:v2" and d["revision"] == 3)
+    assert [f["event_id"] for f in crowned["checks"][0]["observed"]] == ["p1", "p2"]
+    kept = recorded[-1]
+    assert (kept["champion_before"], kept["champion_after"]) == ("v0", "v0")
+    assert kept["inputs"]["event_ids"][-1] == "p4"
 
 
 def test_replay_matches_every_rollout_decision(gates: Path) -> None:
@@ -139,17 +157,24 @@ def test_replay_matches_every_rollout_decision(gates: Path) -> None:
         assert report.log["entries"] == report.log["match"] > 0
 
 
-def test_a_tampered_live_degradation_decision_mismatches(gates: Path) -> None:
+@pytest.mark.parametrize(
+    ("subject", "revision"), [("churn:v2", 4), ("churn:v0", 3)], ids=["rollback", "kept"]
+)
+def test_a_tampered_live_degradation_decision_mismatches(
+    gates: Path, subject: str, revision: int
+) -> None:
+    """A rollback, or a kept champion, recorded with another champion_after: a mismatch."""
+
     def tamper(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for d in decisions:
-            if d["outcome"] == "rollback":
+            if (d["subject"]["id"], d["revision"]) == (subject, revision):
                 d["champion_after"] = "v1"
         return decisions
 
     with run(gates, topics(gates, tamper)) as report:
         assert not report.ok
         (problem,) = list(report.problems())
-        assert (problem["subject"], problem["status"]) == ("churn:v2", "mismatch")
+        assert (problem["subject"], problem["status"]) == (subject, "mismatch")
         assert set(problem["diff"]) == {"champion_after"}
 
 

@@ -5,6 +5,7 @@ champion whose live metric degrades is rolled back; without `rollout` nothing ch
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -18,12 +19,15 @@ from orchestrator.core.digest import digest
 from orchestrator.core.effects import ChampionChanged, Effect, Rejected, StateDelete, StatePut
 from orchestrator.core.modelgate import ModelGate
 from orchestrator.core.modelspec import Guard, Rollout
+from orchestrator.core.rollout import counted
+from orchestrator.demo import rollout_lines
 from orchestrator.policies import ModelPolicy, policy_digest
 from tests.unit.test_modelgate import (
     AT,
     KEY_ALICE,
     SRC,
     W1,
+    W2,
     data,
     decisions,
     gate,
@@ -42,13 +46,21 @@ def rgate(direction: str = "max", tolerance: float = 0.02) -> ModelGate:
     return ModelGate(spec, g.access, "test")
 
 
-def perf(eid: str, version: str, auc: float | None, samples: int = 1000) -> ModelPerformance:
+HOUR0 = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+def perf(
+    eid: str, version: str, auc: float | None, samples: int = 1000, hour: int = 0
+) -> ModelPerformance:
+    """An interval of `version`: the `hour`-th hour from 2026-11-23T12:00Z (a version's
+    intervals count once each, in order: give each of them its own hour)."""
+    start = HOUR0 + timedelta(hours=hour)
     return ModelPerformance(
         event_id=eid,
         model="churn",
         version=version,
-        interval_start="2026-11-23T12:00:00Z",  # type: ignore[arg-type]
-        interval_end="2026-11-23T13:00:00Z",  # type: ignore[arg-type]
+        interval_start=start,
+        interval_end=start + timedelta(hours=1),
         metrics={} if auc is None else {"auc": auc},
         sample_count=samples,
     )
@@ -95,7 +107,7 @@ def test_the_challenger_is_crowned_after_n_good_intervals() -> None:
     g = staged()
     assert decisions(feed(g, perf("p-c", "v1", 0.80), 0)) == []  # the champion's live figure
     assert decisions(feed(g, perf("p1", "v2", 0.785), 1)) == []  # 0.80 - 0.02 <= 0.785
-    effects = feed(g, perf("p2", "v2", 0.79), 2)
+    effects = feed(g, perf("p2", "v2", 0.79, hour=1), 2)
     (d,) = decisions(effects)
     assert (d.outcome, d.champion_before, d.champion_after) == ("promote", "v1", "v2")
     (c,) = d.checks
@@ -121,7 +133,7 @@ def test_one_bad_interval_rejects_the_challenger() -> None:
     g = staged()
     feed(g, perf("p-c", "v1", 0.80), 0)
     feed(g, perf("p1", "v2", 0.80), 1)
-    effects = feed(g, perf("p2", "v2", 0.77), 2)  # worse than 0.80 - 0.02
+    effects = feed(g, perf("p2", "v2", 0.77, hour=1), 2)  # worse than 0.80 - 0.02
     (d,) = decisions(effects)
     assert (d.outcome, d.champion_before, d.champion_after) == ("reject", "v1", "v1")
     assert [(c.name, c.code) for c in d.checks] == [("live_guard", "E_LIVE_DEGRADED")]
@@ -165,6 +177,103 @@ def test_a_repeated_interval_is_a_duplicate_and_a_changed_one_a_conflict() -> No
     assert len(g.versions["v2"].good) == 1
 
 
+@pytest.mark.parametrize(
+    ("start", "hours"),
+    [(0, 1), (0, 2), (-1, 2), (-1, 1), (0, 0)],
+    ids=["same-interval", "overlapping", "covering", "earlier", "empty-at-its-start"],
+)
+def test_an_interval_overlapping_or_older_than_one_counted_counts_for_nothing(
+    start: int, hours: int
+) -> None:
+    """The challenger's 12:00-13:00 counted; another interval of it under a fresh event id that
+    starts before 13:00 (the same again, overlapping, or older) is ignored like one with too few
+    samples: no decision, no count, no new live figure; the next hour then counts (and crowns)."""
+    g = staged()
+    feed(g, perf("p1", "v2", 0.80), 1)
+    begin = HOUR0 + timedelta(hours=start)
+    repeat = perf("p1-again", "v2", 0.80).model_copy(
+        update={"interval_start": begin, "interval_end": begin + timedelta(hours=hours)}
+    )
+    effects = feed(g, repeat, 2)
+    assert decisions(effects) == [] and champions(effects) == []
+    assert not counted(effects, repeat)
+    v = g.versions["v2"]
+    assert [f["event_id"] for f in v.good] == ["p1"] and v.last is not None
+    assert v.last["event_id"] == "p1" and "p1-again" in g.seen
+    nxt = perf("p2", "v2", 0.80, hour=1)
+    effects = feed(g, nxt, 3)
+    assert outcome(effects) == ("promote",) and g.champion == "v2"
+    assert counted(effects, nxt)
+
+
+def test_a_repeated_degraded_interval_of_the_champion_is_decided_once() -> None:
+    """A lone champion's degraded interval re-sent under another event id: one audit decision."""
+    g = rgate()
+    data(g, W1)
+    g.handle(update("v1"), SRC, AT)
+    assert outcome(feed(g, perf("p1", "v1", 0.5), 1)) == ("hold",)
+    assert decisions(feed(g, perf("p1-again", "v1", 0.5), 2)) == []
+    assert g.versions["v1"].revision == 2
+
+
+def test_counted_says_what_the_gate_did_with_an_interval() -> None:
+    """The shell's view (`counted`, from the effects) agrees with the gate for each kind of
+    interval: counted, too few samples, another version's, a repeat, and a duplicate."""
+    g = staged()
+    cases = [
+        (perf("p1", "v2", 0.80), True),
+        (perf("few", "v2", 0.80, samples=K - 1, hour=1), False),
+        (perf("v9", "v9", 0.80, hour=1), False),
+        (perf("p1-again", "v2", 0.80), False),
+        (perf("p1", "v2", 0.80), False),  # the same event again: no effects at all
+        (perf("p-c", "v1", 0.80), True),
+    ]
+    for i, (p, expected) in enumerate(cases):
+        assert counted(feed(g, p, i), p) is expected, p.event_id
+
+
+def test_an_older_version_that_passes_later_does_not_replace_a_newer_challenger() -> None:
+    """v2 (held on W2) passes only after v3 became challenger: v3 stays challenger, v2 is
+    rejected on a failing `rollout` check (superseded by v3, E_CHALLENGER_REPLACED) with its
+    passing gate checks beside it; no champions record (nothing changed)."""
+    g = rgate()
+    data(g, W1)
+    g.handle(update("v1"), SRC, AT)
+    assert outcome(g.handle(update("v2", auc=0.81, trained_on=[W2]), SRC, AT)) == ("hold",)
+    g.handle(update("v3", auc=0.82), SRC, AT)
+    feed(g, perf("p1", "v3", 0.82), 1)
+    effects = data(g, W2)
+    (d,) = decisions(effects)
+    assert (d.subject.id, d.outcome, d.champion_before, d.champion_after) == (
+        "churn:v2",
+        "reject",
+        "v1",
+        "v1",
+    )
+    *gate_checks, stage = d.checks
+    assert all(c.passed for c in gate_checks) and gate_checks
+    assert (stage.name, stage.passed, stage.code) == ("rollout", False, "E_CHALLENGER_REPLACED")
+    assert stage.observed == {"superseded_by": "v3"}
+    assert champions(effects) == []
+    assert (g.challenger, g.versions["v2"].state) == ("v3", "rejected")
+    assert len(g.versions["v3"].good) == 1
+
+
+def test_a_newer_version_that_passes_later_replaces_an_older_challenger() -> None:
+    """The other order: v3 (held on W2) passes while v2 is challenger: v3 replaces it."""
+    g = staged()
+    g.handle(update("v3", auc=0.82, trained_on=[W2]), SRC, AT)
+    effects = data(g, W2)
+    old, new = decisions(effects)
+    assert (old.subject.id, old.outcome, old.checks[0].observed) == (
+        "churn:v2",
+        "reject",
+        {"replaced_by": "v3"},
+    )
+    assert (new.subject.id, new.outcome) == ("churn:v3", "promote")
+    assert champions(effects) == [("v1", "v3")]
+
+
 def test_a_newer_version_replaces_the_challenger() -> None:
     g = staged()
     feed(g, perf("p1", "v2", 0.80), 1)
@@ -185,7 +294,7 @@ def crowned_v2(v1_live: float | None = None) -> ModelGate:
     if v1_live is not None:
         feed(g, perf("p-c", "v1", v1_live), 0)
     feed(g, perf("p1", "v2", 0.84), 1)
-    feed(g, perf("p2", "v2", 0.84), 2)
+    feed(g, perf("p2", "v2", 0.84, hour=1), 2)
     assert g.champion == "v2"
     return g
 
@@ -193,7 +302,7 @@ def crowned_v2(v1_live: float | None = None) -> ModelGate:
 def test_a_champion_whose_live_metric_degrades_is_rolled_back_to_the_previous_one() -> None:
     """Against its own validation figure (0.81 - 0.02): rollback to v1, E_LIVE_DEGRADED."""
     g = crowned_v2()
-    effects = feed(g, perf("p3", "v2", 0.78), 3)
+    effects = feed(g, perf("p3", "v2", 0.78, hour=2), 3)
     (d,) = decisions(effects)
     assert (d.subject.id, d.outcome) == ("churn:v2", "rollback")
     assert (d.champion_before, d.champion_after) == ("v2", "v1")
@@ -207,7 +316,7 @@ def test_a_champion_whose_live_metric_degrades_is_rolled_back_to_the_previous_on
 def test_a_champion_worse_than_the_previous_champion_s_live_figure_is_rolled_back() -> None:
     """0.80 is within its own guard (0.81 - 0.02) but worse than v1 served (0.85 - 0.02)."""
     g = crowned_v2(v1_live=0.85)
-    (d,) = decisions(feed(g, perf("p3", "v2", 0.80), 3))
+    (d,) = decisions(feed(g, perf("p3", "v2", 0.80, hour=2), 3))
     assert (d.outcome, d.champion_after) == ("rollback", "v1")
     assert d.checks[0].expected["previous_champion"] == "v1"
     assert d.checks[0].expected["previous_live"]["value"] == 0.85
@@ -216,18 +325,35 @@ def test_a_champion_worse_than_the_previous_champion_s_live_figure_is_rolled_bac
 
 def test_a_healthy_champion_interval_is_only_remembered() -> None:
     g = crowned_v2()
-    assert decisions(feed(g, perf("p3", "v2", 0.80), 3)) == []
+    assert decisions(feed(g, perf("p3", "v2", 0.80, hour=2), 3)) == []
     assert g.versions["v2"].last is not None and g.versions["v2"].last["value"] == 0.80
 
 
-def test_a_lone_champion_that_degrades_leaves_the_throne_vacant() -> None:
+def test_a_lone_champion_that_degrades_keeps_serving_and_the_degradation_is_audited() -> None:
+    """No earlier clean champion to fall back to: v1 stays champion (nothing left to serve
+    would be worse), decided `hold` with its failing live_guard (E_LIVE_DEGRADED) and a failing
+    rollback_target check (E_NO_ROLLBACK_TARGET), the interval as evidence; no champions record."""
     g = rgate()
     data(g, W1)
     g.handle(update("v1"), SRC, AT)
     effects = feed(g, perf("p1", "v1", 0.5), 1)
     (d,) = decisions(effects)
-    assert (d.outcome, d.champion_after) == ("rollback", None)
-    assert champions(effects) == [(None, None)]
+    assert (d.subject.id, d.outcome) == ("churn:v1", "hold")
+    assert (d.champion_before, d.champion_after) == ("v1", "v1")
+    assert [(c.name, c.passed, c.code) for c in d.checks] == [
+        ("live_guard", False, "E_LIVE_DEGRADED"),
+        ("rollback_target", False, "E_NO_ROLLBACK_TARGET"),
+    ]
+    assert d.checks[1].observed == {"champion": "v1", "target": None}
+    assert d.inputs.event_ids[-1] == "p1"
+    assert champions(effects) == []
+    assert (g.champion, g.versions["v1"].state) == ("v1", "promoted")
+    assert g.versions["v1"].last is not None and g.versions["v1"].last["value"] == 0.5
+    # each further degraded interval is decided again; a healthy one only remembered
+    (again,) = decisions(feed(g, perf("p2", "v1", 0.6, hour=1), 2))
+    assert (again.outcome, again.revision, again.supersedes) == ("hold", 3, d.decision_id)
+    assert decisions(feed(g, perf("p3", "v1", 0.8, hour=2), 3)) == []
+    assert g.champion == "v1"
 
 
 def test_a_challenger_whose_lineage_is_retracted_is_rejected() -> None:
@@ -279,12 +405,13 @@ SCRIPT: list[tuple[str, Any]] = [
     ("update", update("v2", auc=0.81)),
     ("perf", perf("p0", "v1", 0.80)),
     ("perf", perf("p1", "v2", 0.79)),
-    ("perf", perf("p2", "v2", 0.70, samples=5)),
-    ("perf", perf("p3", "v2", 0.80)),
+    ("perf", perf("p2", "v2", 0.70, samples=5, hour=1)),
+    ("perf", perf("p1-again", "v2", 0.79)),  # p1's interval again: counts for nothing
+    ("perf", perf("p3", "v2", 0.80, hour=1)),
     ("update", update("v3", auc=0.83)),
-    ("perf", perf("p4", "v2", 0.70)),
-    ("perf", perf("p5", "v3", 0.83)),
-    ("perf", perf("p6", "v3", 0.83)),
+    ("perf", perf("p4", "v2", 0.70, hour=2)),
+    ("perf", perf("p5", "v3", 0.83, hour=2)),
+    ("perf", perf("p6", "v3", 0.83, hour=3)),
 ]
 
 
@@ -323,7 +450,7 @@ def test_live_state_is_bounded() -> None:
     g = crowned_v2()
     sizes = []
     for i in range(1000):
-        effects = feed(g, perf(f"q{i}", "v2", 0.83), i)
+        effects = feed(g, perf(f"q{i}", "v2", 0.83, hour=2 + i), i)
         sizes += [len(orjson.dumps(e.value)) for e in effects if isinstance(e, StatePut)]
     assert max(sizes[-10:]) <= max(sizes[:10]) + 8
 
@@ -370,3 +497,22 @@ def test_a_policy_without_rollout_keeps_its_digest() -> None:
     dumped = ModelPolicy.model_validate(POLICY).model_dump(mode="json")
     del dumped["rollout"]
     assert policy_digest(ModelPolicy.model_validate(POLICY)) == digest(dumped)
+
+
+def test_the_demo_summary_names_a_kept_champion_and_a_superseded_version() -> None:
+    """The demo's rollout lines read the two decisions staged rollouts gained: an older version
+    superseded by the challenger, and a degraded champion kept for want of a rollback target."""
+    g = rgate()
+    data(g, W1)
+    out = decisions(g.handle(update("v1"), SRC, AT))
+    out += decisions(g.handle(update("v2", auc=0.81, trained_on=[W2]), SRC, AT))
+    out += decisions(g.handle(update("v3", auc=0.82), SRC, AT))
+    out += decisions(feed(g, perf("p1", "v1", 0.5), 1))
+    out += decisions(data(g, W2))
+    lines = rollout_lines([d.model_dump(mode="json") for d in out], {"churn": g.challenger})
+    assert lines == [
+        "staged rollout    churn:v2 passed, superseded by challenger v3",
+        "live degradation  champion churn:v1 kept (no rollback target), E_LIVE_DEGRADED "
+        "(live auc 0.5 vs validation 0.8, tolerance 0.02)",
+        "challengers now   churn:v3 challenger",
+    ]

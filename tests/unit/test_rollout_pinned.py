@@ -25,14 +25,15 @@ def at_later(g: ModelGate, item: Any, offset: int = 0) -> list[Effect]:
     return g.handle(item, source, LATER)
 
 
-def shown(eid: str, value: float, samples: int = 1000) -> dict[str, Any]:
-    """An interval as a live_guard check shows it: everything but where it was read."""
+def shown(eid: str, value: float, samples: int = 1000, hour: int = 0) -> dict[str, Any]:
+    """An interval as a live_guard check shows it: everything but where it was read (`hour`:
+    as `perf`'s)."""
     return {
         "event_id": eid,
         "value": value,
         "sample_count": samples,
-        "interval_start": "2026-11-23T12:00:00+00:00",
-        "interval_end": "2026-11-23T13:00:00+00:00",
+        "interval_start": f"2026-11-23T{12 + hour}:00:00+00:00",
+        "interval_end": f"2026-11-23T{13 + hour}:00:00+00:00",
     }
 
 
@@ -106,7 +107,7 @@ def test_a_crowned_challenger_s_check_shows_its_intervals_and_the_champion_s_liv
     g = staged()
     g.handle(perf("p-c", "v1", 0.80), psrc(0), AT)
     g.handle(perf("p1", "v2", 0.785), psrc(1), AT)
-    effects = at_later(g, perf("p2", "v2", 0.79), 2)
+    effects = at_later(g, perf("p2", "v2", 0.79, hour=1), 2)
     (d,) = decisions(effects)
     assert (d.outcome, d.champion_before, d.champion_after) == ("promote", "v1", "v2")
     assert d.decided_at == LATER
@@ -115,7 +116,7 @@ def test_a_crowned_challenger_s_check_shows_its_intervals_and_the_champion_s_liv
             "live_guard",
             True,
             "error",
-            [shown("p1", 0.785), shown("p2", 0.79)],
+            [shown("p1", 0.785), shown("p2", 0.79, hour=1)],
             {**GUARD, "champion": "v1", "live": shown("p-c", 0.80), "challenger_windows": 2},
             "OK",
         )
@@ -130,7 +131,7 @@ def test_a_challenger_rejected_against_its_validation_figure_shows_the_baseline(
     g = staged(challenger_auc=0.85)
     g.handle(perf("p1", "v2", 0.84), psrc(1), AT)  # 0.84 >= 0.85 - 0.02: counted
     assert len(g.versions["v2"].good) == 1
-    (d,) = decisions(at_later(g, perf("p2", "v2", 0.82), 2))  # 0.82 < 0.83: rejected
+    (d,) = decisions(at_later(g, perf("p2", "v2", 0.82, hour=1), 2))  # 0.82 < 0.83: rejected
     assert (d.outcome, d.champion_before, d.champion_after) == ("reject", "v1", "v1")
     assert d.decided_at == LATER
     (c,) = d.checks
@@ -139,7 +140,7 @@ def test_a_challenger_rejected_against_its_validation_figure_shows_the_baseline(
         "live_guard",
         False,
         "error",
-        [shown("p2", 0.82)],
+        [shown("p2", 0.82, hour=1)],
         {**GUARD, "champion": "v1", "validation": 0.85},
         "E_LIVE_DEGRADED",
     )
@@ -168,7 +169,7 @@ def test_a_rollback_on_live_degradation_is_recorded_in_full_and_crowns_the_targe
     """v2 degrades below its validation figure: rollback at the interval's time, an error
     live_guard check with the figure and the guard, and v1 champion again."""
     g = crowned_v2()
-    effects = at_later(g, perf("p3", "v2", 0.78), 3)
+    effects = at_later(g, perf("p3", "v2", 0.78, hour=2), 3)
     (d,) = decisions(effects)
     assert (d.outcome, d.champion_before, d.champion_after) == ("rollback", "v2", "v1")
     assert d.decided_at == LATER
@@ -177,7 +178,7 @@ def test_a_rollback_on_live_degradation_is_recorded_in_full_and_crowns_the_targe
             "live_guard",
             False,
             "error",
-            [shown("p3", 0.78)],
+            [shown("p3", 0.78, hour=2)],
             {**GUARD, "validation": 0.81, "previous_champion": None, "previous_live": None},
             "E_LIVE_DEGRADED",
         )
@@ -187,15 +188,45 @@ def test_a_rollback_on_live_degradation_is_recorded_in_full_and_crowns_the_targe
     assert g.versions["v1"].state == "promoted" and g.versions["v2"].state == "rolled_back"
 
 
-def test_a_champion_rolled_back_while_a_challenger_serves_keeps_the_challenger() -> None:
-    """v1 degrades with no earlier champion to fall back to while v2 is challenger: the throne
-    is vacant and the champions record still names v2 as challenger."""
+def test_a_degraded_lone_champion_keeps_serving_beside_its_challenger() -> None:
+    """v1 degrades with no earlier champion to fall back to while v2 is challenger: v1 stays
+    champion and v2 challenger (no champions record), the decision `hold` at the interval's time
+    with the live_guard and rollback_target checks in full; v2 is then judged against v1's
+    degraded live figure."""
     g = staged()
     effects = at_later(g, perf("p1", "v1", 0.5), 1)
     (d,) = decisions(effects)
-    assert (d.outcome, d.champion_after) == ("rollback", None)
-    assert champions(effects) == [(None, "v2")]
-    assert (g.champion, g.challenger) == (None, "v2")
+    assert (d.subject.id, d.outcome, d.champion_before, d.champion_after) == (
+        "churn:v1",
+        "hold",
+        "v1",
+        "v1",
+    )
+    assert d.decided_at == LATER
+    assert [fields(c) for c in d.checks] == [
+        (
+            "live_guard",
+            False,
+            "error",
+            [shown("p1", 0.5)],
+            {**GUARD, "validation": 0.8, "previous_champion": None, "previous_live": None},
+            "E_LIVE_DEGRADED",
+        ),
+        (
+            "rollback_target",
+            False,
+            "error",
+            {"champion": "v1", "target": None},
+            "previous clean champion",
+            "E_NO_ROLLBACK_TARGET",
+        ),
+    ]
+    assert d.inputs.event_ids == ["u-v1", f"d-{W1}-1", "p1"]
+    assert champions(effects) == []
+    assert (g.champion, g.challenger, g.versions["v1"].state) == ("v1", "v2", "promoted")
+    g.handle(perf("p2", "v2", 0.52), psrc(2), AT)
+    (crowned,) = decisions(g.handle(perf("p3", "v2", 0.52, hour=1), psrc(3), AT))
+    assert (crowned.outcome, crowned.checks[0].expected["live"]["value"]) == ("promote", 0.5)
 
 
 # -- what a live decision rests on -------------------------------------------------------------
@@ -216,10 +247,10 @@ def crowning_digest(v2: ModelUpdate, second: ModelPerformance) -> tuple[str, str
 def test_a_live_decision_s_inputs_digest_covers_the_update_and_the_intervals() -> None:
     """The same inputs give the same digest and id; another update (one more metric) or another
     interval figure gives another."""
-    base = crowning_digest(update("v2", auc=0.81), perf("p2", "v2", 0.84))
-    again = crowning_digest(update("v2", auc=0.81), perf("p2", "v2", 0.84))
-    other_update = crowning_digest(update("v2", auc=0.81, f1=0.5), perf("p2", "v2", 0.84))
-    other_interval = crowning_digest(update("v2", auc=0.81), perf("p2", "v2", 0.85))
+    base = crowning_digest(update("v2", auc=0.81), perf("p2", "v2", 0.84, hour=1))
+    again = crowning_digest(update("v2", auc=0.81), perf("p2", "v2", 0.84, hour=1))
+    other_update = crowning_digest(update("v2", auc=0.81, f1=0.5), perf("p2", "v2", 0.84, hour=1))
+    other_interval = crowning_digest(update("v2", auc=0.81), perf("p2", "v2", 0.85, hour=1))
     assert base == again
     assert len({base[0], other_update[0], other_interval[0]}) == 3
     assert len({base[1], other_update[1], other_interval[1]}) == 3
