@@ -300,7 +300,9 @@ class DatasetWindows:
             WindowDropped(self.spec.name, window.window_id),
             StateDelete(self._key("w", str(start))),
         ]
-        for event_id in window.arrivals:
+        # in event id order: the order arrivals were added differs after a restore (changelog
+        # order), and the same input must give the same effects either way
+        for event_id in sorted(window.arrivals):
             del self.index[event_id]
             effects.append(StateDelete(self._key("a", event_id)))
         return effects
