@@ -35,6 +35,8 @@ GIT_COMMIT_TAG = "mlflow.source.git.commit"
 TAG_PUBLISHED = "orchestrator.published"
 #: model version tag set by the bridge: why the version was not published (yet)
 TAG_SKIPPED = "orchestrator.skipped"
+#: model version tag set by a person: the bridge leaves the version alone (any value)
+TAG_IGNORE = "orchestrator.ignore"
 #: registered model tag set by the bridge: the decision whose champions record the aliases mirror
 TAG_DECISION = "orchestrator.decision_id"
 #: params key naming the MLflow run of a bridged model.update
@@ -42,6 +44,10 @@ RUN_ID_PARAM = "mlflow.run_id"
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 READY = "READY"
+#: run statuses (MLflow's RunStatus): still logging, so its metrics are not final yet
+RUN_OPEN = frozenset({"RUNNING", "SCHEDULED"})
+#: run statuses: ended without finishing, so its model is not published
+RUN_FAILED = frozenset({"FAILED", "KILLED"})
 
 
 def event_id_for(model: str, version: str) -> str:
@@ -64,6 +70,8 @@ class VersionFacts:
     run_metrics: Mapping[str, float] | None = None
     run_params: Mapping[str, str] = field(default_factory=dict)
     run_tags: Mapping[str, str] = field(default_factory=dict)
+    #: the run's status (RUNNING, SCHEDULED, FINISHED, FAILED, KILLED); None: no run found
+    run_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,12 +104,26 @@ def parse_trained_on(text: str) -> list[str]:
     return ids
 
 
+def waiting(facts: VersionFacts) -> str | None:
+    """Why the version is not published yet (None: it is not waiting): its run is still open,
+    so its metrics and tags may still change (MLflow's `log_model(...,
+    registered_model_name=...)` registers the version, READY at once, inside the run)."""
+    if facts.run_metrics is not None and facts.run_status in RUN_OPEN:
+        return f"run {facts.run_id} is {facts.run_status}: published once it ends"
+    return None
+
+
 def problem(facts: VersionFacts) -> str | None:
     """Why the version cannot become a model.update (None: it can), before any download."""
     if facts.run_id is None:
         return "the version names no run (its metrics and trained_on come from the run)"
     if facts.run_metrics is None:
         return f"run {facts.run_id} not found"
+    if facts.run_status in RUN_FAILED:
+        return (
+            f"run {facts.run_id} is {facts.run_status}: the model of a run that did not finish "
+            f"is not published"
+        )
     if not facts.run_metrics:
         return f"run {facts.run_id} has no metrics"
     bad = sorted(k for k, v in facts.run_metrics.items() if not math.isfinite(v))
@@ -114,6 +136,13 @@ def problem(facts: VersionFacts) -> str | None:
     except ValueError as exc:
         return f"run {facts.run_id}: tag {TAG_TRAINED_ON}: {exc}"
     return None
+
+
+def is_models_uri(source: str) -> bool:
+    """Whether a version's source is a `models:/` URI (MLflow 3's `log_model` registers
+    `models:/m-<id>`, a logged model): its files are where the registry resolves it, not at
+    the URI itself."""
+    return source.strip().lower().startswith("models:")
 
 
 def stated_digest(facts: VersionFacts) -> str | None:

@@ -1,8 +1,10 @@
 """`orchestrator mlflow sync`: one pass of the bridge, both ways (the shell around `plan`).
 
 1. MLflow → orchestrator: every READY version of each bridged registered model that does not
-   carry the `orchestrator.published` tag becomes a `model.update` on `models.updates`; once
-   the broker acknowledged it, the version is tagged with its event id. A crash in between
+   carry the `orchestrator.published` (or `orchestrator.ignore`) tag and whose run has ended
+   (FINISHED) becomes a `model.update` on `models.updates`; once the broker acknowledged it,
+   the version is tagged with its event id. A version whose run is still open is pending: its
+   metrics may still change, and the event id is fixed per version. A crash in between
    publishes it again on the next pass with the same event id and content: a duplicate the
    worker ignores, so it is decided once.
 2. orchestrator → MLflow: the latest `models.champions` record of each bridged model moves the
@@ -30,17 +32,20 @@ from orchestrator.kafka.read import read_topic
 from orchestrator.mlflow_bridge.plan import (
     READY,
     TAG_DECISION,
+    TAG_IGNORE,
     TAG_PUBLISHED,
     TAG_SKIPPED,
     AliasMove,
     Skip,
     VersionFacts,
+    is_models_uri,
     latest_champions,
     plan_aliases,
     problem,
     stated_digest,
     to_update,
     tree_digest,
+    waiting,
 )
 from orchestrator.produce import send_events
 from orchestrator.settings import Settings
@@ -55,16 +60,19 @@ class PassReport:
     published: list[ModelUpdate] = field(default_factory=list)
     #: versions published by an earlier pass
     already: int = 0
-    #: versions not READY yet (MLflow is still registering them): the next pass looks again
+    #: versions not READY yet (MLflow is still registering them), or whose run is still open
+    #: (RUNNING, SCHEDULED): the next pass looks again
     pending: list[str] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    #: versions tagged orchestrator.ignore: left alone
+    ignored: int = 0
     moves: list[AliasMove] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
             f"mlflow sync: published {len(self.published)}, already published {self.already}, "
-            f"skipped {len(self.skipped)}, pending {len(self.pending)}; "
+            f"skipped {len(self.skipped)}, pending {len(self.pending)}, ignored {self.ignored}; "
             f"aliases moved {len(self.moves)}"
         )
 
@@ -157,17 +165,35 @@ class Bridge:
             run_metrics=dict(run.data.metrics) if run is not None else None,
             run_params=dict(run.data.params) if run is not None else {},
             run_tags=dict(run.data.tags) if run is not None else {},
+            run_status=str(run.info.status) if run is not None else None,
         )
+
+    def location(self, facts: VersionFacts) -> str:
+        """Where the version's files are: its source, or for a `models:/` source (MLflow 3's
+        `models:/m-<id>`) the storage location the registry resolved it to. Downloading the
+        `models:/` URI itself would resolve it against the process's default registry rather
+        than this client's, and add a `registered_model_meta` file of MLflow's own."""
+        if is_models_uri(facts.source):
+            return str(self.client.get_model_version_download_uri(facts.model, facts.version))
+        return facts.source
 
     def candidate(self, mv: Any, report: PassReport) -> ModelUpdate | None:
         """The model.update for a version still to publish (None: nothing to do, or skipped)."""
-        if TAG_PUBLISHED in (mv.tags or {}):
+        tags = mv.tags or {}
+        if TAG_PUBLISHED in tags:
             report.already += 1
+            return None
+        if TAG_IGNORE in tags:
+            report.ignored += 1
             return None
         if str(mv.status) != READY:
             report.pending.append(f"{mv.name} version {mv.version}: {mv.status}")
             return None
         facts = self.facts(mv)
+        wait = waiting(facts)
+        if wait is not None:  # not tagged: nothing is wrong with it, it is not finished
+            report.pending.append(f"{facts.model} version {facts.version}: {wait}")
+            return None
         reason = problem(facts)
         result: ModelUpdate | Skip
         if reason is not None:
@@ -176,7 +202,7 @@ class Bridge:
             digest = stated_digest(facts)
             if digest is None:
                 try:
-                    digest = self.digest(facts.source)
+                    digest = self.digest(self.location(facts))
                 except Exception as exc:  # an artifact that cannot be read: skipped, said why
                     result = Skip(
                         facts.model,

@@ -41,6 +41,7 @@ from orchestrator.kafka.read import read_topic
 from orchestrator.mlflow_bridge.plan import (
     TAG_DECISION,
     TAG_DIGEST,
+    TAG_IGNORE,
     TAG_PUBLISHED,
     TAG_SKIPPED,
     TAG_TRAINED_ON,
@@ -52,17 +53,18 @@ from orchestrator.settings import Settings
 from tests import factories
 from tests.conftest import ROOT, caught_up, make_catalog, run_cli
 from tests.integration.test_worker import Worker, wait_for
+from tests.mlflow_required import mlflow_tracking
 
-mlflow_tracking = pytest.importorskip("mlflow.tracking", reason="needs the [mlflow] extra")
-MlflowClient = mlflow_tracking.MlflowClient
+MlflowClient = mlflow_tracking().MlflowClient
 
 C = "clicks/2026-11-23T{}:00:00Z/PT1H"
 KEYS = {"ORCHESTRATOR_KEY_ALICE": "example-key-alice-for-mlflow-tests"}
 
 
 @pytest.fixture(scope="module")
-def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`mlflow server` on 127.0.0.1 with a SQLite backend and proxied artifacts."""
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`mlflow server` on 127.0.0.1 with a SQLite backend and proxied artifacts: its URI, and
+    the directory it stores the artifacts in (`mlflow-artifacts:/<path>` is `<dir>/<path>`)."""
     tmp = tmp_path_factory.mktemp("mlflow")
     port = free_port()
     log = tmp / "server.log"
@@ -104,7 +106,7 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail(f"mlflow server not up in 120 s: {log.read_text()[-2000:]}")
             time.sleep(0.5)
-        yield uri
+        yield uri, tmp / "artifacts"
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -114,6 +116,11 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(mlflow_server: tuple[str, Path]) -> str:
+    return mlflow_server[0]
 
 
 def gates_for(directory: Path, model: str, *, rollout: bool = False) -> Path:
@@ -358,6 +365,81 @@ def test_the_trainer_registers_once_per_request(mlflow_uri: str, tmp_path: Path)
     assert run.data.tags[TAG_DIGEST] == download_digest(mlflow_uri)(versions[0].source)
 
 
+def test_a_version_logged_inside_its_run_waits_for_the_run_to_end(
+    embedded_bootstrap: str,
+    mlflow_server: tuple[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MLflow 3's usual pattern: `log_model(..., registered_model_name=...)` inside an active
+    run registers a READY version (source `models:/m-<id>`) before the final metrics are
+    logged. A pass then leaves it pending (exit 0, no tag, nothing sent); after the run ends the
+    next pass publishes it with the final metrics, the `models:/` source as artifact_uri, and
+    the digest of the files the server stores. A version tagged orchestrator.ignore is left
+    alone (no skip, exit 0)."""
+    import mlflow
+    import mlflow.pyfunc
+
+    uri, stored_root = mlflow_server
+    s = Setup(embedded_bootstrap, tmp_path, uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # the fluent API, in this process only
+
+    def sync() -> subprocess.CompletedProcess[str]:
+        """The bridge as an operator runs it: --tracking-uri alone, from another directory."""
+        args = ("mlflow", "sync", "--tracking-uri", uri, "--only", "updates")
+        return s.cli(*args, env={"MLFLOW_TRACKING_URI": ""}, cwd=tmp_path)
+
+    class Echo(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        def predict(self, context: Any, model_input: list[str], params: Any = None) -> list[str]:
+            return model_input
+
+    experiment = s.client.create_experiment(f"exp-{s.model}")
+    with mlflow.start_run(experiment_id=experiment, tags={TAG_TRAINED_ON: C.format(10)}) as run:
+        run_id = run.info.run_id
+        mlflow.log_metric("auc", 0.5, step=0)
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=Echo(), registered_model_name=s.model, pip_requirements=[]
+        )
+        mv = s.client.get_model_version(s.model, "1")
+        assert mv.status == "READY" and mv.source == info.model_uri
+        assert mv.source.startswith("models:/m-")
+        early = sync()
+        assert early.returncode == 0, early.stdout + early.stderr
+        assert (
+            f"pending {s.model} version 1: run {run_id} is RUNNING: published once it ends"
+            in early.stdout.splitlines()
+        )
+        assert s.updates() == []
+        assert not {TAG_PUBLISHED, TAG_SKIPPED} & set(s.version_tags("1"))
+        mlflow.log_metric("auc", 0.83, step=1)  # the final figures
+        mlflow.log_metric("logloss", 0.31)
+    assert s.client.get_run(run_id).info.status == "FINISHED"
+
+    out = sync()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"published {s.model} version 1 (event mlflow/{s.model}/1)" in out.stdout
+    [update] = s.updates()
+    assert update.metrics == {"auc": 0.83, "logloss": 0.31}
+    assert update.artifact_uri == mv.source
+    location = s.client.get_logged_model(info.model_id).artifact_location
+    stored = stored_root / location.removeprefix("mlflow-artifacts:/")
+    assert (stored / "MLmodel").is_file()
+    assert update.artifact_digest == path_digest(stored)
+    assert s.version_tags("1")[TAG_PUBLISHED] == update.event_id
+
+    # an old version without orchestrator.trained_on: skipped on every pass until opted out
+    old, _ = manual_version(s, {}, b"old")
+    assert sync().returncode == 1
+    s.client.set_model_version_tag(s.model, old, TAG_IGNORE, "before the orchestrator")
+    quiet = sync()
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert quiet.stdout.splitlines()[-1] == (
+        "mlflow sync: published 0, already published 1, skipped 0, pending 0, ignored 1; "
+        "aliases moved 0"
+    )
+    assert len(s.updates()) == 1
+
+
 class FailingTags:
     """The MLflow client of a bridge that dies after the broker acknowledged its updates and
     before it tagged the versions."""
@@ -518,7 +600,8 @@ def test_trainer_to_alias_through_a_worker(
         again = s.sync()
         assert again.returncode == 0
         assert again.stdout.splitlines() == [
-            "mlflow sync: published 0, already published 2, skipped 0, pending 0; aliases moved 0"
+            "mlflow sync: published 0, already published 2, skipped 0, pending 0, ignored 0; "
+            "aliases moved 0"
         ]
     finally:
         worker.stop()

@@ -3,12 +3,14 @@ one line each, exit 2, before anything is sent."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import ROOT, run_cli
+from tests.mlflow_required import EXPECT_ENV, mlflow_tracking
 
 NO_MLFLOW = "import sys; sys.modules['mlflow'] = None; "
 
@@ -85,7 +87,7 @@ def test_the_trainer_without_the_extra_says_what_to_install() -> None:
 
 def test_an_unreachable_tracking_server_is_one_line() -> None:
     """No server at the URI: one line saying what to check, exit 2, no retry chatter."""
-    pytest.importorskip("mlflow.tracking", reason="needs the [mlflow] extra")
+    mlflow_tracking()
     out = run_cli("mlflow", "sync", "--tracking-uri", "http://127.0.0.1:9", "--broker", "x:1")
     assert out.returncode == 2
     assert out.stderr == (
@@ -107,3 +109,40 @@ def test_the_trainer_registers_in_mlflow_only_when_asked() -> None:
     with pytest.raises(SystemExit) as exc:
         options(["--mlflow-tracking-uri"], {})
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--collect-only", "tests/integration/test_mlflow_bridge.py"],
+        ["tests/unit/test_mlflow_cli.py::test_an_unreachable_tracking_server_is_one_line"],
+    ],
+)
+def test_the_mlflow_tests_fail_without_the_extra_when_it_is_expected(args: list[str]) -> None:
+    """Without the MLflow client the tests that need it are skipped; under ORCH_EXPECT_MLFLOW=1
+    (`make test`) they fail, so CI cannot pass with them silently skipped."""
+
+    def run(expect: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                NO_MLFLOW + "import pytest; sys.exit(pytest.main(sys.argv[1:]))",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, EXPECT_ENV: expect},
+            timeout=120,
+        )
+
+    skipped = run("")
+    assert skipped.returncode in (0, 5), skipped.stdout + skipped.stderr
+    assert "SKIPPED" in skipped.stdout and "needs the [mlflow] extra" in skipped.stdout
+    failed = run("1")
+    assert failed.returncode in (1, 2), failed.stdout + failed.stderr
+    assert f"{EXPECT_ENV}=1 but the MLflow client does not import" in failed.stdout

@@ -20,6 +20,7 @@ from orchestrator.mlflow_bridge.plan import (
     Skip,
     VersionFacts,
     event_id_for,
+    is_models_uri,
     latest_champions,
     parse_trained_on,
     plan_aliases,
@@ -27,7 +28,9 @@ from orchestrator.mlflow_bridge.plan import (
     stated_digest,
     to_update,
     tree_digest,
+    waiting,
 )
+from orchestrator.mlflow_bridge.sync import Bridge, PassReport
 
 W1, W2 = "clicks/2026-11-23T00:00:00Z/PT1H", "clicks/2026-11-23T01:00:00Z/PT1H"
 
@@ -44,6 +47,7 @@ def facts(**kw: Any) -> VersionFacts:
         "run_metrics": {"logloss": 0.4, "auc": 0.81},
         "run_params": {"lr": "0.5", "steps": "300"},
         "run_tags": {"orchestrator.trained_on": f'["{W1}", "{W2}"]'},
+        "run_status": "FINISHED",
     }
     return VersionFacts(**{**base, **kw})
 
@@ -120,6 +124,8 @@ def test_a_malformed_trained_on_is_refused(text: str) -> None:
         ({"run_metrics": {"auc": float("inf")}}, "metric auc is not a finite number"),
         ({"run_tags": {}}, "has no tag orchestrator.trained_on"),
         ({"run_tags": {"orchestrator.trained_on": "[1]"}}, "tag orchestrator.trained_on: a JSON"),
+        ({"run_status": "FAILED"}, "run abc is FAILED: the model of a run that did not finish"),
+        ({"run_status": "KILLED"}, "run abc is KILLED: the model of a run that did not finish"),
     ],
 )
 def test_a_version_that_cannot_be_an_update_is_said_why(kw: dict[str, Any], words: str) -> None:
@@ -130,6 +136,29 @@ def test_a_version_that_cannot_be_an_update_is_said_why(kw: dict[str, Any], word
 
 def test_a_complete_version_has_no_problem() -> None:
     assert problem(facts()) is None
+    assert waiting(facts()) is None
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "SCHEDULED"])
+def test_a_version_whose_run_is_open_waits(status: str) -> None:
+    """Registered inside a run that is still logging (MLflow's log_model(...,
+    registered_model_name=...)): its metrics are not final, so it waits, whatever else the
+    run lacks so far."""
+    reason = waiting(facts(run_status=status))
+    assert reason == f"run abc is {status}: published once it ends"
+    assert waiting(facts(run_status=status, run_tags={})) == reason
+    assert waiting(facts(run_status="FAILED")) is None
+    assert waiting(facts(run_status=status, run_metrics=None)) is None  # no run: a skip
+
+
+def test_a_logged_model_source_is_the_artifact_uri() -> None:
+    """MLflow 3's log_model registers `models:/m-<id>`: the update names it as MLflow does."""
+    source = "models:/m-7f88af94e2ee4afcbffdf0dd82438039"
+    update = to_update(facts(source=source), "sha256:d")
+    assert isinstance(update, ModelUpdate) and update.artifact_uri == source
+    assert is_models_uri(source) and is_models_uri("models:/churn/3")
+    assert not is_models_uri("mlflow-artifacts:/1/abc/artifacts/model")
+    assert not is_models_uri("s3://bucket/models/m-1")
 
 
 def test_what_the_contract_refuses_is_a_skip_not_a_crash() -> None:
@@ -251,3 +280,99 @@ def test_latest_champions_keeps_the_last_record_per_model() -> None:
     # "no champion" goes on the wire without its version: it still clears the champion
     assert "version" not in orjson.loads(encode(record(None)))
     assert latest_champions([raw(record("1")), raw(record(None))]) == {"churn": record(None)}
+
+
+class FakeRun:
+    def __init__(self, status: str, metrics: dict[str, float]) -> None:
+        self.info = type("Info", (), {"status": status})()
+        self.data = type(
+            "Data", (), {"metrics": metrics, "params": {}, "tags": {"orchestrator.trained_on": W1}}
+        )()
+
+
+class FakeClient:
+    """The MLflow client calls `Bridge.candidate` makes, recorded."""
+
+    def __init__(self, run: FakeRun) -> None:
+        self.run = run
+        self.tags: list[tuple[str, str, str, str]] = []
+        self.resolved: list[tuple[str, str]] = []
+
+    def get_run(self, run_id: str) -> FakeRun:
+        return self.run
+
+    def set_model_version_tag(self, model: str, version: str, key: str, value: str) -> None:
+        self.tags.append((model, version, key, value))
+
+    def get_model_version_download_uri(self, model: str, version: str) -> str:
+        self.resolved.append((model, version))
+        return "mlflow-artifacts:/1/models/m-abc/artifacts"
+
+
+def mv(source: str = "mlflow-artifacts:/1/abc/artifacts/model", **tags: str) -> Any:
+    return type(
+        "MV",
+        (),
+        {
+            "name": "churn",
+            "version": "3",
+            "status": "READY",
+            "source": source,
+            "creation_timestamp": 1_795_000_000_123,
+            "tags": tags,
+            "run_id": "abc",
+        },
+    )()
+
+
+def bridge(client: FakeClient, downloaded: list[str]) -> Bridge:
+    def digest(uri: str) -> str:
+        downloaded.append(uri)
+        return "sha256:d"
+
+    return Bridge(client, None, None, None, ["churn"], digest)  # type: ignore[arg-type]
+
+
+def test_a_version_whose_run_is_running_is_pending_untagged() -> None:
+    """Not published, not tagged, not downloaded: one pending line; once the run finished,
+    the update carries the metrics the run ended with."""
+    client, downloaded = FakeClient(FakeRun("RUNNING", {"auc": 0.5})), []
+    report = PassReport()
+    assert bridge(client, downloaded).candidate(mv(), report) is None
+    assert report.pending == ["churn version 3: run abc is RUNNING: published once it ends"]
+    assert (report.skipped, client.tags, downloaded) == ([], [], [])
+    client.run = FakeRun("FINISHED", {"auc": 0.8})
+    update = bridge(client, downloaded).candidate(mv(), PassReport())
+    assert isinstance(update, ModelUpdate) and update.metrics == {"auc": 0.8}
+
+
+def test_a_version_whose_run_failed_is_skipped_and_tagged() -> None:
+    client, downloaded = FakeClient(FakeRun("KILLED", {"auc": 0.5})), []
+    report = PassReport()
+    assert bridge(client, downloaded).candidate(mv(), report) is None
+    assert [s.reason for s in report.skipped] == [
+        "run abc is KILLED: the model of a run that did not finish is not published"
+    ]
+    assert client.tags == [("churn", "3", "orchestrator.skipped", report.skipped[0].reason)]
+    assert report.pending == [] and downloaded == []
+
+
+def test_a_version_tagged_ignore_is_left_alone() -> None:
+    """orchestrator.ignore (any value): not read, not skipped, not tagged; counted."""
+    client, downloaded = FakeClient(FakeRun("FINISHED", {})), []  # no metrics: would skip
+    report = PassReport()
+    assert bridge(client, downloaded).candidate(mv(**{"orchestrator.ignore": ""}), report) is None
+    assert (report.ignored, report.skipped, report.pending, client.tags) == (1, [], [], [])
+    assert "skipped 0, pending 0, ignored 1;" in report.summary()
+
+
+def test_a_logged_model_version_is_digested_where_the_registry_stores_it() -> None:
+    """`models:/m-<id>`: the digest downloads the storage location the registry resolves
+    (with this client, not the process's default registry); artifact_uri stays the source."""
+    client, downloaded = FakeClient(FakeRun("FINISHED", {"auc": 0.8})), []
+    update = bridge(client, downloaded).candidate(mv("models:/m-abc"), PassReport())
+    assert isinstance(update, ModelUpdate) and update.artifact_uri == "models:/m-abc"
+    assert client.resolved == [("churn", "3")]
+    assert downloaded == ["mlflow-artifacts:/1/models/m-abc/artifacts"]
+    bridge(client, downloaded).candidate(mv(), PassReport())
+    assert downloaded[-1] == "mlflow-artifacts:/1/abc/artifacts/model" and len(client.resolved) == 1
