@@ -10,7 +10,7 @@ from orchestrator.contracts.events import ModelPerformance
 from orchestrator.core.effects import ChampionChanged, Decided, Rejected, TrainingRequest
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.core.modelspec import ModelGateSpec
-from orchestrator.core.rollout import counts
+from orchestrator.core.rollout import counted
 from orchestrator.pipeline.records import Applied, InputRecord
 from orchestrator.worker.metrics import Metrics
 
@@ -56,7 +56,7 @@ class ModelObserver:
             and applied.fate == "applied"
             and applied.effects
         ):
-            self.performance(applied.item)
+            self.performance(applied.item, counted(applied.effects, applied.item))
         for effect in applied.effects:
             if isinstance(effect, Decided):
                 d = effect.decision
@@ -112,9 +112,10 @@ class ModelObserver:
         self.challengers.pop(model, None)
         self.metrics.forget_model(model)
 
-    def performance(self, perf: ModelPerformance) -> None:
+    def performance(self, perf: ModelPerformance, was_counted: bool) -> None:
         """The figures of an interval of the champion or challenger (as they stood before it
-        was judged), of the policy's required metrics only; other versions' are not shown."""
+        was judged), of the policy's required metrics only; other versions' are not shown.
+        `was_counted`: the gate counted it (read from its effects: `rollout.counted`)."""
         spec = self.specs.get(perf.model)
         if spec is None:
             return
@@ -125,5 +126,4 @@ class ModelObserver:
         else:
             return
         figures = {m: v for m, v in perf.metrics.items() if m in spec.required_metrics}
-        counted = spec.rollout is not None and counts(spec.rollout, perf)
-        self.metrics.live(perf.model, role, figures, perf.sample_count, counted)
+        self.metrics.live(perf.model, role, figures, perf.sample_count, was_counted)

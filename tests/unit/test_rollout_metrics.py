@@ -230,3 +230,20 @@ def test_a_revoked_partition_takes_its_models_series_with_it() -> None:
     assert run.value(
         "orchestrator_live_intervals_total", model="fraud", role="challenger", counted="true"
     )
+
+
+def test_an_interval_sent_again_under_a_new_id_is_shown_as_not_counted() -> None:
+    """The gate ignores an interval that repeats one it counted (re-sent under a fresh event id):
+    the worker's `counted` label says what the gate did, not what the interval could do."""
+    run = Run()
+    log = fraud_log(seed=7)
+    upto = next(i for i, (_, _, v, _) in enumerate(log) if b'"fraud-v3-live-2"' in (v or b""))
+    for offset, key, value, _ in log[: upto + 1]:
+        run.feed(offset, key, value)
+    labels = {"model": "fraud", "role": "challenger"}
+    before = run.value("orchestrator_live_intervals_total", **labels, counted="true")
+    entry = orjson.loads(log[upto][2] or b"")
+    again = {**entry, "event": {**entry["event"], "event_id": "fraud-v3-live-2-again"}}
+    run.feed(len(log), b"fraud", orjson.dumps(again))
+    assert run.value("orchestrator_live_intervals_total", **labels, counted="true") == before
+    assert run.value("orchestrator_live_intervals_total", **labels, counted="false") == 1
