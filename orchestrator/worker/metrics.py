@@ -23,7 +23,12 @@ from prometheus_client import (
 from orchestrator import __version__
 from orchestrator.contracts.records import AuditDecision
 from orchestrator.core.timeutil import dataset_start
-from orchestrator.errors import E_CHALLENGER_REPLACED, E_LINEAGE_REJECTED, E_LIVE_DEGRADED
+from orchestrator.errors import (
+    E_CHALLENGER_REPLACED,
+    E_LINEAGE_REJECTED,
+    E_LIVE_DEGRADED,
+    E_NO_ROLLBACK_TARGET,
+)
 
 #: the `subject`/`dataset` label of a dataset or model no policy declares
 OTHER = "other"
@@ -146,6 +151,13 @@ class Metrics:
             ["model", "cause"],
             registry=r,
         )
+        self.degraded_kept = Counter(
+            "orchestrator_live_degraded_kept_total",
+            "Champions whose live metrics degraded with no earlier clean champion to roll back "
+            "to: kept serving (decided hold with E_LIVE_DEGRADED and E_NO_ROLLBACK_TARGET)",
+            ["model"],
+            registry=r,
+        )
         self.challenger = Gauge(
             "orchestrator_challenger",
             "1 while a model has a challenger in a staged rollout (a version that passed the gate "
@@ -189,6 +201,7 @@ class Metrics:
         for model in sorted(self.models):
             for cause in ROLLBACK_CAUSES:
                 self.rollbacks.labels(model, cause)
+            self.degraded_kept.labels(model)
             for cause in REJECTION_CAUSES:
                 self.challenger_rejections.labels(model, cause)
             for role in ("champion", "challenger"):
@@ -268,6 +281,13 @@ class Metrics:
         if d.outcome == "rollback" and d.model:
             cause = "command" if d.subject.kind == "command" else _cause(failed, "lineage")
             self.rollbacks.labels(d.model, cause).inc()
+        if (
+            d.outcome == "hold"
+            and d.subject.kind == "model_version"
+            and E_LIVE_DEGRADED in failed
+            and E_NO_ROLLBACK_TARGET in failed
+        ):
+            self.degraded_kept.labels(self.subject(d)).inc()
         version = d.subject.id.partition(":")[2] if d.subject.kind == "model_version" else None
         if (
             d.model

@@ -154,3 +154,26 @@ def test_series_that_alerts_take_the_increase_of_start_at_zero() -> None:
             labels = {"model": "churn", "role": role, "counted": counted}
             assert sample(m, "orchestrator_live_intervals_total", **labels) == 0
     assert sample(m, "orchestrator_champion_rollbacks_total", model=OTHER, cause="command") is None
+
+
+def test_a_degraded_champion_kept_for_want_of_a_fallback_is_counted() -> None:
+    """`hold` with a failing live guard and no rollback target counts once per decision; a hold
+    for other reasons (a version waiting for its data) and a live-degradation rollback do not."""
+    m = metrics()
+
+    def with_checks(outcome: str, *codes: str) -> Any:
+        d = decision("model_version", "churn:v1", "churn", outcome)
+        checks = [
+            {"name": c.lower(), "passed": False, "severity": "error", "code": c} for c in codes
+        ]
+        return AuditDecision.model_validate({**d.model_dump(), "checks": checks})
+
+    assert sample(m, "orchestrator_live_degraded_kept_total", model="churn") == 0
+    m.decided(with_checks("hold", "E_LIVE_DEGRADED", "E_NO_ROLLBACK_TARGET"), None)
+    m.decided(with_checks("hold", "E_LINEAGE_PENDING"), None)
+    m.decided(with_checks("rollback", "E_LIVE_DEGRADED"), None)
+    assert sample(m, "orchestrator_live_degraded_kept_total", model="churn") == 1
+    assert (
+        sample(m, "orchestrator_champion_rollbacks_total", model="churn", cause="live_degraded")
+        == 1
+    )
