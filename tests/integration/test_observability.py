@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
+from orchestrator.core.timeutil import format_rfc3339_ms, parse_rfc3339_ms
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.embedded import EmbeddedBroker, free_port
 from orchestrator.policies import Policies
@@ -173,8 +174,18 @@ def test_prometheus_scrapes_a_real_worker(
         wait_for(settled, timeout=120, every=1.5)
     # one more live interval of fraud's champion: its figures are what Prometheus shows
     champion = [r for r in read(bs, catalog.name("champions")) if r["model"] == "fraud"][-1]
+    # after every simulated interval (an earlier or overlapping one would not count)
+    start_ms = max(
+        parse_rfc3339_ms(e["interval_end"])
+        for p in phases
+        for e in p.events
+        if e["type"] == "model.performance" and e["model"] == "fraud"
+    )
+    start, end = format_rfc3339_ms(start_ms), format_rfc3339_ms(start_ms + 3_600_000)
     interval = {
         **factories.performance("obs-live", model="fraud", version=champion["version"]),
+        "interval_start": start,
+        "interval_end": end,
         "metrics": {"recall": 0.879, "false_positive_rate": 0.021},
         "sample_count": 4321,
     }
@@ -268,10 +279,13 @@ def test_prometheus_scrapes_a_real_worker(
     ]
     assert prom.value('sum(orchestrator_champion_rollbacks_total{cause="live_degraded"})') == 1
     rejections = prom.query("sum by (model, cause) (orchestrator_challenger_rejections_total)")
+    # every model's causes exist from the start at 0 (so that alerts see the first increase)
     assert {
         (s["metric"]["model"], s["metric"]["cause"]): float(s["value"][1])
         for s in rejections["data"]["result"]
+        if float(s["value"][1])
     } == {("fraud", "live_degraded"): 1.0, ("fraud", "lineage"): 1.0}
+    assert len(rejections["data"]["result"]) == 5 * len(Policies.load(ROOT / "gates").models)
     assert prom.value('orchestrator_live_samples{model="fraud", role="champion"}') == 4321
     assert prom.value('orchestrator_challenger{model="fraud"}') == (
         1 if champion.get("challenger") else 0
