@@ -59,7 +59,7 @@ class WindowFired:
 
     manifest: WindowManifest
     #: the manifest's wire form (`encode(manifest)`, built by the core from the same values)
-    wire: bytes = b""
+    wire: bytes
 
 
 @dataclass(slots=True)

@@ -84,8 +84,7 @@ class EventTimeLogic:
                 out.fate = "accepted"
             elif kind is WindowFired:
                 fired = cast(WindowFired, effect)
-                m = fired.manifest
-                outputs.append(Output("windows", m.dataset.encode(), fired.wire or encode(m)))
+                outputs.append(Output("windows", fired.manifest.dataset.encode(), fired.wire))
             elif kind is Decided:
                 d = cast(Decided, effect).decision
                 outputs.append(Output("audit", d.subject.id.encode(), encode(d)))
