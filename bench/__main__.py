@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -183,10 +185,15 @@ async def produce(
     producer = conn.producer(acks=1, max_batch_size=1024 * 1024)
     await producer.start()
     partitioner = DefaultPartitioner()
+    collecting = gc.isenabled()
     try:
         partitions = sorted(await producer.partitions_for(topic))
-        # the events of a paced run are made up front, so that making them costs nothing later
+        # the events of a paced run are made up front, so that making them costs nothing later,
+        # and the collector is off while they are sent: a full collection scanning ~100k of them
+        # stalled the generator 30-50 ms, several times a run, and the stream came in bursts
         ready = [source.next() for _ in range(n)] if rate else []
+        if rate:
+            gc.disable()
         pending: list[asyncio.Future[Any]] = []
         started, sent = time.monotonic(), 0
         started_wall = time.time()
@@ -210,6 +217,8 @@ async def produce(
                 pending.clear()
         await asyncio.gather(*pending)
     finally:
+        if collecting:
+            gc.enable()
         await producer.stop()
     return started_wall
 
@@ -507,6 +516,7 @@ async def topic_bytes(conn: Connection, topic: str) -> int:
 
 
 def start_kafka(tmp: Path, name: str = "kafka") -> tuple[str, Path]:
+    """Apache Kafka from deploy/kafka, in `tmp/name`: (bootstrap address, its run directory)."""
     run = tmp / name
     for attempt in (1, 2):
         out = subprocess.run(
@@ -517,9 +527,28 @@ def start_kafka(tmp: Path, name: str = "kafka") -> tuple[str, Path]:
         if out.returncode == 0:
             return out.stdout.strip().splitlines()[-1], run
         log(f"kafka did not start (attempt {attempt}): {out.stderr.strip()[-2000:]}")
-        subprocess.run(["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(run)])
+        stop_kafka(run)
         shutil.rmtree(run, ignore_errors=True)
     raise RuntimeError(f"kafka did not start; see {run}")
+
+
+def stop_kafka(run: Path | None) -> None:
+    """Stop the broker `start_kafka` started in `run` (None: not ours, nothing to do)."""
+    if run is not None:
+        subprocess.run(["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(run)], check=False)
+
+
+@contextlib.contextmanager
+def own_kafka(tmp: Path, broker: str | None) -> Iterator[tuple[str, Path | None]]:
+    """`broker` if given (its run directory None), else a broker of our own for the block."""
+    if broker:
+        yield broker, None
+        return
+    bootstrap, run = start_kafka(tmp)
+    try:
+        yield bootstrap, run
+    finally:
+        stop_kafka(run)
 
 
 def replay_process(
@@ -804,9 +833,7 @@ def main(argv: list[str] | None = None) -> int:
         # is not ours, with the ladder's topics deleted and a pause.
         if kafka_run is not None:
             log("fresh broker for the latency runs ...")
-            subprocess.run(
-                ["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(kafka_run)], check=False
-            )
+            stop_kafka(kafka_run)
             bootstrap, kafka_run = start_kafka(tmp, "kafka-latency")
             conn = connection(Settings(), bootstrap)
         else:
@@ -826,10 +853,7 @@ def main(argv: list[str] | None = None) -> int:
                 conn, tmp, gates, kafka_run, rate, guarantee, f"{int(share * 100)}", args
             )
     finally:
-        if kafka_run is not None:
-            subprocess.run(
-                ["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(kafka_run)], check=False
-            )
+        stop_kafka(kafka_run)
         shutil.rmtree(tmp, ignore_errors=True)
     l3 = results["L3"]["events_per_s"]
     results["ratios"] = {f"L{k}/L3": results[f"L{k}"]["events_per_s"] / l3 for k in (4, 5, 6)}
@@ -899,35 +923,31 @@ def latency_run(
         "p999_ms": _ms(pct(lat, 0.999)),
         "cpu_shares": cpu,
         "linger_ms": Settings().kafka_linger_ms,
+        "fetch_max_wait_ms": Settings().kafka_fetch_max_wait_ms,
     }
 
 
 def latency_only(args: argparse.Namespace) -> int:
     """`--latency-rate R`: only the latency run, at R events/s (to compare settings such as
-    ORCHESTRATOR_KAFKA_LINGER_MS quickly); prints one line and the CPU shares."""
+    ORCHESTRATOR_KAFKA_LINGER_MS or ORCHESTRATOR_KAFKA_FETCH_MAX_WAIT_MS quickly); prints one
+    line and the CPU shares per run."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-lat-"))
-    kafka_run = None
-    bootstrap = args.broker
-    if not bootstrap:
-        bootstrap, kafka_run = start_kafka(tmp)
     try:
-        conn = connection(Settings(), bootstrap)
-        gates = make_gates(tmp / "gates")
-        runs = [
-            latency_run(
-                conn, tmp, gates, kafka_run, args.latency_rate, "at_least_once", f"{i}", args
-            )
-            for i in range(args.repeat)
-        ]
+        with own_kafka(tmp, args.broker) as (bootstrap, kafka_run):
+            conn = connection(Settings(), bootstrap)
+            gates = make_gates(tmp / "gates")
+            runs = [
+                latency_run(
+                    conn, tmp, gates, kafka_run, args.latency_rate, "at_least_once", f"{i}", args
+                )
+                for i in range(args.repeat)
+            ]
     finally:
-        if kafka_run is not None:
-            subprocess.run(
-                ["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(kafka_run)], check=False
-            )
         shutil.rmtree(tmp, ignore_errors=True)
     for lat in runs:
         print(
-            f"latency at {lat['rate']:.0f}/s, linger {lat['linger_ms']} ms "
+            f"latency at {lat['rate']:.0f}/s, linger {lat['linger_ms']} ms, "
+            f"fetch wait {lat['fetch_max_wait_ms']} ms "
             f"({lat['decisions']} decisions): p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, "
             f"p99.9 {lat['p999_ms']} ms; {shares_text(lat['cpu_shares'])}"
         )

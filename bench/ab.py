@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -26,9 +27,9 @@ from bench.__main__ import (
     log,
     make_gates,
     make_topics,
+    own_kafka,
     produce,
     replay_process,
-    start_kafka,
     worker_run,
 )
 from orchestrator.kafka.connect import connection
@@ -56,15 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     base = worktree(args.baseline, tmp)
-    kafka_run = None
-    bootstrap = args.broker
-    if not bootstrap:
-        bootstrap, kafka_run = start_kafka(tmp)
-    conn = connection(Settings(), bootstrap)
     gates = make_gates(tmp / "gates")
     sides = {"baseline": base, "head": ROOT}
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
-    try:
+    with contextlib.ExitStack() as stack:
+        # the worktree goes last, whatever happens: after the broker has stopped
+        stack.callback(
+            subprocess.run, ["git", "worktree", "remove", "--force", str(base)], cwd=ROOT
+        )
+        bootstrap, _ = stack.enter_context(own_kafka(tmp, args.broker))
+        conn = connection(Settings(), bootstrap)
         for r in range(args.rounds):
             for name, root in sides.items():
                 log(f"round {r + 1}/{args.rounds}: {name} ...")
@@ -96,10 +98,6 @@ def main(argv: list[str] | None = None) -> int:
                 worker.stop()
                 rp = replay_process(conn, topics, gates, tmp, root)
                 results[name].append({"L6": l6, "replay": rp})
-    finally:
-        if kafka_run is not None:
-            subprocess.run(["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(kafka_run)])
-        subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT)
 
     def med(name: str, part: str, field: str) -> float:
         return float(statistics.median(run[part][field] for run in results[name]))

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,9 +29,9 @@ from bench.__main__ import (
     fresh,
     log,
     make_gates,
+    own_kafka,
     produce,
     replay_process,
-    start_kafka,
     worker_run,
 )
 from orchestrator.kafka.connect import connection
@@ -117,15 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=str(ROOT / "bench/results/audit-latest.json"))
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-audit-"))
-    kafka_run = None
-    bootstrap = args.broker
-    if not bootstrap:
-        bootstrap, kafka_run = start_kafka(tmp)
     try:
-        results = measure(args, bootstrap, tmp)
+        with own_kafka(tmp, args.broker) as (bootstrap, _):
+            results = measure(args, bootstrap, tmp)
     finally:
-        if kafka_run is not None:
-            subprocess.run(["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(kafka_run)])
         shutil.rmtree(tmp, ignore_errors=True)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))

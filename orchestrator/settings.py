@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     #: how long the worker's producers wait to fill a batch before sending it: latency against
     #: requests per second (bench/README.md has the measurements)
     kafka_linger_ms: int = Field(default=1, ge=0, le=1000)
+    #: how long the broker holds a worker's fetch when no new record is there yet (the
+    #: consumer's fetch.max.wait.ms; bench/README.md has the measurements)
+    kafka_fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
     #: how long a silent worker keeps its partitions before the group gives them to others
     kafka_session_timeout_ms: int = Field(default=10_000, ge=6000, le=300_000)
 

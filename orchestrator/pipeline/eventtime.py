@@ -12,6 +12,7 @@ from orchestrator.contracts.events import DataArrival, DataWatermark
 from orchestrator.contracts.modellog import notice_record
 from orchestrator.contracts.records import LateRecord, SourceOffset
 from orchestrator.core.datagate import DataGate
+from orchestrator.core.decision import decision_wire
 from orchestrator.core.effects import (
     Accepted,
     Decided,
@@ -87,7 +88,7 @@ class EventTimeLogic:
                 outputs.append(Output("windows", fired.manifest.dataset.encode(), fired.wire))
             elif kind is Decided:
                 d = cast(Decided, effect).decision
-                outputs.append(Output("audit", d.subject.id.encode(), encode(d)))
+                outputs.append(Output("audit", d.subject.id.encode(), decision_wire(d)))
             elif kind is Notified:
                 n = cast(Notified, effect)
                 source = SourceOffset(topic=self.topic, partition=partition, offset=offset)

@@ -18,6 +18,7 @@ from orchestrator.contracts.modellog import (
 )
 from orchestrator.contracts.records import ChampionRecord, SourceOffset
 from orchestrator.core.access import AccessSpec
+from orchestrator.core.decision import decision_wire
 from orchestrator.core.effects import (
     ChampionChanged,
     Decided,
@@ -122,7 +123,7 @@ class ModelLogic:
                 out.state.append(effect)
             elif isinstance(effect, Decided):
                 d = effect.decision
-                out.outputs.append(Output("audit", d.subject.id.encode(), encode(d)))
+                out.outputs.append(Output("audit", d.subject.id.encode(), decision_wire(d)))
             elif isinstance(effect, ChampionChanged):
                 champion = ChampionRecord(
                     model=effect.model,

@@ -275,6 +275,7 @@ def build_app(
             checkpoint_interval_s=settings.checkpoint_interval_s,
             max_outage_s=settings.max_broker_outage_s,
             session_timeout_ms=settings.kafka_session_timeout_ms,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             on_fatal=fatal,
             metrics=metrics,
             snapshot_interval_s=settings.snapshot_interval_s,

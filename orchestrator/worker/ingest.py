@@ -69,6 +69,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         checkpoint_interval_s: float,
         max_outage_s: float,
         session_timeout_ms: int = 10_000,
+        fetch_max_wait_ms: int = 500,
         on_fatal: Callable[[BaseException], Awaitable[None]],
         metrics: Any = None,
         snapshot_interval_s: float = 0.0,
@@ -83,6 +84,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self.checkpoint_interval_s = checkpoint_interval_s
         self.max_outage_s = max_outage_s
         self.session_timeout_ms = session_timeout_ms
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.on_fatal = on_fatal
         self.metrics = metrics
         #: seconds between state snapshots of a partition (0: none)
@@ -118,6 +120,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             # bounded fetch buffers: memory does not depend on how far behind the worker is
             fetch_max_bytes=4 * 1024 * 1024,
             max_partition_fetch_bytes=1024 * 1024,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=max(1000, self.session_timeout_ms // 5),
             rebalance_timeout_ms=2 * self.session_timeout_ms,

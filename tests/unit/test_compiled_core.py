@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE_TESTS = [
     "tests/unit/test_event_time_properties.py",
     "tests/unit/test_digest_fast.py",
+    "tests/unit/test_decision_wire.py",
     "tests/unit/test_golden.py",
     "tests/unit/test_event_time.py",
     "tests/unit/test_windows_pinned.py",

@@ -14,9 +14,9 @@ import pytest
 
 from orchestrator.contracts import decode, encode
 from orchestrator.contracts.modellog import DataNotice
-from orchestrator.contracts.records import SourceOffset
+from orchestrator.contracts.records import AuditDecision, SourceOffset
 from orchestrator.core.datagate import DataGate, DataGateSpec, RecordCount, VolumeDrift
-from orchestrator.core.decision import GateInfo, decision_id
+from orchestrator.core.decision import GateInfo, decision_id, decision_wire
 from orchestrator.core.effects import Decided
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
@@ -68,6 +68,13 @@ def _golden(name: str, record: dict[str, Any]) -> None:
     assert text == path.read_text(), f"{path} differs: review the change, then UPDATE_GOLDEN=1"
 
 
+def _golden_decision(name: str, d: AuditDecision) -> None:
+    """The decision as the pipeline writes it (`decision_wire`, which must be byte for byte
+    `encode`), pinned."""
+    assert decision_wire(d) == encode(d)
+    _golden(name, orjson.loads(decision_wire(d)))
+
+
 def test_data_decisions_match_their_golden_records() -> None:
     """A window's first decision (promote) and its late revision (reject on record count, which
     supersedes it), every field of the audit record."""
@@ -96,7 +103,7 @@ def test_data_decisions_match_their_golden_records() -> None:
     ]
     assert [d.outcome for d in decisions] == ["promote", "reject"]
     for n, d in enumerate(decisions, 1):
-        _golden(f"data-decision-{n}", orjson.loads(encode(d)))
+        _golden_decision(f"data-decision-{n}", d)
 
 
 def test_model_decisions_match_their_golden_records() -> None:
@@ -123,7 +130,7 @@ def test_model_decisions_match_their_golden_records() -> None:
     decisions = [e.decision for e in out if isinstance(e, Decided)]
     assert [d.outcome for d in decisions] == ["hold", "promote", "rollback"]
     for n, d in enumerate(decisions, 1):
-        _golden(f"model-decision-{n}", orjson.loads(encode(d)))
+        _golden_decision(f"model-decision-{n}", d)
 
 
 def test_command_decisions_match_their_golden_records() -> None:
@@ -202,4 +209,4 @@ def test_command_decisions_match_their_golden_records() -> None:
         ("c10", "denied"),
     ]
     for n, d in enumerate(decided, 1):
-        _golden(f"command-decision-{n}", orjson.loads(encode(d)))
+        _golden_decision(f"command-decision-{n}", d)
