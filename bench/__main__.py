@@ -434,11 +434,23 @@ class WorkerProc:
         return 0.0
 
     def wait_events(self, n: float, timeout: float) -> None:
+        """Until the worker has processed `n` events. Each look at /metrics costs the worker
+        ~7 ms of CPU (measured: 172 scrapes in 10 s took 1.15 s more than none), so it looks
+        at most twice a second, and more often only as the end nears (by the rate it sees):
+        polled every 50 ms, the bench itself took ~12% of a core from the worker it measured.
+        Until it sees progress (the worker starting) it looks every 50 ms."""
         deadline = time.monotonic() + timeout
-        while self.events() < n:
+        t0, seen0 = time.monotonic(), self.events()
+        seen = seen0
+        while seen < n:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError(f"worker processed {self.events()} of {n} events")
-            time.sleep(0.05)
+            elapsed = time.monotonic() - t0
+            rate = (seen - seen0) / elapsed if elapsed > 0 and seen > seen0 else 0.0
+            # no progress seen yet (the worker starting): the first events are worth catching
+            left_s = (n - seen) / rate if rate else 0.1
+            time.sleep(min(0.5, max(0.02, left_s / 2)))
+            seen = self.events()
 
     def stop(self) -> None:
         self.proc.terminate()
