@@ -4,12 +4,14 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+#: the installer is pinned like everything it installs
+PIP_VERSION := 26.3
 
 .PHONY: setup system demo test lint bench chaos mutation clean
 
 $(BIN)/orchestrator: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q pip==$(PIP_VERSION)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,mlflow,mlflow-server]'
 	touch $@
 
@@ -48,7 +50,7 @@ bench: system setup
 MUT := .venv-mutation
 $(MUT)/bin/mutmut: pyproject.toml constraints-mutation.txt
 	$(PY) -m venv $(MUT)
-	$(MUT)/bin/pip install -q --upgrade pip
+	$(MUT)/bin/pip install -q pip==$(PIP_VERSION)
 	$(MUT)/bin/pip install -q -c constraints-mutation.txt -e '.[dev]' mutmut
 	touch $@
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import gc
 import json
@@ -356,6 +357,11 @@ def broker_pid(kafka_run: Path | None) -> int | None:
 
 
 class WorkerProc:
+    #: workers started and not stopped yet: stopped when the bench exits, however it exits (a
+    #: bench that failed mid-run once left two workers spinning against their vanished broker,
+    #: and they took ~11% of the cores from the next bench run)
+    live: set[WorkerProc] = set()
+
     def __init__(
         self,
         bootstrap: str,
@@ -396,6 +402,7 @@ class WorkerProc:
                 "PYTHONPATH": str(root),  # the code of `root` (bench.ab runs another revision)
             },
         )
+        WorkerProc.live.add(self)
 
     def metric(self, name: str, labels: str = "") -> float:
         """The sum of a metric's series (those whose labels contain `labels`, if given)."""
@@ -453,11 +460,21 @@ class WorkerProc:
             seen = self.events()
 
     def stop(self) -> None:
+        WorkerProc.live.discard(self)
         self.proc.terminate()
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+
+    @classmethod
+    def stop_all(cls) -> None:
+        for worker in list(cls.live):
+            worker.stop()
+
+
+atexit.register(WorkerProc.stop_all)
 
 
 def worker_run(
