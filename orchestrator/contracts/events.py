@@ -39,6 +39,10 @@ Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX), BeforeValidator(_json_
 Count = Annotated[int, Field(ge=0, le=INT64_MAX), BeforeValidator(_json_integer)]
 #: a JSON number (an integer is one too), never a string or a boolean
 Float = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+#: a metric: a JSON number within +-2^53, where every JSON reader holds each integer exactly
+#: (a figure beyond it, such as 2^64, is refused rather than rounded)
+METRIC_BOUND = 2**53
+Metric = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-METRIC_BOUND, le=METRIC_BOUND)]
 AttrValue = str | Int64 | Float | bool | None
 #: a command's one-time value: random, at least 16 characters
 Nonce = Annotated[str, StringConstraints(min_length=16, max_length=200)]
@@ -99,6 +103,45 @@ UtcDatetime = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339}),
 ]
 
+
+def _signed_time(value: object) -> object:
+    """A signed time is kept as the text that was sent, so that what a signer signed is what
+    the worker verifies (README, "The signed form"). It must be an RFC 3339 time with an
+    offset, whose UTC value is in years 1 to 9999. Python callers may pass an aware datetime:
+    it is written in UTC with `Z`, microseconds only when not 0."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise PydanticCustomError("timezone_aware", "Input should have timezone info")
+        text = _as_utc(value).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        return _rfc3339(value)  # raises: not a time in the accepted form
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise PydanticCustomError(
+            "datetime_from_date_parsing", "Input should be a valid date and time"
+        ) from None
+    _as_utc(parsed)  # raises outside years 1 to 9999 in UTC
+    return value
+
+
+#: An RFC 3339 time kept as sent (a command's `issued_at`: it is signed as text). Any offset,
+#: `T` or `t`, `Z` or `z`, any number of fraction digits; compared as UTC milliseconds.
+SignedTime = Annotated[
+    str,
+    BeforeValidator(_signed_time),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339}),
+]
+
+
+def signed_time_ms(text: str) -> int:
+    """A SignedTime as UTC epoch milliseconds (the fraction beyond milliseconds dropped)."""
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    delta = dt.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
 _FROZEN = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
 
@@ -147,7 +190,7 @@ class ModelUpdate(BaseModel):
     version: Name
     artifact_uri: Text
     artifact_digest: Text
-    metrics: dict[Name, Float]
+    metrics: dict[Name, Metric]
     trained_on: list[Name]
     params: Attributes | None = None
     code_version: Text | None = None
@@ -166,7 +209,7 @@ class CommandRollback(BaseModel):
     model: Name
     actor: Name
     reason: Text
-    issued_at: UtcDatetime
+    issued_at: SignedTime
     nonce: Nonce
     signature: Text
     to_version: Name | None = None
@@ -184,7 +227,7 @@ class CommandOverride(BaseModel):
     outcome: Literal["promote", "reject"]
     actor: Name
     reason: Text
-    issued_at: UtcDatetime
+    issued_at: SignedTime
     nonce: Nonce
     signature: Text
 
@@ -201,7 +244,7 @@ class ModelPerformance(BaseModel):
     version: Name
     interval_start: UtcDatetime
     interval_end: UtcDatetime
-    metrics: dict[Name, Float]
+    metrics: dict[Name, Metric]
     sample_count: Count
     source: Name | None = None
 

@@ -1,28 +1,89 @@
-"""Operator commands at the model gate: authorization and signature, freshness and nonce (a
-command is good once and for a while), then the rollback or override itself."""
+"""Operator commands at the model gate: admission (a command is judged once, for ever),
+authorization and signature, freshness and nonce (a command is good once and for a while),
+then the rollback or override itself.
+
+Judged once, for ever: a command's event id and nonce are remembered from its `issued_at` for
+max_command_age + COMMAND_SKEW_MS (durably, in the gate's state), by the latest broker time of
+a command the gate has read. A command issued before that horizon could be one the gate has
+judged and forgotten: it is refused unjudged (dlq, E_COMMAND_EXPIRED), never decided again
+under the decision id it was given the first time. No other input shares this memory."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from orchestrator.contracts.codec import to_jsonable
-from orchestrator.contracts.events import CommandOverride, CommandRollback
+from orchestrator.contracts.events import CommandOverride, CommandRollback, signed_time_ms
 from orchestrator.contracts.records import Check, Outcome, SourceOffset
 from orchestrator.core.access import Command, verify
 from orchestrator.core.checks import check
 from orchestrator.core.decision import SubjectKind, make_decision
 from orchestrator.core.digest import digest
-from orchestrator.core.effects import ChampionChanged, Decided, Effect
+from orchestrator.core.effects import ChampionChanged, Decided, Effect, Rejected
 from orchestrator.core.modelchecks import ModelChecks
-from orchestrator.core.timeutil import to_ms
+from orchestrator.core.timeutil import format_rfc3339_ms
 from orchestrator.errors import (
     E_BAD_SIGNATURE,
     E_COMMAND_EXPIRED,
     E_COMMAND_REPLAYED,
+    E_DUPLICATE_CONFLICT,
     E_NO_ROLLBACK_TARGET,
+    E_STATE_LIMIT,
     E_UNAUTHORIZED,
     E_UNKNOWN_SUBJECT,
 )
+
+
+def admit(mg: ModelChecks, cmd: Command, received_ms: int | None) -> list[Effect] | None:
+    """What to do with a command before it is judged: None (judge it; its event id is
+    remembered from now on), [] (the same command again: ignored) or a refusal for the dlq
+    (the event id reused with other content; issued outside what the gate remembers; the
+    memory full). A refusal changes no state."""
+    content = digest(to_jsonable(cmd))
+    known = mg.commands.get(cmd.event_id) or mg.seen.get(cmd.event_id)
+    if known is not None:
+        if known[0] == content:
+            return []
+        return [
+            Rejected(
+                mg.spec.model,
+                cmd.event_id,
+                E_DUPLICATE_CONFLICT,
+                f"event_id {cmd.event_id!r} was already used with different content",
+            )
+        ]
+    clock = mg.clock_ms if received_ms is None else max(mg.clock_ms, received_ms)
+    issued = signed_time_ms(cmd.issued_at)
+    memory = mg.command_memory_ms
+    if not clock - memory <= issued <= clock + memory:
+        return [
+            Rejected(
+                mg.spec.model,
+                cmd.event_id,
+                E_COMMAND_EXPIRED,
+                f"field 'issued_at': {cmd.issued_at} is more than {memory} ms "
+                f"(max_command_age + skew) from the latest broker time of a command, "
+                f"{format_rfc3339_ms(clock)}: a command that old is not judged (it may be one "
+                "judged before and forgotten); issue a new one",
+            )
+        ]
+    if len(mg.commands) >= mg.spec.max_event_ids:
+        return [
+            Rejected(
+                mg.spec.model,
+                cmd.event_id,
+                E_STATE_LIMIT,
+                f"model {mg.spec.model} remembers {len(mg.commands)} commands issued in the "
+                f"last {memory} ms (max_event_ids): send it again later",
+            )
+        ]
+    if clock != mg.clock_ms:
+        mg.clock_ms = clock
+        mg.changed.add(("m", ""))
+    mg.remember_command(cmd.event_id, content, issued)
+    for kind, ident in mg._trim_commands():
+        mg.changed.add((kind, ident))
+    return None
 
 
 def _authorize(mg: ModelChecks, cmd: Command, action: str) -> Check:
@@ -89,48 +150,42 @@ def on_command(
     once = _once(mg, cmd, received_ms)
     if not all(c.passed for c in once):
         return [_command_decision(mg, cmd, "denied", [auth, *once], source, at, champ, champ)]
+    checks = [auth, *once]
     if isinstance(cmd, CommandRollback):
-        return _rollback(mg, cmd, auth, source, at)
-    return _override(mg, cmd, auth, source, at)
+        return _rollback(mg, cmd, checks, source, at)
+    return _override(mg, cmd, checks, source, at)
 
 
 def _once(mg: ModelChecks, cmd: Command, received_ms: int | None) -> list[Check]:
     """A signed command is good once and for a while: issued within max_command_age of its
-    broker time (either side: clocks drift), with a nonce not seen before. Seen nonces are
-    remembered for max_command_age, past which their commands are expired anyway."""
+    broker time (either side: clocks drift), with a nonce not seen before. A command whose
+    record has no broker time the worker trusts (None) is not fresh: no check is skipped."""
     age = mg.access.max_command_age_ms
-    issued = to_ms(cmd.issued_at)
-    out = []
-    if received_ms is not None:
-        mg.clock_ms = max(mg.clock_ms, received_ms)
-        mg.changed.add(("m", ""))
-        fresh = abs(received_ms - issued) <= age
-        out.append(
-            check(
-                "freshness",
-                fresh,
-                "error",
-                {"issued_at": cmd.issued_at.isoformat(), "received_ms": received_ms},
-                {"max_command_age_ms": age},
-                E_COMMAND_EXPIRED,
-            )
+    issued = signed_time_ms(cmd.issued_at)
+    fresh = received_ms is not None and abs(received_ms - issued) <= age
+    out = [
+        check(
+            "freshness",
+            fresh,
+            "error",
+            {"issued_at": cmd.issued_at, "received_ms": received_ms},
+            {"max_command_age_ms": age},
+            E_COMMAND_EXPIRED,
         )
-        if not fresh:
-            return out
+    ]
+    if not fresh:
+        return out
     replayed = cmd.nonce in mg.nonces
     out.append(
         check("nonce", not replayed, "error", cmd.nonce, "not seen before", E_COMMAND_REPLAYED)
     )
     if not replayed:
-        mg.nonces[cmd.nonce] = issued
-        mg.changed.add(("n", cmd.nonce))
-    for nonce in mg._trim_nonces():
-        mg.changed.add(("n", nonce))
+        mg.remember_nonce(cmd.nonce, issued)
     return out
 
 
 def _rollback(
-    mg: ModelChecks, cmd: CommandRollback, auth: Check, source: SourceOffset, at: datetime
+    mg: ModelChecks, cmd: CommandRollback, checks: list[Check], source: SourceOffset, at: datetime
 ) -> list[Effect]:
     champ = mg.champion
     if cmd.to_version is not None:
@@ -152,20 +207,17 @@ def _rollback(
         cmd.to_version or "previous clean champion",
         E_NO_ROLLBACK_TARGET,
     )
+    checks = [*checks, target_check]
     if not target_check.passed or champ is None:
-        return [
-            _command_decision(mg, cmd, "denied", [auth, target_check], source, at, champ, champ)
-        ]
+        return [_command_decision(mg, cmd, "denied", checks, source, at, champ, champ)]
     mg.transition(champ, "rollback")
     mg.crown(target)
-    decided = _command_decision(
-        mg, cmd, "rollback", [auth, target_check], source, at, champ, target
-    )
+    decided = _command_decision(mg, cmd, "rollback", checks, source, at, champ, target)
     return [decided, ChampionChanged(mg.spec.model, target, decided.decision.decision_id)]
 
 
 def _override(
-    mg: ModelChecks, cmd: CommandOverride, auth: Check, source: SourceOffset, at: datetime
+    mg: ModelChecks, cmd: CommandOverride, checks: list[Check], source: SourceOffset, at: datetime
 ) -> list[Effect]:
     model, _, version = cmd.subject.partition(":")
     v = mg.versions.get(version) if model == mg.spec.model else None
@@ -174,7 +226,7 @@ def _override(
         unknown = check(
             "subject", False, "error", cmd.subject, "a known model version", E_UNKNOWN_SUBJECT
         )
-        return [_command_decision(mg, cmd, "denied", [auth, unknown], source, at, champ, champ)]
+        return [_command_decision(mg, cmd, "denied", [*checks, unknown], source, at, champ, champ)]
     forced = check(
         "override",
         True,
@@ -183,7 +235,7 @@ def _override(
         None,
         "OK",
     )
-    checks = [auth, forced]
+    checks = [*checks, forced]
     if cmd.outcome == "promote":
         decided = mg.decide(
             version,

@@ -25,7 +25,7 @@ from orchestrator.core.effects import (
     TrainingRequest,
 )
 from orchestrator.core.modelchecks import ModelChecks
-from orchestrator.core.modelcommands import on_command
+from orchestrator.core.modelcommands import admit, on_command
 from orchestrator.core.modelspec import (
     ModelGateSpec,
     PrimaryMetric,
@@ -61,9 +61,14 @@ class ModelGate(ModelChecks):
         challenger = self.challenger
         if isinstance(item, DataNotice):
             effects = self._on_data(item, decided_at)
+        elif isinstance(item, CommandRollback | CommandOverride):
+            admitted = admit(self, item, received_ms)
+            if admitted is not None:
+                return admitted
+            effects = on_command(self, item, source, decided_at, received_ms)
         else:
             content = digest(to_jsonable(item))
-            seen = self.seen.get(item.event_id)
+            seen = self.seen.get(item.event_id) or self.commands.get(item.event_id)
             if seen is not None and seen[0] == content:
                 return []
             if seen is not None:
@@ -85,10 +90,8 @@ class ModelGate(ModelChecks):
             self._remember(item.event_id, content)
             if isinstance(item, ModelUpdate):
                 effects = self._on_update(item, source, decided_at)
-            elif isinstance(item, ModelPerformance):
-                effects = self._on_performance(item, source, decided_at)
             else:
-                effects = on_command(self, item, source, decided_at, received_ms)
+                effects = self._on_performance(item, source, decided_at)
         self._champions(effects, challenger)
         self.changed.add(("m", ""))
         return effects + self.state_effects()

@@ -9,6 +9,8 @@ checkpoint (pipeline/shell.py, worker/sink.py)."""
 
 from __future__ import annotations
 
+import heapq
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,10 @@ from orchestrator.core.timeutil import dataset_start
 from orchestrator.errors import E_STATE_LIMIT
 
 SEP = "\x1f"
+#: how much longer than `max_command_age` a command (its event id and nonce) is remembered:
+#: room for the clocks of the brokers behind different partitions, and for commands read later
+#: than others. A command issued before that horizon is refused unjudged (core/modelcommands.py).
+COMMAND_SKEW_MS = 300_000
 
 
 @dataclass
@@ -35,13 +41,18 @@ class ModelState:
     versions: dict[str, Version] = field(default_factory=dict)
     windows: dict[str, WindowDecision] = field(default_factory=dict)
     history: History = field(default_factory=History)
-    #: event id -> (content digest, sequence number)
-    seen: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: event id -> (content digest, sequence number), oldest first (evicted from the front)
+    seen: OrderedDict[str, tuple[str, int]] = field(default_factory=OrderedDict)
+    #: command event id -> (content digest, issued ms): kept as long as the nonces, and never
+    #: evicted by other inputs (a command is judged once, for ever)
+    commands: dict[str, tuple[str, int]] = field(default_factory=dict)
     promoted_windows: list[str] = field(default_factory=list)
     #: dataset -> the latest start (ms) of a window forgotten from `windows`
     horizon: dict[str, int] = field(default_factory=dict)
-    #: command nonces seen -> when the command was issued (ms); kept for max_command_age
+    #: command nonces seen -> when the command was issued (ms); kept for max_command_age + skew
     nonces: dict[str, int] = field(default_factory=dict)
+    #: (issued ms, kind, ident) of every remembered command and nonce: what expires first on top
+    expiry: list[tuple[int, str, str]] = field(default_factory=list)
     #: the latest broker time (ms) of a command handled (the nonce memory's clock)
     clock_ms: int = 0
     seq: int = 0
@@ -68,13 +79,11 @@ class ModelState:
             self.changed.add(("e", forgotten))
 
     def _trim_seen(self) -> list[str]:
-        excess = len(self.seen) - self.spec.max_event_ids
-        if excess <= 0:
-            return []
-        oldest = sorted(self.seen, key=lambda e: self.seen[e][1])[:excess]
-        for event_id in oldest:
-            del self.seen[event_id]
-        return oldest
+        """The oldest ids past max_event_ids, each in O(1) (`seen` is kept oldest first)."""
+        out = []
+        while len(self.seen) > self.spec.max_event_ids:
+            out.append(self.seen.popitem(last=False)[0])
+        return out
 
     def _forgettable(self) -> list[str]:
         """Versions that may be forgotten, oldest first: not held, not the challenger, not in
@@ -121,12 +130,35 @@ class ModelState:
             self.horizon[dataset] = max(self.horizon.get(dataset, start), start)
         return forgotten
 
-    def _trim_nonces(self) -> list[str]:
-        horizon = self.clock_ms - self.access.max_command_age_ms
-        old = [n for n, issued in self.nonces.items() if issued < horizon]
-        for n in old:
-            del self.nonces[n]
-        return old
+    @property
+    def command_memory_ms(self) -> int:
+        """How long a command's event id and nonce are remembered after it was issued."""
+        return self.access.max_command_age_ms + COMMAND_SKEW_MS
+
+    def remember_command(self, event_id: str, content: str, issued_ms: int) -> None:
+        self.commands[event_id] = (content, issued_ms)
+        heapq.heappush(self.expiry, (issued_ms, "c", event_id))
+        self.changed.add(("c", event_id))
+
+    def remember_nonce(self, nonce: str, issued_ms: int) -> None:
+        self.nonces[nonce] = issued_ms
+        heapq.heappush(self.expiry, (issued_ms, "n", nonce))
+        self.changed.add(("n", nonce))
+
+    def _trim_commands(self) -> list[tuple[str, str]]:
+        """Commands and nonces issued before clock - memory, each in O(log n): their commands
+        can no longer be judged (core/modelcommands.py refuses them unjudged)."""
+        horizon = self.clock_ms - self.command_memory_ms
+        out = []
+        expiry = self.expiry
+        while expiry and expiry[0][0] < horizon:
+            issued, kind, ident = heapq.heappop(expiry)
+            memory: dict[str, Any] = self.commands if kind == "c" else self.nonces
+            kept = memory.get(ident)
+            if kept is not None and (kept[1] if kind == "c" else kept) == issued:
+                del memory[ident]
+                out.append((kind, ident))
+        return out
 
     def transition(self, name: str, transition: str) -> None:
         """Move a version through the promotion table and the champion history together."""
@@ -164,6 +196,9 @@ class ModelState:
             return [w.outcome, w.decision_id] if w else None
         if kind == "n":
             return self.nonces.get(ident)
+        if kind == "c":
+            c = self.commands.get(ident)
+            return list(c) if c else None
         s = self.seen.get(ident)
         return list(s) if s else None
 
@@ -185,6 +220,7 @@ class ModelState:
             + [("w", w) for w in self.windows]
             + [("e", e) for e in self.seen]
             + [("n", n) for n in self.nonces]
+            + [("c", c) for c in self.commands]
         )
         return {self.key(k, i): self._entry(k, i) for k, i in idents}
 
@@ -214,14 +250,18 @@ class ModelState:
         elif kind == "e":
             self.seen[ident] = (value[0], int(value[1]))
         elif kind == "n":
-            self.nonces[ident] = int(value)
+            self.remember_nonce(ident, int(value))
+        elif kind == "c":
+            self.remember_command(ident, value[0], int(value[1]))
         else:
             raise ValueError(f"unknown model state kind {kind!r}")
 
     def settle(self) -> None:
         """After restore: forget what the bounds say is forgotten (tombstones may lag)."""
+        # the changelog's order is not the order ids were remembered in: oldest first again
+        self.seen = OrderedDict(sorted(self.seen.items(), key=lambda kv: kv[1][1]))
         self._trim_seen()
-        self._trim_nonces()
+        self._trim_commands()
         self._trim_versions()
         self._trim_windows()
         self.changed.clear()

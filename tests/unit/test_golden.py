@@ -182,7 +182,7 @@ def test_command_decisions_match_their_golden_records() -> None:
         rb(2, to_version="v3"),  # v2 -> v3 again
         rb(3, actor="bob", key=KEY_BOB),  # bob may roll back fraud only
         rb(4, key=b"not-alice-s-key"),
-        rb(5, issued_at=AT - timedelta(hours=1)),  # older than max_command_age
+        rb(5, issued_at=AT - timedelta(minutes=16)),  # older than max_command_age
         rb(6, nonce="golden-nonce-00000001"),  # c1's nonce again
         ov(7, "churn:v9", "promote"),  # no such version
         ov(8, "churn:v3", "reject"),  # the champion forced out: v2 again

@@ -17,6 +17,8 @@ from orchestrator.core.modelgate import ModelGate, ModelGateSpec, PrimaryMetric,
 from orchestrator.core.promotion import TRANSITIONS, IllegalTransition, next_state
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+#: the broker time of a command record read at AT
+NOW = int(AT.timestamp() * 1000)
 SRC = SourceOffset(topic="models.updates", partition=0, offset=0)
 W1, W2, W3 = (f"clicks/2026-11-23T{h}:00:00Z/PT1H" for h in ("10", "11", "12"))
 KEY_ALICE = b"example-key-alice-not-a-secret"
@@ -268,7 +270,7 @@ def two_champions() -> ModelGate:
 def test_signed_rollback_by_allowed_actor_is_applied() -> None:
     """A valid signature from an allowed actor restores the previous champion."""
     g = two_champions()
-    effects = g.handle(rollback(), SRC, AT)
+    effects = g.handle(rollback(), SRC, AT, None, NOW)
     assert outcome(effects) == ("rollback",)
     d = decisions(effects)[0]
     assert (d.subject.kind, d.champion_before, d.champion_after) == ("command", "v2", "v1")
@@ -290,7 +292,7 @@ def test_signed_rollback_by_allowed_actor_is_applied() -> None:
 def test_bad_commands_are_denied_and_change_nothing(make: Any, code: str) -> None:
     """Wrong key, tampered field, unknown actor, actor allowed for another model: denied, audited."""
     g = two_champions()
-    effects = g.handle(make(), SRC, AT)
+    effects = g.handle(make(), SRC, AT, None, NOW)
     assert outcome(effects) == ("denied",) and code in codes(effects)
     assert g.champion == "v2"
     assert not [e for e in effects if isinstance(e, ChampionChanged)]
@@ -313,7 +315,7 @@ def test_override_forces_an_outcome() -> None:
         signature="0",
     )
     cmd = signed(cmd, KEY_ALICE)
-    effects = g.handle(cmd, SRC, AT)
+    effects = g.handle(cmd, SRC, AT, None, NOW)
     assert outcome(effects) == ("override",) and g.champion == "v2"
     assert decisions(effects)[0].subject.id == "churn:v2" and decisions(effects)[0].revision == 2
 
@@ -361,6 +363,6 @@ def test_override_of_a_held_version() -> None:
         signature="0",
     )
     cmd = signed(cmd, KEY_ALICE)
-    assert outcome(g.handle(cmd, SRC, AT)) == ("override",)
+    assert outcome(g.handle(cmd, SRC, AT, None, NOW)) == ("override",)
     assert g.champion == "v1" and g.versions["v1"].state == "promoted"
     assert outcome(data(g, W2)) == ()  # no longer held: the data decision does not re-decide it

@@ -13,10 +13,12 @@ from orchestrator.contracts.records import SourceOffset
 from orchestrator.core.access import signed
 from orchestrator.core.effects import ChampionChanged, Rejected, StatePut, TrainingRequest
 from orchestrator.core.modelpartition import ModelPartition
+from orchestrator.core.modelstate import COMMAND_SKEW_MS
 from orchestrator.core.position import POSITION_KEY
 from tests.unit.test_modelgate import (
     AT,
     KEY_ALICE,
+    NOW,
     SRC,
     W1,
     W2,
@@ -63,7 +65,7 @@ def three_champions() -> Any:
 def test_override_reject_of_the_champion_falls_back() -> None:
     """Forcing the champion out makes the newest earlier clean champion champion again."""
     g = three_champions()
-    effects = g.handle(override("churn:v3", "reject"), SRC, AT)
+    effects = g.handle(override("churn:v3", "reject"), SRC, AT, None, NOW)
     (d,) = decisions(effects)
     assert d.outcome == "override" and (d.champion_before, d.champion_after) == ("v3", "v2")
     assert champions(effects) == ["v2"] and g.champion == "v2"
@@ -72,7 +74,7 @@ def test_override_reject_of_the_champion_falls_back() -> None:
 
 def test_override_reject_of_another_version_leaves_the_champion() -> None:
     g = three_champions()
-    effects = g.handle(override("churn:v1", "reject"), SRC, AT)
+    effects = g.handle(override("churn:v1", "reject"), SRC, AT, None, NOW)
     assert champions(effects) == [] and g.champion == "v3"
     assert g.versions["v1"].state == "rejected"
 
@@ -80,7 +82,7 @@ def test_override_reject_of_another_version_leaves_the_champion() -> None:
 def test_rollback_to_a_named_version() -> None:
     """`to_version` skips the newest earlier champion and crowns the one named."""
     g = three_champions()
-    effects = g.handle(rollback(to_version="v1"), SRC, AT)
+    effects = g.handle(rollback(to_version="v1"), SRC, AT, None, NOW)
     (d,) = decisions(effects)
     assert (d.outcome, d.champion_before, d.champion_after) == ("rollback", "v3", "v1")
     assert g.champion == "v1" and g.versions["v3"].state == "rolled_back"
@@ -90,7 +92,7 @@ def test_rollback_to_a_version_that_cannot_serve_is_denied() -> None:
     """An unknown version, or the champion itself: denied, nothing changes."""
     for target in ("v9", "v3"):
         g = three_champions()
-        effects = g.handle(rollback(to_version=target), SRC, AT)
+        effects = g.handle(rollback(to_version=target), SRC, AT, None, NOW)
         assert outcome(effects) == ("denied",) and "E_NO_ROLLBACK_TARGET" in codes(effects)
         assert g.champion == "v3" and champions(effects) == []
 
@@ -99,7 +101,7 @@ def test_rollback_with_no_earlier_champion_is_denied() -> None:
     g = gate()
     data(g, W1)
     g.handle(update("v1"), SRC, AT)
-    effects = g.handle(rollback(), SRC, AT)
+    effects = g.handle(rollback(), SRC, AT, None, NOW)
     assert outcome(effects) == ("denied",) and "E_NO_ROLLBACK_TARGET" in codes(effects)
     assert g.champion == "v1"
 
@@ -147,7 +149,7 @@ def test_an_override_promoted_version_is_rolled_back_when_its_data_turns_reject(
     its window's decision turns promote then reject, it is rolled back."""
     g = gate()
     g.handle(update("v1", trained_on=[W2]), SRC, AT)
-    g.handle(override("churn:v1", "promote"), SRC, AT)
+    g.handle(override("churn:v1", "promote"), SRC, AT, None, NOW)
     assert g.champion == "v1"
     data(g, W2)  # promoted: no new decision for a version that is not held
     effects = data(g, W2, "reject", rev=2)
@@ -185,8 +187,8 @@ def test_partition_snapshot_restores_to_the_same_state() -> None:
     q = ModelPartition.restore({"churn": g.spec}, g.access, "t", list(p.snapshot().items()))
     assert q.snapshot() == p.snapshot() and q.position == 42
     trig = SourceOffset(topic="models.log", partition=0, offset=42)
-    a = p.handle("churn", rollback(), SRC, 42, AT, trig)
-    b = q.handle("churn", rollback(), SRC, 42, AT, trig)
+    a = p.handle("churn", rollback(), SRC, 42, AT, trig, NOW)
+    b = q.handle("churn", rollback(), SRC, 42, AT, trig, NOW)
     assert [d.decision_id for d in decisions(a)] == [d.decision_id for d in decisions(b)]
 
 
@@ -243,15 +245,71 @@ def test_a_replayed_nonce_is_denied_even_under_a_new_event_id() -> None:
 
 
 def test_nonces_are_forgotten_once_their_commands_would_be_expired() -> None:
-    """The nonce memory is bounded by time: past max_command_age a nonce is dropped (its
-    command would be expired anyway)."""
+    """The nonce and command memory is bounded by time: past max_command_age + skew a nonce
+    and its command's event id are dropped (a command that old is refused unjudged)."""
     g = three_champions()
     now = int(T.timestamp() * 1000)
     g.handle(rollback_at(T, "a" * 16, "c1"), SRC, AT, None, now)
-    assert "a" * 16 in g.nonces
-    later = T + timedelta(milliseconds=AGE + 5000)
-    g.handle(rollback_at(later, "b" * 16, "c2"), SRC, AT, None, now + AGE + 5000)
-    assert sorted(g.nonces) == ["b" * 16]
+    assert "a" * 16 in g.nonces and "c1" in g.commands
+    within = AGE + COMMAND_SKEW_MS
+    g.handle(
+        rollback_at(T + timedelta(milliseconds=within), "b" * 16, "c2"), SRC, AT, None, now + within
+    )
+    assert sorted(g.nonces) == ["a" * 16, "b" * 16]
+    after = within + 5000
+    g.handle(
+        rollback_at(T + timedelta(milliseconds=after), "c" * 16, "c3"), SRC, AT, None, now + after
+    )
+    assert sorted(g.nonces) == ["b" * 16, "c" * 16] and sorted(g.commands) == ["c2", "c3"]
+
+
+def test_a_command_the_gate_may_have_forgotten_is_refused_unjudged() -> None:
+    """The same signed rollback sent again after its event id and nonce were forgotten (its
+    record re-sent, or the changelog read back without them): refused to the dlq with
+    E_COMMAND_EXPIRED, never obeyed twice and never decided again under its decision id."""
+    g = three_champions()
+    now = int(T.timestamp() * 1000)
+    first = rollback_at(T, "a" * 16, "c1")
+    assert outcome(g.handle(first, SRC, AT, None, now)) == ("rollback",)
+    after = AGE + COMMAND_SKEW_MS + 1
+    g.handle(
+        rollback_at(T + timedelta(milliseconds=after), "b" * 16, "c2"), SRC, AT, None, now + after
+    )
+    assert "c1" not in g.commands and "a" * 16 not in g.nonces
+    champion = g.champion
+    again = g.handle(first, SRC, AT, None, now + after + 1)
+    assert [(type(e).__name__, getattr(e, "code", None)) for e in again] == [
+        ("Rejected", "E_COMMAND_EXPIRED")
+    ]
+    assert g.champion == champion
+
+
+def test_a_command_without_broker_time_is_denied_not_waved_through() -> None:
+    """A command record with no broker time the worker trusts (received None) fails the
+    freshness check: denied with E_COMMAND_EXPIRED, the champion unchanged."""
+    g = three_champions()
+    now = int(T.timestamp() * 1000)
+    g.handle(rollback_at(T, "a" * 16, "c1"), SRC, AT, None, now)  # the gate's clock is set
+    champion = g.champion
+    effects = g.handle(rollback_at(T, "b" * 16, "c2"), SRC, AT, None, None)
+    assert outcome(effects) == ("denied",) and codes(effects) == ["E_COMMAND_EXPIRED"]
+    (d,) = decisions(effects)
+    fresh = next(c for c in d.checks if c.name == "freshness")
+    assert fresh.observed == {"issued_at": "2026-11-23T12:00:00Z", "received_ms": None}
+    assert g.champion == champion
+
+
+def test_an_obeyed_command_names_its_checks_and_itself() -> None:
+    """An obeyed rollback lists authorization (signature), freshness, nonce and target checks,
+    and names its command: event id, nonce and the commands topic, partition and offset."""
+    g = three_champions()
+    now = int(T.timestamp() * 1000)
+    src = SourceOffset(topic="commands", partition=2, offset=9)
+    (d,) = decisions(g.handle(rollback_at(T, "n" * 16, "c1"), src, AT, None, now))
+    assert d.outcome == "rollback"
+    assert [c.name for c in d.checks] == ["signature", "freshness", "nonce", "rollback_target"]
+    assert next(c for c in d.checks if c.name == "nonce").observed == "n" * 16
+    assert d.inputs.event_ids == ["c1"] and d.inputs.offsets == [src]
 
 
 def test_the_partition_hands_every_argument_to_the_model_s_gate() -> None:
@@ -277,7 +335,8 @@ def test_the_partition_hands_every_argument_to_the_model_s_gate() -> None:
         trig,
         "9.9.9",
     )
-    expired = p.handle("churn", rollback(), src, 2, AT, trig, int(AT.timestamp() * 1000) + 10**7)
+    late = int(AT.timestamp() * 1000) + AGE + 60_000
+    expired = p.handle("churn", rollback(), src, 2, AT, trig, late)
     assert codes(expired) == ["E_COMMAND_EXPIRED"] and outcome(expired) == ("denied",)
     (r,) = p.handle("nope", update("v2"), src, 3, AT)
     assert (r.dataset, r.event_id, r.code, r.message) == (  # type: ignore[union-attr]
@@ -327,7 +386,7 @@ def test_a_command_s_decision_records_where_and_when_it_was_read() -> None:
     g = three_champions()
     src = SourceOffset(topic="commands", partition=3, offset=8)
     later = AT + timedelta(seconds=30)
-    (d,) = decisions(g.handle(rollback(), src, later))
+    (d,) = decisions(g.handle(rollback(), src, later, None, NOW))
     assert (d.inputs.offsets, d.decided_at, d.outcome) == ([src], later, "rollback")
 
 

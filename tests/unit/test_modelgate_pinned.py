@@ -21,10 +21,12 @@ from orchestrator.core.effects import (
     TrainingRequest,
 )
 from orchestrator.core.modelgate import SEP, ModelGate
+from orchestrator.core.modelstate import COMMAND_SKEW_MS
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.core.promotion import IllegalTransition, next_state
 from tests.unit.test_modelgate import (
     AT,
+    NOW,
     SRC,
     W1,
     W2,
@@ -156,7 +158,7 @@ def retract_last_champion(_: ModelGate) -> list[Effect]:
 
 
 def oversee(g: ModelGate, subject: str, verdict: str) -> list[Effect]:
-    return g.handle(override(subject, verdict), SRC, AT)
+    return g.handle(override(subject, verdict), SRC, AT, None, NOW)
 
 
 @pytest.mark.parametrize(
@@ -164,8 +166,8 @@ def oversee(g: ModelGate, subject: str, verdict: str) -> list[Effect]:
     [
         (retract_champion, "v2"),
         (retract_last_champion, None),
-        (lambda g: g.handle(rollback(), SRC, AT), "v2"),
-        (lambda g: g.handle(rollback(to_version="v1"), SRC, AT), "v1"),
+        (lambda g: g.handle(rollback(), SRC, AT, None, NOW), "v2"),
+        (lambda g: g.handle(rollback(to_version="v1"), SRC, AT, None, NOW), "v1"),
         (lambda g: oversee(g, "churn:v1", "promote"), "v1"),
         (lambda g: oversee(g, "churn:v3", "reject"), "v2"),
     ],
@@ -238,14 +240,15 @@ def test_each_retraining_request_has_its_own_id_and_the_same_one_on_replay() -> 
 
 
 def test_a_command_stages_the_model_record_its_event_id_and_its_nonce() -> None:
-    """A rollback judged against broker time stages the model's record, the event id, the
-    nonce and the two versions it moved; nothing else, and no delete."""
+    """A rollback judged against broker time stages the model's record, the command's event id
+    (in the command memory), the nonce and the two versions it moved; nothing else, and no
+    delete."""
     g = three_champions()
     now = int(T.timestamp() * 1000)
     effects = g.handle(rollback_at(T, "n" * 16, "c1"), SRC, AT, None, now)
     assert outcome(effects) == ("rollback",)
     assert staged(effects) == (
-        {key("m"), key("e", "c1"), key("n", "n" * 16), key("v", "v3"), key("v", "v2")},
+        {key("m"), key("c", "c1"), key("n", "n" * 16), key("v", "v3"), key("v", "v2")},
         set(),
     )
 
@@ -253,8 +256,9 @@ def test_a_command_stages_the_model_record_its_event_id_and_its_nonce() -> None:
 def forget_a_nonce(g: ModelGate) -> list[Effect]:
     now = int(T.timestamp() * 1000)
     g.handle(rollback_at(T, "a" * 16, "c1"), SRC, AT, None, now)
-    later = T + timedelta(milliseconds=AGE + 5000)
-    return g.handle(rollback_at(later, "b" * 16, "c2"), SRC, AT, None, now + AGE + 5000)
+    after = AGE + COMMAND_SKEW_MS + 5000
+    later = T + timedelta(milliseconds=after)
+    return g.handle(rollback_at(later, "b" * 16, "c2"), SRC, AT, None, now + after)
 
 
 def forget_a_version(g: ModelGate) -> list[Effect]:
@@ -271,19 +275,20 @@ def forget_a_window(g: ModelGate) -> list[Effect]:
 @pytest.mark.parametrize(
     ("forget", "gone"),
     [
-        (forget_a_nonce, key("n", "a" * 16)),
-        (forget_a_version, key("v", "v3")),
-        (forget_a_window, key("w", W1)),
+        (forget_a_nonce, {key("n", "a" * 16), key("c", "c1")}),
+        (forget_a_version, {key("v", "v3")}),
+        (forget_a_window, {key("w", W1)}),
     ],
     ids=["nonce", "version", "window"],
 )
 def test_what_a_bound_forgets_is_deleted_under_its_own_key(
-    forget: Callable[[ModelGate], list[Effect]], gone: str
+    forget: Callable[[ModelGate], list[Effect]], gone: set[str]
 ) -> None:
-    """A nonce past max_command_age, a version past max_versions, a window past max_windows:
-    each is deleted from the changelog under the key it was written with."""
+    """A command (its nonce and event id) past max_command_age + skew, a version past
+    max_versions, a window past max_windows: each is deleted from the changelog under the key
+    it was written with."""
     _, deletes = staged(forget(three_champions()))
-    assert deletes == {gone}
+    assert deletes == gone
 
 
 def test_versions_are_forgotten_in_arrival_order_after_a_restore() -> None:

@@ -25,6 +25,7 @@ from orchestrator.policies import ModelPolicy, policy_digest
 from tests.unit.test_modelgate import (
     AT,
     KEY_ALICE,
+    NOW,
     SRC,
     W1,
     W2,
@@ -382,7 +383,7 @@ def test_an_operator_override_decides_the_challenger(forced: str, after: tuple[s
     """Promote crowns it at once, reject drops it; either way the challenger is gone and the
     champions record says so."""
     g = staged()
-    effects = g.handle(override(forced), SRC, AT)
+    effects = g.handle(override(forced), SRC, AT, None, NOW)
     assert outcome(effects) == ("override",)
     assert champions(effects) == [after]
     assert g.challenger is None and g.champion == after[0]
