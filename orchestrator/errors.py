@@ -31,6 +31,16 @@ E_OVERFLOW = "E_OVERFLOW"
 E_RESERVED_SOURCE = "E_RESERVED_SOURCE"
 #: handling the record raised: our bug, confined to that record (the partition moves on)
 E_INTERNAL = "E_INTERNAL"
+#: a window already holds max_window_arrivals arrivals, or its manifest and decision would
+#: outgrow the largest record their topics take (also the data gate's check of such a window)
+E_WINDOW_FULL = "E_WINDOW_FULL"
+#: a dataset already has max_sources sources; the event names another
+E_SOURCE_LIMIT = "E_SOURCE_LIMIT"
+#: the record's time is set by its sender where the worker reads broker time (LogAppendTime),
+#: or (record_time=producer) missing or ahead of the worker's clock by more than allowed
+E_UNTRUSTED_TIME = "E_UNTRUSTED_TIME"
+#: an output of the record would be larger than its topic takes: refused, never retried
+E_OUTPUT_TOO_LARGE = "E_OUTPUT_TOO_LARGE"
 
 # -- gate check codes (SPEC §4) --------------------------------------------------------------
 OK = "OK"
@@ -69,6 +79,11 @@ DLQ_CODES = INPUT_CODES | {
     E_OVERFLOW,
     E_INTERNAL,
     E_RESERVED_SOURCE,
+    E_WINDOW_FULL,
+    E_SOURCE_LIMIT,
+    E_UNTRUSTED_TIME,
+    E_OUTPUT_TOO_LARGE,
+    E_COMMAND_EXPIRED,
 }
 
 

@@ -24,7 +24,14 @@ from orchestrator.core.datagate import DataGate, DataGateSpec
 from orchestrator.core.decision import GateInfo
 from orchestrator.core.digest import digest
 from orchestrator.core.modelspec import ModelGateSpec
-from orchestrator.core.policy import DEFAULT_MAX_OPEN_WINDOWS, DatasetSpec
+from orchestrator.core.policy import (
+    DEFAULT_MAX_OPEN_WINDOWS,
+    DEFAULT_MAX_SOURCES,
+    DEFAULT_MAX_WINDOW_ARRIVALS,
+    KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+    DatasetSpec,
+    window_bytes_for,
+)
 from orchestrator.core.timeutil import parse_duration_ms
 from orchestrator.errors import ConfigError
 from orchestrator.secrets import read_secret_file
@@ -86,6 +93,10 @@ class DatasetPolicy(BaseModel):
     max_future_skew: str = "PT1H"
     #: windows held at most while the watermark does not reach their end (E_WINDOW_LIMIT)
     max_open_windows: Annotated[int, Field(ge=1, le=1_000_000)] = DEFAULT_MAX_OPEN_WINDOWS
+    #: sources (watermarks) a dataset keeps at most (E_SOURCE_LIMIT)
+    max_sources: Annotated[int, Field(ge=1, le=10_000)] = DEFAULT_MAX_SOURCES
+    #: arrivals a window holds at most (E_WINDOW_FULL; its manifest must also fit its topic)
+    max_window_arrivals: Annotated[int, Field(ge=1, le=1_000_000)] = DEFAULT_MAX_WINDOW_ARRIVALS
     checks: DatasetChecks = DatasetChecks()
 
     @field_validator("window")
@@ -136,7 +147,9 @@ class DatasetPolicy(BaseModel):
             else None,
         )
 
-    def spec(self) -> DatasetSpec:
+    def spec(self, record_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES) -> DatasetSpec:
+        """The event-time spec; `record_limit`: the largest record the windows and audit
+        topics take (a window's arrivals are bounded so that its manifest and decision fit)."""
         return DatasetSpec(
             name=self.name,
             window_ms=parse_duration_ms(self.window),
@@ -149,6 +162,9 @@ class DatasetPolicy(BaseModel):
             if self.max_future_skew == "none"
             else parse_duration_ms(self.max_future_skew),
             max_open_windows=self.max_open_windows,
+            max_sources=self.max_sources,
+            max_window_arrivals=self.max_window_arrivals,
+            max_window_bytes=window_bytes_for(record_limit),
             version=self.version,
             digest=policy_digest(self),
         )
@@ -322,8 +338,11 @@ class Policies:
         self.models = models
         self.access = access
 
-    def dataset_specs(self) -> dict[str, DatasetSpec]:
-        return {name: p.spec() for name, p in self.datasets.items()}
+    def dataset_specs(
+        self, record_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES
+    ) -> dict[str, DatasetSpec]:
+        """Per dataset, its event-time spec (`record_limit`: see DatasetPolicy.spec)."""
+        return {name: p.spec(record_limit) for name, p in self.datasets.items()}
 
     def fanout(self) -> dict[str, list[str]]:
         """The data → model fan-out: dataset -> the models whose policy lists it, by name."""
@@ -392,12 +411,24 @@ def _load_named(directory: Path, model: type[M], problems: Problems) -> dict[str
     return out
 
 
+#: keys added to a policy after decisions were recorded under it: at their default they are
+#: left out of its digest, so that its decisions keep their ids
+_LATER_KEYS: dict[type[BaseModel], dict[str, object]] = {
+    ModelPolicy: {"rollout": None},
+    DatasetPolicy: {
+        "max_sources": DEFAULT_MAX_SOURCES,
+        "max_window_arrivals": DEFAULT_MAX_WINDOW_ARRIVALS,
+    },
+}
+
+
 def policy_digest(policy: BaseModel) -> str:
-    """Content digest recorded with every decision the policy makes. A model policy without
-    `rollout` digests as it did before the key existed (its decisions keep their ids)."""
+    """Content digest recorded with every decision the policy makes. A key added later that
+    is at its default is left out (the policy digests as it did before the key existed)."""
     dumped = policy.model_dump(mode="json")
-    if isinstance(policy, ModelPolicy) and policy.rollout is None:
-        del dumped["rollout"]
+    for key, default in _LATER_KEYS.get(type(policy), {}).items():
+        if dumped.get(key) == default:
+            del dumped[key]
     return digest(dumped)
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from orchestrator.configfile import Problems, load_yaml, validate, yaml_files
 from orchestrator.contracts.schema import ALL_SCHEMAS
+from orchestrator.core.policy import KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 from orchestrator.core.timeutil import parse_duration_ms
 
 #: Roles the code refers to; the names are configuration.
@@ -28,8 +29,6 @@ ROLES = (
     "snapshots",
 )
 
-#: Apache Kafka's default `max.message.bytes` (1 MiB plus batch framing).
-KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 
 TopicName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
 

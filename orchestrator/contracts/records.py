@@ -44,6 +44,9 @@ class WindowManifest(BaseModel):
     sources: list[str]
     checksums: list[str]
     inputs_digest: str
+    #: arrivals refused because the window was full (max_window_arrivals / max_window_bytes):
+    #: the manifest is incomplete and the data gate rejects it (left out when 0)
+    refused: int | None = None
 
 
 class LateRecord(BaseModel):

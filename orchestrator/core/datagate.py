@@ -18,7 +18,13 @@ from orchestrator.contracts.records import (
 )
 from orchestrator.core.checks import Severity, check, gate_fails
 from orchestrator.core.decision import GateInfo, make_decision
-from orchestrator.errors import E_MISSING_SOURCE, E_RECORD_COUNT, E_SCHEMA_MISMATCH, E_VOLUME_DRIFT
+from orchestrator.errors import (
+    E_MISSING_SOURCE,
+    E_RECORD_COUNT,
+    E_SCHEMA_MISMATCH,
+    E_VOLUME_DRIFT,
+    E_WINDOW_FULL,
+)
 
 #: Validates a window's offsets in one call into pydantic's core (cheaper than one
 #: model_construct per arrival on a window of thousands).
@@ -76,6 +82,17 @@ class DataGate:
     def checks(self, m: WindowManifest) -> list[Check]:
         spec = self.spec
         out = []
+        if m.refused:  # arrivals were refused because the window was full: it is incomplete
+            out.append(
+                check(
+                    "window_size",
+                    False,
+                    "error",
+                    {"arrivals": len(m.arrivals), "refused": m.refused},
+                    {"refused": 0},
+                    E_WINDOW_FULL,
+                )
+            )
         if spec.required_sources:
             missing = sorted(spec.required_sources - set(m.sources))
             out.append(

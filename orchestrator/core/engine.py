@@ -111,6 +111,18 @@ class EventTimeEngine(Positioned):
             windows.settle()
         return engine
 
+    def rebuild(self, dataset: str, entries: Iterable[tuple[str, Any]]) -> None:
+        """Replace one dataset's state by the one its changelog entries hold (the shell's way
+        back from a record that failed half-way: the cost of that dataset's state only)."""
+        self.datasets.pop(dataset, None)
+        windows = self.dataset(dataset)
+        if windows is None:
+            return
+        for key, value in entries:
+            _, kind, ident = key.split(SEP, 2)
+            windows.restore(kind, ident, value)
+        windows.settle()
+
     def window_counts(self, now_ms: int) -> dict[str, tuple[int, int]]:
         """Per dataset: (windows open, windows overdue). Overdue: not fired although the wall
         clock `now_ms` is past end + the policy's `expected_by` (alerting only)."""

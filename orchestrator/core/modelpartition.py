@@ -78,6 +78,18 @@ class ModelPartition(Positioned):
             g.settle()
         return part
 
+    def rebuild(self, model: str, entries: Iterable[tuple[str, Any]]) -> None:
+        """Replace one model's gate by the one its changelog entries hold (the shell's way back
+        from a record that failed half-way: the cost of that model's state only)."""
+        self.gates.pop(model, None)
+        g = self.gate(model)
+        if g is None:
+            return
+        for key, value in entries:
+            kind, _, ident = key.split(SEP, 2)
+            g.restore(kind, ident, value)
+        g.settle()
+
     def snapshot(self) -> dict[str, Any]:
         """Everything the partition holds, as changelog entries (what `restore` takes back)."""
         out: dict[str, Any] = {POSITION_KEY: self.position}

@@ -35,14 +35,16 @@ from orchestrator.core.effects import (
     WindowDropped,
     WindowFired,
 )
-from orchestrator.core.policy import DatasetSpec
+from orchestrator.core.policy import ORCHESTRATOR_SOURCE, DatasetSpec
 from orchestrator.core.timeutil import from_ms, to_ms, window_id, window_start_ms
 from orchestrator.core.watermark import Watermarks
 from orchestrator.errors import (
     E_DUPLICATE_CONFLICT,
     E_FUTURE_EVENT,
     E_OVERFLOW,
+    E_SOURCE_LIMIT,
     E_TOO_LATE,
+    E_WINDOW_FULL,
     E_WINDOW_LIMIT,
     InvariantViolation,
 )
@@ -63,12 +65,18 @@ class OpenWindow:
     total: int = 0
     #: decision id of the latest gate decision (what the next revision's decision supersedes)
     decision: str | None = None
+    #: what its arrivals weigh in its manifest and decision (`arrival_weight`), not stored
+    weight: int = 0
+    #: arrivals refused because the window was full: its manifest says so, its gate rejects it
+    refused: int = 0
     #: event_id -> the arrival's ArrivalRef in JSON form (also its changelog value): plain dicts
     #: on the per-event path, validated into ArrivalRef models once, when a manifest is built.
     arrivals: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def entry(self) -> dict[str, Any]:
         """The window's changelog value (its arrivals have keys of their own)."""
+        if self.refused:
+            return {"r": self.revision, "d": self.decision, "x": self.refused}
         return {"r": self.revision, "d": self.decision}
 
 
@@ -78,6 +86,30 @@ _NEVER = 2**63
 
 def _without_none(ref: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in ref.items() if v is not None}
+
+
+def _json_len(text: str) -> int:
+    """Bytes of `text` as a JSON string (quotes and escapes included), exactly for plain text
+    and as an upper bound otherwise (a character escapes to at most 6 bytes)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return 6 * len(text.encode()) + 2
+
+
+def arrival_weight(ref: dict[str, Any], overhead: int) -> int:
+    """An upper bound of the bytes one arrival adds to its window's manifest (its ref and its
+    checksum again) and decision (its event id, offset and fingerprint): what
+    `max_window_bytes` bounds. `overhead`: the per-arrival bytes of the decision's offset."""
+    fp = ref["schema_fingerprint"]
+    return (
+        _json_len(ref["event_id"]) * 2
+        + _json_len(ref["source"])
+        + _json_len(ref["uri"])
+        + _json_len(ref["checksum"]) * 2
+        + (_json_len(fp) * 2 if fp is not None else 0)
+        + len(ref["digest"])
+        + overhead
+    )
 
 
 def arrival_digest(event: DataArrival) -> str:
@@ -103,6 +135,9 @@ class DatasetWindows:
         self.index: dict[str, tuple[int, str]] = {}
         #: the lowest watermark at which a window fires or drops (None: recompute)
         self._next_change: int | None = None
+        #: per arrival, besides its fields: its ref's keys and numbers, its offset in the
+        #: decision (`{"topic":...,"partition":...,"offset":...}`), the list separators
+        self._overhead = 200 + (len(gate.arrivals_topic) if gate is not None else 0)
 
     # -- keys of the state changelog ---------------------------------------------------------
 
@@ -164,7 +199,53 @@ class DatasetWindows:
                 )
             ]
         # 3. the bounds on what a dataset holds, then accept.
+        source = event.source
+        if (
+            source not in self.watermarks.sources
+            and len(self.watermarks.sources) >= spec.max_sources
+            and source != ORCHESTRATOR_SOURCE
+        ):
+            return [self._source_limit(event.event_id, source)]
         window = self.windows.get(start)
+        ref = {
+            "event_id": event.event_id,
+            "source": source,
+            "uri": event.uri,
+            "checksum": event.checksum,
+            "record_count": event.record_count,
+            "schema_fingerprint": event.schema_fingerprint,
+            "digest": content,
+            "partition": partition,
+            "offset": offset,
+        }
+        weight = arrival_weight(ref, self._overhead)
+        if window is not None and (
+            len(window.arrivals) >= spec.max_window_arrivals
+            or window.weight + weight > spec.max_window_bytes
+        ):
+            window.refused += 1
+            return [
+                Rejected(
+                    spec.name,
+                    event.event_id,
+                    E_WINDOW_FULL,
+                    f"window {window.window_id} already holds {len(window.arrivals)} arrivals "
+                    f"of ~{window.weight} bytes (max_window_arrivals {spec.max_window_arrivals}, "
+                    f"max_window_bytes {spec.max_window_bytes}): refused; the window's data "
+                    "gate rejects it as incomplete (E_WINDOW_FULL)",
+                ),
+                StatePut(self._key("w", str(start)), window.entry()),
+            ]
+        if window is None and weight > spec.max_window_bytes:
+            return [
+                Rejected(
+                    spec.name,
+                    event.event_id,
+                    E_WINDOW_FULL,
+                    f"the arrival alone would weigh ~{weight} bytes in its window's manifest "
+                    f"(max_window_bytes {spec.max_window_bytes})",
+                )
+            ]
         if window is None:
             if len(self.windows) >= spec.max_open_windows:
                 return [
@@ -192,21 +273,11 @@ class DatasetWindows:
             wid = window_id(spec.name, start, spec.window_ms)
             window = self.windows[start] = OpenWindow(start, wid)
             self._next_change = None
-        # The fields come from a validated DataArrival, so the ref is built as the JSON form of
+        # The fields come from a validated DataArrival, so the ref is the JSON form of
         # ArrivalRef directly (same keys, same order as its model_dump).
-        ref = {
-            "event_id": event.event_id,
-            "source": event.source,
-            "uri": event.uri,
-            "checksum": event.checksum,
-            "record_count": event.record_count,
-            "schema_fingerprint": event.schema_fingerprint,
-            "digest": content,
-            "partition": partition,
-            "offset": offset,
-        }
         window.arrivals[event.event_id] = ref
         window.total += event.record_count
+        window.weight += weight
         self.index[event.event_id] = (start, content)
         effects: list[Effect] = [
             Accepted(spec.name, event.event_id, window.window_id),
@@ -228,11 +299,28 @@ class DatasetWindows:
         future = self._future(event.event_id, "watermark", to_ms(event.watermark), timestamp_ms)
         if future is not None:
             return [future]
-        effects = self._observe(event.source, to_ms(event.watermark))
+        source = event.source
+        if (
+            source not in self.watermarks.sources
+            and len(self.watermarks.sources) >= self.spec.max_sources
+            and source != ORCHESTRATOR_SOURCE
+        ):
+            return [self._source_limit(event.event_id, source)]
+        effects = self._observe(source, to_ms(event.watermark))
         effects.extend(self._advance(None, decided_at, (partition, offset)))
         return effects
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _source_limit(self, event_id: str, source: str) -> Rejected:
+        spec = self.spec
+        return Rejected(
+            spec.name,
+            event_id,
+            E_SOURCE_LIMIT,
+            f"field 'source': dataset {spec.name} already has {len(self.watermarks.sources)} "
+            f"sources (max_sources {spec.max_sources}); {source[:200]!r} would be one more",
+        )
 
     def _wm_text(self) -> str:
         wm = self.watermarks.value
@@ -335,6 +423,8 @@ class DatasetWindows:
             "checksums": [a["checksum"] for a in arrivals],
             "inputs_digest": digest(inputs),
         }
+        if window.refused:
+            fields["refused"] = window.refused
         wire = dict(fields)
         if revision == 1:
             del wire["supersedes_revision"]
@@ -356,6 +446,7 @@ class DatasetWindows:
         elif kind == "w":
             window = self._restored_window(int(ident))
             window.revision, window.decision = int(value["r"]), value["d"]
+            window.refused = int(value.get("x", 0))
         elif kind == "g":
             if self.gate is not None:
                 self.gate.restore(value)
@@ -363,8 +454,9 @@ class DatasetWindows:
             start = int(value["w"])
             ref = ArrivalRef.model_validate(value["r"])  # the changelog is input: validate it
             window = self._restored_window(start)
-            window.arrivals[ref.event_id] = ref.model_dump(mode="json")
+            arrival = window.arrivals[ref.event_id] = ref.model_dump(mode="json")
             window.total += ref.record_count
+            window.weight += arrival_weight(arrival, self._overhead)
             self.index[ref.event_id] = (start, ref.digest)
         else:
             raise InvariantViolation(f"unknown state kind {kind!r}")
@@ -394,7 +486,7 @@ class DatasetWindows:
         if self.gate is not None:
             out[self._key("g", "")] = self.gate.snapshot()
         for start, window in self.windows.items():
-            if window.revision:
+            if window.revision or window.refused:
                 out[self._key("w", str(start))] = window.entry()
             for event_id, ref in window.arrivals.items():
                 out[self._key("a", event_id)] = {"w": start, "r": ref}

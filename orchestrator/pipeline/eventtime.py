@@ -27,8 +27,16 @@ from orchestrator.core.effects import (
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import from_ms
+from orchestrator.core.windows import SEP
 from orchestrator.errors import ContractError
-from orchestrator.pipeline.records import Applied, InputRecord, Output, broker_ms, dlq_output
+from orchestrator.pipeline.records import (
+    Applied,
+    InputRecord,
+    Output,
+    broker_ms,
+    dlq_output,
+    record_key,
+)
 
 
 class EventTimeLogic:
@@ -57,6 +65,17 @@ class EventTimeLogic:
         return EventTimeEngine.restore(
             self.specs, entries, self.gates, self.worker_key, self.fanout
         )
+
+    # -- scopes: a dataset's state is all one arrivals record can touch -------------------
+
+    def scope(self, key: str) -> str:
+        return key.partition(SEP)[0]
+
+    def record_scope(self, record: InputRecord) -> str | None:
+        return record_key(record)
+
+    def rebuild(self, engine: EventTimeEngine, scope: str, entries: list[tuple[str, Any]]) -> None:
+        engine.rebuild(scope, entries)
 
     def apply(self, engine: EventTimeEngine, record: InputRecord, now: datetime) -> Applied:
         partition, offset = record.partition, record.offset

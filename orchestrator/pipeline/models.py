@@ -27,12 +27,19 @@ from orchestrator.core.effects import (
     StatePut,
     TrainingRequest,
 )
-from orchestrator.core.modelgate import ModelInput
+from orchestrator.core.modelgate import SEP, ModelInput
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.core.modelspec import ModelGateSpec
 from orchestrator.core.position import Positioned
 from orchestrator.errors import ContractError
-from orchestrator.pipeline.records import Applied, InputRecord, Output, broker_ms, dlq_output
+from orchestrator.pipeline.records import (
+    Applied,
+    InputRecord,
+    Output,
+    broker_ms,
+    dlq_output,
+    record_key,
+)
 
 
 class Cursor(Positioned):
@@ -95,6 +102,18 @@ class ModelLogic:
 
     def restore(self, entries: list[tuple[str, Any]]) -> ModelPartition:
         return ModelPartition.restore(self.specs, self.access, self.version, entries)
+
+    # -- scopes: a model's gate is all one models.log record can touch --------------------
+
+    def scope(self, key: str) -> str:
+        parts = key.split(SEP, 2)
+        return parts[1] if len(parts) == 3 else ""
+
+    def record_scope(self, record: InputRecord) -> str | None:
+        return record_key(record)
+
+    def rebuild(self, engine: ModelPartition, scope: str, entries: list[tuple[str, Any]]) -> None:
+        engine.rebuild(scope, entries)
 
     def apply(self, engine: ModelPartition, record: InputRecord, now: datetime) -> Applied:
         try:

@@ -71,6 +71,14 @@ class Applied:
     item: object | None = None
 
 
+def record_key(record: InputRecord) -> str | None:
+    """The record's key as text (None: no key, or not UTF-8)."""
+    try:
+        return record.key.decode() if record.key is not None else None
+    except UnicodeDecodeError:
+        return None
+
+
 def broker_ms(record: InputRecord) -> int | None:
     """The record's broker timestamp in ms, None when the record carries none (-1)."""
     ts = record.timestamp

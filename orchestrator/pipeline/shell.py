@@ -5,8 +5,12 @@ and replay drive it alike.
 - `apply_batch` runs the logic's one hook over records in offset order, without awaiting, and
   returns the output records; the state changes they made are staged per partition.
 - A record whose handling raises (our bug) goes to the dlq as `E_INTERNAL`, and the partition
-  moves on from the state before that record: the engine is rebuilt from `shadow`, the
-  partition's state as changelog entries (what restore would read back). Replay does the same.
+  moves on from the state before that record: the part of the engine the record could touch
+  (its scope: the dataset or model it is keyed by) is rebuilt from `shadow`, the partition's
+  state as changelog entries grouped by scope (what restore would read back). That costs the
+  scope's state, not the partition's. Replay does the same.
+- A record whose outputs would not fit their topics (`limits`: role -> largest record) is
+  refused the same way, with `E_OUTPUT_TOO_LARGE`: never sent, so never retried.
 - `take_checkpoint` hands over what changed since the last one: puts (serialized) with the
   input position last, and deletes. Deletes are garbage collection only (restore applies the
   same rule again), so the sink may write them after, and apart from, the puts.
@@ -29,7 +33,7 @@ from orchestrator.contracts.records import StateSnapshot
 from orchestrator.core.digest import digest
 from orchestrator.core.effects import StatePut
 from orchestrator.core.position import POSITION_KEY
-from orchestrator.errors import E_INTERNAL
+from orchestrator.errors import E_INTERNAL, E_OUTPUT_TOO_LARGE
 from orchestrator.pipeline.records import Applied, InputRecord, Output, StateChange, dlq_output
 
 log = structlog.get_logger("orchestrator.shell")
@@ -41,7 +45,14 @@ class Engine(Protocol):
     def skip(self, offset: int) -> None: ...
 
 
+#: what a Kafka record batch of one record adds to its key and value, at most
+RECORD_FRAMING_BYTES = 512
+#: the scope of the position entry (and of every key of a logic that has no scopes)
+WHOLE = ""
+
+
 E = TypeVar("E", bound=Engine)
+E_contra = TypeVar("E_contra", bound=Engine, contravariant=True)
 
 
 class Logic(Protocol[E]):
@@ -50,6 +61,23 @@ class Logic(Protocol[E]):
     def new_engine(self) -> E: ...
 
     def apply(self, engine: E, record: InputRecord, now: datetime) -> Applied: ...
+
+
+class Scoped(Protocol[E_contra]):
+    """A logic whose records each touch one scope of the engine (the dataset or model the
+    record is keyed by), so that a failed record costs a rebuild of that scope only."""
+
+    def scope(self, key: str) -> str:
+        """The scope of a changelog key."""
+        ...
+
+    def record_scope(self, record: InputRecord) -> str | None:
+        """The scope a record may touch (None: it cannot be told; rebuild everything)."""
+        ...
+
+    def rebuild(self, engine: E_contra, scope: str, entries: list[tuple[str, Any]]) -> None:
+        """Replace the engine's `scope` by one rebuilt from its changelog entries."""
+        ...
 
 
 @dataclass(slots=True)
@@ -90,10 +118,15 @@ class Shell(Generic[E]):
         on_internal: Callable[[str], None] | None = None,
         on_forget: Callable[[E], None] | None = None,
         keep_changelog: bool = True,
+        limits: dict[str, int] | None = None,
     ) -> None:
         self.name = name
         self.logic = logic
         self._restore = restore
+        #: topic role -> the largest record its topic takes (None: not checked)
+        self.limits = limits
+        scoped = all(hasattr(logic, m) for m in ("scope", "record_scope", "rebuild"))
+        self._scoped: Scoped[E] | None = logic if scoped else None  # type: ignore[assignment]
         self.observe = observe or (lambda applied, record: None)
         #: called after each batch (the worker counts its metrics per batch, not per record)
         self.after_batch = after_batch or (lambda: None)
@@ -103,8 +136,8 @@ class Shell(Generic[E]):
         #: False (replay): state is only kept as entries, nothing is staged for a changelog
         self.keep_changelog = keep_changelog
         self.engines: dict[TopicPartition, E] = {}
-        #: each partition's state as changelog entries (stateful inputs only)
-        self.shadow: dict[TopicPartition, dict[str, Any]] = {}
+        #: each partition's state as changelog entries, by scope (stateful inputs only)
+        self.shadow: dict[TopicPartition, dict[str, dict[str, Any]]] = {}
         self.dirty: dict[TopicPartition, Dirty] = {}
         #: stateless inputs: the position last handed to a checkpoint
         self._taken: dict[TopicPartition, int] = {}
@@ -120,9 +153,18 @@ class Shell(Generic[E]):
         assert self._restore is not None
         engine = self._restore(list(entries.items()))
         self.engines[tp] = engine
-        self.shadow[tp] = dict(entries)
+        shadow: dict[str, dict[str, Any]] = {}
+        scope = self._scoped.scope if self._scoped is not None else None
+        for key, value in entries.items():
+            part = WHOLE if scope is None or key == POSITION_KEY else scope(key)
+            shadow.setdefault(part, {})[key] = value
+        self.shadow[tp] = shadow
         self.dirty[tp] = Dirty()
         return engine
+
+    def entries(self, tp: TopicPartition) -> dict[str, Any]:
+        """The partition's state as changelog entries (what restore would read back)."""
+        return {k: v for part in self.shadow[tp].values() for k, v in part.items()}
 
     def start(self, tp: TopicPartition, position: int = 0) -> E:
         """A partition starting afresh at `position` (a stateless one at its committed offset,
@@ -159,6 +201,7 @@ class Shell(Generic[E]):
         already reflected in its state (re-delivery) and skipped. Returns the output records."""
         engine = self.engines[tp]
         apply, observe, stage = self.logic.apply, self.observe, self.stage
+        limits = self.limits
         outputs: list[Output] = []
         handled = False
         for record in records:
@@ -171,6 +214,12 @@ class Shell(Generic[E]):
                 outputs.append(self._internal(tp, record, exc, now))
                 engine = self.engines[tp]
                 continue
+            if limits is not None:
+                too_large = _too_large(applied.outputs, limits)
+                if too_large is not None:
+                    outputs.append(self._refuse(tp, record, too_large, now))
+                    engine = self.engines[tp]
+                    continue
             if applied.state:
                 stage(tp, applied.state)
             outputs += applied.outputs
@@ -195,16 +244,42 @@ class Shell(Generic[E]):
             where=traceback.format_exception(exc)[-2].strip()[:300],
         )
         self.on_internal(E_INTERNAL)
-        engine = self.restore_shadow(tp) if self.stateful else self.engines[tp]
+        self._roll_back(tp, record)
+        return dlq_output(record, E_INTERNAL, message, None, now, self.logic.dlq_limit)
+
+    def _refuse(self, tp: TopicPartition, record: InputRecord, why: str, now: datetime) -> Output:
+        """E_OUTPUT_TOO_LARGE: the record to the dlq, the engine back to the state before it."""
+        log.error(
+            "record refused: an output would not fit its topic",
+            input=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=why,
+        )
+        self.on_internal(E_OUTPUT_TOO_LARGE)
+        self._roll_back(tp, record)
+        return dlq_output(record, E_OUTPUT_TOO_LARGE, why, None, now, self.logic.dlq_limit)
+
+    def _roll_back(self, tp: TopicPartition, record: InputRecord) -> None:
+        """The state the record may have changed back to what it was, and the record skipped."""
+        if self.stateful:
+            scoped = self._scoped
+            scope = scoped.record_scope(record) if scoped is not None else None
+            if scoped is None or scope is None:
+                self.restore_shadow(tp)
+            else:
+                part = self.shadow[tp].get(scope, {})
+                scoped.rebuild(self.engines[tp], scope, list(part.items()))
+        engine = self.engines[tp]
         engine.skip(record.offset)
         if self.stateful:
             self._stage_position(tp, engine.position)
-        return dlq_output(record, E_INTERNAL, message, None, now, self.logic.dlq_limit)
 
     def restore_shadow(self, tp: TopicPartition) -> E:
         """The engine rebuilt from the partition's state as entries (keeping what is staged)."""
         assert self._restore is not None
-        engine = self._restore(list(self.shadow[tp].items()))
+        engine = self._restore(list(self.entries(tp).items()))
         self.engines[tp] = engine
         return engine
 
@@ -212,32 +287,36 @@ class Shell(Generic[E]):
 
     def stage(self, tp: TopicPartition, changes: list[StateChange]) -> None:
         shadow = self.shadow[tp]
+        scope = self._scoped.scope if self._scoped is not None else None
         if not self.keep_changelog:
             for change in changes:
+                key = change.key
+                part = shadow.setdefault(WHOLE if scope is None else scope(key), {})
                 if type(change) is StatePut:
-                    shadow[change.key] = change.value
+                    part[key] = change.value
                 else:
-                    shadow.pop(change.key, None)
+                    part.pop(key, None)
             return
         dirty = self.dirty[tp]
         puts, deletes = dirty.puts, dirty.deletes
         dumps = orjson.dumps
         for change in changes:
             key = change.key
+            part = shadow.setdefault(WHOLE if scope is None else scope(key), {})
             if type(change) is StatePut:
                 value = change.value
-                shadow[key] = value
+                part[key] = value
                 data = puts[key] = dumps(value)
                 dirty.size += len(data) + len(key)
                 if deletes:
                     deletes.discard(key)
             else:
-                shadow.pop(key, None)
+                part.pop(key, None)
                 puts.pop(key, None)
                 deletes.add(key)
 
     def _stage_position(self, tp: TopicPartition, position: int) -> None:
-        self.shadow[tp][POSITION_KEY] = position
+        self.shadow[tp].setdefault(WHOLE, {})[POSITION_KEY] = position
         if self.keep_changelog:
             self.dirty[tp].puts[POSITION_KEY] = b"%d" % position
 
@@ -246,7 +325,7 @@ class Shell(Generic[E]):
     ) -> list[Output]:
         """The partition's whole state as `StateSnapshot` records (parts of about `part_bytes`
         each), keyed `<topic>:<partition>`: what replay may start from instead of offset 0."""
-        entries = sorted(self.shadow[tp].items())
+        entries = sorted(self.entries(tp).items())
         position = self.engines[tp].position
         parts: list[list[tuple[str, Any]]] = [[]]
         size = 0
@@ -308,3 +387,16 @@ class Shell(Generic[E]):
                 Checkpoint(tp, puts, [k.encode() for k in sorted(dirty.deletes)], engine.position)
             )
         return out
+
+
+def _too_large(outputs: Sequence[Output], limits: dict[str, int]) -> str | None:
+    """Why one of `outputs` would not fit its topic (None: they all fit)."""
+    for o in outputs:
+        limit = limits.get(o.role)
+        size = len(o.value or b"") + len(o.key or b"") + RECORD_FRAMING_BYTES
+        if limit is not None and size > limit:
+            return (
+                f"its {o.role} record would be {size} bytes with framing; the topic takes at "
+                f"most {limit} (max.message.bytes): refused instead of sent"
+            )
+    return None

@@ -14,8 +14,8 @@ import orjson
 from aiokafka import TopicPartition
 
 from orchestrator import __version__
-from orchestrator.catalog.topics import KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 from orchestrator.core.access import AccessSpec
+from orchestrator.core.policy import KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 from orchestrator.core.windows import EPOCH
 from orchestrator.kafka.read import TimedRecord
 from orchestrator.pipeline.eventtime import EventTimeLogic

@@ -95,7 +95,9 @@ def test_future_watermark_is_refused_and_fires_nothing() -> None:
 
 
 def test_no_timestamp_or_no_bound_means_no_check() -> None:
-    """Without a broker timestamp, or with max_future_skew 'none', nothing is refused as future."""
+    """The core judges against the time it is given: without one (the pipeline never hands it
+    a record without a trusted time: it refuses those first, E_UNTRUSTED_TIME) or with
+    max_future_skew 'none', nothing is refused as future."""
     unbounded = DatasetSpec(
         "clicks", window_ms=H, out_of_orderness_ms=0, allowed_lateness_ms=0, max_future_skew_ms=None
     )
@@ -180,3 +182,96 @@ def test_open_and_overdue_windows_are_counted_against_the_clock_given() -> None:
     end_11 = at("12:00:00")
     assert engine.window_counts(end_11 + 600_000) == {"clicks": (2, 0), "views": (1, 0)}
     assert engine.window_counts(end_11 + 600_001) == {"clicks": (2, 1), "views": (1, 0)}
+
+
+# -- max_sources -----------------------------------------------------------------------------
+
+
+def test_sources_per_dataset_are_bounded() -> None:
+    """max_sources 2: a third source's arrival or watermark is refused (E_SOURCE_LIMIT) and
+    kept nowhere; the known sources and the worker's own go on."""
+    spec = DatasetSpec(
+        "clicks", window_ms=H, out_of_orderness_ms=0, allowed_lateness_ms=0, max_sources=2
+    )
+    engine = EventTimeEngine({"clicks": spec})
+    ok = [engine.handle(ev(factories.arrival(f"a{s}", source=s)), 0, i) for i, s in enumerate("ab")]
+    third = engine.handle(ev(factories.arrival("ac", source="c")), 0, 2)
+    wm = engine.handle(ev(factories.watermark("wc", source="c")), 0, 3)
+    again = engine.handle(ev(factories.arrival("ab2", source="b")), 0, 4)
+    assert [codes(e) for e in ok] == [[], []] and codes(again) == []
+    assert codes(third) == ["E_SOURCE_LIMIT"] and codes(wm) == ["E_SOURCE_LIMIT"]
+    assert sorted(engine.datasets["clicks"].watermarks.sources) == ["a", "b"]
+    assert "max_sources 2" in next(e for e in third if isinstance(e, Rejected)).message
+
+
+# -- max_window_arrivals, max_window_bytes ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bound",
+    [{"max_window_arrivals": 2}, {"max_window_bytes": 1000}],
+    ids=["arrivals", "bytes"],
+)
+def test_a_full_window_refuses_arrivals_and_its_gate_rejects_it(bound: dict[str, int]) -> None:
+    """At max_window_arrivals (or when the manifest and decision would outgrow
+    max_window_bytes) an arrival is refused (E_WINDOW_FULL) and counted on the window; the
+    window fires with what it holds, its manifest says how many were refused, and its data
+    gate rejects it as incomplete. The count survives a restore."""
+    from orchestrator.core.datagate import DataGate, DataGateSpec
+    from orchestrator.core.decision import GateInfo
+    from orchestrator.core.effects import Decided
+
+    spec = DatasetSpec("clicks", window_ms=H, out_of_orderness_ms=0, allowed_lateness_ms=H, **bound)
+    gates = {"clicks": lambda: DataGate(DataGateSpec(GateInfo("g", 1, "d")), "data.arrivals", "1")}
+    engine = EventTimeEngine({"clicks": spec}, gates)
+    out = [
+        engine.handle(ev(factories.arrival(f"a{i}", event_time="2026-11-23T10:10:00Z")), 0, i)
+        for i in range(4)
+    ]
+    assert [codes(e) for e in out] == [[], [], ["E_WINDOW_FULL"], ["E_WINDOW_FULL"]]
+    restored = EventTimeEngine.restore({"clicks": spec}, list(engine.snapshot().items()), gates)
+    for e in (engine, restored):
+        fired = e.handle(ev(factories.watermark("w", watermark="2026-11-23T11:00:00Z")), 0, 9)
+        (manifest,) = [x.manifest for x in fired if isinstance(x, WindowFired)]
+        (decision,) = [x.decision for x in fired if isinstance(x, Decided)]
+        assert [a.event_id for a in manifest.arrivals] == ["a0", "a1"] and manifest.refused == 2
+        assert decision.outcome == "reject"
+        assert [(c.name, c.code) for c in decision.checks if not c.passed] == [
+            ("window_size", "E_WINDOW_FULL")
+        ]
+
+
+def test_a_window_that_was_never_full_has_the_manifest_it_always_had() -> None:
+    """No refusal: no `refused` key on the wire, so every manifest is byte-identical to before."""
+    engine = EventTimeEngine({"clicks": SPEC})
+    engine.handle(ev(factories.arrival("a")), 0, 0)
+    fired = engine.handle(ev(factories.watermark("w", watermark="2026-11-23T11:00:00Z")), 0, 1)
+    (window,) = [e for e in fired if isinstance(e, WindowFired)]
+    assert b"refused" not in window.wire and window.manifest.refused is None
+
+
+def test_the_weight_bound_keeps_the_largest_manifest_within_its_topic() -> None:
+    """Arrivals with the largest fields the contract allows (ids of 200, uris, checksums and
+    fingerprints of 4096 characters, escaped): the window accepts no more than fit, and the
+    manifest and decision it fires are below Kafka's default 1 MiB record."""
+    from orchestrator.contracts.records import AuditDecision
+    from orchestrator.core.datagate import DataGate, DataGateSpec
+    from orchestrator.core.decision import GateInfo, decision_wire
+    from orchestrator.core.effects import Decided
+
+    gates = {"clicks": lambda: DataGate(DataGateSpec(GateInfo("g", 1, "d")), "data.arrivals", "1")}
+    engine = EventTimeEngine({"clicks": SPEC}, gates)
+    big = '"\\' * 1365 + "x"  # 4096 characters that escape to two bytes each
+    n = 0
+    while True:
+        arrival = factories.arrival(f"{n:0>200}", event_time="2026-11-23T10:10:00Z")
+        arrival.update(uri=big, checksum=big, schema_fingerprint=big + str(n)[:0])
+        if codes(engine.handle(ev(arrival), 0, n)) == ["E_WINDOW_FULL"]:
+            break
+        n += 1
+    assert n > 10, n
+    fired = engine.handle(ev(factories.watermark("w", watermark="2026-11-23T11:00:00Z")), 0, n + 1)
+    (window,) = [e for e in fired if isinstance(e, WindowFired)]
+    (decision,) = [e.decision for e in fired if isinstance(e, Decided)]
+    assert isinstance(decision, AuditDecision)
+    assert len(window.wire) < 1_048_588 and len(decision_wire(decision)) < 1_048_588

@@ -21,8 +21,8 @@ from orchestrator.core.effects import (
     TrainingRequest,
 )
 from orchestrator.core.modelgate import SEP, ModelGate
-from orchestrator.core.modelstate import COMMAND_SKEW_MS
 from orchestrator.core.modelpartition import ModelPartition
+from orchestrator.core.modelstate import COMMAND_SKEW_MS
 from orchestrator.core.promotion import IllegalTransition, next_state
 from tests.unit.test_modelgate import (
     AT,

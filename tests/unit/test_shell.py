@@ -115,3 +115,62 @@ def test_records_below_the_position_are_not_handled_again() -> None:
     shell.start(TP)
     first = shell.apply_batch(TP, recs, NOW)
     assert first and shell.apply_batch(TP, recs, NOW) == []
+
+
+class ScopedFaulty(Faulty):
+    """Faulty, with the logic's scopes: a failed record rebuilds only its dataset."""
+
+    def scope(self, key: str) -> str:
+        return self.inner.scope(key)
+
+    def record_scope(self, record: Any) -> str | None:
+        return self.inner.record_scope(record)
+
+    def rebuild(self, engine: EventTimeEngine, scope: str, entries: list[Any]) -> None:
+        self.rebuilt.append((scope, len(entries)))
+        self.inner.rebuild(engine, scope, entries)
+
+    rebuilt: list[tuple[str, int]]
+
+
+def test_a_failing_record_costs_a_rebuild_of_its_dataset_only() -> None:
+    """With scopes, the record that raised rolls back only the dataset it is keyed by: the
+    other datasets' state is the very same objects, nothing of theirs is rebuilt, and the
+    outputs are what the same input without that record produces."""
+    events = scenario.events()
+    clicks = next(i for i, e in enumerate(events) if e["dataset"] == "clicks" and i > 3)
+    bad = {**events[clicks], "event_id": "boom"}
+    with_bad = [*events[: clicks + 1], bad, *events[clicks + 1 :]]
+    skipped = [*events[: clicks + 1], {"dataset": "clicks", "x": 1}, *events[clicks + 1 :]]
+    lg = ScopedFaulty(logic())
+    lg.rebuilt = []
+    shell: Shell[Any] = Shell("t", lg, restore=lg.inner.restore)
+    shell.start(TP)
+    recs = records(with_bad)
+    shell.apply_batch(TP, recs[: clicks + 1], NOW)
+    others = {n: w for n, w in shell.engines[TP].datasets.items() if n != "clicks"}
+    got = shell.apply_batch(TP, recs[clicks + 1 :], NOW)
+    assert [scope for scope, _ in lg.rebuilt] == ["clicks"]
+    for name, windows in others.items():
+        assert shell.engines[TP].datasets[name] is windows
+    want, _ = run(logic(), records(skipped))
+    before, _ = run(logic(), records(skipped[: clicks + 1]))
+    assert [o for o in got if o.role != "dlq"] == [
+        o for o in want[len(before) :] if o.role != "dlq"
+    ]
+
+
+def test_an_output_too_large_for_its_topic_is_refused_not_sent() -> None:
+    """An output larger than its topic takes (here: data.windows limited to 600 bytes) is
+    never handed out: the record that made it goes to the dlq as E_OUTPUT_TOO_LARGE, its
+    state changes are rolled back, and the partition moves on."""
+    recs = records(scenario.events())
+    lg = logic()
+    shell: Shell[Any] = Shell("t", lg, restore=lg.restore, limits={"windows": 600, "dlq": 2**21})
+    shell.start(TP)
+    out = shell.apply_batch(TP, recs, NOW)
+    refused = [orjson.loads(o.value) for o in out if o.role == "dlq" and b"E_OUTPUT" in o.value]
+    assert refused and all(r["code"] == "E_OUTPUT_TOO_LARGE" for r in refused)
+    assert "at most 600" in refused[0]["message"]
+    assert not [o for o in out if o.role == "windows"]
+    assert shell.engines[TP].position == len(recs)
