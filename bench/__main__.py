@@ -526,12 +526,12 @@ async def latencies(conn: Connection, catalog: Catalog, since_ms: int) -> list[f
     arrivals: dict[tuple[Any, Any], int] = {}
     topic = catalog.name("arrivals")
     for p in await partitions_of(conn, topic):
-        for offset, _, _, ts in await read_timed(conn, topic, p, 0, None):
+        for offset, _, _, ts, _ in await read_timed(conn, topic, p, 0, None):
             arrivals[(p, offset)] = ts
     out = []
     audit = catalog.name("audit")
     for p in await partitions_of(conn, audit):
-        for _, _, value, ts in await read_timed(conn, audit, p, 0, None):
+        for _, _, value, ts, _ in await read_timed(conn, audit, p, 0, None):
             d = orjson.loads(value or b"{}")
             trig = d.get("trigger") or {}
             t = arrivals.get((trig.get("partition"), trig.get("offset")))
@@ -549,7 +549,7 @@ def pct(values: list[float], q: float) -> float | None:
 async def topic_bytes(conn: Connection, topic: str) -> int:
     total = 0
     for p in await partitions_of(conn, topic):
-        for _, k, v, _ in await read_timed(conn, topic, p, 0, None):
+        for _, k, v, _, _ in await read_timed(conn, topic, p, 0, None):
             total += len(k or b"") + len(v or b"")
     return total
 

@@ -24,6 +24,7 @@ _SETTING_FLAGS = (
     ("web_host", "web_host"),
     ("web_port", "web_port"),
     ("processing_guarantee", "processing_guarantee"),
+    ("record_time", "record_time"),
 )
 
 

@@ -52,7 +52,7 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from orchestrator.catalog.topics import Catalog
+    from orchestrator.catalog.topics import TIMESTAMP_TYPE, Catalog
     from orchestrator.kafka.admin import apply_topics, verify_topics
     from orchestrator.kafka.capabilities import producer_idempotence, supports_transactions
     from orchestrator.kafka.connect import broker_session
@@ -64,12 +64,34 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     catalog = Catalog.load(settings.topics_dir)
     policies = Policies.load(settings.gates_dir)
     check_port_free(settings.web_host, settings.web_port)
+    if settings.record_time == "broker" and catalog.producer_timed():
+        raise ConfigError(
+            "settings",
+            "record_time",
+            "the worker reads broker time (record_time=broker), but "
+            + "; ".join(catalog.producer_timed())
+            + ": set timestamp_type: LogAppendTime there (and on the topic: kafka-configs "
+            "--alter --add-config message.timestamp.type=LogAppendTime), or opt in to "
+            "sender-set times with record_time=producer (README, Security)",
+        )
+    # with record_time=producer either timestamp type will do; LogAppendTime is still better
+    lenient = frozenset({TIMESTAMP_TYPE}) if settings.record_time == "producer" else frozenset()
     with broker_session(settings) as broker:
+        if broker.embedded and settings.record_time == "broker":
+            raise ConfigError(
+                "settings",
+                "record_time",
+                f"the embedded broker at {broker.bootstrap} keeps the time each sender puts "
+                "on a record (it does not stamp LogAppendTime), so the worker cannot read broker "
+                "time there: opt in to sender-set times bounded by the worker's clock with "
+                "record_time=producer (ORCHESTRATOR_RECORD_TIME=producer; `demo` and `dev` do), "
+                "or use Apache Kafka",
+            )
         with client_logs_quiet():  # a failure is explained in one line, not logged
             if broker.embedded or args.apply_topics:
-                asyncio.run(apply_topics(broker.conn, catalog))
+                asyncio.run(apply_topics(broker.conn, catalog, lenient))
             else:
-                asyncio.run(verify_topics(broker.conn, catalog))
+                asyncio.run(verify_topics(broker.conn, catalog, lenient))
             idempotent = asyncio.run(producer_idempotence(settings, broker.conn))
             if settings.processing_guarantee == "exactly_once" and not asyncio.run(
                 supports_transactions(broker.conn, f"{settings.app_id}.probe")
@@ -149,6 +171,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
             processes=args.processes,
             worker_key=worker_key(settings),
             use_snapshots=not args.no_snapshot,
+            record_time=settings.record_time,
         )
     with report:
         print(render(report))
@@ -182,6 +205,13 @@ def register(
         choices=["at_least_once", "exactly_once"],
         help="at_least_once (default) or exactly_once (Apache Kafka transactions); "
         "env ORCHESTRATOR_PROCESSING_GUARANTEE",
+    )
+    worker.add_argument(
+        "--record-time",
+        choices=["broker", "producer"],
+        help="whose record times count: broker (default; input topics must be LogAppendTime) "
+        "or producer (opt-in: sender-set times bounded by the worker's clock); "
+        "env ORCHESTRATOR_RECORD_TIME",
     )
     worker.add_argument(
         "--apply-topics",
@@ -270,6 +300,12 @@ def register(
         type=int,
         metavar="N",
         help="derive data.arrivals partitions in N processes (default: one per CPU; 1: none)",
+    )
+    rp.add_argument(
+        "--record-time",
+        choices=["broker", "producer"],
+        help="the worker's record_time (default broker; producer: its clock's judgements are "
+        "read back from the dlq); env ORCHESTRATOR_RECORD_TIME",
     )
     rp.add_argument(
         "--no-snapshot",

@@ -166,6 +166,10 @@ def run_demo(
         if a.key_env and name in EXAMPLE_KEYS
     }
     key_file = local_worker_key(run_dir)
+    # the embedded broker keeps the time each sender puts on a record: there the worker opts in
+    # to sender-set times bounded by its own clock (README, Security); Apache Kafka stamps them
+    record_time = "producer" if broker.embedded else settings.record_time
+    say(f"[demo] record time: {record_time}")
     procs, port = start_services(
         settings,
         bs,
@@ -177,6 +181,7 @@ def run_demo(
             "ORCHESTRATOR_APP_ID": f"{settings.app_id}-demo-{seed}-{int(time.time())}",
             "ORCHESTRATOR_LOG_FORMAT": "json",
             "ORCHESTRATOR_WORKER_KEY_FILE": str(key_file),
+            "ORCHESTRATOR_RECORD_TIME": record_time,
         },
         prefix="demo",
     )
@@ -203,7 +208,13 @@ def run_demo(
     say("")
     say("[demo] replay: re-deriving every decision from the topics ...")
     with replay(
-        conn, catalog, policies, EXAMPLE_KEYS, Range(), worker_key=key_file.read_bytes().strip()
+        conn,
+        catalog,
+        policies,
+        EXAMPLE_KEYS,
+        Range(),
+        worker_key=key_file.read_bytes().strip(),
+        record_time=record_time,
     ) as result:
         say(render(result))
         matched = result.ok
@@ -221,6 +232,7 @@ def run_demo(
             "# worker verified commands and signed its watermarks with\n"
             + "".join(f"export {k}={v}\n" for k, v in sorted(key_env.items()))
             + f"export ORCHESTRATOR_WORKER_KEY_FILE={key_file}\n"
+            + f"export ORCHESTRATOR_RECORD_TIME={record_time}\n"
         )
     say("")
     for line in what_next(keep_stack, window, run_dir):

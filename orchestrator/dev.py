@@ -202,6 +202,8 @@ def run_dev(settings: Settings, *, worker: bool, trainer: bool, stop: bool) -> i
             env={
                 "ORCHESTRATOR_LOG_FORMAT": "json",
                 "ORCHESTRATOR_WORKER_KEY_FILE": str(local_worker_key(run_dir)),
+                # the embedded broker keeps the senders' record times: the opt-in (README)
+                "ORCHESTRATOR_RECORD_TIME": "producer",
             },
             prefix="dev",
         )
@@ -209,6 +211,11 @@ def run_dev(settings: Settings, *, worker: bool, trainer: bool, stop: bool) -> i
         assert broker.owner is not None
         broker.owner.kept = False  # Ctrl-C here stops it; `dev --stop` from elsewhere too
         say(f"embedded broker {broker.bootstrap} (memory only: gone when it stops)")
+        if worker:
+            say(
+                "worker: record_time=producer (the embedded broker keeps senders' record "
+                "times; the worker's clock bounds them): `replay --record-time producer` here"
+            )
         say(f"topics: {len(report.created)} created, {len(report.verified)} verified")
         for name, pid in stack.processes.items():
             say(f"{name}: pid {pid}, log {stack.logs[name]}")

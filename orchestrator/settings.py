@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=0, le=10_000)
     #: how long a silent worker keeps its partitions before the group gives them to others
     kafka_session_timeout_ms: int = Field(default=10_000, ge=6000, le=300_000)
+    #: whose time a record carries, as the worker trusts it: `broker` (default: the input
+    #: topics are LogAppendTime, the broker stamps each record; a record the sender stamped
+    #: is refused) or `producer` (an explicit opt-in where the broker cannot stamp, e.g. the
+    #: embedded one: the worker's own clock bounds record times and judges command age)
+    record_time: Literal["broker", "producer"] = "broker"
+    #: record_time=producer: how far ahead of the worker's clock a record's time may be
+    record_time_skew_s: float = Field(default=300.0, ge=0, le=86_400)
 
     # -- Kafka transport and authentication (every client: orchestrator/kafka/clients.py) ----
     kafka_security_protocol: SecurityProtocol = "PLAINTEXT"

@@ -309,7 +309,7 @@ def _json(value: bytes | None) -> Any:
 
 
 def _decision_row(partition: int, rec: TimedRecord) -> tuple[Any, ...] | None:
-    offset, _, value, _ = rec
+    offset, value = rec[0], rec[2]
     d = _json(value)
     try:
         return _decision_fields(d, partition, offset, value or b"")
@@ -343,7 +343,7 @@ def _decision_fields(d: Any, partition: int, offset: int, value: bytes) -> tuple
 
 
 def _window_row(partition: int, rec: TimedRecord) -> tuple[Any, ...] | None:
-    offset, _, value, _ = rec
+    offset, value = rec[0], rec[2]
     m = _json(value)
     if not isinstance(m, dict) or "window_id" not in m:
         return None
@@ -359,7 +359,7 @@ def _window_row(partition: int, rec: TimedRecord) -> tuple[Any, ...] | None:
 
 
 def _update_row(partition: int, rec: TimedRecord) -> tuple[Any, ...] | None:
-    offset, _, value, _ = rec
+    offset, value = rec[0], rec[2]
     u = _json(value)
     if not isinstance(u, dict):
         return None  # undecodable input: the worker sent it to the dlq; nothing to index

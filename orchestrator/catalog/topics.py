@@ -12,6 +12,12 @@ from orchestrator.contracts.schema import ALL_SCHEMAS
 from orchestrator.core.policy import KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 from orchestrator.core.timeutil import parse_duration_ms
 
+#: The roles whose records come from producers and operators: their record times must be the
+#: broker's (LogAppendTime), unless the worker runs with record_time=producer.
+INPUT_ROLES = ("arrivals", "model_updates", "commands")
+#: Kafka's topic config for who sets a record's time.
+TIMESTAMP_TYPE = "message.timestamp.type"
+
 #: Roles the code refers to; the names are configuration.
 ROLES = (
     "arrivals",
@@ -61,6 +67,9 @@ class TopicSpec(BaseModel):
     value: list[str]
     #: the topic's `max.message.bytes` (a record batch at most); None: the broker's default
     max_message_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] | None = None
+    #: who sets a record's time: the broker when it appends it (LogAppendTime) or the sender
+    #: (CreateTime, Kafka's default); None: the broker's default
+    timestamp_type: Literal["CreateTime", "LogAppendTime"] | None = None
     description: str | None = None
 
     @field_validator("retention")
@@ -87,6 +96,8 @@ class TopicSpec(BaseModel):
         configs = {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
         if self.max_message_bytes is not None:
             configs["max.message.bytes"] = str(self.max_message_bytes)
+        if self.timestamp_type is not None:
+            configs[TIMESTAMP_TYPE] = self.timestamp_type
         return configs
 
     @property
@@ -104,6 +115,24 @@ class Catalog:
 
     def name(self, role: str) -> str:
         return self.specs[role].name
+
+    def limits(self) -> dict[str, int]:
+        """Role -> the largest record its topic takes."""
+        return {role: spec.message_limit for role, spec in self.specs.items()}
+
+    def window_record_limit(self) -> int:
+        """The largest record both a window's manifest and its decision must fit."""
+        return min(self.specs["windows"].message_limit, self.specs["audit"].message_limit)
+
+    def producer_timed(self) -> list[str]:
+        """Input topics whose record times the sender sets (not LogAppendTime), as
+        `FILE: timestamp_type: ...` lines."""
+        return [
+            f"{self.files[r]}: timestamp_type: {self.specs[r].timestamp_type or 'not set'} "
+            f"(topic {self.specs[r].name}): the sender sets its record times"
+            for r in INPUT_ROLES
+            if self.specs[r].timestamp_type != "LogAppendTime"
+        ]
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.specs[r] for r in ROLES)

@@ -59,19 +59,32 @@ def model_of(event: RoutedEvent) -> str:
     return event.model
 
 
+#: what precedes the event in an event entry: the event is written last, as received
+_EVENT_FIELD = b',"event":'
+
+
 def event_record(
-    event: RoutedEvent,
+    event: RoutedEvent | bytes,
     source: SourceOffset,
     timestamp: int | None = None,
 ) -> bytes:
-    entry: dict[str, Any] = {
-        "kind": "event",
-        "event": to_jsonable(event),
-        "source": source.model_dump(),
-    }
+    """A `models.log` entry for an input the router forwards: `event` is the record's value as
+    received (bytes that decoded into a contract), written last and unchanged, so that a
+    refusal at the model gate can hand the dlq the bytes received (`received_bytes`); a
+    contract model is written in its wire form."""
+    raw = event if isinstance(event, bytes) else orjson.dumps(to_jsonable(event))
+    head = b'{"kind":"event","source":' + orjson.dumps(source.model_dump())
     if timestamp is not None:
-        entry["timestamp"] = timestamp
-    return orjson.dumps(entry)
+        head += b',"timestamp":%d' % timestamp
+    return head + _EVENT_FIELD + raw + b"}"
+
+
+def received_bytes(entry: bytes) -> bytes | None:
+    """The event of an event entry exactly as the router received it (None: not one)."""
+    at = entry.find(_EVENT_FIELD)
+    if not entry.startswith(b'{"kind":"event","source":') or at < 0 or not entry.endswith(b"}"):
+        return None
+    return entry[at + len(_EVENT_FIELD) : -1]
 
 
 def notice_record(window_id: str, outcome: str, decision_id: str, source: SourceOffset) -> bytes:

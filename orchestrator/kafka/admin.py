@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from orchestrator.catalog.topics import Catalog, TopicSpec
+from orchestrator.catalog.topics import TIMESTAMP_TYPE, Catalog, TopicSpec
 from orchestrator.errors import TopicMismatch
 from orchestrator.kafka.clients import Connection
 
 #: What a broker reports when a config was never set on the topic (tansu reports nothing).
-_BROKER_DEFAULTS = {"cleanup.policy": "delete"}
+_BROKER_DEFAULTS = {"cleanup.policy": "delete", TIMESTAMP_TYPE: "CreateTime"}
 
 
 @dataclass
@@ -45,8 +45,11 @@ async def describe(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, di
     return out
 
 
-def compare(spec: TopicSpec, actual: dict[str, object]) -> list[str]:
-    """Human-readable mismatches between the catalog and an existing topic."""
+def compare(
+    spec: TopicSpec, actual: dict[str, object], ignore: frozenset[str] = frozenset()
+) -> list[str]:
+    """Human-readable mismatches between the catalog and an existing topic (configs in
+    `ignore` are not compared)."""
     problems = []
     if actual["partitions"] != spec.partitions:
         problems.append(
@@ -61,6 +64,8 @@ def compare(spec: TopicSpec, actual: dict[str, object]) -> list[str]:
     configs = actual["configs"]
     assert isinstance(configs, dict)
     for key, want in spec.broker_configs().items():
+        if key in ignore:
+            continue
         have = configs.get(key, _BROKER_DEFAULTS.get(key))
         if have is None:
             continue  # the broker does not report it; nothing to verify against
@@ -69,8 +74,11 @@ def compare(spec: TopicSpec, actual: dict[str, object]) -> list[str]:
     return problems
 
 
-async def apply_topics(conn: Connection, catalog: Catalog) -> ApplyReport:
-    """Verify every existing topic first; create the missing ones only if nothing mismatches."""
+async def apply_topics(
+    conn: Connection, catalog: Catalog, ignore: frozenset[str] = frozenset()
+) -> ApplyReport:
+    """Verify every existing topic first; create the missing ones only if nothing mismatches
+    (`ignore`: configs not compared, e.g. the timestamp type when record_time=producer)."""
     admin = conn.admin()
     await admin.start()
     try:
@@ -79,7 +87,7 @@ async def apply_topics(conn: Connection, catalog: Catalog) -> ApplyReport:
         report = ApplyReport()
         for spec in specs:
             if spec.name in actual:
-                problems = compare(spec, actual[spec.name])
+                problems = compare(spec, actual[spec.name], ignore)
                 report.mismatches.extend(problems)
                 if not problems:
                     report.verified.append(spec.name)
@@ -99,8 +107,11 @@ async def apply_topics(conn: Connection, catalog: Catalog) -> ApplyReport:
         await admin.close()
 
 
-async def verify_topics(conn: Connection, catalog: Catalog) -> None:
-    """Every catalog topic exists and matches; otherwise TopicMismatch naming each problem."""
+async def verify_topics(
+    conn: Connection, catalog: Catalog, ignore: frozenset[str] = frozenset()
+) -> None:
+    """Every catalog topic exists and matches (but for `ignore`); otherwise TopicMismatch
+    naming each problem."""
     admin = conn.admin()
     await admin.start()
     try:
@@ -113,7 +124,7 @@ async def verify_topics(conn: Connection, catalog: Catalog) -> None:
         ]
         for spec in specs:
             if spec.name in actual:
-                problems.extend(compare(spec, actual[spec.name]))
+                problems.extend(compare(spec, actual[spec.name], ignore))
         if problems:
             raise TopicMismatch("\n".join(problems))
     finally:

@@ -5,13 +5,25 @@ Every reader is `read_committed` (see `Connection.consumer`)."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import NamedTuple
 
 from aiokafka import TopicPartition
 
 from orchestrator.kafka.clients import Connection
 
 Record = tuple[int, bytes | None, bytes | None]  # (offset, key, value)
-TimedRecord = tuple[int, bytes | None, bytes | None, int]  # (offset, key, value, timestamp ms)
+
+
+class TimedRecord(NamedTuple):
+    """A record of one partition as a reader sees it."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    #: ms; -1 when the record carries none
+    timestamp: int
+    #: who set it: 1 the broker (LogAppendTime), 0 the sender (CreateTime)
+    timestamp_type: int = 1
 
 
 async def read_range(
@@ -19,8 +31,8 @@ async def read_range(
 ) -> list[Record]:
     """Records of one partition with start <= offset < end (see read_timed)."""
     return [
-        (o, k, v)
-        for o, k, v, _ in await read_timed(conn, topic, partition, start, end, idle_ms=idle_ms)
+        (r.offset, r.key, r.value)
+        for r in await read_timed(conn, topic, partition, start, end, idle_ms=idle_ms)
     ]
 
 
@@ -88,7 +100,7 @@ async def stream_timed(
             batch = await consumer.getmany(tp, timeout_ms=wait, max_records=chunk)
             records = batch.get(tp, [])
             out = [
-                (r.offset, r.key, r.value, r.timestamp)
+                TimedRecord(r.offset, r.key, r.value, r.timestamp, r.timestamp_type)
                 for r in records
                 if end is None or r.offset < end
             ]

@@ -28,15 +28,9 @@ from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import from_ms
 from orchestrator.core.windows import SEP
-from orchestrator.errors import ContractError
-from orchestrator.pipeline.records import (
-    Applied,
-    InputRecord,
-    Output,
-    broker_ms,
-    dlq_output,
-    record_key,
-)
+from orchestrator.errors import E_UNTRUSTED_TIME, ContractError
+from orchestrator.pipeline.records import Applied, InputRecord, Output, dlq_output, record_key
+from orchestrator.pipeline.recordtime import BrokerTime, RecordTime
 
 
 class EventTimeLogic:
@@ -50,8 +44,11 @@ class EventTimeLogic:
         arrivals_topic: str,
         dlq_limit: int,
         worker_key: bytes | None = None,
+        record_time: RecordTime | None = None,
     ) -> None:
         self.worker_key = worker_key
+        #: whose record times count (default: the broker's, LogAppendTime)
+        self.record_time: RecordTime = record_time or BrokerTime()
         self.specs = dict(specs)
         self.gates = dict(gates)
         self.fanout = dict(fanout)
@@ -93,7 +90,17 @@ class EventTimeLogic:
                 code=exc.code,
                 event_id=exc.event_id,
             )
-        effects = engine.handle(event, partition, offset, now, broker_ms(record))
+        time = self.record_time.arrival_ms(record, now)
+        if type(time) is str:  # no record time to judge its event time against: refused
+            engine.skip(offset)
+            return Applied(
+                event.type,
+                "dlq",
+                [dlq_output(record, E_UNTRUSTED_TIME, time, event.event_id, now, self.dlq_limit)],
+                code=E_UNTRUSTED_TIME,
+                event_id=event.event_id,
+            )
+        effects = engine.handle(event, partition, offset, now, cast(int, time))
         out = Applied(event.type, "applied", effects=effects)
         outputs, state = out.outputs, out.state
         for effect in effects:

@@ -3,7 +3,7 @@ into `models.log`, and the model gate that reads it (decisions, champions, train
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -15,6 +15,7 @@ from orchestrator.contracts.modellog import (
     event_record,
     model_of,
     parse_entry,
+    received_bytes,
 )
 from orchestrator.contracts.records import ChampionRecord, SourceOffset
 from orchestrator.core.access import AccessSpec
@@ -31,15 +32,9 @@ from orchestrator.core.modelgate import SEP, ModelInput
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.core.modelspec import ModelGateSpec
 from orchestrator.core.position import Positioned
-from orchestrator.errors import ContractError
-from orchestrator.pipeline.records import (
-    Applied,
-    InputRecord,
-    Output,
-    broker_ms,
-    dlq_output,
-    record_key,
-)
+from orchestrator.errors import E_UNKNOWN_MODEL, ContractError
+from orchestrator.pipeline.records import Applied, InputRecord, Output, dlq_output, record_key
+from orchestrator.pipeline.recordtime import BrokerTime, RecordTime
 
 
 class Cursor(Positioned):
@@ -50,12 +45,22 @@ class Cursor(Positioned):
 
 
 class RouterLogic:
-    """`models.updates` and `commands` records -> `models.log` entries keyed by model."""
+    """`models.updates` and `commands` records -> `models.log` entries keyed by model: each
+    entry carries the record's bytes as received and the time its record is judged by."""
 
-    def __init__(self, roles: Mapping[str, str], dlq_limit: int) -> None:
+    def __init__(
+        self,
+        roles: Mapping[str, str],
+        dlq_limit: int,
+        record_time: RecordTime | None = None,
+        models: Iterable[str] | None = None,
+    ) -> None:
         #: topic name -> catalog role ("model_updates" or "commands")
         self.roles = dict(roles)
         self.dlq_limit = dlq_limit
+        self.record_time: RecordTime = record_time or BrokerTime()
+        #: the models with a policy (None: every model is forwarded; the gate refuses)
+        self.models = frozenset(models) if models is not None else None
 
     def new_engine(self) -> Cursor:
         return Cursor()
@@ -73,11 +78,14 @@ class RouterLogic:
                 event_id=exc.event_id,
             )
         routed = cast(RoutedEvent, event)
+        model = model_of(routed)
+        if self.models is not None and model not in self.models:
+            message = f"field 'model': no policy for model {model!r} in gates/models"
+            out = dlq_output(record, E_UNKNOWN_MODEL, message, event.event_id, now, self.dlq_limit)
+            return Applied(event.type, "dlq", [out], code=E_UNKNOWN_MODEL, event_id=event.event_id)
         source = SourceOffset(topic=record.topic, partition=record.partition, offset=record.offset)
-        entry = event_record(routed, source, broker_ms(record))
-        return Applied(
-            event.type, "routed", [Output("model_log", model_of(routed).encode(), entry)]
-        )
+        entry = event_record(record.value or b"", source, self.record_time.command_ms(record, now))
+        return Applied(event.type, "routed", [Output("model_log", model.encode(), entry)])
 
 
 class ModelLogic:
@@ -157,7 +165,12 @@ class ModelLogic:
                 out.outputs.append(Output("training", r.model.encode(), encode(r)))
             elif isinstance(effect, Rejected):
                 out.fate, out.code = "dlq", effect.code
-                wire = encode(item) if not isinstance(item, DataNotice) else record.value
+                # the bytes the router received (entries written before it kept them: re-encoded)
+                wire = (
+                    (received_bytes(record.value or b"") or encode(item))
+                    if not isinstance(item, DataNotice)
+                    else record.value
+                )
                 out.outputs.append(
                     dlq_output(
                         record,

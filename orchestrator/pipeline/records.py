@@ -27,6 +27,8 @@ class InputRecord(Protocol):
     def value(self) -> bytes | None: ...
     @property
     def timestamp(self) -> int: ...
+    @property
+    def timestamp_type(self) -> int: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,6 +41,8 @@ class Rec:
     key: bytes | None
     value: bytes | None
     timestamp: int = -1
+    #: who set `timestamp`: 1 the broker (LogAppendTime), 0 the sender (CreateTime)
+    timestamp_type: int = 1
 
 
 class Output(NamedTuple):
@@ -80,7 +84,8 @@ def record_key(record: InputRecord) -> str | None:
 
 
 def broker_ms(record: InputRecord) -> int | None:
-    """The record's broker timestamp in ms, None when the record carries none (-1)."""
+    """The record's timestamp in ms, None when the record carries none (-1). Whether to trust
+    it is `recordtime`'s question: this is for metrics and ranges."""
     ts = record.timestamp
     return ts if ts is not None and ts >= 0 else None
 

@@ -28,8 +28,11 @@ from typing import Any
 import orjson
 
 from orchestrator.catalog.topics import Catalog
+from orchestrator.errors import E_UNTRUSTED_TIME
 from orchestrator.kafka.clients import Connection
 from orchestrator.pipeline import collector
+from orchestrator.pipeline.build import Logics
+from orchestrator.pipeline.recordtime import BrokerTime, RecordedProducerTime, RecordTime
 from orchestrator.policies import Policies
 from orchestrator.replay.compare import IGNORED_FIELDS, Comparison, compare
 from orchestrator.replay.derive import Derived, derive_data, derive_models, route
@@ -139,18 +142,25 @@ def replay(
     processes: int | None = None,
     worker_key: bytes | None = None,
     use_snapshots: bool = True,
+    record_time: str = "broker",
 ) -> Report:
     """Derive, check and compare (see the module's docstring). Every topic is read a chunk at a
     time and what is compared is kept in the report's ledger, on disk: memory is the core's live
     state, not the log. With `--since`, each `data.arrivals` partition starts from its nearest
-    earlier verified snapshot (if there is one and `use_snapshots`). Close the report (or use
-    it as a context manager) to remove its ledger."""
+    earlier verified snapshot (if there is one and `use_snapshots`). `record_time` is the
+    worker's setting: with `producer`, the worker's clock judgements are read back from the dlq
+    and the router's times from `models.log`. Close the report (or use it as a context
+    manager) to remove its ledger."""
     source = KafkaSource(conn) if isinstance(conn, Connection) else conn
     collector.tune()  # the worker's collector settings: the core's state is long-lived
     started = time.perf_counter()
     report = Report()
     try:
-        _replay(report, source, catalog, policies, keys, rng, processes, worker_key, use_snapshots)
+        times: RecordTime = BrokerTime()
+        if record_time == "producer":
+            times = RecordedProducerTime(clock_refusals(source, catalog))
+        logics = Logics(policies, catalog, keys, worker_key, times)
+        _replay(report, source, logics, rng, processes, use_snapshots, record_time == "producer")
     except BaseException:
         report.close()
         raise
@@ -158,19 +168,36 @@ def replay(
     return report
 
 
+def clock_refusals(source: Source, catalog: Catalog) -> set[tuple[str, int, int]]:
+    """(topic, partition, offset) of every input record the dlq says the worker refused on
+    its clock (E_UNTRUSTED_TIME): under record_time=producer, its clock's judgements."""
+    out: set[tuple[str, int, int]] = set()
+    dlq = catalog.name("dlq")
+    for partition in source.partitions(dlq):
+        for chunk in source.chunks(dlq, partition):
+            for _, _, value, *_ in chunk:
+                try:
+                    r = orjson.loads(value or b"{}")
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(r, dict) and r.get("code") == E_UNTRUSTED_TIME:
+                    out.add(
+                        (str(r.get("topic")), int(r.get("partition", -1)), int(r.get("offset", -1)))
+                    )
+    return out
+
+
 def _replay(
     report: Report,
     source: Source,
-    catalog: Catalog,
-    policies: Policies,
-    keys: dict[str, bytes],
+    logics: Logics,
     rng: Range,
     processes: int | None,
-    worker_key: bytes | None,
     use_snapshots: bool,
+    producer_time: bool,
 ) -> None:
+    catalog = logics.catalog
     arrivals_topic, log_topic = catalog.name("arrivals"), catalog.name("model_log")
-    routed = {catalog.name(r): r for r in ("model_updates", "commands")}
     ledger = report.ledger
     found = Found()
     if use_snapshots and rng.since_ms is not None:
@@ -180,23 +207,19 @@ def _replay(
             "rejected": found.rejected,
         }
     data_side = derive_data(
-        policies,
-        arrivals_topic,
+        logics,
         source,
         rng,
         processes=processes,
-        worker_key=worker_key,
         snapshots=found.by_partition,
         ledger=ledger,
         notices=rng.whole,
     )
-    log_check = LogCheck(log_topic, ledger) if rng.whole else None
+    log_check = LogCheck(log_topic, ledger, timestamps=not producer_time) if rng.whole else None
     if log_check is not None:
-        route(routed, source, ledger)
+        route(logics, source, ledger)
     model_side = derive_models(
-        policies,
-        policies.access.spec(keys),
-        log_topic,
+        logics,
         source,
         rng,
         seen=log_check.see if log_check is not None else None,
@@ -208,7 +231,7 @@ def _replay(
     for partition in source.partitions(audit_topic):
         for chunk in source.chunks(audit_topic, partition):
             with ledger.batch():
-                for _, _, value, _ in chunk:
+                for _, _, value, *_ in chunk:
                     r = orjson.loads(value or b"{}")
                     trig = r.get("trigger")
                     if _in(trig, arrivals_topic, data_side.bounds) or _in(

@@ -13,16 +13,13 @@ from typing import Any, NamedTuple
 import orjson
 from aiokafka import TopicPartition
 
-from orchestrator import __version__
-from orchestrator.core.access import AccessSpec
-from orchestrator.core.policy import KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 from orchestrator.core.windows import EPOCH
 from orchestrator.kafka.read import TimedRecord
+from orchestrator.pipeline.build import Logics
 from orchestrator.pipeline.eventtime import EventTimeLogic
-from orchestrator.pipeline.models import Cursor, ModelLogic, RouterLogic
+from orchestrator.pipeline.models import Cursor
 from orchestrator.pipeline.records import Rec
 from orchestrator.pipeline.shell import Shell
-from orchestrator.policies import Policies
 from orchestrator.replay.ledger import Ledger, LogEntry
 from orchestrator.replay.ranges import Range
 from orchestrator.replay.snapshots import Snapshot
@@ -46,28 +43,12 @@ class Derived:
         return [orjson.loads(d) for d in self.wire]
 
 
-def eventtime_logic(
-    policies: Policies, arrivals_topic: str, worker_key: bytes | None = None
-) -> EventTimeLogic:
-    """The worker's event-time logic for these policies (the dlq size does not matter here)."""
-    return EventTimeLogic(
-        policies.dataset_specs(),
-        policies.data_gates(arrivals_topic),
-        policies.fanout(),
-        arrivals_topic,
-        KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
-        worker_key,
-    )
-
-
 def derive_data(
-    policies: Policies,
-    arrivals_topic: str,
+    logics: Logics,
     source: Source,
     rng: Range,
     *,
     processes: int | None = None,
-    worker_key: bytes | None = None,
     snapshots: Mapping[int, Snapshot] | None = None,
     ledger: Ledger | None = None,
     notices: bool = True,
@@ -79,12 +60,13 @@ def derive_data(
     chunk at a time. The result is the same, in the same order, either way. With a `ledger`,
     each chunk's decisions (and notices, if `notices`: the expected `models.log` entries) are
     written there as they are derived, and nothing is kept in memory."""
+    arrivals_topic = logics.catalog.name("arrivals")
     named = rng.named()
     partitions = [p for p in source.partitions(arrivals_topic) if not named or p in named]
-    logic = eventtime_logic(policies, arrivals_topic, worker_key)
+    logic = logics.eventtime
     snapshots = snapshots or {}
     jobs = [
-        (logic, source, arrivals_topic, p, rng, snapshots.get(p), ledger, notices)
+        (logic, source, arrivals_topic, p, rng, snapshots.get(p), ledger, notices, logics.limits)
         for p in partitions
     ]
     if processes is None:
@@ -117,7 +99,9 @@ class _PartitionResult(NamedTuple):
     events: int
 
 
-_DataJob = tuple[EventTimeLogic, Source, str, int, Range, Snapshot | None, Ledger | None, bool]
+_DataJob = tuple[
+    EventTimeLogic, Source, str, int, Range, Snapshot | None, Ledger | None, bool, dict[str, int]
+]
 _JOBS: list[_DataJob] = []
 
 
@@ -134,12 +118,15 @@ def _derive_partition(
     snapshot: Snapshot | None = None,
     ledger: Ledger | None = None,
     keep_notices: bool = True,
+    limits: dict[str, int] | None = None,
 ) -> _PartitionResult:
     """One partition from its beginning up to its upper bound, a chunk at a time, through the
     worker's own shell and logic: the decisions triggered at or after the lower bound and every
     fan-out notice, in their wire form (cheap to hand back from a child process), or written
     to the ledger chunk by chunk."""
-    shell: Shell[Any] = Shell("replay", logic, restore=logic.restore, keep_changelog=False)
+    shell: Shell[Any] = Shell(
+        "replay", logic, restore=logic.restore, keep_changelog=False, limits=limits
+    )
     tp = TopicPartition(topic, partition)
     start = 0
     if snapshot is None:
@@ -154,7 +141,7 @@ def _derive_partition(
     for chunk in source.chunks(topic, partition, start):
         taken = bounds.take(chunk)
         events += len(taken)
-        recs = [Rec(topic, partition, o, k, v, ts) for o, k, v, ts in taken]
+        recs = [Rec(topic, partition, *r) for r in taken]
         lo = bounds.pair[0]
         cut = next((i for i, r in enumerate(recs) if r.offset >= lo), len(recs))
         before = shell.apply_batch(tp, recs[:cut], EPOCH)
@@ -176,19 +163,19 @@ def _derive_partition(
     return _PartitionResult(decisions, notices, bounds.pair, events)
 
 
-def route(roles: Mapping[str, str], source: Source, ledger: Ledger | None = None) -> list[LogEntry]:
+def route(logics: Logics, source: Source, ledger: Ledger | None = None) -> list[LogEntry]:
     """The `models.log` entries the router writes for the `models.updates` and `commands`
-    records (roles: topic -> catalog role), in each input partition's order (or, with a
-    ledger, expected there chunk by chunk, and none returned)."""
-    logic = RouterLogic(roles, KAFKA_DEFAULT_MAX_MESSAGE_BYTES)
+    records, in each input partition's order (or, with a ledger, expected there chunk by
+    chunk, and none returned)."""
+    logic = logics.router
     out: list[LogEntry] = []
-    for topic in sorted(roles):
+    for topic in sorted(logics.roles):
         for partition in source.partitions(topic):
             cursor = Cursor()
             for chunk in source.chunks(topic, partition):
                 entries = []
-                for o, k, v, ts in chunk:
-                    applied = logic.apply(cursor, Rec(topic, partition, o, k, v, ts), EPOCH)
+                for r in chunk:
+                    applied = logic.apply(cursor, Rec(topic, partition, *r), EPOCH)
                     entries += [
                         LogEntry(x.key, x.value) for x in applied.outputs if x.role == "model_log"
                     ]
@@ -200,9 +187,7 @@ def route(roles: Mapping[str, str], source: Source, ledger: Ledger | None = None
 
 
 def derive_models(
-    policies: Policies,
-    access: AccessSpec,
-    log_topic: str,
+    logics: Logics,
     source: Source,
     rng: Range,
     seen: Callable[[int, list[TimedRecord]], None] | None = None,
@@ -211,18 +196,15 @@ def derive_models(
     """Model and command decisions: a pure function of the ordered `models.log`, read a chunk
     at a time (each chunk is also handed to `seen`, the log check, so the log is read once);
     with a ledger, written there chunk by chunk."""
-    logic = ModelLogic(
-        {n: p.gate_spec() for n, p in policies.models.items()},
-        access,
-        __version__,
-        log_topic,
-        KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
-    )
+    logic = logics.models
+    log_topic = logics.catalog.name("model_log")
     out: list[bytes] = []
     bounds: dict[int, tuple[int, int]] = {}
     events = 0
     for partition in source.partitions(log_topic):
-        shell: Shell[Any] = Shell("replay", logic, restore=logic.restore, keep_changelog=False)
+        shell: Shell[Any] = Shell(
+            "replay", logic, restore=logic.restore, keep_changelog=False, limits=logics.limits
+        )
         tp = TopicPartition(log_topic, partition)
         shell.start(tp)
         cursor = rng.cursor(partition, use_offsets=False)
@@ -231,7 +213,7 @@ def derive_models(
                 seen(partition, chunk)
             taken = cursor.take(chunk)
             events += len(taken)
-            recs = [Rec(log_topic, partition, o, k, v, ts) for o, k, v, ts in taken]
+            recs = [Rec(log_topic, partition, *r) for r in taken]
             lo = cursor.pair[0]
             cut = next((i for i, r in enumerate(recs) if r.offset >= lo), len(recs))
             shell.apply_batch(tp, recs[:cut], EPOCH)

@@ -33,6 +33,9 @@ class LogCheck:
 
     log_topic: str
     ledger: Ledger
+    #: False (record_time=producer): an entry's `timestamp` is the worker's clock when the
+    #: router read it, which nothing can derive again; it is left out of the comparison
+    timestamps: bool = True
     entries: int = 0
     duplicates: int = 0
     out_of_order: int = 0
@@ -42,7 +45,7 @@ class LogCheck:
 
     def see(self, partition: int, records: list[TimedRecord]) -> None:
         with self.ledger.batch() as conn:
-            for offset, key, value, _ in records:
+            for offset, key, value, *_ in records:
                 self._see(conn, partition, offset, key, value)
 
     def _see(
@@ -63,6 +66,8 @@ class LogCheck:
             )
             return
         ident, entry = parsed
+        if not self.timestamps and isinstance(entry, dict):
+            entry.pop("timestamp", None)
         content = digest(entry)
         seen = conn.execute(f"SELECT digest FROM got WHERE {IDENT}", ident).fetchone()
         if seen is not None:

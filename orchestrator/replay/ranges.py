@@ -57,7 +57,7 @@ class Bounds:
         """The records of `chunk` inside the upper bound (`done` once it is passed)."""
         out = []
         for rec in chunk:
-            offset, _, _, ts = rec
+            offset, ts = rec[0], rec[3]
             if (self.to_offset is not None and offset > self.to_offset) or (
                 self.until_ms is not None and ts > self.until_ms
             ):

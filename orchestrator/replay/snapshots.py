@@ -61,7 +61,7 @@ def find_snapshots(source: Source, snapshot_topic: str, input_topic: str, since_
     for sp in source.partitions(snapshot_topic):
         assembling: dict[int, _Assembly] = {}
         for chunk in source.chunks(snapshot_topic, sp):
-            for _, _, value, _ in chunk:
+            for _, _, value, *_ in chunk:
                 s = _parse(value)
                 if s is None or s["topic"] != input_topic or s["last_timestamp_ms"] >= since_ms:
                     continue

@@ -37,8 +37,8 @@ from orchestrator.errors import ConfigError
 from orchestrator.kafka.clients import Connection
 from orchestrator.logging import bind_process
 from orchestrator.pipeline import collector
-from orchestrator.pipeline.eventtime import EventTimeLogic
-from orchestrator.pipeline.models import ModelLogic, RouterLogic
+from orchestrator.pipeline.build import Logics
+from orchestrator.pipeline.recordtime import BrokerTime, ProducerTime, RecordTime
 from orchestrator.pipeline.shell import Shell
 from orchestrator.policies import Policies
 from orchestrator.settings import Settings
@@ -133,6 +133,13 @@ class Runtime:
         self.broker_ok = ok
 
 
+def record_time_of(settings: Settings) -> RecordTime:
+    """How the worker reads record times (setting record_time)."""
+    if settings.record_time == "producer":
+        return ProducerTime(round(settings.record_time_skew_s * 1000))
+    return BrokerTime()
+
+
 def worker_identity(app_id: str) -> dict[str, str]:
     """What tells two workers' log lines apart: host, process (worker_id) and app id."""
     host = socket.gethostname()
@@ -191,18 +198,13 @@ def build_app(
     app.boot_strategy = HostOnly(app)
     # only our endpoints: none of Faust's built-in views (its index page at / included)
     app.web.blueprints = BlueprintManager([])
-    specs = policies.dataset_specs()
+    logics = Logics(
+        policies, catalog, keys, worker_key, record_time_of(settings), version=__version__
+    )
+    specs = logics.dataset_specs
     metrics = Metrics(specs, policies.models)
     arrivals_topic = catalog.name("arrivals")
-    dlq_limit = catalog.specs["dlq"].message_limit
-    eventtime_logic = EventTimeLogic(
-        specs,
-        policies.data_gates(arrivals_topic),
-        policies.fanout(),
-        arrivals_topic,
-        dlq_limit,
-        worker_key,
-    )
+    eventtime_logic = logics.eventtime
     missing = policies.access.missing_keys(keys)
     if missing:
         log.warning(
@@ -215,17 +217,8 @@ def build_app(
             "idle_timeout needs a worker key (worker_key_file): no idle-source watermarks",
             datasets=idle,
         )
-    model_logic = ModelLogic(
-        {n: p.gate_spec() for n, p in policies.models.items()},
-        policies.access.spec(keys),
-        __version__,
-        catalog.name("model_log"),
-        dlq_limit,
-    )
-    router_logic = RouterLogic(
-        {catalog.name("model_updates"): "model_updates", catalog.name("commands"): "commands"},
-        dlq_limit,
-    )
+    model_logic = logics.models
+    router_logic = logics.router
     eventtime = EventTimeObserver(arrivals_topic, metrics, time.time)
     model_observer = ModelObserver(metrics, model_logic.specs)
 
@@ -291,6 +284,7 @@ def build_app(
             observe=eventtime,
             after_batch=eventtime.flush,
             on_internal=on_internal,
+            limits=logics.limits,
         ),
         [arrivals_topic],
         "eventtime_state",
@@ -303,6 +297,7 @@ def build_app(
             restore=None,
             observe=RouterObserver(metrics),
             on_internal=on_internal,
+            limits=logics.limits,
         ),
         [catalog.name("model_updates"), catalog.name("commands")],
         None,
@@ -316,6 +311,7 @@ def build_app(
             observe=model_observer,
             on_internal=on_internal,
             on_forget=model_observer.forget_partition,
+            limits=logics.limits,
         ),
         [catalog.name("model_log")],
         "model_state",

@@ -21,12 +21,10 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition
 
-from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import partitions_of, read_timed
-from orchestrator.pipeline.eventtime import EventTimeLogic
-from orchestrator.pipeline.models import ModelLogic, RouterLogic
+from orchestrator.pipeline.build import Logics
 from orchestrator.pipeline.records import Output, Rec
 from orchestrator.pipeline.shell import Shell
 from orchestrator.policies import Policies
@@ -90,18 +88,21 @@ class TopicReport:
 async def _read(conn: Connection, topic: str) -> dict[int, list[Rec]]:
     out = {}
     for p in await partitions_of(conn, topic):
-        out[p] = [
-            Rec(topic, p, o, k, v, ts) for o, k, v, ts in await read_timed(conn, topic, p, 0, None)
-        ]
+        out[p] = [Rec(topic, p, *r) for r in await read_timed(conn, topic, p, 0, None)]
     return out
 
 
 def _derive(
-    logic: Any, restore: Callable[..., Any] | None, inputs: dict[int, list[Rec]]
+    logic: Any,
+    restore: Callable[..., Any] | None,
+    inputs: dict[int, list[Rec]],
+    limits: dict[str, int],
 ) -> list[Output]:
     out: list[Output] = []
     for p, recs in sorted(inputs.items()):
-        shell: Shell[Any] = Shell("oracle", logic, restore=restore, keep_changelog=False)
+        shell: Shell[Any] = Shell(
+            "oracle", logic, restore=restore, keep_changelog=False, limits=limits
+        )
         tp = TopicPartition(recs[0].topic if recs else "", p)
         shell.start(tp)
         out += shell.apply_batch(tp, recs, EPOCH)
@@ -118,37 +119,20 @@ def compare(
 async def _compare(
     conn: Connection, catalog: Catalog, policies: Policies, keys: dict[str, bytes]
 ) -> dict[str, TopicReport]:
+    logics = Logics(policies, catalog, keys)
+    et, router, ml = logics.eventtime, logics.router, logics.models
     arrivals_topic = catalog.name("arrivals")
-    dlq_limit = catalog.specs["dlq"].message_limit
-    et = EventTimeLogic(
-        policies.dataset_specs(),
-        policies.data_gates(arrivals_topic),
-        policies.fanout(),
-        arrivals_topic,
-        dlq_limit,
-    )
-    router = RouterLogic(
-        {catalog.name("model_updates"): "model_updates", catalog.name("commands"): "commands"},
-        dlq_limit,
-    )
-    ml = ModelLogic(
-        {n: p.gate_spec() for n, p in policies.models.items()},
-        policies.access.spec(keys),
-        __version__,
-        catalog.name("model_log"),
-        dlq_limit,
-    )
     arrivals = await _read(conn, arrivals_topic)
     updates = await _read(conn, catalog.name("model_updates"))
     commands = await _read(conn, catalog.name("commands"))
     model_log = await _read(conn, catalog.name("model_log"))
-    expected = _derive(et, et.restore, arrivals)
+    expected = _derive(et, et.restore, arrivals, logics.limits)
     for inputs in (updates, commands):
         for p, recs in inputs.items():
-            expected += _derive(router, None, {p: recs})
+            expected += _derive(router, None, {p: recs}, logics.limits)
     # The model gate is a function of models.log in the order it holds (the interleaving of
     # data notices and routed events is the worker's, and is itself checked above).
-    expected += _derive(ml, ml.restore, model_log)
+    expected += _derive(ml, ml.restore, model_log, logics.limits)
 
     reports: dict[str, TopicReport] = {}
     for role in OUTPUT_ROLES:

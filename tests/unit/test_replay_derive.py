@@ -7,12 +7,15 @@ from pathlib import Path
 
 import orjson
 
+from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.read import TimedRecord
+from orchestrator.pipeline.build import Logics
 from orchestrator.policies import Policies
 from orchestrator.replay import MemorySource, Range, derive_data
 from tests import scenario
 
 ROOT = Path(__file__).resolve().parents[2]
+CATALOG = Catalog.load(ROOT / "topics")
 
 
 #: broker timestamps of the records: after the scenario's event times (none is from the future)
@@ -37,8 +40,8 @@ def src(data: dict[int, list[TimedRecord]]) -> MemorySource:
 def test_parallel_derivation_equals_sequential() -> None:
     policies = Policies.load(ROOT / "gates")
     data = _partitions(2)
-    seq = derive_data(policies, "data.arrivals", src(data), Range(), processes=1)
-    par = derive_data(policies, "data.arrivals", src(data), Range(), processes=2)
+    seq = derive_data(Logics(policies, CATALOG), src(data), Range(), processes=1)
+    par = derive_data(Logics(policies, CATALOG), src(data), Range(), processes=2)
     assert seq.decisions, "the scenario must produce decisions, or this test proves nothing"
     assert {d["subject"]["id"].split("/")[0] for d in seq.decisions} == {"clicks", "payments"}
     assert seq.log, "the gates' models list clicks: its decisions are fanned out"
@@ -54,8 +57,8 @@ def test_parallel_order_does_not_follow_partition_sizes() -> None:
     data[1].append((0, key, value, ts))
     sizes = {p: len(r) for p, r in data.items()}
     assert sizes[2] > sizes[0] > sizes[1], sizes  # the premise: the last partition is largest
-    seq = derive_data(policies, "data.arrivals", src(data), Range(), processes=1)
-    par = derive_data(policies, "data.arrivals", src(data), Range(), processes=2)
+    seq = derive_data(Logics(policies, CATALOG), src(data), Range(), processes=1)
+    par = derive_data(Logics(policies, CATALOG), src(data), Range(), processes=2)
     assert par == seq
     datasets = [d["subject"]["id"].split("/")[0] for d in par.decisions]
     assert datasets == sorted(datasets, key=lambda name: name != "clicks")  # partition 0 first
@@ -66,8 +69,8 @@ def test_offset_range_limits_partitions_in_both_modes() -> None:
     policies = Policies.load(ROOT / "gates")
     data = _partitions(2)
     rng = Range(from_offsets={1: 0})
-    seq = derive_data(policies, "data.arrivals", src(data), rng, processes=1)
-    par = derive_data(policies, "data.arrivals", src(data), rng, processes=2)
+    seq = derive_data(Logics(policies, CATALOG), src(data), rng, processes=1)
+    par = derive_data(Logics(policies, CATALOG), src(data), rng, processes=2)
     assert set(seq.bounds) == {1}
     assert [d["decision_id"] for d in par.decisions] == [d["decision_id"] for d in seq.decisions]
     assert seq.decisions
@@ -99,7 +102,7 @@ def test_derivation_gives_the_core_s_own_decisions() -> None:
                     want.append(orjson.loads(encode(e.decision)))
     assert want
     for processes in (1, 2):
-        got = derive_data(policies, "data.arrivals", src(data), Range(), processes=processes)
+        got = derive_data(Logics(policies, CATALOG), src(data), Range(), processes=processes)
         assert got.decisions == want
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.read import TimedRecord
+from orchestrator.pipeline.build import Logics
 from orchestrator.policies import Policies
 from orchestrator.replay import LogEntry, MemorySource, Range, derive_data
 from orchestrator.replay.derive import route
@@ -34,11 +36,11 @@ def model_inputs() -> tuple[list[TimedRecord], list[TimedRecord]]:
 def expected() -> list[LogEntry]:
     """What the worker writes to models.log for the scenario and a few model inputs."""
     policies = Policies.load(ROOT / "gates")
-    data = derive_data(policies, "data.arrivals", src(_partitions(2)), Range(), processes=1)
+    logics = Logics(policies, Catalog.load(ROOT / "topics"))
+    data = derive_data(logics, src(_partitions(2)), Range(), processes=1)
     updates, commands = model_inputs()
     routed = route(
-        {"models.updates": "model_updates", "commands": "commands"},
-        MemorySource({"models.updates": {0: updates}, "commands": {0: commands}}),
+        logics, MemorySource({"models.updates": {0: updates}, "commands": {0: commands}})
     )
     assert len(routed) == 5 and len(data.log) >= 4  # the premise: both kinds are there
     return routed + data.log

@@ -19,6 +19,7 @@ from orchestrator.contracts import decode
 from orchestrator.contracts.modellog import event_record, notice_record
 from orchestrator.contracts.records import SourceOffset
 from orchestrator.kafka.read import TimedRecord
+from orchestrator.pipeline.build import Logics
 from orchestrator.pipeline.models import ModelLogic
 from orchestrator.pipeline.records import Rec
 from orchestrator.policies import Policies
@@ -78,14 +79,13 @@ def topics(gates: Path, tamper: Any = None) -> dict[str, dict[int, list[TimedRec
     policies = Policies.load(gates)
     arrivals = _partitions(2)
     arrived = MemorySource({"data.arrivals": arrivals})
-    data = derive_data(policies, "data.arrivals", arrived, Range(), processes=1)
+    logics = Logics(policies, Catalog.load(ROOT / "topics"))
+    data = derive_data(logics, arrived, Range(), processes=1)
     updates = updates_topic()
-    routed = route(
-        {"models.updates": "model_updates"}, MemorySource({"models.updates": {0: updates}})
-    )
+    routed = route(logics, MemorySource({"models.updates": {0: updates}}))
     log = written(routed[:3] + data.log + routed[3:])
     inputs = MemorySource({"models.log": log})
-    models = derive_models(policies, policies.access.spec({}), "models.log", inputs, Range())
+    models = derive_models(logics, inputs, Range())
     decisions = data.decisions + models.decisions
     if tamper is not None:
         decisions = tamper(decisions)

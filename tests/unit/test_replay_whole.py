@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.read import TimedRecord
+from orchestrator.pipeline.build import Logics
 from orchestrator.policies import Policies
 from orchestrator.replay import MemorySource, Range, Report, derive_data, derive_models, replay
 from tests.unit.test_replay_derive import APPENDED_MS, _partitions
@@ -28,8 +29,9 @@ def topics(tamper: Any = None) -> dict[str, dict[int, list[TimedRecord]]]:
     arrivals = _partitions(2)
     log = written(expected())
     inputs = MemorySource({"data.arrivals": arrivals, "models.log": log}, chunk=4)
-    data = derive_data(policies, "data.arrivals", inputs, Range(), processes=1)
-    models = derive_models(policies, policies.access.spec({}), "models.log", inputs, Range())
+    logics = Logics(policies, Catalog.load(ROOT / "topics"))
+    data = derive_data(logics, inputs, Range(), processes=1)
+    models = derive_models(logics, inputs, Range())
     decisions = data.decisions + models.decisions
     assert {d["subject"]["kind"] for d in decisions} >= {"data_window", "model_version"}
     if tamper is not None:

@@ -9,8 +9,10 @@ from typing import Any
 
 import orjson
 
+from orchestrator.catalog.topics import Catalog
 from orchestrator.demo import rollout_lines
 from orchestrator.kafka.read import TimedRecord
+from orchestrator.pipeline.build import Logics
 from orchestrator.policies import Policies
 from orchestrator.replay import MemorySource, Range, derive_data, derive_models
 from orchestrator.replay.derive import route
@@ -19,6 +21,7 @@ from orchestrator.simulate import EXAMPLE_KEYS, Phase, generate
 from tests.conftest import ROOT
 
 POLICIES = Policies.load(ROOT / "gates")
+LOGICS = Logics(POLICIES, Catalog.load(ROOT / "topics"), dict(EXAMPLE_KEYS))
 APPENDED_MS = 1_795_478_400_000  # 2026-11-24T00:00:00Z: the broker time of every record
 ISSUED = datetime.fromtimestamp(APPENDED_MS / 1000, UTC)  # commands are fresh at that time
 
@@ -31,13 +34,13 @@ def fraud_notices(phases: list[Phase], upto: int) -> list[LogEntry]:
     """fraud's data notices once the payments arrivals of phases[:upto] are decided."""
     events = [e for p in phases[:upto] for e in p.events if e.get("dataset") == "payments"]
     source = MemorySource({"data.arrivals": {0: records(events, "dataset")}})
-    data = derive_data(POLICIES, "data.arrivals", source, Range(), processes=1)
+    data = derive_data(LOGICS, source, Range(), processes=1)
     return [e for e in data.log if e.key == b"fraud"]
 
 
 def routed(events: list[dict[str, Any]], topic: str, role: str, key: str) -> list[LogEntry]:
     mine = [e for e in events if e.get(key) == "fraud" or e.get("subject", "").startswith("fraud")]
-    return route({topic: role}, MemorySource({topic: {0: records(mine, key)}}))
+    return route(LOGICS, MemorySource({topic: {0: records(mine, key)}}))
 
 
 def fraud_log(seed: int) -> list[TimedRecord]:
@@ -63,9 +66,7 @@ def fraud_log(seed: int) -> list[TimedRecord]:
 def derived_fraud(seed: int) -> list[dict[str, Any]]:
     """fraud's decisions derived from `fraud_log`."""
     source = MemorySource({"models.log": {0: fraud_log(seed)}})
-    derived = derive_models(
-        POLICIES, POLICIES.access.spec(dict(EXAMPLE_KEYS)), "models.log", source, Range()
-    )
+    derived = derive_models(LOGICS, source, Range())
     return derived.decisions
 
 

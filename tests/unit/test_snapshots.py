@@ -11,17 +11,19 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition
 
+from orchestrator.catalog.topics import Catalog
 from orchestrator.core.windows import EPOCH
 from orchestrator.kafka.read import TimedRecord
+from orchestrator.pipeline.build import Logics
 from orchestrator.pipeline.records import Rec
 from orchestrator.pipeline.shell import Shell
 from orchestrator.policies import Policies
 from orchestrator.replay import MemorySource, Range, derive_data
-from orchestrator.replay.derive import eventtime_logic
 from orchestrator.replay.snapshots import find_snapshots
 from tests.unit.test_replay_derive import _partitions
 
 ROOT = Path(__file__).resolve().parents[2]
+CATALOG = Catalog.load(ROOT / "topics")
 TOPIC = "data.arrivals"
 SNAPS = "state.snapshots"
 TAKEN = datetime(2026, 11, 24, tzinfo=UTC)
@@ -29,14 +31,14 @@ TAKEN = datetime(2026, 11, 24, tzinfo=UTC)
 
 def snapshots_at(records: list[TimedRecord], cuts: list[int], part_bytes: int) -> list[TimedRecord]:
     """What a worker writes to the snapshot topic after handling records[:cut] for each cut."""
-    logic = eventtime_logic(Policies.load(ROOT / "gates"), TOPIC)
+    logic = Logics(Policies.load(ROOT / "gates"), CATALOG).eventtime
     shell: Shell[Any] = Shell("test", logic, restore=logic.restore, keep_changelog=False)
     tp = TopicPartition(TOPIC, 0)
     shell.start(tp)
     out: list[TimedRecord] = []
     done = 0
     for cut in cuts:
-        recs = [Rec(TOPIC, 0, o, k, v, ts) for o, k, v, ts in records[done:cut]]
+        recs = [Rec(TOPIC, 0, *r) for r in records[done:cut]]
         shell.apply_batch(tp, recs, EPOCH)
         done = cut
         for o in shell.snapshot(tp, records[cut - 1][3], TAKEN, part_bytes):
@@ -56,8 +58,10 @@ def test_replay_from_a_snapshot_derives_what_replay_from_zero_derives() -> None:
     assert start.position == len(records) // 2 - 1 and found.rejected == 0
     policies = Policies.load(ROOT / "gates")
     rng = Range(since_ms=since)
-    fresh = derive_data(policies, TOPIC, source, rng, processes=1)
-    resumed = derive_data(policies, TOPIC, source, rng, processes=1, snapshots=found.by_partition)
+    fresh = derive_data(Logics(policies, CATALOG), source, rng, processes=1)
+    resumed = derive_data(
+        Logics(policies, CATALOG), source, rng, processes=1, snapshots=found.by_partition
+    )
     assert fresh.decisions, "the range must hold decisions, or this proves nothing"
     assert resumed.decisions == fresh.decisions and resumed.bounds == fresh.bounds
     assert resumed.events == len(records) - start.position < fresh.events
