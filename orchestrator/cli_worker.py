@@ -8,6 +8,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import structlog
+
 from orchestrator.cli_args import TIME_HELP, add_verb
 from orchestrator.errors import ConfigError
 from orchestrator.settings import Settings
@@ -15,11 +17,11 @@ from orchestrator.settings import Settings
 
 def worker_key(settings: Settings) -> bytes | None:
     """The key of the worker's own watermarks (ConfigError if its file is unsafe)."""
-    from orchestrator.secrets import read_secret_file
+    from orchestrator.secrets import MIN_KEY_BYTES, read_secret_file
 
     if settings.worker_key_file is None:
         return None
-    return read_secret_file(settings.worker_key_file, "worker_key_file")
+    return read_secret_file(settings.worker_key_file, "worker_key_file", min_bytes=MIN_KEY_BYTES)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -93,9 +95,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 asyncio.run(verify_topics(broker.conn, catalog, lenient))
             idempotent = asyncio.run(producer_idempotence(settings, broker.conn))
-            if settings.processing_guarantee == "exactly_once" and not asyncio.run(
+            # transactions fence a stale worker's state writes under either guarantee
+            transactions = not broker.embedded and asyncio.run(
                 supports_transactions(broker.conn, f"{settings.app_id}.probe")
-            ):
+            )
+            if settings.processing_guarantee == "exactly_once" and not transactions:
                 raise ConfigError(
                     "processing_guarantee",
                     "exactly_once",
@@ -111,7 +115,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             keys,
             idempotent=idempotent,
             worker_key=worker_key(settings),
+            transactions=transactions,
         )
+        if not transactions:
+            structlog.get_logger("orchestrator.worker").warning(
+                "the broker has no transactions: a worker frozen past its session time-out "
+                "could write stale state when it wakes (README, Guarantees)"
+            )
         return run_worker(runtime, settings.log_level)
 
 

@@ -12,6 +12,7 @@ from orchestrator.contracts.events import CommandOverride, CommandRollback
 from orchestrator.core.access import signed
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.policies import Policies
+from orchestrator.secrets import MIN_KEY_BYTES, read_secret_file
 
 
 class CommandError(OrchestratorError):
@@ -26,11 +27,8 @@ def actor_key(
     key_file: Path | None,
 ) -> bytes:
     """The actor's HMAC key: --key-file, else the env var or file the access policy names."""
-    if key_file is not None:
-        try:
-            return key_file.read_bytes().strip()
-        except OSError as exc:
-            raise CommandError(f"--key-file {key_file}: {exc.strerror}") from None
+    if key_file is not None:  # refused like any key file: group/other-readable, empty, short
+        return read_secret_file(key_file, "--key-file", min_bytes=MIN_KEY_BYTES)
     entry = policies.access.actors.get(actor)
     if entry is None:
         raise CommandError(

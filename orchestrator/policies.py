@@ -34,7 +34,7 @@ from orchestrator.core.policy import (
 )
 from orchestrator.core.timeutil import parse_duration_ms
 from orchestrator.errors import ConfigError
-from orchestrator.secrets import read_secret_file
+from orchestrator.secrets import MIN_KEY_BYTES, check_key, read_secret_file
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 M = TypeVar("M", bound=BaseModel)
@@ -305,15 +305,17 @@ class AccessPolicy(BaseModel):
     def resolve_keys(self, environ: Mapping[str, str], base: Path) -> dict[str, bytes]:
         """Each actor's HMAC key from the environment variable or file its entry names; actors
         whose key is absent are left out (see `missing_keys`). A key file readable by group or
-        others is refused (ConfigError)."""
+        others, or a key shorter than MIN_KEY_BYTES, is refused (ConfigError)."""
         keys: dict[str, bytes] = {}
         for actor, a in self.actors.items():
             if a.key_env and environ.get(a.key_env):
-                keys[actor] = environ[a.key_env].encode()
+                keys[actor] = check_key(environ[a.key_env].encode(), "(environment)", a.key_env)
             elif a.key_file:
                 path = Path(a.key_file) if Path(a.key_file).is_absolute() else base / a.key_file
                 if path.exists():
-                    keys[actor] = read_secret_file(path, f"actors.{actor}.key_file")
+                    keys[actor] = read_secret_file(
+                        path, f"actors.{actor}.key_file", min_bytes=MIN_KEY_BYTES
+                    )
         return keys
 
     def missing_keys(self, keys: Mapping[str, bytes]) -> dict[str, str]:

@@ -16,7 +16,7 @@ from aiokafka.abc import AbstractTokenProvider
 from orchestrator.errors import BrokerError, ConfigError
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.embedded import EmbeddedBroker, registered_broker
-from orchestrator.secrets import read_secret_file
+from orchestrator.secrets import check_secret_file, read_secret_file
 from orchestrator.settings import Settings
 
 
@@ -52,10 +52,15 @@ def connection(settings: Settings, bootstrap: str) -> Connection:
                 if settings.kafka_ssl_key_password_file
                 else None
             )
+            keyfile = _path(settings.kafka_ssl_keyfile, "kafka_ssl_keyfile")
+            if (
+                settings.kafka_ssl_keyfile is not None
+            ):  # a private key: refused if others may read it
+                check_secret_file(settings.kafka_ssl_keyfile, "kafka_ssl_keyfile")
             try:
                 ctx.load_cert_chain(
                     _path(settings.kafka_ssl_certfile, "kafka_ssl_certfile") or "",
-                    _path(settings.kafka_ssl_keyfile, "kafka_ssl_keyfile"),
+                    keyfile,
                     password,
                 )
             except ssl.SSLError as exc:
@@ -69,6 +74,8 @@ def connection(settings: Settings, bootstrap: str) -> Connection:
         options["sasl_mechanism"] = mech
         what.append(mech)
         if mech == "OAUTHBEARER":
+            if settings.kafka_oauth_token_file is not None:  # said at start, not at first use
+                check_secret_file(settings.kafka_oauth_token_file, "kafka_oauth_token_file")
             options["sasl_oauth_token_provider"] = TokenProvider(
                 settings.kafka_oauth_token_file, settings.kafka_oauth_token_command
             )
@@ -106,8 +113,8 @@ class TokenProvider(AbstractTokenProvider):  # type: ignore[misc]
         self._cached: tuple[float, str] | None = None
 
     async def token(self) -> str:
-        if self.file is not None:
-            return self.file.read_text(encoding="utf-8").strip()
+        if self.file is not None:  # checked each time it is read: it may be replaced
+            return read_secret_file(self.file, "kafka_oauth_token_file").decode()
         assert self.command is not None
         now = time.monotonic()
         if self._cached is None or now - self._cached[0] > 60:

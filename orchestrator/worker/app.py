@@ -54,6 +54,9 @@ IDLE_CHECK_INTERVAL_S = 1.0
 #: after a fatal error the process exits at the latest this long after shutdown began
 FATAL_EXIT_AFTER_S = 30.0
 GAUGE_INTERVAL_S = 1.0
+#: a cluster that does not answer a metadata request within this is not answering (readiness
+#: goes 503 within it plus GAUGE_INTERVAL_S, well inside the session time-out)
+PING_TIMEOUT_S = 2.0
 
 
 class HostOnly(BootStrategy):
@@ -81,6 +84,8 @@ class Runtime:
     unverifiable: dict[str, str] = field(default_factory=dict)
     started: bool = False
     broker_ok: bool = True
+    #: the client that asks the cluster for metadata once a second (readiness)
+    pinger: Any = None
 
     @property
     def ingests(self) -> tuple[Ingest, Ingest, Ingest]:
@@ -119,18 +124,16 @@ class Runtime:
         self.readiness()
 
     async def ping_broker(self) -> None:
-        """Reachable if any bootstrap address accepts a connection within 2 s."""
-        ok = False
-        for address in self.conn.bootstrap.split(","):
-            host, _, port = address.strip().rpartition(":")
-            try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 2.0)
-            except (OSError, TimeoutError, ValueError):
-                continue
-            writer.close()
-            ok = True
-            break
-        self.broker_ok = ok
+        """Answering if the cluster answers a metadata request within PING_TIMEOUT_S: a broker
+        that accepts connections but answers nothing (frozen, overloaded) is not."""
+        if self.pinger is None:
+            return
+        try:
+            await asyncio.wait_for(self.pinger.fetch_all_metadata(), PING_TIMEOUT_S)
+        except (Exception, TimeoutError):
+            self.broker_ok = False
+            return
+        self.broker_ok = True
 
 
 def record_time_of(settings: Settings) -> RecordTime:
@@ -172,9 +175,12 @@ def build_app(
     *,
     idempotent: bool,
     worker_key: bytes | None = None,
+    transactions: bool = False,
 ) -> Runtime:
     """The worker. `keys` verify commands (an actor without one makes the worker not ready);
-    `worker_key` signs its idle-source watermarks (without one it sends none)."""
+    `worker_key` signs its idle-source watermarks (without one it sends none); with
+    `transactions` (the broker has them) its state is written by fencing producers under
+    at_least_once too (sink.py)."""
     bind_process(**worker_identity(settings.app_id))
     app = faust.App(
         settings.app_id,
@@ -256,7 +262,15 @@ def build_app(
                 conn, catalog, state_role, app_id=settings.app_id, group_id=group, **common
             )
         else:
-            sink = AtLeastOnceSink(conn, catalog, state_role, idempotent=idempotent, **common)
+            sink = AtLeastOnceSink(
+                conn,
+                catalog,
+                state_role,
+                idempotent=idempotent,
+                fence_state=transactions,
+                app_id=settings.app_id,
+                **common,
+            )
         return Ingest(
             name,
             shell,
@@ -381,6 +395,9 @@ def build_app(
             producer = conn.producer(acks="all", client_id="orchestrator-idle")
             await producer.start()
             idle_producer.append(producer)
+            pinger = conn.client(client_id="orchestrator-ping")
+            await pinger.bootstrap()
+            runtime.pinger = pinger
             for i in runtime.ingests:
                 await i.start()
             runtime.started = True
@@ -392,6 +409,9 @@ def build_app(
                 for producer in idle_producer:
                     with contextlib.suppress(Exception, TimeoutError):
                         await asyncio.wait_for(producer.stop(), 10)
+                if runtime.pinger is not None:
+                    with contextlib.suppress(Exception, TimeoutError):
+                        await asyncio.wait_for(runtime.pinger.close(), 10)
 
     return runtime
 

@@ -28,12 +28,18 @@ from typing import Any
 import orjson
 import structlog
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 
+from orchestrator.errors import OrchestratorError
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import read_range
 from orchestrator.pipeline.shell import Shell, utcnow
-from orchestrator.worker.sink import AtLeastOnceSink, ExactlyOnceSink
+from orchestrator.worker.sink import FENCED, AtLeastOnceSink, ExactlyOnceSink
 
 log = structlog.get_logger("orchestrator.ingest")
 
@@ -51,8 +57,19 @@ EARLY_CHECKPOINT_BYTES = 2 * 1024 * 1024
 BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
-class Outage(Exception):
-    """The broker stayed unreachable for longer than the worker waits."""
+#: the broker refused a record as too large: a configuration error (the topic or the broker
+#: takes less than the catalog says), never retried as an outage
+TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
+
+
+class Outage(OrchestratorError):
+    """The broker stayed unreachable (or kept failing the same way) for longer than the
+    worker waits."""
+
+
+class RecordRefused(OrchestratorError):
+    """The broker refused an output as too large: its topic or the broker takes less than the
+    topic catalog says."""
 
 
 class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -94,7 +111,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         #: held while a batch is handled and while partitions change hands
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._checkpoint: asyncio.Task[None] | None = None
+        self._checkpoint: asyncio.Task[set[TopicPartition]] | None = None
         self._last_checkpoint = time.monotonic()
         #: partitions being rebuilt right now (not ready while non-empty)
         self.recovering: set[TopicPartition] = set()
@@ -107,6 +124,10 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         #: per partition, the consumer's position when a poll last brought it nothing: every
         #: offset below it was handled (or was a transaction marker, which has nothing to handle)
         self._idle_at: dict[TopicPartition, int] = {}
+        #: since when the broker has been failing (monotonic s): reset only once a checkpoint
+        #: that wrote something succeeds, so a failure that recurs after every recovery still
+        #: ends the worker after max_outage_s
+        self._failing_since: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -157,6 +178,16 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._consume()
             except asyncio.CancelledError:
                 raise
+            except TOO_LARGE as exc:
+                await self._fatal(
+                    RecordRefused(
+                        f"the broker refused an output as too large ({type(exc).__name__}): a "
+                        "topic's max.message.bytes or the broker's message.max.bytes is smaller "
+                        "than the topic catalog's max_message_bytes; align them (topics apply "
+                        "reports a topic that differs)"
+                    )
+                )
+                return
             except (KafkaError, OSError, TimeoutError) as exc:
                 try:
                     await self._recover(exc)
@@ -198,7 +229,11 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                             tp, chunk[-1].timestamp, utcnow(), SNAPSHOT_PART_BYTES
                         )
                     if outputs:
-                        await self.sink.send(tp, outputs)
+                        try:
+                            await self.sink.send(tp, outputs)
+                        except FENCED:  # a successor holds the partition now
+                            await self._lose({tp})
+                            break
                     # let the producer, the checkpoint and the web server run
                     await asyncio.sleep(0)
                     if tp not in engines:
@@ -222,13 +257,16 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         task = self._checkpoint
         if task is not None and task.done():
             self._checkpoint = None
-            task.result()  # a failed checkpoint fails the loop: recovery follows
+            lost = task.result()  # a failed checkpoint fails the loop: recovery follows
+            if lost:
+                async with self._lock:
+                    await self._lose(lost)
         due = time.monotonic() - self._last_checkpoint >= self.checkpoint_interval_s
         if not due and self.shell.dirty_size() < EARLY_CHECKPOINT_BYTES:
             return
         if self.sink.exactly_once:
             async with self._lock:
-                await self._checkpoint_now()
+                await self._lose(await self._checkpoint_now())
         elif self._checkpoint is None:
             # taken between batches, with every output of them already handed to the sink
             self._checkpoint = asyncio.create_task(self._write(*self._take()))
@@ -239,17 +277,44 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self._last_checkpoint = time.monotonic()
         return self.shell.take_checkpoint(), self.sink.take_pending()
 
-    async def _write(self, cps: list[Any], pending: list[Any]) -> None:
-        await self.sink.checkpoint(cps, pending)
+    async def _write(self, cps: list[Any], pending: list[Any]) -> set[TopicPartition]:
+        """Write one checkpoint; the partitions found lost (fenced by a successor)."""
+        lost = await self.sink.checkpoint(cps, pending)
+        if cps or pending:
+            self._failing_since = None  # the broker took what was asked of it
         if not self.sink.exactly_once and cps:
-            await self._commit({cp.tp: cp.position for cp in cps})
+            await self._commit({cp.tp: cp.position for cp in cps if cp.tp not in lost})
+        return lost
 
-    async def _checkpoint_now(self) -> None:
-        """Wait for a running checkpoint, then take and write one (the caller holds the lock)."""
+    async def _checkpoint_now(self) -> set[TopicPartition]:
+        """Wait for a running checkpoint, then take and write one (the caller holds the lock);
+        the partitions found lost."""
+        lost: set[TopicPartition] = set()
         if self._checkpoint is not None:
             task, self._checkpoint = self._checkpoint, None
-            await task
-        await self._write(*self._take())
+            lost |= await task
+        return lost | await self._write(*self._take())
+
+    async def _lose(self, lost: set[TopicPartition]) -> None:
+        """Partitions another worker holds now (our producer for them was fenced): forget them
+        without writing anything more, and rejoin the group (the caller holds the lock)."""
+        lost = {tp for tp in lost if tp in self.shell.engines}
+        if not lost:
+            return
+        log.warning(
+            "partitions lost to another worker: their state is not written from here",
+            input=self.name,
+            partitions=sorted(f"{tp.topic}[{tp.partition}]" for tp in lost),
+        )
+        for tp in lost:
+            await self.sink.close(tp)
+            self._snapped.pop(tp, None)
+            self._idle_at.pop(tp, None)
+        self.shell.forget(lost)
+        if self.metrics is not None:
+            self.metrics.forget_partitions(lost)
+        with contextlib.suppress(Exception):  # aiokafka internals: the heartbeat would too
+            self.consumer._coordinator.request_rejoin()
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assigned = self.consumer.assignment()
@@ -279,7 +344,15 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-        started = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+        started = self._failing_since
+        failing = time.monotonic() - started
+        if self.max_outage_s and failing > self.max_outage_s:
+            # it recovers, then fails again, and no checkpoint got through in between
+            raise Outage(
+                f"broker failing for {failing:.0f} s, every recovery since: {self.degraded}"
+            )
         attempt = 0
         while True:
             async with self._lock:

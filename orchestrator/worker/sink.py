@@ -6,7 +6,13 @@ partition's changed state as ONE record batch with the input position last (a ba
 appended whole or not at all, so a crash never leaves half a checkpoint), then its deletes,
 and the ingest commits the offsets afterwards (for lag tools; the changelog is authoritative).
 After a crash, outputs sent since the last checkpoint are sent again: duplicates, never
-conflicts and never a gap.
+conflicts and never a gap. Where the broker has transactions (Apache Kafka), each partition's
+state is written by a transactional producer of its own (`<app_id>.state.<topic>.<partition>`),
+one committed transaction per checkpoint: the worker that takes a partition over starts that
+producer and so fences its predecessor. A frozen worker that wakes up after losing its
+partitions cannot write their state (its transaction is refused), and the next rebuild never
+mixes generations. What such a worker sends before it notices is a duplicate of what its
+successor derives from the same records.
 
 `exactly_once` (Apache Kafka only): one transactional producer per input partition, with a
 transactional id derived from the app id and the partition, so that a successor fences a
@@ -15,7 +21,9 @@ stalled predecessor. A checkpoint writes the changelog, adds the input offsets w
 together, and a `read_committed` reader sees every output once.
 
 Any failure to send or to be acknowledged raises; the ingest then throws away the state
-that was not checkpointed and rebuilds from the changelog (ingest.py).
+that was not checkpointed and rebuilds from the changelog (ingest.py). A fenced producer is
+not a broker failure: its partition was given to another worker, and the checkpoint returns
+it as lost (the ingest forgets it and rejoins its group).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import InvalidProducerEpoch, ProducerFenced, TransactionCoordinatorFenced
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from orchestrator.catalog.topics import Catalog
@@ -43,6 +52,8 @@ OUTPUT_BATCH_BYTES = 256 * 1024
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 #: A producer that does not stop within this after a failure is abandoned.
 STOP_TIMEOUT_S = 5.0
+#: what a transactional producer raises once a successor with its id has started
+FENCED = (ProducerFenced, InvalidProducerEpoch, TransactionCoordinatorFenced)
 
 
 class Sink:
@@ -166,11 +177,20 @@ async def _kill(producer: AIOKafkaProducer | None) -> None:
 
 
 class AtLeastOnceSink(Sink):
-    def __init__(self, *args: Any, idempotent: bool, **kw: Any) -> None:
+    def __init__(
+        self, *args: Any, idempotent: bool, fence_state: bool = False, app_id: str = "", **kw: Any
+    ) -> None:
         super().__init__(*args, **kw)
         self.idempotent = idempotent
+        #: state written by one transactional producer per partition (fences a predecessor)
+        self.fence_state = fence_state and self.state_topic is not None
+        self.app_id = app_id
         self.producer: AIOKafkaProducer | None = None
+        self.state_producers: dict[TopicPartition, AIOKafkaProducer] = {}
         self._pending: list[asyncio.Future[Any]] = []
+
+    def transactional_id(self, tp: TopicPartition) -> str:
+        return f"{self.app_id}.state.{tp.topic}.{tp.partition}"
 
     async def start(self) -> None:
         if self.producer is None:
@@ -185,18 +205,31 @@ class AtLeastOnceSink(Sink):
                 await asyncio.wait_for(_all(self.take_pending()), self.timeout_s)
         await _stop(self.producer)
         self.producer = None
+        for tp in list(self.state_producers):
+            await self.close(tp)
 
     async def discard(self) -> None:
-        """After a failure: forget what is in flight, and the producer with it."""
+        """After a failure: forget what is in flight, and the producers with it."""
         self._pending = []
         producer, self.producer = self.producer, None
-        await _kill(producer)
+        states, self.state_producers = self.state_producers, {}
+        await asyncio.gather(_kill(producer), *(_kill(p) for p in states.values()))
 
     async def open(self, tp: TopicPartition) -> None:
-        pass
+        """With fenced state: the partition's state producer; starting it fences whichever
+        worker held the partition before (its next checkpoint of it is refused)."""
+        if not self.fence_state or tp in self.state_producers:
+            return
+        producer = self._producer(transactional_id=self.transactional_id(tp))
+        try:
+            await asyncio.wait_for(producer.start(), 2 * self.timeout_s)
+        except BaseException:
+            await _kill(producer)
+            raise
+        self.state_producers[tp] = producer
 
     async def close(self, tp: TopicPartition) -> None:
-        pass
+        await _stop(self.state_producers.pop(tp, None))
 
     async def send(self, tp: TopicPartition, outputs: Sequence[Output]) -> None:
         assert self.producer is not None
@@ -209,16 +242,36 @@ class AtLeastOnceSink(Sink):
 
     async def checkpoint(
         self, cps: Sequence[Checkpoint], pending: Sequence[asyncio.Future[Any]]
-    ) -> None:
+    ) -> set[TopicPartition]:
         """Outputs first, then state: `pending` are the outputs this checkpoint accounts for.
         An idempotent producer retries a send for as long as the broker is away: a checkpoint
-        that waits longer than twice the request time-out has failed."""
+        that waits longer than twice the request time-out has failed. Returns the partitions
+        found lost (their state producer fenced by a successor): nothing of theirs written."""
         await asyncio.wait_for(_all(pending), 2 * self.timeout_s)
-        if self.state_topic is not None and cps:
+        if self.state_topic is None or not cps:
+            return set()
+        if not self.fence_state:
             assert self.producer is not None
             await asyncio.wait_for(
                 self._write_state(self.producer, cps, transactional=False), 2 * self.timeout_s
             )
+            return set()
+        lost: set[TopicPartition] = set()
+        for cp in cps:
+            producer = self.state_producers.get(cp.tp)
+            if producer is None:
+                lost.add(cp.tp)
+                continue
+            try:
+                await asyncio.wait_for(producer.begin_transaction(), self.timeout_s)
+                await asyncio.wait_for(
+                    self._write_state(producer, [cp], transactional=True), 2 * self.timeout_s
+                )
+                await asyncio.wait_for(producer.commit_transaction(), self.timeout_s)
+            except FENCED:
+                lost.add(cp.tp)
+                await _kill(self.state_producers.pop(cp.tp, None))
+        return lost
 
 
 class ExactlyOnceSink(Sink):
@@ -295,18 +348,30 @@ class ExactlyOnceSink(Sink):
 
     async def checkpoint(
         self, cps: Sequence[Checkpoint], pending: Sequence[asyncio.Future[Any]]
-    ) -> None:
-        """Per partition: changelog, input offset and outputs in one committed transaction."""
+    ) -> set[TopicPartition]:
+        """Per partition: changelog, input offset and outputs in one committed transaction.
+        Returns the partitions found lost (fenced by a successor: their transaction aborted)."""
+        lost: set[TopicPartition] = set()
         for cp in cps:
-            producer = await self._begin(cp.tp)
-            await asyncio.wait_for(_all(self._sent.pop(cp.tp, [])), 2 * self.timeout_s)
-            if self.state_topic is not None:
+            if cp.tp not in self.producers:
+                lost.add(cp.tp)
+                continue
+            try:
+                producer = await self._begin(cp.tp)
+                await asyncio.wait_for(_all(self._sent.pop(cp.tp, [])), 2 * self.timeout_s)
+                if self.state_topic is not None:
+                    await asyncio.wait_for(
+                        self._write_state(producer, [cp], transactional=True), 2 * self.timeout_s
+                    )
                 await asyncio.wait_for(
-                    self._write_state(producer, [cp], transactional=True), 2 * self.timeout_s
+                    producer.send_offsets_to_transaction({cp.tp: cp.position}, self.group_id),
+                    self.timeout_s,
                 )
-            await asyncio.wait_for(
-                producer.send_offsets_to_transaction({cp.tp: cp.position}, self.group_id),
-                self.timeout_s,
-            )
-            await asyncio.wait_for(producer.commit_transaction(), self.timeout_s)
-            self._in_txn.discard(cp.tp)
+                await asyncio.wait_for(producer.commit_transaction(), self.timeout_s)
+                self._in_txn.discard(cp.tp)
+            except FENCED:
+                lost.add(cp.tp)
+                self._in_txn.discard(cp.tp)
+                self._sent.pop(cp.tp, None)
+                await _kill(self.producers.pop(cp.tp, None))
+        return lost
