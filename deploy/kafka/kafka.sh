@@ -9,8 +9,11 @@
 #   deploy/kafka/kafka.sh start-secure RUN_DIR
 #                                          the same broker with authentication and ACLs: a
 #                                          SASL_SSL listener (SCRAM-SHA-512/256, PLAIN, and
-#                                          OAUTHBEARER with unsecured test tokens), an SSL listener
-#                                          that requires client certificates (mTLS), and the
+#                                          OAUTHBEARER: RS256 tokens signed by the test identity
+#                                          provider, validated against its JWKS; token.sh signs
+#                                          them), an SSL listener that requires client
+#                                          certificates (mTLS), a controller listener that does
+#                                          too, no anonymous principal anywhere, and the
 #                                          StandardAuthorizer (no ACL, no access). Certificates
 #                                          are made by tls.sh in RUN_DIR/tls. Prints the SASL_SSL
 #                                          address; RUN_DIR/bootstrap-ssl holds the mTLS one.
@@ -105,9 +108,12 @@ PROPS
       || { echo "kafka storage format failed; see $run/format.log" >&2; cat "$run/format.log" >&2; exit 1; }
   fi
   : > "$run/kafka.log"
+  # the secured broker may read its token verification keys from this file only
+  local allowed=()
+  [ -f "$run/secure" ] && allowed=("-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=file://$run/tls/jwks.json")
   # java itself is the background process, so the recorded pid is the broker's own
   nohup java ${KAFKA_HEAP:--Xmx768m} -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$here/log4j2.properties" \
+    -Dlog4j2.configurationFile="$here/log4j2.properties" "${allowed[@]}" \
     -cp "$lib/*" kafka.Kafka "$run/server.properties" > "$run/kafka.log" 2>&1 < /dev/null &
   echo $! > "$run/kafka.pid"
   echo "127.0.0.1:$port" > "$run/bootstrap"
@@ -138,7 +144,7 @@ listeners=SASL_SSL://127.0.0.1:$port,SSL://127.0.0.1:$sport,CONTROLLER://127.0.0
 advertised.listeners=SASL_SSL://127.0.0.1:$port,SSL://127.0.0.1:$sport
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=SSL
-listener.security.protocol.map=SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:SSL
 ssl.keystore.type=PEM
 ssl.keystore.location=$run/tls/broker.pem
 ssl.truststore.type=PEM
@@ -150,10 +156,13 @@ sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN,OAUTHBEARER
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
-listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
+listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler
+sasl.oauthbearer.jwks.endpoint.url=file://$run/tls/jwks.json
+sasl.oauthbearer.jwt.validator.class=org.apache.kafka.common.security.oauthbearer.BrokerJwtValidator
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
-super.users=User:admin;User:broker;User:ANONYMOUS
+super.users=User:admin;User:broker
 log.dirs=$run/data
 num.partitions=1
 offsets.topic.replication.factor=1
