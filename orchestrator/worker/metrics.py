@@ -24,6 +24,7 @@ from orchestrator import __version__
 from orchestrator.contracts.records import AuditDecision
 from orchestrator.core.timeutil import dataset_start
 from orchestrator.errors import (
+    DLQ_CODES,
     E_CHALLENGER_REPLACED,
     E_LINEAGE_REJECTED,
     E_LIVE_DEGRADED,
@@ -139,6 +140,8 @@ class Metrics:
         self.dlq = Counter(
             "orchestrator_dlq_total", "Records sent to the dlq by code", ["code"], registry=r
         )
+        for code in sorted(DLQ_CODES):  # at 0 from the start: an alert sees the first one
+            self.dlq.labels(code)
         self.champion = Gauge(
             "orchestrator_champion_info",
             "1 for the current champion version of a model",
@@ -219,6 +222,8 @@ class Metrics:
             ["input"],
             registry=r,
         )
+        for name in ("eventtime", "router", "models"):  # at 0 from the start, like the dlq
+            self.broker_errors.labels(name)
         self.checkpoint_splits = Counter(
             "orchestrator_checkpoint_split_total",
             "Checkpoints too large for one record batch (written in several, not atomically)",

@@ -130,6 +130,16 @@ class Worker:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process stays, does nothing, answers nothing (a long GC pause, a VM
+        migration, a stopped container)."""
+        assert self.proc
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc
+        self.proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
