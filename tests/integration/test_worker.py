@@ -22,7 +22,7 @@ from orchestrator.kafka.read import read_topic
 from orchestrator.policies import Policies
 from orchestrator.produce import send_raw
 from tests import scenario
-from tests.conftest import ROOT, caught_up, make_catalog, run_cli
+from tests.conftest import ROOT, caught_up, make_catalog, record_time_env, run_cli
 
 
 def _lines(path: Path, objs: list[dict[str, Any]]) -> Path:
@@ -49,7 +49,12 @@ class Worker:
             "--web-port",
             str(self.port),
         ]
-        self.env = {**os.environ, "ORCHESTRATOR_APP_ID": app_id, "ORCHESTRATOR_LOG_FORMAT": "json"}
+        self.env = {
+            **os.environ,
+            "ORCHESTRATOR_APP_ID": app_id,
+            "ORCHESTRATOR_LOG_FORMAT": "json",
+            **record_time_env(bootstrap),
+        }
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
