@@ -423,9 +423,11 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self._lock:
             if self.degraded is None and self.failed is None:
                 try:
-                    await self._checkpoint_now()
+                    lost = await self._checkpoint_now()
                 except (KafkaError, OSError, TimeoutError) as exc:
                     log.warning("checkpoint on revocation failed", input=self.name, error=repr(exc))
+                else:
+                    await self._lose(lost)  # fenced on the way out: said, not written
             for tp in revoked:
                 await self.sink.close(tp)
             self.shell.forget(revoked)

@@ -190,11 +190,15 @@ def test_a_frozen_worker_that_wakes_writes_no_stale_state(setup: Setup, guarante
     n = 20_000 if FULL else 8000
     records = Workload(seed=18).records(n)
     a, b = worker(setup, guarantee, "a"), worker(setup, guarantee, "b")
+    # a holds up to 5 s of state it has not checkpointed when it is frozen: what it would write
+    # when it wakes, long after b moved on from the same partitions
+    a.env["ORCHESTRATOR_CHECKPOINT_INTERVAL_S"] = "5"
     a.start()
     b.start()
     load = Load(setup.broker.bootstrap, setup.catalog, records[: n * 3 // 4], 600.0).start()
     wait_for(lambda: a.metric("orchestrator_events_total") > 300, 120, "a to work", every=0.1)
     wait_for(lambda: b.metric("orchestrator_events_total") > 300, 120, "b to work", every=0.1)
+    time.sleep(random.Random(7).uniform(2.0, 4.5))  # into a's checkpoint interval
     handled = a.metric("orchestrator_events_total")
     a.freeze()
     time.sleep(6 + 8)  # the session time-out (6 s), then b's rebalance and restore
@@ -210,6 +214,7 @@ def test_a_frozen_worker_that_wakes_writes_no_stale_state(setup: Setup, guarante
     a.stop()
     b.stop()
     fenced = "partitions lost to another worker" in (setup.tmp / "a.log").read_text()
+    assert fenced, "a woke with state it had not checkpointed: its write must have been refused"
     c = worker(setup, guarantee, "c")  # rebuilds every partition from the changelogs
     c.start()
     Load(setup.broker.bootstrap, setup.catalog, records[n * 7 // 8 :], None).start().join()
