@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator.cli_args import EXIT_CONFIG, EXIT_INVALID, err, normalize
 from orchestrator.errors import (
+    AuditRefused,
     BrokerError,
     ConfigError,
     InvariantViolation,
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(EXIT_CONFIG, str(exc))
     except InvariantViolation:  # our bug: crash loudly, traceback and all
         raise
+    except AuditRefused as exc:  # no right answer can be given: said, with what to do
+        return fail(EXIT_CONFIG, str(exc))
     except OrchestratorError as exc:
         return fail(EXIT_INVALID, str(exc))
     except OSError as exc:  # a file or directory that cannot be read or written

@@ -14,7 +14,7 @@ from orchestrator.settings import Settings
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from orchestrator.audit import AuditIndex, ScanTrail, run_query
+    from orchestrator.audit.index import AuditIndex, IndexStale
     from orchestrator.catalog.topics import Catalog
     from orchestrator.kafka.connect import broker_session
 
@@ -23,11 +23,20 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     verb = args.audit_verb
     if verb == "index":
         with broker_session(settings) as broker:
+            rebuilt = "asked (--rebuild)" if args.rebuild else None
             index = (AuditIndex.rebuild if args.rebuild else AuditIndex)(path, catalog)
             try:
-                stats = index.update(broker.conn)
+                try:
+                    stats = index.update(broker.conn)
+                except IndexStale as exc:  # the index is a cache of the topics: build it anew
+                    index.close()
+                    rebuilt = str(exc).split(": ", 1)[-1].split("; rebuild")[0]
+                    index = AuditIndex.rebuild(path, catalog)
+                    stats = index.update(broker.conn)
             finally:
                 index.close()
+        if rebuilt and not args.rebuild:
+            print(f"audit index {path}: rebuilt ({rebuilt})")
         print(
             f"audit index {path}: {stats.records} records read, {stats.rows} rows added in "
             f"{stats.seconds:.2f} s"
@@ -43,22 +52,24 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
             return _audit_sql(index, args) if verb == "sql" else _audit_export(index, args)
         finally:
             index.close()
+    from orchestrator.audit import ScanTrail, run_query
+
     if path.exists() and not args.scan:
         if args.no_refresh:
             index = AuditIndex(path, catalog, read_only=True)
             try:
-                return run_query(index, args)
+                return run_query(index, args, f"the index {path}, not refreshed")
             finally:
                 index.close()
         with broker_session(settings) as broker:
             index = AuditIndex(path, catalog)
             try:
                 index.update(broker.conn)
-                return run_query(index, args)
+                return run_query(index, args, f"the index {path}, refreshed from the broker")
             finally:
                 index.close()
     with broker_session(settings) as broker:
-        return run_query(ScanTrail(broker.conn, catalog), args)
+        return run_query(ScanTrail(broker.conn, catalog), args, "a scan of the topics")
 
 
 def _default_index(settings: Settings, catalog: Any) -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from orchestrator.audit import ScanTrail, lineage
+from orchestrator.audit import ScanTrail, champion_at, lineage
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
 from orchestrator.dev import keep, local_worker_key, start_services, stop_services
@@ -269,7 +269,7 @@ def _summary(conn: Connection, catalog: Catalog) -> str | None:
     late = _values(conn, catalog.name("late"))
     dlq = Counter(r["code"] for r in _values(conn, catalog.name("dlq")))
     trail = ScanTrail(conn, catalog)
-    decisions = trail.decisions
+    decisions = trail.all_decisions()
     champions: dict[str, Any] = {}
     challengers: dict[str, str | None] = {}
     for r in _values(conn, catalog.name("champions")):
@@ -294,6 +294,15 @@ def _summary(conn: Connection, catalog: Catalog) -> str | None:
         f"{sorted({d['subject']['id'] for d in decisions if ':auto-' in d['subject']['id']})}"
     )
     say(f"champions         {dict(sorted(champions.items()))}")
+    # the audit trail's answer, in log order, agrees with what models.champions says now
+    now = int(time.time() * 1000)
+    answered = {m: champion_at(trail, m, now).champion for m in sorted(champions)}
+    if answered != {m: champions[m] for m in sorted(champions)}:
+        raise DemoError(
+            f"audit champion --at now says {answered}, models.champions says "
+            f"{dict(sorted(champions.items()))}"
+        )
+    say(f"{'':17} audit champion --at now agrees for every model")
     for line in rollout_lines(decisions, challengers):
         say(line)
     model = next((m for m, v in sorted(champions.items()) if v), None)

@@ -138,5 +138,14 @@ class BrokerError(OrchestratorError):
     """The broker could not be started or reached."""
 
 
+class UnknownSubject(OrchestratorError):
+    """An audit query about a subject (window, version, command, model) nothing was decided on."""
+
+
+class AuditRefused(OrchestratorError):
+    """The audit trail cannot give a right answer (an order the log does not determine, an
+    index that no longer matches its topics): refused, never answered wrongly."""
+
+
 class InvariantViolation(OrchestratorError):
     """Our bug: a state the code promises never to reach. Never routed to the dlq."""

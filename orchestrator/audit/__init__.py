@@ -1,66 +1,105 @@
 """`orchestrator audit`: history, lineage and champion-at-time, answered from the audit index
 when there is one (`audit index` builds it; `audit sql` and `audit export` read it), by scanning
-the topics otherwise."""
+the topics otherwise. Every answer says what it is as of: the offsets read."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 import orjson
 
-from orchestrator.audit.index import AuditIndex, IndexStats
 from orchestrator.audit.queries import (
+    ChampionState,
     ScanTrail,
     Trail,
-    UnknownSubject,
     champion_at,
     history,
     lineage,
-    load_decisions,
 )
 from orchestrator.core.timeutil import parse_rfc3339_ms
+from orchestrator.errors import AuditRefused, UnknownSubject
 
 __all__ = [
-    "AuditIndex",
-    "IndexStats",
+    "AuditRefused",
+    "ChampionState",
     "ScanTrail",
     "Trail",
     "UnknownSubject",
     "champion_at",
     "history",
     "lineage",
-    "load_decisions",
     "run_query",
 ]
 
 
-def run_query(trail: Trail, args: argparse.Namespace) -> int:
-    try:
-        if args.audit_verb == "history":
-            result: Any = history(trail, args.subject)
-            text = "\n".join(_history_line(d) for d in result)
-        elif args.audit_verb == "lineage":
-            result = lineage(trail, args.model, args.version)
-            text = _lineage_text(result)
-        else:
-            d = champion_at(trail, args.model, parse_rfc3339_ms(args.at))
-            version = d.get("champion_after") if d else None
-            result = {
-                "model": args.model,
-                "at": args.at,
-                "champion": version,
-                "decision_id": d["decision_id"] if d else None,
-            }
-            text = f"{args.model} at {args.at}: champion {version or '(none)'}" + (
-                f" (since decision {d['decision_id'][:19]}... at {d['decided_at']})" if d else ""
+def run_query(trail: Trail, args: argparse.Namespace, source: str) -> int:
+    """Answer one query; `source` says where the answer comes from (for the as-of line)."""
+    as_of = {t: {str(p): o for p, o in parts.items()} for t, parts in trail.as_of().items()}
+    if args.audit_verb == "history":
+        decisions = history(trail, args.subject)
+        result: Any = {"subject": args.subject, "decisions": decisions}
+        text = "\n".join(_history_line(d) for d in decisions)
+    elif args.audit_verb == "lineage":
+        result = lineage(trail, args.model, args.version)
+        text = _lineage_text(result)
+    else:
+        state = champion_at(trail, args.model, parse_rfc3339_ms(args.at))
+        result = _champion(args.model, args.at, state)
+        text = _champion_text(result)
+    if args.json:
+        print(
+            orjson.dumps(
+                {**result, "as_of": {"source": source, "offsets": as_of}},
+                option=orjson.OPT_INDENT_2,
+            ).decode()
+        )
+    else:
+        print(text)
+        print(
+            f"as of ({source}): "
+            + "; ".join(
+                f"{t} " + " ".join(f"[{p}]@{o}" for p, o in parts.items())
+                for t, parts in as_of.items()
             )
-    except UnknownSubject as exc:
-        print(f"orchestrator: error: {exc}", file=sys.stderr)
-        return 1
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() if args.json else text)
+        )
     return 0
+
+
+def _champion(model: str, at: str, s: ChampionState) -> dict[str, Any]:
+    def ref(d: dict[str, Any] | None) -> dict[str, Any] | None:
+        if d is None:
+            return None
+        return {
+            "decision_id": d["decision_id"],
+            "subject": d["subject"]["id"],
+            "revision": d["revision"],
+            "outcome": d["outcome"],
+            "decided_at": d["decided_at"],
+            "trigger": d.get("trigger"),
+        }
+
+    return {
+        "model": model,
+        "at": at,
+        "champion": s.champion,
+        "decision_id": s.since["decision_id"] if s.since else None,
+        "since": ref(s.since),
+        "challenger": s.challenger,
+        "staged": ref(s.staged),
+        "decisions_before": s.decisions,
+    }
+
+
+def _champion_text(r: dict[str, Any]) -> str:
+    text = f"{r['model']} at {r['at']}: champion {r['champion'] or '(none)'}"
+    if r["since"]:
+        s = r["since"]
+        text += f" (made champion by {s['subject']} rev {s['revision']} {s['outcome']}, decision {s['decision_id'][:19]}... at {s['decided_at']})"
+    if r["challenger"]:
+        st = r["staged"]
+        text += f"; challenger {r['challenger']} (staged by decision {st['decision_id'][:19]}..., not crowned)"
+    return text
 
 
 def _history_line(d: dict[str, Any]) -> str:
@@ -69,10 +108,12 @@ def _history_line(d: dict[str, Any]) -> str:
     if d["subject"]["kind"] != "data_window":
         champ = f" champion {d.get('champion_before') or '-'} -> {d.get('champion_after') or '-'}"
     sup = f" supersedes {d['supersedes'][:19]}..." if d.get("supersedes") else ""
+    conflict = " CONFLICTING COPY (replay says which is right)" if d.get("conflicting") else ""
     return (
         f"rev {d['revision']} {d['outcome']:8} {d['decision_id'][:19]}... at {d['decided_at']} "
         f"gate {d['gate']['name']} v{d['gate']['version']}{champ}{sup}"
         + (f" failed {failed}" if failed else "")
+        + conflict
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from orchestrator.core.digest import digest
 from orchestrator.replay.ledger import COMPARED, CONFLICTS, Ledger
 
 #: Left out of the comparison: wall clock, and the code version that wrote the record.
@@ -32,9 +33,11 @@ def _diff(recorded: dict[str, Any], replayed: dict[str, Any]) -> dict[str, Any]:
 
 class Comparison:
     """One entry per (subject, revision): match, mismatch (with the fields that differ),
-    missing (derived, never recorded) or extra (recorded, not derived). Two recorded decisions
-    of one revision that disagree are a mismatch too. Call `record` for every recorded decision
-    (inside `ledger.batch()` for speed), then `finish` once."""
+    missing (derived, never recorded) or extra (recorded, not derived). Every recorded copy is
+    compared, whatever its decision id: a second copy of a revision that differs from the
+    derivation (a forged record reusing a genuine decision id, or a conflicting one under a new
+    id) is a mismatch too; an identical copy (an at-least-once repeat) is not. Call `record`
+    for every recorded decision (inside `ledger.batch()` for speed), then `finish` once."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
@@ -42,24 +45,33 @@ class Comparison:
     def record(self, rec: dict[str, Any]) -> None:
         key = (rec["subject"]["id"], rec["revision"])
         conn = self.ledger.conn
+        plain = _plain(rec)
+        content = digest(plain)
         previous = conn.execute(
-            "SELECT decision_id, outcome FROM recorded WHERE subject = ? AND revision = ?", key
+            "SELECT decision_id, outcome, digest FROM recorded WHERE subject = ? AND revision = ?",
+            key,
         ).fetchone()
         if previous is not None:
-            if previous[0] != rec["decision_id"]:
-                self.ledger.note(
-                    CONFLICTS,
-                    {
-                        "subject": key[0],
-                        "kind": rec["subject"]["kind"],
-                        "revision": key[1],
-                        "status": "mismatch",
-                        "diff": {"conflict": [previous[1], rec["outcome"]]},
-                    },
-                )
+            if previous[2] == content:
+                return  # the same record again (a repeat under at-least-once)
+            found = self.ledger.derived(*key)
+            diff = _diff(plain, _plain(orjson.loads(found))) if found is not None else {}
+            if previous[0] != rec["decision_id"] or not diff:
+                diff = {"conflict": [previous[1], rec["outcome"]], **diff}
+            self.ledger.note(
+                CONFLICTS,
+                {
+                    "subject": key[0],
+                    "kind": rec["subject"]["kind"],
+                    "revision": key[1],
+                    "status": "mismatch",
+                    "diff": diff,
+                },
+            )
             return
         conn.execute(
-            "INSERT INTO recorded VALUES (?, ?, ?, ?)", (*key, rec["decision_id"], rec["outcome"])
+            "INSERT INTO recorded VALUES (?, ?, ?, ?, ?)",
+            (*key, rec["decision_id"], rec["outcome"], content),
         )
         entry: dict[str, Any] = {
             "subject": key[0],

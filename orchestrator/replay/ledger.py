@@ -38,7 +38,7 @@ CREATE TABLE derived (
     PRIMARY KEY (subject, revision)) WITHOUT ROWID;
 CREATE TABLE recorded (
     subject TEXT NOT NULL, revision INTEGER NOT NULL, decision_id TEXT, outcome TEXT,
-    PRIMARY KEY (subject, revision)) WITHOUT ROWID;
+    digest TEXT NOT NULL, PRIMARY KEY (subject, revision)) WITHOUT ROWID;
 CREATE TABLE want (
     model TEXT, kind TEXT, topic TEXT, partition INTEGER, "offset" INTEGER, decision TEXT,
     digest TEXT NOT NULL, entry BLOB NOT NULL,

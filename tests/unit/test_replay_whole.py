@@ -114,3 +114,24 @@ def test_a_recorded_decision_nobody_derived_is_extra_and_a_second_outcome_a_conf
         assert [s["status"] for s in problems] == ["mismatch", "extra"]
         assert problems[0]["diff"]["conflict"][1] == "hold"  # listed first: a conflict
         assert problems[1]["revision"] == 99
+
+
+def test_a_forged_copy_that_reuses_a_genuine_decision_id_is_a_mismatch() -> None:
+    """A second record for a recorded (subject, revision) with the same decision id and the
+    outcome flipped (replay used to skip a decision id it had seen): a mismatch naming the
+    subject and the field; an identical repeat (at-least-once, another decided_at) is not."""
+    flipped = {"promote": "reject", "reject": "promote", "hold": "promote"}
+
+    def tamper(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        d = decisions[0]
+        forged = {**d, "outcome": flipped.get(d["outcome"], "reject")}
+        repeat = {**decisions[1], "decided_at": "2030-01-01T00:00:00Z"}
+        return [*decisions, forged, repeat]
+
+    with run(topics(tamper)) as report:
+        problems = list(report.problems())
+        assert not report.ok and len(problems) == 1
+        (p,) = problems
+        assert p["status"] == "mismatch" and "outcome" in p["diff"]
+        first = orjson.loads(topics()["audit.decisions"][0][0][2])
+        assert (p["subject"], p["revision"]) == (first["subject"]["id"], first["revision"])
