@@ -36,7 +36,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import DefaultPartitioner
 
 from orchestrator import core as core_package
-from orchestrator.audit import AuditIndex
+from orchestrator.audit.index import AuditIndex
 from orchestrator.catalog.topics import Catalog, TopicSpec
 from orchestrator.contracts.codec import decode, encode
 from orchestrator.contracts.events import DataArrival

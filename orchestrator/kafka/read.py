@@ -109,8 +109,9 @@ async def stream_timed(
             position = await consumer.position(tp)
             if end is not None and (position >= end or len(out) < len(records)):
                 return
-            if end is None and not records and position >= high:
-                # the embedded broker may under-report the end offset: ask again
+            if not records and position >= high:
+                # the embedded broker may under-report the end offset: ask again (an `end`
+                # beyond the partition's last record ends here too, not in a wait for ever)
                 high = (await consumer.end_offsets([tp]))[tp]
                 if position >= high:
                     return

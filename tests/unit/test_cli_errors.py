@@ -337,7 +337,7 @@ def test_an_audit_export_that_cannot_be_written_is_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """`audit export --out` into a directory that does not exist: the file and why, exit 2."""
-    from orchestrator.audit import AuditIndex
+    from orchestrator.audit.index import AuditIndex
     from orchestrator.catalog.topics import Catalog
 
     index = tmp_path / "audit.duckdb"
