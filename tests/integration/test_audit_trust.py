@@ -22,7 +22,7 @@ from orchestrator.audit.queries import ScanTrail, champion_at
 from orchestrator.catalog.topics import Catalog
 from orchestrator.core.timeutil import format_rfc3339_ms
 from orchestrator.kafka.clients import Connection
-from tests.conftest import make_catalog, run_cli
+from tests.conftest import caught_up, make_catalog, record_time_env, run_cli
 
 T0 = 1_795_435_200_000
 
@@ -270,3 +270,63 @@ def test_index_stale_is_refused_by_the_api_too(any_bootstrap: str, tmp_path: Pat
             index.update(Connection(any_bootstrap))
     finally:
         index.close()
+
+
+def test_replay_catches_forged_copies_with_a_genuine_or_a_new_decision_id(
+    any_bootstrap: str, tmp_path: Path
+) -> None:
+    """A worker decides the scenario's windows; then two forged audit records: one reusing a
+    genuine decision id with the outcome flipped, one under a new id. Replay says MISMATCH
+    (exit 1) and names both subjects; `audit history` shows the forged copy beside the genuine
+    one, marked."""
+    from tests import scenario
+    from tests.integration.test_worker import Worker, _lines, wait_for
+
+    prefix = f"fg{uuid.uuid4().hex[:8]}"
+    topics = make_catalog(tmp_path / "topics", prefix, partitions=2)
+    common = ["--broker", any_bootstrap, "--topics", str(topics)]
+    assert run_cli("topics", "apply", *common).returncode == 0
+    catalog = Catalog.load(topics)
+    worker = Worker(any_bootstrap, topics, prefix, tmp_path / "w.log")
+    worker.start()
+    try:
+        out = run_cli("produce", str(_lines(tmp_path / "e.jsonl", scenario.events())), *common)
+        assert out.returncode == 0, out.stderr
+        wait_for(
+            lambda: caught_up(any_bootstrap, f"{prefix}-eventtime", [catalog.name("arrivals")]),
+            timeout=120,
+        )
+    finally:
+        worker.stop()
+    scan = ScanTrail(Connection(any_bootstrap), catalog)
+    windows = [d for d in scan.all_decisions() if d["subject"]["kind"] == "data_window"]
+    assert len(windows) >= 2
+    flipped = {"promote": "reject", "reject": "promote"}
+    same_id = {**windows[0], "outcome": flipped[windows[0]["outcome"]]}
+    new_id = {
+        **windows[1],
+        "outcome": flipped[windows[1]["outcome"]],
+        "decision_id": "sha256:" + "f" * 64,
+    }
+    audit = catalog.name("audit")
+    asyncio.run(
+        _send(
+            any_bootstrap,
+            [
+                (audit, d["subject"]["id"].encode(), orjson.dumps(d), None)
+                for d in (same_id, new_id)
+            ],
+        )
+    )
+    out = run_cli(
+        "replay", *common, "--json", str(tmp_path / "r.json"), env=record_time_env(any_bootstrap)
+    )
+    assert out.returncode == 1 and "replay verdict: MISMATCH" in out.stdout, out.stdout[-2000:]
+    bad = {
+        s["subject"]
+        for s in orjson.loads((tmp_path / "r.json").read_bytes())["subjects"]
+        if s["status"] != "match"
+    }
+    assert bad == {same_id["subject"]["id"], new_id["subject"]["id"]}
+    shown = run_cli("audit", "history", same_id["subject"]["id"], "--scan", *common)
+    assert shown.returncode == 0 and "CONFLICTING COPY" in shown.stdout, shown.stdout
