@@ -63,9 +63,8 @@ def measure(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, An
                 "matched": report.ok,
             }
         results[name] = {"events": n, "L6": l6, "replay_1": one, "replay": parallel}
-        if name == "large":
-            log("large: audit index ...")
-            results["audit_index"] = audit_index(conn, topics, catalog, tmp)
+        log(f"{name}: audit index ...")
+        results[name]["audit_index"] = audit_index(conn, topics, catalog, tmp)
     small, large = results["small"], results["large"]
     results["ratios"] = {
         "replay_peak_rss large/small": large["replay_1"]["peak_rss_mb"]
@@ -75,6 +74,8 @@ def measure(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, An
         / large["L6"]["events_per_s"],
         "replay 1 process/L6 (large)": large["replay_1"]["events_per_s"]
         / large["L6"]["events_per_s"],
+        "audit index build peak RSS large/small": large["audit_index"]["build_peak_rss_mb"]
+        / small["audit_index"]["build_peak_rss_mb"],
     }
     return results
 
@@ -92,13 +93,15 @@ def render(r: dict[str, Any]) -> str:
             f"{x['replay_1']['peak_rss_mb']:>19.1f} "
             f"{x['replay']['matched'] and x['replay_1']['matched']!s:>8}"
         )
-    ix = r["audit_index"]
-    lines.append(
-        f"audit index: {ix['records']} records ({ix['decisions']} decisions) in "
-        f"{ix['build_seconds']:.1f} s ({ix['build_records_per_s']:.0f} records/s); audit history "
-        f"query p50 {ix['history_query_ms_p50']:.1f} ms, p99 {ix['history_query_ms_p99']:.1f} ms; "
-        f"CLI {ix['history_cli_ms']:.0f} ms"
-    )
+    for name in ("small", "large"):
+        ix = r[name]["audit_index"]
+        lines.append(
+            f"audit index ({name}): {ix['records']} records ({ix['decisions']} decisions) in "
+            f"{ix['build_seconds']:.1f} s ({ix['build_records_per_s']:.0f} records/s), peak RSS "
+            f"{ix['build_peak_rss_mb']:.0f} MB; audit history query p50 "
+            f"{ix['history_query_ms_p50']:.1f} ms, p99 {ix['history_query_ms_p99']:.1f} ms; "
+            f"CLI {ix['history_cli_ms']:.0f} ms"
+        )
     lines += [f"{k:34} x{v:.2f}" for k, v in r["ratios"].items()]
     return "\n".join(lines)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli_args import EXIT_CONFIG, EXIT_INVALID, err, normalize
 from orchestrator.errors import (
@@ -15,7 +15,9 @@ from orchestrator.errors import (
     InvariantViolation,
     OrchestratorError,
 )
-from orchestrator.settings import Settings
+
+if TYPE_CHECKING:
+    from orchestrator.settings import Settings
 
 _SETTING_FLAGS = (
     ("broker", "broker"),
@@ -37,7 +39,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     from pydantic import ValidationError
 
     from orchestrator.errors import ConfigProblem
-    from orchestrator.settings import config_file_path
+    from orchestrator.settings import Settings, config_file_path
 
     overrides: dict[str, Any] = {}
     flags: dict[str, str] = {}
@@ -70,6 +72,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     """Run one verb. Every expected failure is one line on stderr and an exit code (README,
     CLI): 1 invalid input, 2 configuration, broker or command line; --debug adds the traceback."""
+    from orchestrator.audit.fast import main as fast_main
+
+    given = normalize(sys.argv[1:] if argv is None else argv)
+    fast = fast_main(given)  # a query from the audit index: answered without the rest
+    if fast is not None:
+        return fast
     import ssl
 
     from aiokafka.errors import KafkaError
@@ -78,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     from orchestrator.kafka.diagnose import explain, quiet_client_logs
 
     parser = build_parser()
-    args = parser.parse_args(normalize(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(given)
     debug = getattr(args, "debug", False)
     broker = "(settings)"
 

@@ -24,13 +24,17 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     if verb == "index":
         with broker_session(settings) as broker:
             rebuilt = "asked (--rebuild)" if args.rebuild else None
-            index = (AuditIndex.rebuild if args.rebuild else AuditIndex)(path, catalog)
+            try:
+                index = (AuditIndex.rebuild if args.rebuild else AuditIndex)(path, catalog)
+            except IndexStale as exc:  # another version's or catalog's file: build it anew
+                rebuilt = str(exc).split("; rebuild")[0]
+                index = AuditIndex.rebuild(path, catalog)
             try:
                 try:
                     stats = index.update(broker.conn)
                 except IndexStale as exc:  # the index is a cache of the topics: build it anew
                     index.close()
-                    rebuilt = str(exc).split(": ", 1)[-1].split("; rebuild")[0]
+                    rebuilt = str(exc).split("; rebuild")[0]
                     index = AuditIndex.rebuild(path, catalog)
                     stats = index.update(broker.conn)
             finally:
@@ -52,7 +56,8 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
             return _audit_sql(index, args) if verb == "sql" else _audit_export(index, args)
         finally:
             index.close()
-    from orchestrator.audit import ScanTrail, run_query
+    from orchestrator.audit import run_query
+    from orchestrator.audit.scan import ScanTrail
 
     if path.exists() and not args.scan:
         if args.no_refresh:
@@ -73,16 +78,22 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _default_index(settings: Settings, catalog: Any) -> Path:
-    return settings.state_dir.parent / f"audit-{catalog.name('audit')}.duckdb"
+    return default_index(settings.state_dir, catalog.name("audit"))
+
+
+def default_index(state_dir: Path, audit_topic: str) -> Path:
+    """The index of a catalog whose audit topic is `audit_topic`, beside the run's state."""
+    return state_dir.parent / f"audit-{audit_topic}.sqlite"
 
 
 def _audit_sql(index: Any, args: argparse.Namespace) -> int:
-    import duckdb
+    import sqlite3
+
     import orjson
 
     try:
         columns, rows = index.sql(args.query)
-    except duckdb.Error as exc:
+    except sqlite3.Error as exc:
         print(f"orchestrator: error: audit sql: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     if args.json:
@@ -100,6 +111,8 @@ def _audit_export(index: Any, args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     fmt = args.format or ("csv" if out.suffix == ".csv" else "parquet")
+    if not out.parent.is_dir():
+        raise ConfigError(str(out), "--out", f"no such directory: {out.parent}")
     try:
         n = index.export(args.table, out, fmt)
     except duckdb.IOException as exc:
@@ -197,7 +210,7 @@ def register(
         q.set_defaults(func=cmd_audit)
         q.add_argument(
             "--index",
-            help="the audit index file (default .run/audit-<audit topic>.duckdb; env ORCHESTRATOR_AUDIT_INDEX)",
+            help="the audit index file (default .run/audit-<audit topic>.sqlite; env ORCHESTRATOR_AUDIT_INDEX)",
         )
     for q in (h, li, ch):
         q.add_argument(

@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from orchestrator.audit import ScanTrail, champion_at, lineage
+from orchestrator.audit import champion_at, lineage
+from orchestrator.audit.scan import ScanTrail
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
 from orchestrator.dev import keep, local_worker_key, start_services, stop_services

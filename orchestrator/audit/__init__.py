@@ -1,6 +1,8 @@
 """`orchestrator audit`: history, lineage and champion-at-time, answered from the audit index
 when there is one (`audit index` builds it; `audit sql` and `audit export` read it), by scanning
-the topics otherwise. Every answer says what it is as of: the offsets read."""
+the topics otherwise (`audit/scan.py`). Every answer says what it is as of: the offsets read.
+This module and `queries` import nothing heavy: a query from the index starts fast
+(`audit/fast.py`)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import orjson
 
 from orchestrator.audit.queries import (
     ChampionState,
-    ScanTrail,
     Trail,
     champion_at,
     history,
@@ -23,7 +24,6 @@ from orchestrator.errors import AuditRefused, UnknownSubject
 __all__ = [
     "AuditRefused",
     "ChampionState",
-    "ScanTrail",
     "Trail",
     "UnknownSubject",
     "champion_at",

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.audit.index import AuditIndex, IndexStale
-from orchestrator.audit.queries import ScanTrail, champion_at
+from orchestrator.audit.queries import champion_at
+from orchestrator.audit.scan import ScanTrail
 from orchestrator.catalog.topics import Catalog
 from orchestrator.core.timeutil import format_rfc3339_ms
 from orchestrator.kafka.clients import Connection
@@ -147,7 +148,7 @@ def test_index_and_scan_answer_like_the_log_under_ties_and_cuts(
             )
         )
     split = int(len(records) * cut)
-    index = AuditIndex(tmp / f"{model}.duckdb", catalog)
+    index = AuditIndex(tmp / f"{model}.sqlite", catalog)
     try:
         asyncio.run(_send(bootstrap, records[:split]))
         index.update(Connection(bootstrap))
@@ -178,7 +179,7 @@ def test_the_index_reads_every_partition_to_its_true_end(
         for i, d in enumerate(decisions)
     ]
     asyncio.run(_send(bootstrap, records))
-    index = tmp / "complete.duckdb"
+    index = tmp / "complete.sqlite"
     common = ["--broker", bootstrap, "--topics", str(tmp / "topics"), "--index", str(index)]
     out = run_cli("audit", "index", *common)
     assert out.returncode == 0, out.stderr
@@ -215,7 +216,7 @@ def test_a_changed_topic_makes_the_index_refuse_and_rebuild(
         "--topics",
         str(topics),
         "--index",
-        str(tmp_path / "i.duckdb"),
+        str(tmp_path / "i.sqlite"),
     ]
     assert run_cli("topics", "apply", *common[:4]).returncode == 0
     old, _ = stream(1, "churn")
@@ -255,7 +256,7 @@ def test_index_stale_is_refused_by_the_api_too(any_bootstrap: str, tmp_path: Pat
         run_cli("topics", "apply", "--broker", any_bootstrap, "--topics", str(topics)).returncode
         == 0
     )
-    index = AuditIndex(tmp_path / "i.duckdb", catalog)
+    index = AuditIndex(tmp_path / "i.sqlite", catalog)
     try:
         decisions, _ = stream(3, "churn")
         asyncio.run(

@@ -64,10 +64,14 @@ def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
     rr = r["replay_rss"]
     assert rr["small"]["events"] < rr["large"]["events"] and rr["growth_ratio"] > 0
     assert rr["small"]["matched"] is True and rr["large"]["matched"] is True
-    ai = r["audit_index"]
-    assert ai["records"] > 0 and ai["decisions"] > 0 and ai["build_records_per_s"] > 0
-    assert ai["history_query_ms_p50"] > 0 and ai["history_cli_ms"] > 0
-    assert "replay --processes 1 peak RSS" in out.stdout and "audit index: built" in out.stdout
+    for ai in (r["audit_index"], r["audit_index_small"]):
+        assert ai["records"] > 0 and ai["decisions"] > 0 and ai["build_records_per_s"] > 0
+        assert ai["history_query_ms_p50"] > 0 and ai["history_cli_ms"] > 0
+        assert 0 < ai["build_peak_rss_mb"] < 1024
+    assert r["audit_index_small"]["records"] < r["audit_index"]["records"]
+    assert "replay --processes 1 peak RSS" in out.stdout
+    assert "audit index (small log): built" in out.stdout
+    assert "audit index (large log): built" in out.stdout
     # the data holds the duplicates and conflicts it claims, and the core saw every one
     for level in ("L5", "L6"):
         made, saw = r["data"][level], r[level]["core_saw"]

@@ -424,7 +424,7 @@ def test_audit_queries(gates_run: Run) -> None:
 def test_audit_index_answers_like_the_topics(gates_run: Run, tmp_path: Path) -> None:
     """The audit index, built from the topics, answers history, lineage and champion exactly as a
     scan of the topics does; it is incremental, read-only to SQL, and exports Parquet."""
-    index = tmp_path / "audit.duckdb"
+    index = tmp_path / "audit.sqlite"
     common = ["--broker", gates_run.bootstrap, "--topics", str(gates_run.topics)]
     at = ["--index", str(index)]
     out = run_cli("audit", "index", *common, *at)
@@ -464,15 +464,16 @@ def test_audit_index_answers_like_the_topics(gates_run: Run, tmp_path: Path) -> 
     out = run_cli("audit", "sql", "SELECT count(*) AS n FROM decisions", "--json", *local)
     assert out.returncode == 0 and orjson.loads(out.stdout) == [{"n": n}], out.stderr
     refused = run_cli("audit", "sql", "DELETE FROM decisions", *local)
-    assert refused.returncode == 1 and "read-only" in refused.stderr.lower(), refused.stderr
+    assert refused.returncode == 1 and "readonly" in refused.stderr.lower(), refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
 
     parquet = tmp_path / "decisions.parquet"
     out = run_cli("audit", "export", "--out", str(parquet), *local)
     assert out.returncode == 0 and f"exported {n} rows" in out.stdout, out.stderr
-    query = f"SELECT count(DISTINCT decision_id) AS n FROM read_parquet('{parquet}')"
-    out = run_cli("audit", "sql", query, "--json", *local)
-    assert orjson.loads(out.stdout) == [{"n": n}], out.stderr
+    import duckdb
+
+    query = f"SELECT count(DISTINCT decision_id) FROM read_parquet('{parquet}')"
+    assert duckdb.sql(query).fetchone() == (n,)
 
 
 def test_audit_index_resumes_after_a_crash(gates_run: Run, tmp_path: Path) -> None:
@@ -482,9 +483,9 @@ def test_audit_index_resumes_after_a_crash(gates_run: Run, tmp_path: Path) -> No
     from orchestrator.audit.index import AuditIndex
 
     conn = Connection(gates_run.bootstrap)
-    clean = AuditIndex(tmp_path / "clean.duckdb", gates_run.catalog)
+    clean = AuditIndex(tmp_path / "clean.sqlite", gates_run.catalog)
     clean.update(conn)
-    crashed = AuditIndex(tmp_path / "crashed.duckdb", gates_run.catalog)
+    crashed = AuditIndex(tmp_path / "crashed.sqlite", gates_run.catalog)
     applied = crashed._apply
     calls = 0
 
@@ -499,11 +500,11 @@ def test_audit_index_resumes_after_a_crash(gates_run: Run, tmp_path: Path) -> No
     with pytest.raises(RuntimeError, match="power cut"):
         crashed.update(conn, chunk=1)
     crashed.close()
-    resumed = AuditIndex(tmp_path / "crashed.duckdb", gates_run.catalog)
+    resumed = AuditIndex(tmp_path / "crashed.sqlite", gates_run.catalog)
     assert sum(resumed.positions().values()) == 3  # three one-record chunks were committed
     resumed.update(conn, chunk=7)
     for table in ("decisions", "windows", "model_updates"):
-        rows = f"SELECT * FROM {table} ORDER BY ALL"
+        rows = f'SELECT * FROM {table} ORDER BY "partition", "offset"'
         assert resumed.sql(rows) == clean.sql(rows), table
     assert resumed.positions() == clean.positions()
 

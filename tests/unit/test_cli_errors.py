@@ -340,13 +340,13 @@ def test_an_audit_export_that_cannot_be_written_is_one_line(
     from orchestrator.audit.index import AuditIndex
     from orchestrator.catalog.topics import Catalog
 
-    index = tmp_path / "audit.duckdb"
+    index = tmp_path / "audit.sqlite"
     AuditIndex(index, Catalog.load(ROOT / "topics")).close()
     out = tmp_path / "missing" / "x.parquet"
     code, err = run(capsys, "audit", "export", "--out", str(out), "--index", str(index), *TOPICS)
     assert (code, err) == (
         2,
-        [f'orchestrator: error: {out}: --out: Cannot open file "{out}": No such file or directory'],
+        [f"orchestrator: error: {out}: --out: no such directory: {out.parent}"],
     )
 
 
