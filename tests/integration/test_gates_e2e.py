@@ -473,7 +473,7 @@ def test_audit_index_answers_like_the_topics(gates_run: Run, tmp_path: Path) -> 
     import duckdb
 
     query = f"SELECT count(DISTINCT decision_id) FROM read_parquet('{parquet}')"
-    assert duckdb.sql(query).fetchone() == (n,)
+    assert duckdb.connect().execute(query).fetchone() == (n,)
 
 
 def test_audit_index_resumes_after_a_crash(gates_run: Run, tmp_path: Path) -> None:
