@@ -79,16 +79,6 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     # with record_time=producer either timestamp type will do; LogAppendTime is still better
     lenient = frozenset({TIMESTAMP_TYPE}) if settings.record_time == "producer" else frozenset()
     with broker_session(settings) as broker:
-        if broker.embedded and settings.record_time == "broker":
-            raise ConfigError(
-                "settings",
-                "record_time",
-                f"the embedded broker at {broker.bootstrap} keeps the time each sender puts "
-                "on a record (it does not stamp LogAppendTime), so the worker cannot read broker "
-                "time there: opt in to sender-set times bounded by the worker's clock with "
-                "record_time=producer (ORCHESTRATOR_RECORD_TIME=producer; `demo` and `dev` do), "
-                "or use Apache Kafka",
-            )
         with client_logs_quiet():  # a failure is explained in one line, not logged
             if broker.embedded or args.apply_topics:
                 asyncio.run(apply_topics(broker.conn, catalog, lenient))
@@ -106,6 +96,16 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
                     f"the broker at {broker.bootstrap} does not support transactions "
                     "(the embedded broker never does); use at_least_once or Apache Kafka",
                 )
+        if broker.embedded and settings.record_time == "broker":
+            raise ConfigError(
+                "settings",
+                "record_time",
+                f"the embedded broker at {broker.bootstrap} keeps the time each sender puts "
+                "on a record (it does not stamp LogAppendTime), so the worker cannot read broker "
+                "time there: opt in to sender-set times bounded by the worker's clock with "
+                "record_time=producer (ORCHESTRATOR_RECORD_TIME=producer; `demo` and `dev` do), "
+                "or use Apache Kafka",
+            )
         keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
         runtime = build_app(
             settings,

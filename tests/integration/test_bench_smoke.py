@@ -68,7 +68,7 @@ def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
         assert ai["records"] > 0 and ai["decisions"] > 0 and ai["build_records_per_s"] > 0
         assert ai["history_query_ms_p50"] > 0 and ai["history_cli_ms"] > 0
         assert 0 < ai["build_peak_rss_mb"] < 1024
-    assert r["audit_index_small"]["records"] < r["audit_index"]["records"]
+    assert r["audit_index_small"]["records"] <= r["audit_index"]["records"]
     assert "replay --processes 1 peak RSS" in out.stdout
     assert "audit index (small log): built" in out.stdout
     assert "audit index (large log): built" in out.stdout

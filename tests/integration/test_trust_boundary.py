@@ -37,7 +37,6 @@ from tests.integration.test_worker import Worker, wait_for
 
 KEY = "example-key-alice-for-trust-tests"
 KEYS = {"ORCHESTRATOR_KEY_ALICE": KEY, "ORCHESTRATOR_KEY_BOB": "example-key-bob-for-trust-tests"}
-NOW = datetime.now(UTC).replace(microsecond=0)
 #: churn's v1 and v2 are trained on this clicks window, promoted in phase one
 W10 = "clicks/2026-11-23T10:00:00Z/PT1H"
 SIGNER = ROOT / "docs" / "signing" / "sign-command.sh"
@@ -153,6 +152,8 @@ def attacked(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         catalog.name(r) for r in ("arrivals", "model_updates", "commands")
     )
     sent: dict[str, Any] = {}
+    now = datetime.now(UTC).replace(microsecond=0)  # when the attacks are sent, not imported
+    sent["now"] = now
 
     def send(topic: str, *records: tuple[bytes, bytes, int | None]) -> None:
         asyncio.run(_send(bs, topic, list(records)))
@@ -233,19 +234,19 @@ def attacked(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         send(updates, (b"nope", unknown, None))
         settle()
         # -- phase 3: commands ------------------------------------------------------------
-        old = NOW - timedelta(days=30)
+        old = now - timedelta(days=30)
         send(
             commands, (b"churn", orjson.dumps(rollback("c-old", old)), ms(old))
         )  # stamped as issued
         send(
-            commands, (b"churn", orjson.dumps(rollback("c-badsig", NOW, signature="ü" * 64)), None)
+            commands, (b"churn", orjson.dumps(rollback("c-badsig", now, signature="ü" * 64)), None)
         )
-        c1 = orjson.dumps(rollback("c1", NOW))
+        c1 = orjson.dumps(rollback("c1", now))
         send(commands, (b"churn", c1, None))
         settle()
         (c1_record,) = [r for r in read(bs, commands) if r[2] == c1]
         sent["c1_ts"] = c1_record[3]
-        send(commands, (b"churn", orjson.dumps(rollback("c2", NOW + timedelta(seconds=1))), None))
+        send(commands, (b"churn", orjson.dumps(rollback("c2", now + timedelta(seconds=1))), None))
         flood = [
             {
                 "type": "model.performance",
@@ -304,7 +305,7 @@ def test_input_records_carry_the_broker_s_time_whatever_the_sender_set(attacked:
     for role in ("arrivals", "model_updates", "commands"):
         records = read(attacked.bootstrap, attacked.catalog.name(role))
         assert records and {r[4] for r in records} == {LOG_APPEND_TIME}, role
-        assert min(r[3] for r in records) > ms(NOW - timedelta(hours=1))
+        assert min(r[3] for r in records) > ms(attacked.sent["now"] - timedelta(hours=1))
 
 
 def test_a_year_9999_watermark_cannot_close_a_dataset(attacked: Attacked) -> None:
