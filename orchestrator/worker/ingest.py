@@ -55,6 +55,10 @@ SNAPSHOT_PART_BYTES = 1024 * 1024
 #: a checkpoint is taken early once this much state is staged (one batch must hold it)
 EARLY_CHECKPOINT_BYTES = 2 * 1024 * 1024
 BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+#: exactly_once: a stateless input's committed offset is read again after this, until it stays
+#: the same (at most STABLE_READS times; see Ingest._committed)
+STABLE_S = 0.3
+STABLE_READS = 10
 
 
 #: the broker refused a record as too large: a configuration error (the topic or the broker
@@ -398,7 +402,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.sink.open(tp)
             bound = 4 * self.sink.timeout_s
             if self.state_topic is None:
-                committed = await asyncio.wait_for(self.consumer.committed(tp), bound)
+                committed = await asyncio.wait_for(self._committed(tp), bound)
                 engine = self.shell.start(tp, committed or 0)
             else:
                 entries = await asyncio.wait_for(
@@ -416,6 +420,23 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             self.consumer.seek(tp, engine.position)
         finally:
             self.recovering.discard(tp)
+
+    async def _committed(self, tp: TopicPartition) -> int | None:
+        """A stateless input's committed offset, its position. Under exactly_once the offsets
+        are committed by transactions: a transaction the broker was still completing when the
+        producer was opened (after a broker restart) may apply its offsets to the group a
+        moment later, and aiokafka's offset fetch cannot ask for stable offsets only (Kafka's
+        require_stable), so the offset is read until it stays the same for STABLE_S."""
+        committed: int | None = await self.consumer.committed(tp)
+        if not self.sink.exactly_once:
+            return committed
+        for _ in range(STABLE_READS):
+            await asyncio.sleep(STABLE_S)
+            again: int | None = await self.consumer.committed(tp)
+            if again == committed:
+                return committed
+            committed = again
+        return committed
 
     # -- rebalance listener (aiokafka awaits these during a rebalance) ------------------------
 
