@@ -30,7 +30,7 @@ from orchestrator.core.timeutil import from_ms
 from orchestrator.core.windows import SEP
 from orchestrator.errors import E_UNTRUSTED_TIME, ContractError
 from orchestrator.pipeline.records import Applied, InputRecord, Output, dlq_output, record_key
-from orchestrator.pipeline.recordtime import BrokerTime, RecordTime
+from orchestrator.pipeline.recordtime import LOG_APPEND_TIME, BrokerTime, RecordTime
 
 
 class EventTimeLogic:
@@ -49,6 +49,8 @@ class EventTimeLogic:
         self.worker_key = worker_key
         #: whose record times count (default: the broker's, LogAppendTime)
         self.record_time: RecordTime = record_time or BrokerTime()
+        #: broker time: a LogAppendTime stamp is taken as it is (the common case, inline)
+        self._broker = isinstance(self.record_time, BrokerTime)
         self.specs = dict(specs)
         self.gates = dict(gates)
         self.fanout = dict(fanout)
@@ -90,17 +92,24 @@ class EventTimeLogic:
                 code=exc.code,
                 event_id=exc.event_id,
             )
-        time = self.record_time.arrival_ms(record, now)
-        if type(time) is str:  # no record time to judge its event time against: refused
-            engine.skip(offset)
-            return Applied(
-                event.type,
-                "dlq",
-                [dlq_output(record, E_UNTRUSTED_TIME, time, event.event_id, now, self.dlq_limit)],
-                code=E_UNTRUSTED_TIME,
-                event_id=event.event_id,
-            )
-        effects = engine.handle(event, partition, offset, now, cast(int, time))
+        time = record.timestamp
+        if not (self._broker and record.timestamp_type == LOG_APPEND_TIME and time >= 0):
+            judged = self.record_time.arrival_ms(record, now)
+            if type(judged) is str:  # no record time to judge its event time against: refused
+                engine.skip(offset)
+                return Applied(
+                    event.type,
+                    "dlq",
+                    [
+                        dlq_output(
+                            record, E_UNTRUSTED_TIME, judged, event.event_id, now, self.dlq_limit
+                        )
+                    ],
+                    code=E_UNTRUSTED_TIME,
+                    event_id=event.event_id,
+                )
+            time = cast(int, judged)
+        effects = engine.handle(event, partition, offset, now, time)
         out = Applied(event.type, "applied", effects=effects)
         outputs, state = out.outputs, out.state
         for effect in effects:

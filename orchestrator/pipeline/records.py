@@ -31,9 +31,11 @@ class InputRecord(Protocol):
     def timestamp_type(self) -> int: ...
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Rec:
-    """An input record read back from a topic (recovery, replay, tests)."""
+    """An input record read back from a topic (recovery, replay, tests). Not frozen: one is
+    built per record replayed, and nothing changes it after (a frozen dataclass sets each field
+    through object.__setattr__, several times slower)."""
 
     topic: str
     partition: int

@@ -19,7 +19,7 @@ Event times are judged against a record's time (`max_future_skew`) and commands 
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -99,7 +99,7 @@ class ProducerTime:
 class RecordedProducerTime:
     """Replay of a ProducerTime run: the worker's refusals read back from the dlq."""
 
-    def __init__(self, refused: Set[tuple[str, int, int]]) -> None:
+    def __init__(self, refused: AbstractSet[tuple[str, int, int]]) -> None:
         #: (topic, partition, offset) of every record the dlq says was E_UNTRUSTED_TIME
         self.refused = refused
 

@@ -214,7 +214,7 @@ class Shell(Generic[E]):
                 outputs.append(self._internal(tp, record, exc, now))
                 engine = self.engines[tp]
                 continue
-            if limits is not None:
+            if limits is not None and applied.outputs:
                 too_large = _too_large(applied.outputs, limits)
                 if too_large is not None:
                     outputs.append(self._refuse(tp, record, too_large, now))
@@ -286,23 +286,28 @@ class Shell(Generic[E]):
     # -- state ------------------------------------------------------------------------------
 
     def stage(self, tp: TopicPartition, changes: list[StateChange]) -> None:
+        """One record's state changes: all of one scope (a record touches the dataset or model
+        it is keyed by), staged for the changelog and kept in the shadow."""
         shadow = self.shadow[tp]
-        scope = self._scoped.scope if self._scoped is not None else None
+        scoped = self._scoped
+        name = WHOLE
+        if scoped is not None:
+            name = scoped.scope(changes[0].key)
+        part = shadow.get(name)
+        if part is None:
+            part = shadow[name] = {}
         if not self.keep_changelog:
             for change in changes:
-                key = change.key
-                part = shadow.setdefault(WHOLE if scope is None else scope(key), {})
                 if type(change) is StatePut:
-                    part[key] = change.value
+                    part[change.key] = change.value
                 else:
-                    part.pop(key, None)
+                    part.pop(change.key, None)
             return
         dirty = self.dirty[tp]
         puts, deletes = dirty.puts, dirty.deletes
         dumps = orjson.dumps
         for change in changes:
             key = change.key
-            part = shadow.setdefault(WHOLE if scope is None else scope(key), {})
             if type(change) is StatePut:
                 value = change.value
                 part[key] = value
