@@ -30,6 +30,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check orchestrator tests bench scripts
+	$(BIN)/ruff format --check orchestrator tests bench scripts
 	$(BIN)/mypy orchestrator bench
 
 test: system setup lint

@@ -417,7 +417,7 @@ class WorkerProc:
             return -1.0
         return sum(
             float(value)
-            for found, value in re.findall(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M)
+            for found, value in re.findall(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.MULTILINE)
             if labels in found
         )
 
@@ -1025,8 +1025,10 @@ def _ms(v: float | None) -> float | None:
 
 def table(r: dict[str, Any]) -> str:
     lines = [
-        f"{'level':8} {'events/s':>10} {'CPU µs/event':>13} {'ratio to L3':>12}"
-        f"  (L3..L5: median of {len(r['L3'].get('runs', [0]))} runs; core: {r.get('core_build')})"
+        (
+            f"{'level':8} {'events/s':>10} {'CPU µs/event':>13} {'ratio to L3':>12}"
+            f"  (L3..L5: median of {len(r['L3'].get('runs', [0]))} runs; core: {r.get('core_build')})"
+        )
     ]
     l3 = r["L3"]["events_per_s"]
     for k in ("L3", "L4", "L5", "L6", "L6_exactly_once"):

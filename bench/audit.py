@@ -82,8 +82,10 @@ def measure(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, An
 
 def render(r: dict[str, Any]) -> str:
     lines = [
-        f"{'':8} {'events':>9} {'L6 ev/s':>9} {'replay ev/s':>12} {'1-proc ev/s':>12} "
-        f"{'1-proc peak RSS MB':>19} {'matched':>8}"
+        (
+            f"{'':8} {'events':>9} {'L6 ev/s':>9} {'replay ev/s':>12} {'1-proc ev/s':>12} "
+            f"{'1-proc peak RSS MB':>19} {'matched':>8}"
+        )
     ]
     for name in ("small", "large"):
         x = r[name]

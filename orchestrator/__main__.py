@@ -1,3 +1,5 @@
+"""`python -m orchestrator`: the command line (orchestrator.cli)."""
+
 from orchestrator.cli import main
 
 raise SystemExit(main())

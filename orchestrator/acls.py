@@ -58,9 +58,9 @@ def plan(
     def allow(
         role: str, resource: str, names: Iterable[str], ops: Iterable[str], pattern: str = "LITERAL"
     ) -> None:
-        for n in names:
-            for op in ops:
-                out.append(Acl(role, principals[role], resource, n, pattern, op))
+        out.extend(
+            Acl(role, principals[role], resource, n, pattern, op) for n in names for op in ops
+        )
 
     worker_reads = [
         "arrivals",

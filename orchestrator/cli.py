@@ -106,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb != "worker":
             quiet_client_logs()
         result: int = args.func(settings, args)
-        return result
     except (KafkaError, ssl.SSLError) as exc:
         return fail(EXIT_CONFIG, f"broker {broker}: {explain(exc)}")
     except ConfigError as exc:
@@ -124,3 +123,5 @@ def main(argv: list[str] | None = None) -> int:
         return fail(EXIT_CONFIG, f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         return 130
+    else:
+        return result

@@ -59,7 +59,7 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
             name = "<stdin>"
         else:
             try:
-                with open(source, "rb") as fh:
+                with Path(source).open("rb") as fh:
                     parsed = parse_lines(counted(fh, progress))
             except OSError as exc:
                 err(f"{source}: {exc.strerror}")

@@ -259,8 +259,10 @@ def what_next(kept: bool, window: str | None, run_dir: Path) -> list[str]:
         f"  orchestrator audit history {window or '<a window id above>'}",
         "  orchestrator audit champion churn --at now",
         "  orchestrator replay --since -1h        # re-derive the last hour's decisions, compare",
-        "  docker compose up --build              # Kafka, 2 workers, Prometheus, Grafana "
-        "(http://127.0.0.1:3000)",
+        (
+            "  docker compose up --build              # Kafka, 2 workers, Prometheus, Grafana "
+            "(http://127.0.0.1:3000)"
+        ),
     ]
 
 
@@ -365,8 +367,10 @@ def rollout_lines(
             staged.append(
                 (
                     at,
-                    f"{subject} challenger (beside {challenged.pop(subject, '-')}), champion "
-                    f"after {len(guard['observed'])} good live intervals",
+                    (
+                        f"{subject} challenger (beside {challenged.pop(subject, '-')}), champion "
+                        f"after {len(guard['observed'])} good live intervals"
+                    ),
                 )
             )
         elif guard is not None and guard["code"] == E_LIVE_DEGRADED:

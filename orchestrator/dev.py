@@ -99,7 +99,7 @@ def start_services(
     procs = []
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, cmd in wanted:
-        with open(run_dir / f"{prefix}-{name}.log", "ab") as log:
+        with (run_dir / f"{prefix}-{name}.log").open("ab") as log:
             procs.append(
                 (
                     name,

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
 import structlog
 
@@ -104,7 +104,7 @@ class Progress:
         while not self._stop.wait(step):
             last = self.tick(self.clock(), last)
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Self:
         self._started = self.clock()
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
         self._thread.start()

@@ -248,7 +248,7 @@ def generate(
     rng = random.Random(seed)
     specs = policies.dataset_specs()
     data = Phase("data", _interleave(rng, data_stream(specs, rng, windows)))
-    some = sorted(specs)[0]
+    some = min(specs)
     data.malformed = [
         (some.encode(), b"{this is not json"),
         (

@@ -1,0 +1,1 @@
+"""Build and report scripts of the repository (not part of the package)."""

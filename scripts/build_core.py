@@ -56,7 +56,7 @@ def build() -> int:
 
     clean()
     work = Path(tempfile.mkdtemp(prefix="mypyc-"))
-    here = os.getcwd()
+    here = Path.cwd()
     try:
         os.chdir(ROOT)
         setup(

@@ -131,9 +131,9 @@ def _lineage_text(r: dict[str, Any]) -> str:
             or "not decided"
         )
         lines.append(f"  window {w['window_id']}: {decided}")
-        for a in w["arrivals"]:
-            lines.append(
-                f"    arrival {a['event_id']} from {a['source']} at [{a['partition']}]@{a['offset']} "
-                f"{a['uri']} {a['checksum']} ({a['record_count']} records)"
-            )
+        lines.extend(
+            f"    arrival {a['event_id']} from {a['source']} at [{a['partition']}]@{a['offset']} "
+            f"{a['uri']} {a['checksum']} ({a['record_count']} records)"
+            for a in w["arrivals"]
+        )
     return "\n".join(lines)

@@ -188,7 +188,7 @@ def champion_at(trail: Trail, model: str, at_ms: int) -> ChampionState:
         raise UnknownSubject(f"no decisions recorded for model {model!r}")
     bad = conflicting(decisions)
     if bad:
-        subject, revision = sorted(bad)[0]
+        subject, revision = min(bad)
         raise AuditRefused(
             f"{subject} revision {revision} is recorded with two different contents: the "
             "champion cannot be told from this trail (`orchestrator replay` says which is right)"

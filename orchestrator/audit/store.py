@@ -78,8 +78,10 @@ def _table(name: str, key: str) -> str:
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    'CREATE TABLE IF NOT EXISTS positions (topic TEXT NOT NULL, "partition" INTEGER NOT NULL, '
-    'next_offset INTEGER NOT NULL, last_digest TEXT NOT NULL, PRIMARY KEY (topic, "partition"))',
+    (
+        'CREATE TABLE IF NOT EXISTS positions (topic TEXT NOT NULL, "partition" INTEGER NOT NULL, '
+        'next_offset INTEGER NOT NULL, last_digest TEXT NOT NULL, PRIMARY KEY (topic, "partition"))'
+    ),
     # rows keyed by where their record sits: every recorded copy is kept
     _table("decisions", '"partition", "offset"'),
     "CREATE INDEX IF NOT EXISTS decisions_by_subject ON decisions (subject_id)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -134,7 +135,7 @@ class Catalog:
             if self.specs[r].timestamp_type != "LogAppendTime"
         ]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[TopicSpec]:
         return iter(self.specs[r] for r in ROLES)
 
     @classmethod

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import orjson
@@ -154,7 +155,8 @@ def stated_digest(facts: VersionFacts) -> str | None:
 def to_update(facts: VersionFacts, digest: str) -> ModelUpdate | Skip:
     """The model.update for a version `problem` found nothing wrong with; a Skip when the
     contract still refuses it (a name too long, a payload over 1 MiB)."""
-    assert facts.run_id is not None and facts.run_metrics is not None
+    assert facts.run_id is not None
+    assert facts.run_metrics is not None
     code_version = facts.run_tags.get(TAG_CODE_VERSION) or facts.run_tags.get(GIT_COMMIT_TAG)
     try:
         update = ModelUpdate(
@@ -218,7 +220,7 @@ class AliasPlan:
 
 
 def plan_aliases(
-    record: ChampionRecord, current: Mapping[str, str], versions: Set[str]
+    record: ChampionRecord, current: Mapping[str, str], versions: AbstractSet[str]
 ) -> AliasPlan:
     """The alias moves that make `current` (alias -> MLflow version) mirror the record:
     `champion` on the champion, `challenger` on the challenger, each removed when the record

@@ -215,7 +215,7 @@ def build_app(
     if missing:
         log.warning(
             "commands of some actors cannot be verified: not ready until their keys are set",
-            missing={a: where for a, where in missing.items()},
+            missing=dict(missing.items()),
         )
     idle = sorted(n for n, s in specs.items() if s.idle_timeout_ms is not None)
     if idle and worker_key is None:

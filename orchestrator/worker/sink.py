@@ -74,7 +74,7 @@ class Sink:
     ) -> None:
         self.conn = conn
         self.linger_ms = linger_ms
-        self.names = {spec.role: spec.name for spec in catalog}
+        self.names: dict[str, str] = {spec.role: spec.name for spec in catalog}
         self.state_topic = catalog.name(state_role) if state_role else None
         self.state_limit = catalog.specs[state_role].message_limit if state_role else 0
         self.client_id = client_id
@@ -134,7 +134,9 @@ class Sink:
                 )
                 self.on_split(len(batches))
             for batch in batches:
-                pending.append(await producer.send_batch(batch, topic, partition=cp.tp.partition))
+                pending.append(  # noqa: PERF401 - each send is awaited in order
+                    await producer.send_batch(batch, topic, partition=cp.tp.partition)
+                )
         await _all(pending)
         pending = []
         for cp in cps:

@@ -97,7 +97,7 @@ class Workload:
     def records(self, n: int) -> list[Record]:
         """About n input records: arrivals and watermarks, model updates, commands."""
         rng = random.Random(self.seed)
-        clock = {d: self.base_ms for d in range(self.datasets)}
+        clock = dict.fromkeys(range(self.datasets), self.base_ms)
         accepted: dict[int, list[dict[str, Any]]] = {d: [] for d in range(self.datasets)}
         out: list[Record] = []
         seq = 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -30,6 +29,6 @@ def test_start_answers_and_stop_leaves_no_process(tmp_path: Path) -> None:
         started = time.monotonic()
         subprocess.run(["bash", str(KAFKA_SH), "stop", str(run)], timeout=120, check=True)
         stopped_in = time.monotonic() - started
-    assert not os.path.exists(f"/proc/{pid}")
+    assert not Path(f"/proc/{pid}").exists()
     assert stopped_in < 30  # SIGTERM was enough: the SIGKILL fallback comes only after 30 s
     assert "shut down completely" in (run / "kafka.log").read_text()

@@ -202,8 +202,8 @@ def test_prometheus_scrapes_a_real_worker(
     for expr in dashboard_exprs() + rule_exprs():
         answer = prom.query(substitute(expr, ALL))
         assert answer["status"] == "success", (expr, answer)
-    for expr in dashboard_exprs():
-        expr = substitute(expr, ALL)
+    for raw in dashboard_exprs():
+        expr = substitute(raw, ALL)
         wait_for(lambda expr=expr: bool(prom.query(expr)["data"]["result"]), timeout=30)
 
     # the variables list what the policies declare, and each value filters the panels to it

@@ -330,7 +330,7 @@ def test_the_controller_listener_takes_no_anonymous_client(secured: Secured) -> 
 
     props = (secured.run / "server.properties").read_text()
     assert "ANONYMOUS" not in props
-    port = re.search(r"^controller.quorum.voters=1@127.0.0.1:(\d+)$", props, re.M)
+    port = re.search(r"^controller.quorum.voters=1@127.0.0.1:(\d+)$", props, re.MULTILINE)
     assert port is not None
     controller = f"127.0.0.1:{port.group(1)}"
     plain = run_cli(

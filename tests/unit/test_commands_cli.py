@@ -128,7 +128,7 @@ def test_invalid_model_and_access_policies(
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError) as info:
         Policies.load(gates)
-    assert info.value.field == field and file.split("/")[-1] in info.value.file
+    assert info.value.field == field and file.rsplit("/", maxsplit=1)[-1] in info.value.file
 
 
 @pytest.mark.parametrize(

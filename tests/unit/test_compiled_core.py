@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-import orchestrator.core as core
 import orchestrator.core.engine
 import orchestrator.core.windows  # noqa: F401
+from orchestrator import core
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the tests that pin the event-time core's behaviour

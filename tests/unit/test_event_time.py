@@ -286,7 +286,6 @@ def test_window_id_and_digest_are_content_based() -> None:
 @pytest.mark.parametrize("cut", [1, 2, 3, 4, 5])
 def test_restore_from_changelog_continues_identically(cut: int) -> None:
     """Replaying the StatePut/StateDelete effects rebuilds a state that behaves identically."""
-
     events = [
         a("e1", "10:10:00"),
         a("e2", "10:50:00", "us"),

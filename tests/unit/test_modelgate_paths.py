@@ -316,7 +316,6 @@ def test_the_partition_hands_every_argument_to_the_model_s_gate() -> None:
     """Through the partition, a decision carries the source offsets, the decision time, the
     log position (trigger) and the orchestrator version it was given; the broker time judges
     a command; an unknown model's refusal names the model and the policy directory."""
-
     p = ModelPartition({"churn": gate().spec}, gate().access, "9.9.9")
     src = SourceOffset(topic="models.updates", partition=1, offset=5)
     trig = SourceOffset(topic="models.log", partition=1, offset=77)
