@@ -234,32 +234,41 @@ class Shell(Generic[E]):
     ) -> Output:
         """E_INTERNAL: the record to the dlq, the engine back to the state before it."""
         message = cut(f"{type(exc).__name__}: {exc}", 500)
-        log.error(
-            "record handling failed",
-            input=self.name,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            error=message,
-            where=traceback.format_exception(exc)[-2].strip()[:300],
+        where = traceback.format_exception(exc)[-2].strip()[:300]
+        return self._to_dlq(
+            tp, record, E_INTERNAL, message, now, "record handling failed", where=where
         )
-        self.on_internal(E_INTERNAL)
-        self._roll_back(tp, record)
-        return dlq_output(record, E_INTERNAL, message, None, now, self.logic.dlq_limit)
 
     def _refuse(self, tp: TopicPartition, record: InputRecord, why: str, now: datetime) -> Output:
         """E_OUTPUT_TOO_LARGE: the record to the dlq, the engine back to the state before it."""
+        event = "record refused: an output would not fit its topic"
+        return self._to_dlq(tp, record, E_OUTPUT_TOO_LARGE, why, now, event)
+
+    def _to_dlq(
+        self,
+        tp: TopicPartition,
+        record: InputRecord,
+        code: str,
+        message: str,
+        now: datetime,
+        event: str,
+        **context: str,
+    ) -> Output:
+        """Logged and counted under `code`; the state the record changed rolled back; the
+        record to the dlq with `message`."""
         log.error(
-            "record refused: an output would not fit its topic",
+            event,
             input=self.name,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            reason=why,
+            code=code,
+            error=message,
+            **context,
         )
-        self.on_internal(E_OUTPUT_TOO_LARGE)
+        self.on_internal(code)
         self._roll_back(tp, record)
-        return dlq_output(record, E_OUTPUT_TOO_LARGE, why, None, now, self.logic.dlq_limit)
+        return dlq_output(record, code, message, None, now, self.logic.dlq_limit)
 
     def _roll_back(self, tp: TopicPartition, record: InputRecord) -> None:
         """The state the record may have changed back to what it was, and the record skipped."""

@@ -94,6 +94,17 @@ class Sink:
             **kw,
         )
 
+    async def _transactional(self, transactional_id: str) -> AIOKafkaProducer:
+        """A started transactional producer: starting it fences every earlier holder of
+        `transactional_id` (and aborts its open transaction)."""
+        producer = self._producer(transactional_id=transactional_id)
+        try:
+            await asyncio.wait_for(producer.start(), 2 * self.timeout_s)
+        except BaseException:
+            await _kill(producer)
+            raise
+        return producer
+
     async def _send_outputs(
         self, producer: AIOKafkaProducer, outputs: Sequence[Output]
     ) -> list[asyncio.Future[Any]]:
@@ -222,13 +233,7 @@ class AtLeastOnceSink(Sink):
         worker held the partition before (its next checkpoint of it is refused)."""
         if not self.fence_state or tp in self.state_producers:
             return
-        producer = self._producer(transactional_id=self.transactional_id(tp))
-        try:
-            await asyncio.wait_for(producer.start(), 2 * self.timeout_s)
-        except BaseException:
-            await _kill(producer)
-            raise
-        self.state_producers[tp] = producer
+        self.state_producers[tp] = await self._transactional(self.transactional_id(tp))
 
     async def close(self, tp: TopicPartition) -> None:
         await _stop(self.state_producers.pop(tp, None))
@@ -300,13 +305,7 @@ class ExactlyOnceSink(Sink):
         and aborts that holder's open transaction."""
         if tp in self.producers:
             return
-        producer = self._producer(transactional_id=self.transactional_id(tp))
-        try:
-            await asyncio.wait_for(producer.start(), 2 * self.timeout_s)
-        except BaseException:
-            await _kill(producer)
-            raise
-        self.producers[tp] = producer
+        self.producers[tp] = await self._transactional(self.transactional_id(tp))
 
     async def close(self, tp: TopicPartition) -> None:
         """Forget `tp`: an open transaction is aborted (its state was not checkpointed)."""
