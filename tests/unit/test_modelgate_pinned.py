@@ -20,7 +20,7 @@ from orchestrator.core.effects import (
     StatePut,
     TrainingRequest,
 )
-from orchestrator.core.modelgate import SEP, ModelGate
+from orchestrator.core.modelgate import SEP, ModelGate, PrimaryMetric
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.core.modelstate import COMMAND_SKEW_MS
 from orchestrator.core.promotion import IllegalTransition, next_state
@@ -316,3 +316,26 @@ def test_ids_holding_the_key_separator_survive_a_restore() -> None:
     q = ModelPartition.restore({"churn": spec}, access, "t", sorted(p.snapshot().items()))
     assert q.snapshot() == p.snapshot()
     assert f"v{SEP}1" in q.gates["churn"].versions
+
+
+@pytest.mark.parametrize("with_champion", [False, True], ids=["first-version", "challenger"])
+def test_a_version_without_its_primary_metric_fails_the_regression_check(
+    with_champion: bool,
+) -> None:
+    """The primary metric is not among the required ones and no threshold names it: only the
+    regression check can see it missing. It fails with E_METRIC_MISSING (observed None), with or
+    without a champion to compare with, and the version is rejected."""
+    g = gate()
+    g.spec = replace(g.spec, primary=PrimaryMetric("f1", "max", 0.01))
+    data(g, W1)
+    if with_champion:
+        assert outcome(g.handle(update("v1", f1=0.9), SRC, AT)) == ("promote",)
+    effects = g.handle(update("v2"), SRC, AT)
+    assert outcome(effects) == ("reject",)
+    (regression,) = (c for c in decisions(effects)[0].checks if c.name == "regression")
+    assert (regression.passed, regression.code, regression.observed) == (
+        False,
+        "E_METRIC_MISSING",
+        None,
+    )
+    assert g.champion == ("v1" if with_champion else None)

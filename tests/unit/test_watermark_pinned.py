@@ -4,10 +4,13 @@ idle timeout (SPEC §3)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator.core.idle import idle_watermarks
-from orchestrator.core.policy import DatasetSpec
+from orchestrator.core.policy import ORCHESTRATOR_SOURCE, DatasetSpec
 from orchestrator.core.watermark import NEG_INF, Watermarks
+from tests.conftest import examples
 
 KEY = b"example-worker-key-tests-only"
 IDLE = DatasetSpec(
@@ -65,3 +68,37 @@ def test_datasets_without_an_idle_timeout_do_not_hide_later_ones(skipped: str) -
     now = 1_800_000_000.0
     out = idle_watermarks(specs, {skipped: now - 9999, "clicks": now - 9999}, now, KEY)
     assert [w.dataset for w in out] == ["clicks"]
+
+
+SOURCES = ("eu", "us", "ap", ORCHESTRATOR_SOURCE)
+
+
+@settings(**examples(300))
+@given(
+    required=st.frozensets(st.sampled_from(SOURCES[:3])),
+    observations=st.lists(
+        st.tuples(st.sampled_from(SOURCES), st.integers(-(2**40), 2**40)), max_size=40
+    ),
+)
+def test_the_dataset_watermark_is_the_spec_formula_and_never_goes_back(
+    required: frozenset[str], observations: list[tuple[str, int]]
+) -> None:
+    """For any order of observations: each source's watermark is the max it was offered, WM(D)
+    is SPEC §3's formula over them at every step (min over the required sources, else max over
+    all; the orchestrator's idle watermark speaking for the dataset), and WM(D) never goes back."""
+    wms = Watermarks(required)
+    offered: dict[str, int] = {}
+    before = wms.value
+    for source, candidate in observations:
+        changed = wms.observe(source, candidate)
+        assert changed is (candidate > offered.get(source, NEG_INF))
+        offered[source] = max(candidate, offered.get(source, NEG_INF))
+        assert wms.sources == offered
+        if required:
+            formula = min(offered.get(s, NEG_INF) for s in required)
+        else:
+            formula = max(offered.values())
+        formula = max(formula, offered.get(ORCHESTRATOR_SOURCE, NEG_INF))
+        assert wms.value == formula
+        assert wms.value >= before
+        before = wms.value
