@@ -21,17 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import (
-    ROOT,
-    EventSource,
-    log,
-    make_gates,
-    make_topics,
-    own_kafka,
-    produce,
-    replay_process,
-    worker_run,
-)
+from bench import ROOT, log
+from bench.kafka import own_kafka
+from bench.procs import replay_process, worker_run
+from bench.workload import EventSource, make_gates, make_topics, produce
 from orchestrator.kafka.connect import connection
 from orchestrator.settings import Settings
 

@@ -22,18 +22,11 @@ from typing import Any
 
 import orjson
 
-from bench.__main__ import (
-    ROOT,
-    EventSource,
-    audit_index,
-    fresh,
-    log,
-    make_gates,
-    own_kafka,
-    produce,
-    replay_process,
-    worker_run,
-)
+from bench import ROOT, log
+from bench.audit_index import audit_index
+from bench.kafka import fresh, own_kafka
+from bench.procs import replay_process, worker_run
+from bench.workload import EventSource, make_gates, produce
 from orchestrator.kafka.connect import connection
 from orchestrator.policies import Policies
 from orchestrator.replay import Range, replay
