@@ -18,15 +18,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from bench import ROOT, log
 from bench.kafka import own_kafka
 from bench.procs import replay_process, worker_run
+from bench.results import ReplayProcessRun, WorkerRun
 from bench.workload import EventSource, make_gates, make_topics, produce
 from orchestrator.kafka.connect import connection
 from orchestrator.settings import Settings
+
+
+class Round(TypedDict):
+    """One side's run in one round: its worker, and replay in one process."""
+
+    L6: WorkerRun
+    replay: ReplayProcessRun
 
 
 def worktree(rev: str, tmp: Path) -> Path:
@@ -52,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     base = worktree(args.baseline, tmp)
     gates = make_gates(tmp / "gates")
     sides = {"baseline": base, "head": ROOT}
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+    results: dict[str, list[Round]] = {name: [] for name in sides}
     with contextlib.ExitStack() as stack:
         # the worktree goes last, whatever happens: after the broker has stopped
         stack.callback(
@@ -90,21 +99,21 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 worker.stop()
                 rp = replay_process(conn, topics, gates, tmp, root)
-                results[name].append({"L6": l6, "replay": rp})
+                results[name].append(Round(L6=l6, replay=rp))
 
-    def med(name: str, part: str, field: str) -> float:
-        return float(statistics.median(run[part][field] for run in results[name]))
+    def med(name: str, figure: Callable[[Round], float]) -> float:
+        return float(statistics.median(figure(run) for run in results[name]))
 
-    rows = [
-        ("worker events/s", "L6", "events_per_s"),
-        ("worker CPU µs/event", "L6", "cpu_us_per_event"),
-        ("replay events/s (1 process)", "replay", "events_per_s"),
-        ("replay peak RSS MB", "replay", "peak_rss_mb"),
+    rows: list[tuple[str, Callable[[Round], float]]] = [
+        ("worker events/s", lambda run: run["L6"]["events_per_s"]),
+        ("worker CPU µs/event", lambda run: run["L6"]["cpu_us_per_event"]),
+        ("replay events/s (1 process)", lambda run: run["replay"]["events_per_s"]),
+        ("replay peak RSS MB", lambda run: run["replay"]["peak_rss_mb"]),
     ]
     print(f"A/B: {args.events} events, {args.rounds} rounds, baseline {args.baseline}")
     print(f"{'':30} {'baseline':>10} {'head':>10} {'head/baseline':>14}")
-    for label, part, field in rows:
-        b, h = med("baseline", part, field), med("head", part, field)
+    for label, figure in rows:
+        b, h = med("baseline", figure), med("head", figure)
         print(f"{label:30} {b:>10.1f} {h:>10.1f} {h / b:>14.2f}")
     matched = all(run["replay"]["matched"] for runs in results.values() for run in runs)
     print(f"replay matched in every run: {matched}")

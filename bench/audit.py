@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import orjson
 
@@ -26,6 +26,7 @@ from bench import ROOT, log
 from bench.audit_index import audit_index
 from bench.kafka import fresh, own_kafka
 from bench.procs import replay_process, worker_run
+from bench.results import AuditIndexRun, ReplayProcessRun, WorkerRun
 from bench.workload import EventSource, make_gates, produce
 from orchestrator.kafka.connect import connection
 from orchestrator.policies import Policies
@@ -33,10 +34,49 @@ from orchestrator.replay import Range, replay
 from orchestrator.settings import Settings
 
 
-def measure(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any]:
+class ParallelReplayRun(TypedDict):
+    """Replay in this process, one forked process per CPU."""
+
+    events_per_s: float
+    end_to_end_events_per_s: float
+    processes: int
+    matched: bool
+
+
+class LogFigures(TypedDict):
+    """One log: the worker that wrote it, replay of it (one process and one per CPU), its index."""
+
+    events: int
+    L6: WorkerRun
+    replay_1: ReplayProcessRun
+    replay: ParallelReplayRun
+    audit_index: AuditIndexRun
+
+
+AuditRatios = TypedDict(
+    "AuditRatios",
+    {
+        "replay_peak_rss large/small": float,
+        "replay/L6 (large)": float,
+        "replay end to end/L6 (large)": float,
+        "replay 1 process/L6 (large)": float,
+        "audit index build peak RSS large/small": float,
+    },
+)
+
+
+class AuditResults(TypedDict):
+    """What `python -m bench.audit` writes (`--json`)."""
+
+    small: LogFigures
+    large: LogFigures
+    ratios: AuditRatios
+
+
+def measure(args: argparse.Namespace, bootstrap: str, tmp: Path) -> AuditResults:
     conn = connection(Settings(), bootstrap)
     gates = make_gates(tmp / "gates")
-    results: dict[str, Any] = {}
+    logs: dict[str, LogFigures] = {}
     for name, n in (("small", args.small), ("large", args.large)):
         log(f"{name}: {n} events through a worker ...")
         topics, catalog = fresh(conn, tmp, f"audit-{name}", args.partitions)
@@ -49,17 +89,17 @@ def measure(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, An
         started = time.perf_counter()
         with replay(conn, catalog, Policies.load(gates), {}, Range()) as report:
             wall = time.perf_counter() - started
-            parallel = {
-                "events_per_s": report.events / report.seconds,
-                "end_to_end_events_per_s": report.events / wall,
-                "processes": len(os.sched_getaffinity(0)),
-                "matched": report.ok,
-            }
-        results[name] = {"events": n, "L6": l6, "replay_1": one, "replay": parallel}
+            parallel = ParallelReplayRun(
+                events_per_s=report.events / report.seconds,
+                end_to_end_events_per_s=report.events / wall,
+                processes=len(os.sched_getaffinity(0)),
+                matched=report.ok,
+            )
         log(f"{name}: audit index ...")
-        results[name]["audit_index"] = audit_index(conn, topics, catalog, tmp)
-    small, large = results["small"], results["large"]
-    results["ratios"] = {
+        index = audit_index(conn, topics, catalog, tmp)
+        logs[name] = LogFigures(events=n, L6=l6, replay_1=one, replay=parallel, audit_index=index)
+    small, large = logs["small"], logs["large"]
+    ratios: AuditRatios = {
         "replay_peak_rss large/small": large["replay_1"]["peak_rss_mb"]
         / small["replay_1"]["peak_rss_mb"],
         "replay/L6 (large)": large["replay"]["events_per_s"] / large["L6"]["events_per_s"],
@@ -70,26 +110,25 @@ def measure(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, An
         "audit index build peak RSS large/small": large["audit_index"]["build_peak_rss_mb"]
         / small["audit_index"]["build_peak_rss_mb"],
     }
-    return results
+    return AuditResults(small=small, large=large, ratios=ratios)
 
 
-def render(r: dict[str, Any]) -> str:
+def render(r: AuditResults) -> str:
     lines = [
         (
             f"{'':8} {'events':>9} {'L6 ev/s':>9} {'replay ev/s':>12} {'1-proc ev/s':>12} "
             f"{'1-proc peak RSS MB':>19} {'matched':>8}"
         )
     ]
-    for name in ("small", "large"):
-        x = r[name]
+    for name, x in (("small", r["small"]), ("large", r["large"])):
         lines.append(
             f"{name:8} {x['events']:>9} {x['L6']['events_per_s']:>9.0f} "
             f"{x['replay']['events_per_s']:>12.0f} {x['replay_1']['events_per_s']:>12.0f} "
             f"{x['replay_1']['peak_rss_mb']:>19.1f} "
             f"{x['replay']['matched'] and x['replay_1']['matched']!s:>8}"
         )
-    for name in ("small", "large"):
-        ix = r[name]["audit_index"]
+    for name, figures in (("small", r["small"]), ("large", r["large"])):
+        ix = figures["audit_index"]
         lines.append(
             f"audit index ({name}): {ix['records']} records ({ix['decisions']} decisions) in "
             f"{ix['build_seconds']:.1f} s ({ix['build_records_per_s']:.0f} records/s), peak RSS "
