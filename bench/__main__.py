@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     results = ladder(args)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     # the keys in the order `Results` declares them, the order the bench has always written
+    # (rss_growth_ratio, set only with two RSS points or more, goes after rss_mb)
     fields: Mapping[str, object] = results
     ordered = {key: fields[key] for key in Results.__annotations__ if key in fields}
     Path(args.json).write_text(json.dumps(ordered, indent=2))
