@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from orchestrator.contracts.records import (
     AuditDecision,
@@ -15,7 +15,7 @@ from orchestrator.contracts.records import (
     SourceOffset,
     Subject,
 )
-from orchestrator.core.digest import digest, wire_json
+from orchestrator.core.digest import digest
 
 SubjectKind = Literal["data_window", "model_version", "command"]
 
@@ -78,51 +78,3 @@ def make_decision(
         trigger=trigger,
         model=model,
     )
-
-
-def _offset(o: SourceOffset) -> dict[str, Any]:
-    return {"topic": o.topic, "partition": o.partition, "offset": o.offset}
-
-
-def _check(c: Check) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": c.name, "passed": c.passed, "severity": c.severity}
-    if c.observed is not None:
-        out["observed"] = c.observed
-    if c.expected is not None:
-        out["expected"] = c.expected
-    out["code"] = c.code
-    return out
-
-
-def decision_wire(d: AuditDecision) -> bytes:
-    """The decision's wire form, `encode(d)`, written straight from its fields (one decision
-    per fired window: pydantic's serializer cost ~66 µs for a window of 50 arrivals). Same keys
-    in the same order, None fields left out; `tests/unit/test_decision_wire.py` proves the
-    bytes equal on every decision the gates make and on generated ones."""
-    inputs = d.inputs
-    out: dict[str, Any] = {
-        "type": d.type,
-        "v": d.v,
-        "decision_id": d.decision_id,
-        "subject": {"kind": d.subject.kind, "id": d.subject.id},
-        "revision": d.revision,
-        "outcome": d.outcome,
-        "gate": {"name": d.gate.name, "version": d.gate.version, "digest": d.gate.digest},
-        "checks": [_check(c) for c in d.checks],
-        "inputs": {
-            "event_ids": inputs.event_ids,
-            "digest": inputs.digest,
-            "offsets": [_offset(o) for o in inputs.offsets],
-        },
-    }
-    for name in ("watermark", "supersedes", "champion_before", "champion_after"):
-        value = getattr(d, name)
-        if value is not None:
-            out[name] = value
-    out["decided_at"] = d.decided_at
-    out["orchestrator_version"] = d.orchestrator_version
-    if d.trigger is not None:
-        out["trigger"] = _offset(d.trigger)
-    if d.model is not None:
-        out["model"] = d.model
-    return wire_json(out)

@@ -25,9 +25,3 @@ def digest_of_fields(fields: dict[str, Any]) -> str:
     """`digest` of a dict whose datetimes are UTC: what `digest(to_jsonable(model))` gives for
     a model with these field values, without the model's serializer."""
     return "sha256:" + hashlib.sha256(orjson.dumps(fields, option=_FIELDS_OPTIONS)).hexdigest()
-
-
-def wire_json(fields: dict[str, Any]) -> bytes:
-    """Compact JSON of JSON-ready values whose datetimes are UTC, written as a contract's
-    `encode` writes them (UTC with `Z`); keys in the given order."""
-    return orjson.dumps(fields, option=orjson.OPT_UTC_Z)

@@ -58,8 +58,9 @@ class WindowFired:
     """A window revision fired: its manifest goes to `data.windows` and the data gate."""
 
     manifest: WindowManifest
-    #: the manifest's wire form (`encode(manifest)`, built by the core from the same values)
-    wire: bytes
+    #: the manifest's wire fields, JSON-ready in wire order (what `encode(manifest)` writes,
+    #: built by the core from the same values; `contracts.wire.wire_json` gives the bytes)
+    wire: dict[str, Any]
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter
 from orchestrator.contracts.events import DataArrival, DataWatermark
 from orchestrator.contracts.records import ArrivalRef, WindowManifest
 from orchestrator.core.datagate import DataGate
-from orchestrator.core.digest import digest, digest_of_fields, wire_json
+from orchestrator.core.digest import digest, digest_of_fields
 from orchestrator.core.effects import (
     Accepted,
     Decided,
@@ -406,12 +406,12 @@ class DatasetWindows:
             effects.append(StateDelete(self._key("a", event_id)))
         return effects
 
-    def _manifest(self, window: OpenWindow, wm: int) -> tuple[WindowManifest, bytes]:
-        """The fired revision's manifest, and its wire form built from the same values.
+    def _manifest(self, window: OpenWindow, wm: int) -> tuple[WindowManifest, dict[str, Any]]:
+        """The fired revision's manifest, and its wire fields built from the same values.
 
-        The wire form is written straight from the values the model is validated from, as
-        `encode(manifest)` would write it, without the model's serializer (tests check the two
-        are byte-equal on every manifest the property and golden tests fire)."""
+        The wire fields are what `encode(manifest)` would write, as JSON-ready values in wire
+        order, without the model's serializer; the pipeline writes their bytes (tests check the
+        two are byte-equal on every manifest the property and golden tests fire)."""
         spec = self.spec
         arrivals = sorted(
             window.arrivals.values(), key=lambda a: (a["partition"], a["offset"], a["event_id"])
@@ -444,7 +444,7 @@ class DatasetWindows:
         ]
         # One validation of the whole manifest (arrivals included), in pydantic's core: cheaper
         # than constructing 60 ArrivalRef models in Python (~2.4 against ~8 µs an arrival).
-        return _MANIFEST.validate_python(fields), wire_json(wire)
+        return _MANIFEST.validate_python(fields), wire
 
     # -- recovery ----------------------------------------------------------------------------
 

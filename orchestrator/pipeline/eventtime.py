@@ -7,30 +7,17 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from orchestrator.contracts.codec import decode, encode
+from orchestrator.contracts.codec import decode
 from orchestrator.contracts.events import DataArrival, DataWatermark
-from orchestrator.contracts.modellog import notice_record
-from orchestrator.contracts.records import LateRecord, SourceOffset
+from orchestrator.contracts.records import SourceOffset
 from orchestrator.core.datagate import DataGate
-from orchestrator.core.decision import decision_wire
-from orchestrator.core.effects import (
-    Accepted,
-    Decided,
-    Duplicate,
-    Notified,
-    Rejected,
-    StateDelete,
-    StatePut,
-    TooLate,
-    WindowFired,
-)
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
-from orchestrator.core.timeutil import from_ms
 from orchestrator.core.windows import SEP
 from orchestrator.errors import E_UNTRUSTED_TIME, ContractError
-from orchestrator.pipeline.records import Applied, InputRecord, Output, dlq_output, record_key
+from orchestrator.pipeline.records import Applied, InputRecord, record_key
 from orchestrator.pipeline.recordtime import LOG_APPEND_TIME, BrokerTime, RecordTime
+from orchestrator.pipeline.render import Scene, invalid, refused, render
 
 
 class EventTimeLogic:
@@ -85,87 +72,22 @@ class EventTimeLogic:
             )
         except ContractError as exc:
             engine.skip(offset)
-            return Applied(
-                "invalid",
-                "dlq",
-                [dlq_output(record, exc.code, exc.message, exc.event_id, now, self.dlq_limit)],
-                code=exc.code,
-                event_id=exc.event_id,
-            )
+            return invalid(record, exc, now, self.dlq_limit)
         time = record.timestamp
         if not (self._broker and record.timestamp_type == LOG_APPEND_TIME and time >= 0):
             judged = self.record_time.arrival_ms(record, now)
             if type(judged) is str:  # no record time to judge its event time against: refused
                 engine.skip(offset)
-                return Applied(
+                return refused(
+                    record,
+                    E_UNTRUSTED_TIME,
+                    judged,
+                    event.event_id,
+                    now,
+                    self.dlq_limit,
                     event.type,
-                    "dlq",
-                    [
-                        dlq_output(
-                            record, E_UNTRUSTED_TIME, judged, event.event_id, now, self.dlq_limit
-                        )
-                    ],
-                    code=E_UNTRUSTED_TIME,
-                    event_id=event.event_id,
                 )
             time = cast(int, judged)
         effects = engine.handle(event, partition, offset, now, time)
-        out = Applied(event.type, "applied", effects=effects)
-        outputs, state = out.outputs, out.state
-        for effect in effects:
-            kind = type(effect)
-            if kind is StatePut or kind is StateDelete:
-                state.append(effect)  # type: ignore[arg-type]
-            elif kind is Accepted:
-                out.fate = "accepted"
-            elif kind is WindowFired:
-                fired = cast(WindowFired, effect)
-                outputs.append(Output("windows", fired.manifest.dataset.encode(), fired.wire))
-            elif kind is Decided:
-                d = cast(Decided, effect).decision
-                outputs.append(Output("audit", d.subject.id.encode(), decision_wire(d)))
-            elif kind is Notified:
-                n = cast(Notified, effect)
-                source = SourceOffset(topic=self.topic, partition=partition, offset=offset)
-                outputs.append(
-                    Output(
-                        "model_log",
-                        n.model.encode(),
-                        notice_record(n.window_id, n.outcome, n.decision_id, source),
-                    )
-                )
-            elif kind is TooLate:
-                late = cast(TooLate, effect)
-                out.fate = "late"
-                outputs.append(
-                    Output(
-                        "late",
-                        late.event.dataset.encode(),
-                        encode(
-                            LateRecord(
-                                code=late.code,
-                                window_id=late.window_id,
-                                watermark=from_ms(late.watermark_ms),
-                                event=late.event,
-                                partition=late.partition,
-                                offset=late.offset,
-                            )
-                        ),
-                    )
-                )
-            elif kind is Rejected:
-                rejected = cast(Rejected, effect)
-                out.fate, out.code = "dlq", rejected.code
-                outputs.append(
-                    dlq_output(
-                        record,
-                        rejected.code,
-                        rejected.message,
-                        rejected.event_id,
-                        now,
-                        self.dlq_limit,
-                    )
-                )
-            elif kind is Duplicate:
-                out.fate = "duplicate"
-        return out
+        source = SourceOffset(topic=self.topic, partition=partition, offset=offset)
+        return render(event.type, effects, Scene(record, now, self.dlq_limit, source))

@@ -17,24 +17,17 @@ from orchestrator.contracts.modellog import (
     parse_entry,
     received_bytes,
 )
-from orchestrator.contracts.records import ChampionRecord, SourceOffset
+from orchestrator.contracts.records import SourceOffset
 from orchestrator.core.access import AccessSpec
-from orchestrator.core.decision import decision_wire
-from orchestrator.core.effects import (
-    ChampionChanged,
-    Decided,
-    Rejected,
-    StateDelete,
-    StatePut,
-    TrainingRequest,
-)
+from orchestrator.core.effects import StatePut
 from orchestrator.core.modelgate import SEP, ModelInput
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.core.modelspec import ModelGateSpec
 from orchestrator.core.position import Positioned
 from orchestrator.errors import E_UNKNOWN_MODEL, ContractError
-from orchestrator.pipeline.records import Applied, InputRecord, Output, dlq_output, record_key
+from orchestrator.pipeline.records import Applied, InputRecord, Output, record_key
 from orchestrator.pipeline.recordtime import BrokerTime, RecordTime
+from orchestrator.pipeline.render import Scene, invalid, refused, render
 
 
 class Cursor(Positioned):
@@ -70,19 +63,14 @@ class RouterLogic:
         try:
             event = decode(record.value, record.key, topic_role=self.roles[record.topic])
         except ContractError as exc:
-            return Applied(
-                "invalid",
-                "dlq",
-                [dlq_output(record, exc.code, exc.message, exc.event_id, now, self.dlq_limit)],
-                code=exc.code,
-                event_id=exc.event_id,
-            )
+            return invalid(record, exc, now, self.dlq_limit)
         routed = cast(RoutedEvent, event)
         model = model_of(routed)
         if self.models is not None and model not in self.models:
             message = f"field 'model': no policy for model {model!r} in gates/models"
-            out = dlq_output(record, E_UNKNOWN_MODEL, message, event.event_id, now, self.dlq_limit)
-            return Applied(event.type, "dlq", [out], code=E_UNKNOWN_MODEL, event_id=event.event_id)
+            return refused(
+                record, E_UNKNOWN_MODEL, message, event.event_id, now, self.dlq_limit, event.type
+            )
         source = SourceOffset(topic=record.topic, partition=record.partition, offset=record.offset)
         entry = event_record(record.value or b"", source, self.record_time.command_ms(record, now))
         return Applied(event.type, "routed", [Output("model_log", model.encode(), entry)])
@@ -128,59 +116,19 @@ class ModelLogic:
             entry = parse_entry(record.value)
         except ContractError as exc:  # only our own router and data gate write here
             engine.skip(record.offset)
-            return Applied(
-                "invalid",
-                "dlq",
-                [dlq_output(record, exc.code, exc.message, None, now, self.dlq_limit)],
-                code=exc.code,
-            )
+            return invalid(record, exc, now, self.dlq_limit, named=False)
         item: ModelInput = entry if isinstance(entry, DataNotice) else entry.event
         model = (record.key or b"").decode("utf-8", "replace")
         trigger = SourceOffset(topic=self.topic, partition=record.partition, offset=record.offset)
         received = entry.timestamp if isinstance(entry, LoggedEvent) else None
         effects = engine.handle(model, item, entry.source, record.offset, now, trigger, received)
-        out = Applied(
-            entry.event.type if isinstance(entry, LoggedEvent) else "data.notice",
-            "applied",
-            item=item,
-        )
-        out.effects = effects
-        for effect in effects:
-            if isinstance(effect, StatePut | StateDelete):
-                out.state.append(effect)
-            elif isinstance(effect, Decided):
-                d = effect.decision
-                out.outputs.append(Output("audit", d.subject.id.encode(), decision_wire(d)))
-            elif isinstance(effect, ChampionChanged):
-                champion = ChampionRecord(
-                    model=effect.model,
-                    version=effect.version,
-                    decision_id=effect.decision_id,
-                    since=now,
-                    challenger=effect.challenger,
-                )
-                out.outputs.append(Output("champions", effect.model.encode(), encode(champion)))
-            elif isinstance(effect, TrainingRequest):
-                r = effect.request
-                out.outputs.append(Output("training", r.model.encode(), encode(r)))
-            elif isinstance(effect, Rejected):
-                out.fate, out.code = "dlq", effect.code
-                # the bytes the router received (entries written before it kept them: re-encoded)
-                wire = (
-                    (received_bytes(record.value or b"") or encode(item))
-                    if not isinstance(item, DataNotice)
-                    else record.value
-                )
-                out.outputs.append(
-                    dlq_output(
-                        record,
-                        effect.code,
-                        effect.message,
-                        effect.event_id,
-                        now,
-                        self.dlq_limit,
-                        value=wire,
-                        source=entry.source,
-                    )
-                )
-        return out
+        event_type = entry.event.type if isinstance(entry, LoggedEvent) else "data.notice"
+
+        def original() -> bytes | None:
+            """The bytes the router received (entries written before it kept them: re-encoded)."""
+            if isinstance(item, DataNotice):
+                return record.value
+            return received_bytes(record.value or b"") or encode(item)
+
+        scene = Scene(record, now, self.dlq_limit, original=original, original_source=entry.source)
+        return render(event_type, effects, scene, item)

@@ -19,10 +19,10 @@ and replay drive it alike.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import orjson
 import structlog
@@ -34,6 +34,7 @@ from orchestrator.core.digest import digest
 from orchestrator.core.effects import StatePut
 from orchestrator.core.position import POSITION_KEY
 from orchestrator.errors import E_INTERNAL, E_OUTPUT_TOO_LARGE
+from orchestrator.pipeline.observer import Observer
 from orchestrator.pipeline.records import Applied, InputRecord, Output, StateChange, dlq_output
 
 log = structlog.get_logger("orchestrator.shell")
@@ -53,6 +54,7 @@ WHOLE = ""
 
 E = TypeVar("E", bound=Engine)
 E_contra = TypeVar("E_contra", bound=Engine, contravariant=True)
+E_co = TypeVar("E_co", bound=Engine, covariant=True)
 
 
 class Logic(Protocol[E]):
@@ -61,6 +63,13 @@ class Logic(Protocol[E]):
     def new_engine(self) -> E: ...
 
     def apply(self, engine: E, record: InputRecord, now: datetime) -> Applied: ...
+
+
+@runtime_checkable
+class Stateful(Protocol[E_co]):
+    """A logic whose engines keep state: rebuilt from the changelog's latest entries."""
+
+    def restore(self, entries: list[tuple[str, Any]]) -> E_co: ...
 
 
 class Scoped(Protocol[E_contra]):
@@ -99,40 +108,29 @@ class Checkpoint:
     position: int
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Shell(Generic[E]):
-    """Engines per partition of one input, driven through `logic`; `restore` rebuilds an engine
-    from changelog entries (None: a stateless input, whose position is the committed offset)."""
+    """Engines per partition of one input, driven through `logic`. A logic with `restore`
+    (`Stateful`) keeps state, rebuilt from changelog entries; one without is a stateless input,
+    whose position is the committed offset. `observer` hears what happened (the worker's
+    metrics and logs); replay and tests leave it out."""
 
     def __init__(
         self,
         name: str,
         logic: Logic[E],
         *,
-        restore: Callable[[list[tuple[str, Any]]], E] | None,
-        observe: Callable[[Applied, InputRecord], None] | None = None,
-        after_batch: Callable[[], None] | None = None,
-        on_internal: Callable[[str], None] | None = None,
-        on_forget: Callable[[E], None] | None = None,
+        observer: Observer[E] | None = None,
         keep_changelog: bool = True,
         limits: dict[str, int] | None = None,
     ) -> None:
         self.name = name
         self.logic = logic
-        self._restore = restore
+        self._stateful: Stateful[E] | None = logic if isinstance(logic, Stateful) else None
         #: topic role -> the largest record its topic takes (None: not checked)
         self.limits = limits
         scoped = all(hasattr(logic, m) for m in ("scope", "record_scope", "rebuild"))
         self._scoped: Scoped[E] | None = logic if scoped else None  # type: ignore[assignment]
-        self.observe = observe or (lambda applied, record: None)
-        #: called after each batch (the worker counts its metrics per batch, not per record)
-        self.after_batch = after_batch or (lambda: None)
-        self.on_internal = on_internal or (lambda code: None)
-        #: called with the engine of each partition forgotten (the worker drops its metrics)
-        self.on_forget = on_forget or (lambda engine: None)
+        self.observer: Observer[E] = observer or Observer()
         #: False (replay): state is only kept as entries, nothing is staged for a changelog
         self.keep_changelog = keep_changelog
         self.engines: dict[TopicPartition, E] = {}
@@ -144,15 +142,16 @@ class Shell(Generic[E]):
 
     @property
     def stateful(self) -> bool:
-        return self._restore is not None
+        return self._stateful is not None
 
     # -- partitions -------------------------------------------------------------------------
 
     def restore(self, tp: TopicPartition, entries: dict[str, Any]) -> E:
         """Install the engine rebuilt from `entries` (the changelog's latest value per key)."""
-        assert self._restore is not None
-        engine = self._restore(list(entries.items()))
+        assert self._stateful is not None
+        engine = self._stateful.restore(list(entries.items()))
         self.engines[tp] = engine
+        self.observer.restored(engine)
         shadow: dict[str, dict[str, Any]] = {}
         scope = self._scoped.scope if self._scoped is not None else None
         for key, value in entries.items():
@@ -184,7 +183,7 @@ class Shell(Generic[E]):
             self._taken.pop(tp, None)
             engine = self.engines.pop(tp, None)
             if engine is not None:
-                self.on_forget(engine)
+                self.observer.forgotten(engine)
             self.shadow.pop(tp, None)
             self.dirty.pop(tp, None)
 
@@ -200,7 +199,7 @@ class Shell(Generic[E]):
         """Records of one partition in offset order; those below the engine's position are
         already reflected in its state (re-delivery) and skipped. Returns the output records."""
         engine = self.engines[tp]
-        apply, observe, stage = self.logic.apply, self.observe, self.stage
+        apply, observe, stage = self.logic.apply, self.observer.applied, self.stage
         limits = self.limits
         outputs: list[Output] = []
         handled = False
@@ -226,7 +225,7 @@ class Shell(Generic[E]):
             observe(applied, record)
         if handled and self.stateful:
             self._stage_position(tp, engine.position)
-        self.after_batch()
+        self.observer.batch_done()
         return outputs
 
     def _internal(
@@ -266,7 +265,7 @@ class Shell(Generic[E]):
             error=message,
             **context,
         )
-        self.on_internal(code)
+        self.observer.refused(code)
         self._roll_back(tp, record)
         return dlq_output(record, code, message, None, now, self.logic.dlq_limit)
 
@@ -287,9 +286,10 @@ class Shell(Generic[E]):
 
     def restore_shadow(self, tp: TopicPartition) -> E:
         """The engine rebuilt from the partition's state as entries (keeping what is staged)."""
-        assert self._restore is not None
-        engine = self._restore(list(self.entries(tp).items()))
+        assert self._stateful is not None
+        engine = self._stateful.restore(list(self.entries(tp).items()))
         self.engines[tp] = engine
+        self.observer.restored(engine)
         return engine
 
     # -- state ------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import encode
 from orchestrator.core.idle import idle_watermarks
-from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.errors import ConfigError
 from orchestrator.kafka.clients import Connection
 from orchestrator.logging import bind_process
@@ -228,15 +227,6 @@ def build_app(
     eventtime = EventTimeObserver(arrivals_topic, metrics, time.time)
     model_observer = ModelObserver(metrics, model_logic.specs)
 
-    def on_internal(code: str) -> None:
-        metrics.dlq_code(code)
-
-    def restore_models(entries: list[tuple[str, Any]]) -> ModelPartition:
-        part = model_logic.restore(entries)
-        for model, gate in part.gates.items():
-            model_observer.champion(model, gate.champion, gate.challenger)
-        return part
-
     async def fatal(exc: BaseException) -> None:
         # A clean shutdown writes nothing more (the failed input is marked failed) but waits
         # for the other inputs; if it cannot finish, the process goes anyway.
@@ -291,42 +281,19 @@ def build_app(
     # The arrivals group keeps its historical name, so that an upgraded worker resumes it.
     arrivals = ingest(
         "eventtime",
-        Shell(
-            "eventtime",
-            eventtime_logic,
-            restore=eventtime_logic.restore,
-            observe=eventtime,
-            after_batch=eventtime.flush,
-            on_internal=on_internal,
-            limits=logics.limits,
-        ),
+        Shell("eventtime", eventtime_logic, observer=eventtime, limits=logics.limits),
         [arrivals_topic],
         "eventtime_state",
     )
     router = ingest(
         "router",
-        Shell(
-            "router",
-            router_logic,
-            restore=None,
-            observe=RouterObserver(metrics),
-            on_internal=on_internal,
-            limits=logics.limits,
-        ),
+        Shell("router", router_logic, observer=RouterObserver(metrics), limits=logics.limits),
         [catalog.name("model_updates"), catalog.name("commands")],
         None,
     )
     models = ingest(
         "models",
-        Shell(
-            "models",
-            model_logic,
-            restore=restore_models,
-            observe=model_observer,
-            on_internal=on_internal,
-            on_forget=model_observer.forget_partition,
-            limits=logics.limits,
-        ),
+        Shell("models", model_logic, observer=model_observer, limits=logics.limits),
         [catalog.name("model_log")],
         "model_state",
     )

@@ -16,14 +16,16 @@ from orchestrator.core.effects import (
     WatermarkAdvanced,
     WindowFired,
 )
+from orchestrator.core.engine import EventTimeEngine
+from orchestrator.pipeline.observer import Observer
 from orchestrator.pipeline.records import Applied, InputRecord
 from orchestrator.worker.metrics import Metrics
 
 log = structlog.get_logger("orchestrator.eventtime")
 
 
-class EventTimeObserver:
-    """`observe(applied, record)` for every arrival the shell handled (no IO but metrics)."""
+class EventTimeObserver(Observer[EventTimeEngine]):
+    """Metrics and logs of every arrival the shell handled (no IO but metrics)."""
 
     def __init__(self, topic: str, metrics: Metrics, wall_clock: Callable[[], float]) -> None:
         self.topic = topic
@@ -36,7 +38,7 @@ class EventTimeObserver:
         self._arrivals: Counter[str] = Counter()
         self._advanced: set[str] = set()
 
-    def flush(self) -> None:
+    def batch_done(self) -> None:
         """Counters and gauges once per batch, not once per event."""
         for (event_type, fate), n in self._fates.items():
             self.metrics.event(self.topic, event_type, fate, n)
@@ -48,7 +50,10 @@ class EventTimeObserver:
             self.metrics.set_watermark(dataset, self.watermarks[dataset] / 1000)
         self._advanced.clear()
 
-    def __call__(self, applied: Applied, record: InputRecord) -> None:
+    def refused(self, code: str) -> None:
+        self.metrics.dlq_code(code)
+
+    def applied(self, applied: Applied, record: InputRecord) -> None:
         self._fates[(applied.event_type, applied.fate)] += 1
         if applied.event_type != "invalid" and record.key is not None:
             # a decoded event: its key is its dataset

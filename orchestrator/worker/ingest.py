@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -38,10 +39,16 @@ from aiokafka.errors import (
 from orchestrator.errors import OrchestratorError
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import read_range
-from orchestrator.pipeline.shell import Shell, utcnow
+from orchestrator.pipeline.shell import Shell
 from orchestrator.worker.sink import FENCED, AtLeastOnceSink, ExactlyOnceSink
 
 log = structlog.get_logger("orchestrator.ingest")
+
+
+def utcnow() -> datetime:
+    """The wall clock a batch is handled at (the pipeline itself has none)."""
+    return datetime.now(UTC)
+
 
 #: records taken per poll. aiokafka builds a poll's records in one go (several µs each, without
 #: yielding), so this bounds how long the loop is held before the first record is handled

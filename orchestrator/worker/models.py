@@ -11,17 +11,24 @@ from orchestrator.core.effects import ChampionChanged, Decided, Rejected, Traini
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.core.modelspec import ModelGateSpec
 from orchestrator.core.rollout import counted
+from orchestrator.pipeline.models import Cursor
+from orchestrator.pipeline.observer import Observer
 from orchestrator.pipeline.records import Applied, InputRecord
 from orchestrator.worker.metrics import Metrics
 
 log = structlog.get_logger("orchestrator.models")
 
 
-class RouterObserver:
+class RouterObserver(Observer[Cursor]):
+    """Metrics and logs of the router: what each update and command became."""
+
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def __call__(self, applied: Applied, record: InputRecord) -> None:
+    def refused(self, code: str) -> None:
+        self.metrics.dlq_code(code)
+
+    def applied(self, applied: Applied, record: InputRecord) -> None:
         self.metrics.event(record.topic, applied.event_type, applied.fate)
         if applied.code is not None:
             self.metrics.dlq_code(applied.code)
@@ -35,7 +42,7 @@ class RouterObserver:
             )
 
 
-class ModelObserver:
+class ModelObserver(Observer[ModelPartition]):
     """Metrics and logs of the model gates' effects. It follows each model's champion and
     challenger (from the champions changes, and from the gates on recovery) to say whose live
     figures a model.performance interval reports and which decision drops a challenger."""
@@ -46,7 +53,15 @@ class ModelObserver:
         self.champions: dict[str, str | None] = {}
         self.challengers: dict[str, str | None] = {}
 
-    def __call__(self, applied: Applied, record: InputRecord) -> None:
+    def refused(self, code: str) -> None:
+        self.metrics.dlq_code(code)
+
+    def restored(self, engine: ModelPartition) -> None:
+        """Recovered gates: their champions and challengers as the changelog has them."""
+        for model, gate in engine.gates.items():
+            self.champion(model, gate.champion, gate.challenger)
+
+    def applied(self, applied: Applied, record: InputRecord) -> None:
         self.metrics.event(record.topic, applied.event_type, applied.fate)
         if applied.code is not None:
             self.metrics.dlq_code(applied.code)
@@ -99,9 +114,9 @@ class ModelObserver:
         self.metrics.set_champion(model, version)
         self.metrics.set_challenger(model, challenger)
 
-    def forget_partition(self, part: ModelPartition) -> None:
+    def forgotten(self, engine: ModelPartition) -> None:
         """A models.log partition went to another worker: forget each model it holds."""
-        for model in part.gates:
+        for model in engine.gates:
             self.forget(model)
 
     def forget(self, model: str) -> None:

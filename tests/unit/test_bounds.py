@@ -247,7 +247,7 @@ def test_a_window_that_was_never_full_has_the_manifest_it_always_had() -> None:
     engine.handle(ev(factories.arrival("a")), 0, 0)
     fired = engine.handle(ev(factories.watermark("w", watermark="2026-11-23T11:00:00Z")), 0, 1)
     (window,) = [e for e in fired if isinstance(e, WindowFired)]
-    assert b"refused" not in window.wire and window.manifest.refused is None
+    assert "refused" not in window.wire and window.manifest.refused is None
 
 
 def test_the_weight_bound_keeps_the_largest_manifest_within_its_topic() -> None:
@@ -255,8 +255,9 @@ def test_the_weight_bound_keeps_the_largest_manifest_within_its_topic() -> None:
     fingerprints of 4096 characters, escaped): the window accepts no more than fit, and the
     manifest and decision it fires are below Kafka's default 1 MiB record."""
     from orchestrator.contracts.records import AuditDecision
+    from orchestrator.contracts.wire import decision_wire, wire_json
     from orchestrator.core.datagate import DataGate, DataGateSpec
-    from orchestrator.core.decision import GateInfo, decision_wire
+    from orchestrator.core.decision import GateInfo
     from orchestrator.core.effects import Decided
 
     gates = {"clicks": lambda: DataGate(DataGateSpec(GateInfo("g", 1, "d")), "data.arrivals", "1")}
@@ -274,4 +275,4 @@ def test_the_weight_bound_keeps_the_largest_manifest_within_its_topic() -> None:
     (window,) = [e for e in fired if isinstance(e, WindowFired)]
     (decision,) = [e.decision for e in fired if isinstance(e, Decided)]
     assert isinstance(decision, AuditDecision)
-    assert len(window.wire) < 1_048_588 and len(decision_wire(decision)) < 1_048_588
+    assert len(wire_json(window.wire)) < 1_048_588 and len(decision_wire(decision)) < 1_048_588

@@ -1,4 +1,4 @@
-"""The core writes each audit decision's wire form itself (`decision_wire`): it must be byte for
+"""Each audit decision's wire form is written straight from its fields (`decision_wire`): it must be byte for
 byte what `encode(decision)` gives, whatever the decision holds. The decisions the gates make are
 checked in test_golden (every data, model and command path pinned there goes through both)."""
 
@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from orchestrator.contracts.codec import encode
 from orchestrator.contracts.records import AuditDecision, Check, Inputs, SourceOffset, Subject
-from orchestrator.core.decision import GateInfo, decision_wire, make_decision
+from orchestrator.contracts.wire import decision_wire
+from orchestrator.core.decision import GateInfo, make_decision
 from tests.conftest import examples
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)

@@ -110,9 +110,9 @@ def test_observer_counts_decoded_arrivals_not_dlq_or_watermarks() -> None:
         ("data.watermark", "applied"),
         ("invalid", "dlq"),
     ]:
-        observer(Applied(event_type, fate), rec)
+        observer.applied(Applied(event_type, fate), rec)
     assert sample(m, "orchestrator_arrivals_total", dataset="clicks") is None  # not flushed
-    observer.flush()
+    observer.batch_done()
     assert sample(m, "orchestrator_arrivals_total", dataset="clicks") == 3
 
 

@@ -46,6 +46,9 @@ class Faulty:
     def new_engine(self) -> EventTimeEngine:
         return self.inner.new_engine()
 
+    def restore(self, entries: list[tuple[str, Any]]) -> EventTimeEngine:
+        return self.inner.restore(entries)
+
     def apply(self, engine: EventTimeEngine, record: Any, now: datetime) -> Applied:
         applied = self.inner.apply(engine, record, now)
         if b'"boom"' in (record.value or b""):
@@ -61,8 +64,7 @@ def records(events: list[dict[str, Any]]) -> list[Rec]:
 
 
 def run(lg: Any, recs: list[Rec]) -> tuple[list[Output], Shell[Any]]:
-    inner = lg.inner if isinstance(lg, Faulty) else lg
-    shell: Shell[Any] = Shell("t", lg, restore=inner.restore)
+    shell: Shell[Any] = Shell("t", lg)
     shell.start(TP)
     out: list[Output] = []
     for i in range(0, len(recs), 4):
@@ -93,7 +95,7 @@ def test_checkpoint_puts_end_with_the_position_and_deletes_come_apart() -> None:
     events = scenario.events()
     recs = records(events)
     half = len(recs) // 2
-    shell: Shell[Any] = Shell("t", logic(), restore=logic().restore)
+    shell: Shell[Any] = Shell("t", logic())
     shell.start(TP)
     shell.apply_batch(TP, recs[:half], NOW)
     (cp,) = shell.take_checkpoint()
@@ -103,7 +105,7 @@ def test_checkpoint_puts_end_with_the_position_and_deletes_come_apart() -> None:
     changelog = {k.decode(): orjson.loads(v) for k, v in cp.puts}
     for k in cp.deletes:
         changelog.pop(k.decode(), None)
-    again: Shell[Any] = Shell("t", logic(), restore=logic().restore)
+    again: Shell[Any] = Shell("t", logic())
     again.restore(TP, changelog)
     assert again.apply_batch(TP, recs[half:], NOW) == shell.apply_batch(TP, recs[half:], NOW)
 
@@ -111,7 +113,7 @@ def test_checkpoint_puts_end_with_the_position_and_deletes_come_apart() -> None:
 def test_records_below_the_position_are_not_handled_again() -> None:
     """Re-delivered records (below the restored position) produce nothing."""
     recs = records(scenario.events())
-    shell: Shell[Any] = Shell("t", logic(), restore=logic().restore)
+    shell: Shell[Any] = Shell("t", logic())
     shell.start(TP)
     first = shell.apply_batch(TP, recs, NOW)
     assert first and shell.apply_batch(TP, recs, NOW) == []
@@ -144,7 +146,7 @@ def test_a_failing_record_costs_a_rebuild_of_its_dataset_only() -> None:
     skipped = [*events[: clicks + 1], {"dataset": "clicks", "x": 1}, *events[clicks + 1 :]]
     lg = ScopedFaulty(logic())
     lg.rebuilt = []
-    shell: Shell[Any] = Shell("t", lg, restore=lg.inner.restore)
+    shell: Shell[Any] = Shell("t", lg)
     shell.start(TP)
     recs = records(with_bad)
     shell.apply_batch(TP, recs[: clicks + 1], NOW)
@@ -166,7 +168,7 @@ def test_an_output_too_large_for_its_topic_is_refused_not_sent() -> None:
     state changes are rolled back, and the partition moves on."""
     recs = records(scenario.events())
     lg = logic()
-    shell: Shell[Any] = Shell("t", lg, restore=lg.restore, limits={"windows": 600, "dlq": 2**21})
+    shell: Shell[Any] = Shell("t", lg, limits={"windows": 600, "dlq": 2**21})
     shell.start(TP)
     out = shell.apply_batch(TP, recs, NOW)
     refused = [orjson.loads(o.value) for o in out if o.role == "dlq" and b"E_OUTPUT" in o.value]
