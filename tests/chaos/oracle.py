@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -92,17 +91,10 @@ async def _read(conn: Connection, topic: str) -> dict[int, list[Rec]]:
     return out
 
 
-def _derive(
-    logic: Any,
-    restore: Callable[..., Any] | None,
-    inputs: dict[int, list[Rec]],
-    limits: dict[str, int],
-) -> list[Output]:
+def _derive(logic: Any, inputs: dict[int, list[Rec]], limits: dict[str, int]) -> list[Output]:
     out: list[Output] = []
     for p, recs in sorted(inputs.items()):
-        shell: Shell[Any] = Shell(
-            "oracle", logic, restore=restore, keep_changelog=False, limits=limits
-        )
+        shell: Shell[Any] = Shell("oracle", logic, keep_changelog=False, limits=limits)
         tp = TopicPartition(recs[0].topic if recs else "", p)
         shell.start(tp)
         out += shell.apply_batch(tp, recs, EPOCH)
@@ -126,13 +118,13 @@ async def _compare(
     updates = await _read(conn, catalog.name("model_updates"))
     commands = await _read(conn, catalog.name("commands"))
     model_log = await _read(conn, catalog.name("model_log"))
-    expected = _derive(et, et.restore, arrivals, logics.limits)
+    expected = _derive(et, arrivals, logics.limits)
     for inputs in (updates, commands):
         for p, recs in inputs.items():
-            expected += _derive(router, None, {p: recs}, logics.limits)
+            expected += _derive(router, {p: recs}, logics.limits)
     # The model gate is a function of models.log in the order it holds (the interleaving of
     # data notices and routed events is the worker's, and is itself checked above).
-    expected += _derive(ml, ml.restore, model_log, logics.limits)
+    expected += _derive(ml, model_log, logics.limits)
 
     reports: dict[str, TopicReport] = {}
     for role in OUTPUT_ROLES:

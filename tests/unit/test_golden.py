@@ -15,8 +15,9 @@ import pytest
 from orchestrator.contracts import decode, encode
 from orchestrator.contracts.modellog import DataNotice
 from orchestrator.contracts.records import AuditDecision, SourceOffset
+from orchestrator.contracts.wire import decision_wire
 from orchestrator.core.datagate import DataGate, DataGateSpec, RecordCount, VolumeDrift
-from orchestrator.core.decision import GateInfo, decision_id, decision_wire
+from orchestrator.core.decision import GateInfo, decision_id
 from orchestrator.core.effects import Decided
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec

@@ -53,7 +53,7 @@ def test_an_invalid_arrival_is_logged_with_its_event_id() -> None:
     applied = logic.apply(EventTimeEngine(policies.dataset_specs()), record, NOW)
     observer = EventTimeObserver("data.arrivals", Metrics(datasets=["clicks"]), lambda: 0.0)
     with capture_logs() as logs:
-        observer(applied, record)
+        observer.applied(applied, record)
     (line,) = [x for x in logs if x["event"] == "invalid input"]
     assert (line["code"], line["event_id"], line["offset"]) == ("E_SCHEMA", "bad-1", 7)
 
@@ -63,6 +63,6 @@ def test_an_invalid_model_update_is_logged_with_its_event_id() -> None:
     record = Rec("models.updates", 0, 3, b"churn", invalid(factories.model_update("m-bad")))
     applied = logic.apply(Cursor(), record, NOW)
     with capture_logs() as logs:
-        RouterObserver(Metrics(models=["churn"]))(applied, record)
+        RouterObserver(Metrics(models=["churn"])).applied(applied, record)
     (line,) = [x for x in logs if x["event"] == "invalid input"]
     assert (line["code"], line["event_id"], line["offset"]) == ("E_SCHEMA", "m-bad", 3)

@@ -46,7 +46,7 @@ class Run:
                 self.state[change.key] = change.value
             else:
                 self.state.pop(change.key, None)
-        self.observer(applied, rec)
+        self.observer.applied(applied, rec)
         event = orjson.loads(value or b"{}").get("event") or {}
         return event["event_id"] if event.get("type") == "model.performance" else None
 
@@ -212,13 +212,7 @@ def test_a_revoked_partition_takes_its_models_series_with_it() -> None:
     assert run.value("orchestrator_champion_info", model="fraud", version="v1") == 1
     labels = {"model": "fraud", "role": "challenger", "metric": "recall"}
     assert run.value("orchestrator_live_metric", **labels) is not None
-    shell = Shell(
-        "models",
-        run.logic,
-        restore=run.logic.restore,
-        observe=run.observer,
-        on_forget=run.observer.forget_partition,
-    )
+    shell = Shell("models", run.logic, observer=run.observer)
     tp = TopicPartition("models.log", 0)
     shell.engines[tp] = run.engine
     shell.forget([tp])

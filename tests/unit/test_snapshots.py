@@ -32,7 +32,7 @@ TAKEN = datetime(2026, 11, 24, tzinfo=UTC)
 def snapshots_at(records: list[TimedRecord], cuts: list[int], part_bytes: int) -> list[TimedRecord]:
     """What a worker writes to the snapshot topic after handling records[:cut] for each cut."""
     logic = Logics(Policies.load(ROOT / "gates"), CATALOG).eventtime
-    shell: Shell[Any] = Shell("test", logic, restore=logic.restore, keep_changelog=False)
+    shell: Shell[Any] = Shell("test", logic, keep_changelog=False)
     tp = TopicPartition(TOPIC, 0)
     shell.start(tp)
     out: list[TimedRecord] = []
