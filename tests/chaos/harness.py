@@ -1,24 +1,21 @@
 """Processes the fault tests start, kill and restart by their own pids: an Apache Kafka broker
-of their own (deploy/kafka), workers, and a producer that keeps sending while things fail."""
+of their own (deploy/kafka), workers (orchestrator.testing.Worker), and a producer that keeps
+sending while things fail."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from orchestrator.catalog.topics import Catalog
-from orchestrator.kafka.embedded import free_port
+from orchestrator.testing import Worker, wait_for
 from tests.chaos.workload import KEY_ENV, Record
 from tests.conftest import KAFKA_SH, ROOT, caught_up
 
@@ -66,117 +63,39 @@ class Broker:
 
 #: every worker process started by a test, for the teardown to kill what is left
 STARTED: list[subprocess.Popen[bytes]] = []
+#: what every worker of the fault tests runs with: the workload's keys, and short client
+#: time-outs (the fault tests wait for them)
+WORKER_ENV = {
+    **KEY_ENV,
+    "ORCHESTRATOR_KAFKA_REQUEST_TIMEOUT_MS": "5000",
+    "ORCHESTRATOR_KAFKA_SESSION_TIMEOUT_MS": "6000",
+}
 
 
-class Worker:
-    """`orchestrator worker` in a subprocess."""
-
-    def __init__(
-        self,
-        bootstrap: str,
-        topics: Path,
-        gates: Path,
-        app_id: str,
-        log: Path,
-        *,
-        guarantee: str = "at_least_once",
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.port = free_port()
-        self.args = [
-            sys.executable,
-            "-m",
-            "orchestrator",
-            "worker",
-            "--broker",
-            bootstrap,
-            "--topics",
-            str(topics),
-            "--gates",
-            str(gates),
-            "--web-port",
-            str(self.port),
-            "--processing-guarantee",
-            guarantee,
-        ]
-        self.env = {
-            **os.environ,
-            **KEY_ENV,
-            "ORCHESTRATOR_APP_ID": app_id,
-            "ORCHESTRATOR_LOG_FORMAT": "json",
-            # the fault tests wait for client time-outs: keep them short
-            "ORCHESTRATOR_KAFKA_REQUEST_TIMEOUT_MS": "5000",
-            "ORCHESTRATOR_KAFKA_SESSION_TIMEOUT_MS": "6000",
-            **(env or {}),
-        }
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-            )
-        STARTED.append(self.proc)
-        self.starts += 1
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        assert self.proc
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def freeze(self) -> None:
-        """SIGSTOP: the process stays, does nothing, answers nothing (a long GC pause, a VM
-        migration, a stopped container)."""
-        assert self.proc
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        assert self.proc
-        self.proc.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def readyz(self) -> dict[str, Any] | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
-                return dict(json.loads(r.read()))
-        except urllib.error.HTTPError as exc:
-            return dict(json.loads(exc.read()))
-        except OSError:
-            return None
-
-    def metric(self, name: str) -> float:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as r:
-                text = r.read().decode()
-        except OSError:
-            return -1.0
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name) and not line.startswith("#"):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-
-def wait_for(pred: Any, timeout: float, what: str, every: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
+def chaos_worker(
+    bootstrap: str,
+    topics: Path,
+    gates: Path,
+    app_id: str,
+    log: Path,
+    *,
+    guarantee: str = "at_least_once",
+    env: dict[str, str] | None = None,
+) -> Worker:
+    """A worker of the fault tests: run from the repository, registered in STARTED, given a
+    minute to stop cleanly."""
+    return Worker(
+        bootstrap,
+        topics,
+        gates,
+        app_id,
+        log,
+        env={**WORKER_ENV, **(env or {})},
+        args=["--processing-guarantee", guarantee],
+        cwd=ROOT,
+        stop_timeout=60,
+        started=STARTED,
+    )
 
 
 class Load:
@@ -241,8 +160,8 @@ def settled(worker: Worker, catalog: Catalog, timeout: float = 240) -> None:
     """Wait until the worker is ready and every input record's outputs are acknowledged: each
     of its groups has committed past the last record of its inputs, checked in the order the
     inputs feed each other (arrivals and the router write models.log)."""
-    app = worker.env["ORCHESTRATOR_APP_ID"]
-    bootstrap = worker.args[worker.args.index("--broker") + 1]
+    app, bootstrap = worker.app_id, worker.bootstrap
+    assert bootstrap is not None
     groups = [
         (f"{app}-eventtime", [catalog.name("arrivals")]),
         (f"{app}-router", [catalog.name("model_updates"), catalog.name("commands")]),

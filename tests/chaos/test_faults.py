@@ -12,9 +12,10 @@ import time
 
 import pytest
 
+from orchestrator.testing import Worker, wait_for
 from tests.chaos import oracle
 from tests.chaos.conftest import FULL, Setup
-from tests.chaos.harness import Load, Worker, settled, wait_for
+from tests.chaos.harness import Load, chaos_worker, settled
 from tests.chaos.workload import KEY_ENV, Workload, large_lineage, poison
 from tests.conftest import run_cli
 
@@ -39,7 +40,7 @@ def report(setup: Setup, name: str, guarantee: str, **facts: object) -> dict[str
 
 
 def worker(setup: Setup, guarantee: str, name: str = "w") -> Worker:
-    return Worker(
+    return chaos_worker(
         setup.broker.bootstrap,
         setup.topics,
         setup.gates,
@@ -125,7 +126,9 @@ def test_broker_clean_stop_and_start(setup: Setup, guarantee: str) -> None:
     w.start()
     load = Load(setup.broker.bootstrap, setup.catalog, records[: n // 2], None).start()
     load.join()
-    wait_for(lambda: w.metric("orchestrator_events_total") > 200, 120, "the worker to start")
+    wait_for(
+        lambda: w.metric("orchestrator_events_total") > 200, 120, "the worker to start", every=0.5
+    )
     setup.broker.stop()
     time.sleep(3)
     setup.broker.start()
@@ -146,7 +149,7 @@ def test_second_worker_joins_then_the_first_is_killed(setup: Setup, guarantee: s
     load = Load(setup.broker.bootstrap, setup.catalog, records, 1500.0).start()
     time.sleep(2)
     b.start()
-    wait_for(lambda: b.readyz() is not None, 60, "the second worker to answer")
+    wait_for(lambda: b.readyz() is not None, 60, "the second worker to answer", every=0.5)
     time.sleep(3)
     a.kill()
     load.join()
@@ -168,7 +171,9 @@ def test_poison_records_fuzz_and_large_lineage(setup: Setup, guarantee: str) -> 
     w = worker(setup, guarantee)
     w.start()
     Load(setup.broker.bootstrap, setup.catalog, mixed[: len(mixed) * 2 // 3], None).start().join()
-    wait_for(lambda: w.metric("orchestrator_events_total") > 100, 120, "the worker to start")
+    wait_for(
+        lambda: w.metric("orchestrator_events_total") > 100, 120, "the worker to start", every=0.5
+    )
     w.kill()
     w.start()
     Load(setup.broker.bootstrap, setup.catalog, mixed[len(mixed) * 2 // 3 :], None).start().join()
@@ -247,7 +252,7 @@ def test_worker_gives_up_after_max_outage_without_writing(setup: Setup) -> None:
     everything from the last durable position."""
     records = Workload(seed=16).records(30_000)
     Load(setup.broker.bootstrap, setup.catalog, records, None).start().join()
-    w = Worker(
+    w = chaos_worker(
         setup.broker.bootstrap,
         setup.topics,
         setup.gates,
@@ -258,7 +263,7 @@ def test_worker_gives_up_after_max_outage_without_writing(setup: Setup) -> None:
     w.start()
     wait_for(lambda: w.metric("orchestrator_events_total") > 1000, 120, "work", every=0.02)
     setup.broker.kill()
-    wait_for(lambda: not w.alive, 90, "the worker to give up")
+    wait_for(lambda: not w.alive, 90, "the worker to give up", every=0.5)
     assert w.proc is not None and w.proc.returncode != 0
     assert "broker unreachable for" in (setup.tmp / "w.log").read_text()
     setup.broker.start()

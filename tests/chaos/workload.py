@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
+from orchestrator import testing
 from orchestrator.contracts.codec import parse_obj
 from orchestrator.contracts.events import CommandRollback
 from orchestrator.core.access import signed
@@ -33,57 +33,25 @@ Record = tuple[str, bytes | None, bytes]
 
 
 def write_gates(directory: Path, datasets: int, models: int) -> Path:
-    """Dataset policies chaos-0.. (1-minute windows) and models m-0.. over them."""
-    (directory / "datasets").mkdir(parents=True, exist_ok=True)
-    (directory / "models").mkdir(parents=True, exist_ok=True)
-    for i in range(datasets):
-        (directory / "datasets" / f"chaos-{i}.yaml").write_text(
-            yaml.safe_dump(
-                {
-                    "kind": "dataset",
-                    "name": f"chaos-{i}",
-                    "version": 1,
-                    "window": f"PT{WINDOW_S}S",
-                    "out_of_orderness": "PT10S",
-                    "allowed_lateness": "PT30S",
-                    "max_open_windows": 100_000,
-                    "checks": {
-                        "record_count": {"min": 1, "max": 10_000_000, "severity": "error"},
-                        "volume_drift": {"last": 5, "max_ratio": 50.0, "severity": "warn"},
-                    },
-                }
-            )
-        )
-    for j in range(models):
-        (directory / "models" / f"m-{j}.yaml").write_text(
-            yaml.safe_dump(
-                {
-                    "kind": "model",
-                    "name": f"m-{j}",
-                    "version": 1,
-                    "datasets": [f"chaos-{i}" for i in range(datasets) if i % models == j],
-                    "required_metrics": ["auc"],
-                    "thresholds": {"auc": {"min": 0.6}},
-                    "primary_metric": {"name": "auc", "direction": "max", "tolerance": 0.01},
-                    "retrain_every": 5,
-                }
-            )
-        )
-    (directory / "access.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "kind": "access",
-                "version": 1,
-                "actors": {
-                    "alice": {
-                        "key_env": "ORCHESTRATOR_KEY_ALICE",
-                        "allow": [{"action": "rollback", "models": ["*"]}],
-                    }
-                },
-            }
-        )
+    """Dataset policies chaos-0.. (1-minute windows) and models m-0.. over them; alice may roll
+    any of them back."""
+    names = [f"chaos-{i}" for i in range(datasets)]
+    return testing.write_gates(
+        directory,
+        [
+            *(
+                testing.dataset_policy(name, window=f"PT{WINDOW_S}S", max_open_windows=100_000)
+                for name in names
+            ),
+            *(
+                testing.model_policy(
+                    f"m-{j}", [n for i, n in enumerate(names) if i % models == j], retrain_every=5
+                )
+                for j in range(models)
+            ),
+            testing.access_policy({"alice": {"rollback": ["*"]}}),
+        ],
     )
-    return directory
 
 
 @dataclass

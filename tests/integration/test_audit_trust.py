@@ -280,18 +280,19 @@ def test_replay_catches_forged_copies_with_a_genuine_or_a_new_decision_id(
     genuine decision id with the outcome flipped, one under a new id. Replay says MISMATCH
     (exit 1) and names both subjects; `audit history` shows the forged copy beside the genuine
     one, marked."""
+    from orchestrator.testing import wait_for
     from tests import scenario
-    from tests.integration.test_worker import Worker, _lines, wait_for
+    from tests.integration.support import make_worker, write_lines
 
     prefix = f"fg{uuid.uuid4().hex[:8]}"
     topics = make_catalog(tmp_path / "topics", prefix, partitions=2)
     common = ["--broker", any_bootstrap, "--topics", str(topics)]
     assert run_cli("topics", "apply", *common).returncode == 0
     catalog = Catalog.load(topics)
-    worker = Worker(any_bootstrap, topics, prefix, tmp_path / "w.log")
+    worker = make_worker(any_bootstrap, topics, prefix, tmp_path / "w.log")
     worker.start()
     try:
-        out = run_cli("produce", str(_lines(tmp_path / "e.jsonl", scenario.events())), *common)
+        out = run_cli("produce", str(write_lines(tmp_path / "e.jsonl", scenario.events())), *common)
         assert out.returncode == 0, out.stderr
         wait_for(
             lambda: caught_up(any_bootstrap, f"{prefix}-eventtime", [catalog.name("arrivals")]),

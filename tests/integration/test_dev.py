@@ -109,7 +109,7 @@ def test_a_worker_that_cannot_verify_commands_is_not_ready(
     embedded_bootstrap: str, tmp_path: Path
 ) -> None:
     """No key for alice and bob: /readyz answers 503 and names them and where their keys go."""
-    from tests.integration.test_worker import Worker
+    from tests.integration.support import make_worker
 
     topics = make_catalog(tmp_path / "topics", "keys")
     assert (
@@ -118,7 +118,7 @@ def test_a_worker_that_cannot_verify_commands_is_not_ready(
         ).returncode
         == 0
     )
-    w = Worker(embedded_bootstrap, topics, "nokeys", tmp_path / "w.log")
+    w = make_worker(embedded_bootstrap, topics, "nokeys", tmp_path / "w.log")
     w.env = {k: v for k, v in w.env.items() if not k.startswith("ORCHESTRATOR_KEY_")}
     w.start()
     try:

@@ -19,10 +19,10 @@ import pytest
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.clients import Connection
-from orchestrator.kafka.read import read_topic
+from orchestrator.testing import wait_for
 from tests import factories
 from tests.conftest import make_catalog, run_cli
-from tests.integration.test_worker import Worker, wait_for
+from tests.integration.support import make_worker, read
 
 KEYS = {
     "ORCHESTRATOR_KEY_ALICE": "example-key-alice-for-tests",
@@ -61,12 +61,6 @@ def model(model_: str, version: str, trained_on: list[str], **metrics: float) ->
         "metrics": metrics,
         "trained_on": trained_on,
     }
-
-
-def read(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    return [
-        orjson.loads(r[2]) for _, r in asyncio.run(read_topic(Connection(bootstrap), topic)) if r[2]
-    ]
 
 
 class Audit:
@@ -122,9 +116,8 @@ def gates_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) ->
         out = run_cli("produce", str(path), "--broker", bs, "--topics", str(topics))
         assert out.returncode == 0, out.stderr
 
-    worker = Worker(bs, topics, prefix, tmp_path / "worker.log")
-    worker.env.update(KEYS)
-    worker.env["ORCHESTRATOR_SNAPSHOT_INTERVAL_S"] = "1"  # state snapshots for replay --since
+    env = {**KEYS, "ORCHESTRATOR_SNAPSHOT_INTERVAL_S": "1"}  # state snapshots for replay --since
+    worker = make_worker(bs, topics, prefix, tmp_path / "worker.log", env=env)
     worker.start()
     times: dict[str, str] = {}
     try:

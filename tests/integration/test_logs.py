@@ -12,9 +12,9 @@ from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.clients import Connection
 from orchestrator.logging import MAX_FIELD_CHARS
 from orchestrator.produce import send_raw
+from orchestrator.testing import wait_for
 from tests.conftest import run_cli
-from tests.integration.test_observability import KEY_ENV, http
-from tests.integration.test_worker import Worker, wait_for
+from tests.integration.support import EXAMPLE_KEY_ENV, http, make_worker
 
 #: nothing listens there: aiokafka logs (stdlib, logger "aiokafka") each failed bootstrap try
 DEAD = "127.0.0.1:1,127.0.0.1:2"
@@ -34,9 +34,9 @@ def test_worker_log_on_a_pipe_is_json_lines_only(
         == 0
     )
     log = tmp_path / "worker.log"
-    worker = Worker(f"{DEAD},{embedded_bootstrap}", topics_dir, "logs-test", log)
-    worker.env.pop("ORCHESTRATOR_LOG_FORMAT")
-    worker.env.update(KEY_ENV)
+    bootstrap = f"{DEAD},{embedded_bootstrap}"
+    worker = make_worker(bootstrap, topics_dir, "logs-test", log, env=EXAMPLE_KEY_ENV)
+    worker.env.pop("ORCHESTRATOR_LOG_FORMAT")  # the default, `auto`
     worker.start()
     try:
         wait_for(lambda: http(f"http://127.0.0.1:{worker.port}/readyz")[0] == 200, timeout=90)

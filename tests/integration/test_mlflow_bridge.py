@@ -50,9 +50,10 @@ from orchestrator.mlflow_bridge.register import register
 from orchestrator.mlflow_bridge.sync import Bridge, download_digest, path_digest
 from orchestrator.produce import send_raw
 from orchestrator.settings import Settings
+from orchestrator.testing import wait_for
 from tests import factories
 from tests.conftest import ROOT, caught_up, make_catalog, run_cli
-from tests.integration.test_worker import Worker, wait_for
+from tests.integration.support import make_worker
 from tests.mlflow_required import mlflow_tracking
 
 MlflowClient = mlflow_tracking().MlflowClient
@@ -472,9 +473,7 @@ def test_trainer_to_alias_through_a_worker(
     s = Setup(embedded_bootstrap, tmp_path, mlflow_uri, rollout=True)
     bs = s.bootstrap
     app = s.prefix
-    worker = Worker(bs, s.topics, app, tmp_path / "worker.log")
-    worker.args[worker.args.index("--gates") + 1] = str(s.gates)
-    worker.env.update(KEYS)
+    worker = make_worker(bs, s.topics, app, tmp_path / "worker.log", gates=s.gates, env=KEYS)
     trainer_log = open(tmp_path / "trainer.log", "wb")  # noqa: SIM115
     trainer = subprocess.Popen(
         [

@@ -32,34 +32,20 @@ from orchestrator.kafka.embedded import EmbeddedBroker, free_port
 from orchestrator.policies import Policies
 from orchestrator.produce import send_raw
 from orchestrator.simulate import EXAMPLE_KEYS, Phase, generate, to_lines
+from orchestrator.testing import Worker, wait_for
 from tests import factories
 from tests.conftest import ROOT, make_catalog, run_cli
-from tests.integration.test_gates_e2e import read
-from tests.integration.test_worker import Worker, wait_for
-from tests.unit.test_deploy_static import dashboard_exprs, rule_exprs
-from tests.unit.test_observability_static import (
+from tests.integration.support import EXAMPLE_KEY_ENV, http, make_worker, read
+from tests.monitoring import (
     ALL,
+    dashboard_exprs,
     dashboards,
     label_values,
+    rule_exprs,
     substitute,
     variable_query,
     variables,
 )
-
-KEY_ENV = {
-    "ORCHESTRATOR_KEY_ALICE": EXAMPLE_KEYS["alice"].decode(),
-    "ORCHESTRATOR_KEY_BOB": EXAMPLE_KEYS["bob"].decode(),
-}
-
-
-def http(url: str, timeout: float = 5) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0, b""
 
 
 class Prometheus:
@@ -131,8 +117,9 @@ def observed_run(
         run_cli("topics", "apply", "--broker", kafka_bootstrap, "--topics", str(topics)).returncode
         == 0
     )
-    worker = Worker(kafka_bootstrap, topics, prefix, tmp_path / "worker.log")
-    worker.env.update(KEY_ENV)
+    worker = make_worker(
+        kafka_bootstrap, topics, prefix, tmp_path / "worker.log", env=EXAMPLE_KEY_ENV
+    )
     worker.start()
     prom = Prometheus(tmp_path, f"127.0.0.1:{worker.port}")
     try:
@@ -297,7 +284,9 @@ def test_prometheus_scrapes_a_real_worker(
 
     # the same simulated run replays to an exact match
     topics = str(catalog.files["arrivals"].parent)
-    replayed = run_cli("replay", "--broker", bs, "--topics", topics, env=KEY_ENV, timeout=240)
+    replayed = run_cli(
+        "replay", "--broker", bs, "--topics", topics, env=EXAMPLE_KEY_ENV, timeout=240
+    )
     assert replayed.returncode == 0, replayed.stdout[-3000:] + replayed.stderr[-2000:]
     assert "replay verdict: MATCH" in replayed.stdout
 
@@ -327,10 +316,8 @@ def test_lag_series_follow_partition_ownership(kafka_bootstrap: str, tmp_path: P
     catalog = Catalog.load(topics)
     inputs = [catalog.name(r) for r in ("arrivals", "model_updates", "commands", "model_log")]
     every = {(t, str(p)) for t in inputs for p in range(3)}
-    a = Worker(kafka_bootstrap, topics, prefix, tmp_path / "a.log")
-    b = Worker(kafka_bootstrap, topics, prefix, tmp_path / "b.log")
-    for w in (a, b):
-        w.env.update(KEY_ENV)
+    a = make_worker(kafka_bootstrap, topics, prefix, tmp_path / "a.log", env=EXAMPLE_KEY_ENV)
+    b = make_worker(kafka_bootstrap, topics, prefix, tmp_path / "b.log", env=EXAMPLE_KEY_ENV)
     a.start()
     try:
         wait_for(lambda: lag_partitions(a) == every, timeout=90)
@@ -356,8 +343,9 @@ def test_readyz_reports_an_unreachable_broker(tmp_path: Path) -> None:
         run_cli("topics", "apply", "--broker", broker.bootstrap, "--topics", str(topics)).returncode
         == 0
     )
-    worker = Worker(broker.bootstrap, topics, "ready-test", tmp_path / "worker.log")
-    worker.env.update(KEY_ENV)
+    worker = make_worker(
+        broker.bootstrap, topics, "ready-test", tmp_path / "worker.log", env=EXAMPLE_KEY_ENV
+    )
     worker.start()
     base = f"http://127.0.0.1:{worker.port}"
     try:

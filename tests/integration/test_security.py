@@ -24,9 +24,10 @@ from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.connect import connection
 from orchestrator.settings import Settings
 from orchestrator.simulate import EXAMPLE_KEYS
+from orchestrator.testing import wait_for
 from tests import scenario
 from tests.conftest import KAFKA_SH, ROOT, caught_up, make_catalog, run_cli
-from tests.integration.test_worker import Worker, wait_for
+from tests.integration.support import make_worker, write_lines
 
 ROLES = ("admin", "worker", "producer", "operator", "auditor", "trainer")
 KEY_ENV = {
@@ -131,30 +132,23 @@ def catalog_dir(secured: Secured, tmp_path_factory: pytest.TempPathFactory) -> P
     return topics
 
 
-def lines(path: Path, objs: list[dict[str, Any]]) -> Path:
-    path.write_bytes(b"\n".join(orjson.dumps(o) for o in objs) + b"\n")
-    return path
-
-
 def run_pipeline(secured: Secured, topics: Path, tmp: Path, env_of: Any, app: str) -> None:
     """produce (producer), a worker (worker), a signed rollback (operator), replay and audit
     (auditor): each as its own principal, through the CLI."""
-    events = lines(tmp / "events.jsonl", scenario.events())
+    events = write_lines(tmp / "events.jsonl", scenario.events())
     out = run_cli("produce", str(events), "--topics", str(topics), env=env_of("producer"))
     assert out.returncode == 0, out.stderr
     key_file = tmp / "worker.key"
     key_file.write_text("example-worker-key-tests-only")
     key_file.chmod(0o600)
-    w = Worker("unused", topics, app, tmp / f"{app}.log")
-    w.args = [a for a in w.args if a not in ("--broker", "unused")]
-    w.env.update(
-        {
-            **env_of("worker"),
-            **KEY_ENV,
-            "ORCHESTRATOR_APP_ID": "secure-app",
-            "ORCHESTRATOR_WORKER_KEY_FILE": str(key_file),
-        }
-    )
+    # no --broker: the worker takes the secured broker from its environment
+    env = {
+        **env_of("worker"),
+        **KEY_ENV,
+        "ORCHESTRATOR_APP_ID": "secure-app",
+        "ORCHESTRATOR_WORKER_KEY_FILE": str(key_file),
+    }
+    w = make_worker(None, topics, app, tmp / f"{app}.log", env=env)
     w.start()
     try:
         catalog = Catalog.load(topics)

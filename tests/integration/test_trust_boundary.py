@@ -31,9 +31,10 @@ from orchestrator.core.access import signed
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import partitions_of, read_timed
 from orchestrator.pipeline.recordtime import LOG_APPEND_TIME
+from orchestrator.testing import wait_for
 from tests import factories
 from tests.conftest import KAFKA_SH, ROOT, caught_up, make_catalog, run_cli
-from tests.integration.test_worker import Worker, wait_for
+from tests.integration.support import make_worker
 
 KEY = "example-key-alice-for-trust-tests"
 KEYS = {"ORCHESTRATOR_KEY_ALICE": KEY, "ORCHESTRATOR_KEY_BOB": "example-key-bob-for-trust-tests"}
@@ -144,9 +145,7 @@ def attacked(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
     assert run_cli("topics", "apply", "--broker", bs, "--topics", str(topics)).returncode == 0
     catalog = Catalog.load(topics)
     g = gates(tmp)
-    worker = Worker(bs, topics, prefix, tmp / "worker.log")
-    worker.args[worker.args.index("--gates") + 1] = str(g)
-    worker.env.update(KEYS)
+    worker = make_worker(bs, topics, prefix, tmp / "worker.log", gates=g, env=KEYS)
     worker.start()
     arrivals, updates, commands = (
         catalog.name(r) for r in ("arrivals", "model_updates", "commands")
@@ -466,9 +465,14 @@ def test_the_worker_refuses_input_topics_whose_times_the_sender_sets(
     )
     assert out.returncode == 1 and "message.timestamp.type" in out.stderr, out.stderr
     # the opt-in: sender-set times bounded by the worker's clock
-    w = Worker(kafka_bootstrap, topics, prefix, tmp_path / "w.log")
-    w.args += ["--apply-topics", "--record-time", "producer"]
-    w.env.update(KEYS)
+    w = make_worker(
+        kafka_bootstrap,
+        topics,
+        prefix,
+        tmp_path / "w.log",
+        env=KEYS,
+        args=["--apply-topics", "--record-time", "producer"],
+    )
     w.start()
     try:
         import urllib.request
@@ -513,8 +517,7 @@ def test_readiness_fails_within_the_session_time_out_when_the_broker_stops_answe
     assert (
         run_cli("topics", "apply", "--broker", bootstrap, "--topics", str(topics)).returncode == 0
     )
-    w = Worker(bootstrap, topics, prefix, tmp_path / "w.log")
-    w.env.update(KEYS)
+    w = make_worker(bootstrap, topics, prefix, tmp_path / "w.log", env=KEYS)
     w.start()
 
     def status() -> int:

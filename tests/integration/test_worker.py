@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,71 +12,12 @@ import pytest
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.clients import Connection
-from orchestrator.kafka.embedded import free_port
-from orchestrator.kafka.read import read_topic
 from orchestrator.policies import Policies
 from orchestrator.produce import send_raw
+from orchestrator.testing import wait_for
 from tests import scenario
-from tests.conftest import ROOT, caught_up, make_catalog, record_time_env, run_cli
-
-
-def _lines(path: Path, objs: list[dict[str, Any]]) -> Path:
-    path.write_bytes(b"\n".join(orjson.dumps(o) for o in objs) + b"\n")
-    return path
-
-
-class Worker:
-    """`orchestrator worker` in a subprocess."""
-
-    def __init__(self, bootstrap: str, topics: Path, app_id: str, log: Path) -> None:
-        self.port = free_port()
-        self.args = [
-            sys.executable,
-            "-m",
-            "orchestrator",
-            "worker",
-            "--broker",
-            bootstrap,
-            "--topics",
-            str(topics),
-            "--gates",
-            str(ROOT / "gates"),
-            "--web-port",
-            str(self.port),
-        ]
-        self.env = {
-            **os.environ,
-            "ORCHESTRATOR_APP_ID": app_id,
-            "ORCHESTRATOR_LOG_FORMAT": "json",
-            **record_time_env(bootstrap),
-        }
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.log.parent
-            )
-
-    def kill(self) -> None:
-        assert self.proc
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-def read(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    return [
-        orjson.loads(r[2]) for _, r in asyncio.run(read_topic(Connection(bootstrap), topic)) if r[2]
-    ]
+from tests.conftest import ROOT, caught_up, make_catalog, run_cli
+from tests.integration.support import make_worker, read, write_lines
 
 
 def observed(bootstrap: str, catalog: Catalog) -> dict[str, Any]:
@@ -100,14 +36,6 @@ def observed(bootstrap: str, catalog: Catalog) -> dict[str, Any]:
     late = sorted({r["event"]["event_id"] for r in read(bootstrap, catalog.name("late"))})
     dlq = read(bootstrap, catalog.name("dlq"))
     return {"windows": windows, "late": late, "dlq": dlq, "conflicts": conflicts}
-
-
-def wait_for(pred, timeout: float = 90, every: float = 1.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the worker")
-        time.sleep(every)
 
 
 MALFORMED: list[tuple[bytes | None, bytes]] = [
@@ -140,12 +68,12 @@ def test_worker_matches_core_and_survives_sigkill(
     want = scenario.expected(Policies.load(ROOT / "gates").dataset_specs(), events)
     half = len(events) // 2
 
-    worker = Worker(bootstrap, topics, prefix, tmp_path / "worker.log")
+    worker = make_worker(bootstrap, topics, prefix, tmp_path / "worker.log")
     worker.start()
     try:
         out = run_cli(
             "produce",
-            str(_lines(tmp_path / "a.jsonl", events[:half])),
+            str(write_lines(tmp_path / "a.jsonl", events[:half])),
             "--broker",
             bootstrap,
             "--topics",
@@ -158,7 +86,7 @@ def test_worker_matches_core_and_survives_sigkill(
 
         out = run_cli(
             "produce",
-            str(_lines(tmp_path / "b.jsonl", events[half:])),
+            str(write_lines(tmp_path / "b.jsonl", events[half:])),
             "--broker",
             bootstrap,
             "--topics",
@@ -204,13 +132,13 @@ def test_second_worker_takes_over_partitions_mid_stream(
     events = scenario.events()
     want = scenario.expected(Policies.load(ROOT / "gates").dataset_specs(), events)
     third = len(events) // 3
-    a = Worker(kafka_bootstrap, topics, prefix, tmp_path / "a.log")
-    b = Worker(kafka_bootstrap, topics, prefix, tmp_path / "b.log")
+    a = make_worker(kafka_bootstrap, topics, prefix, tmp_path / "a.log")
+    b = make_worker(kafka_bootstrap, topics, prefix, tmp_path / "b.log")
 
     def produce(name: str, part: list[dict[str, Any]]) -> None:
         out = run_cli(
             "produce",
-            str(_lines(tmp_path / name, part)),
+            str(write_lines(tmp_path / name, part)),
             "--broker",
             kafka_bootstrap,
             "--topics",

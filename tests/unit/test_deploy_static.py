@@ -15,14 +15,13 @@ import yaml
 
 from orchestrator.errors import ConfigError
 from orchestrator.settings import Settings
-from orchestrator.worker.app import faust_datadir
+from orchestrator.worker.host import faust_datadir
 from orchestrator.worker.metrics import Metrics
 from tests.conftest import ROOT
+from tests.monitoring import DASHBOARDS, RULES, dashboard_exprs, rule_exprs
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
-DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
-RULES = ROOT / "deploy/prometheus/rules/orchestrator.yml"
 
 
 class Instruction(NamedTuple):
@@ -59,19 +58,6 @@ def exported_metric_names() -> set[str]:
             names.add(sample.name)
     names |= {f"{n}_total" for n in list(names)} | {"orchestrator_decision_latency_seconds_bucket"}
     return names
-
-
-def dashboard_exprs() -> list[str]:
-    return [
-        t["expr"]
-        for d in DASHBOARDS
-        for p in json.loads(d.read_text())["panels"]
-        for t in p["targets"]
-    ]
-
-
-def rule_exprs() -> list[str]:
-    return [r["expr"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
 
 
 def assert_pinned(image: str, where: str) -> None:

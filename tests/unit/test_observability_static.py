@@ -16,8 +16,16 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.monitoring import (
+    ALL,
+    RULES,
+    dashboards,
+    label_values,
+    substitute,
+    variable_query,
+    variables,
+)
 
-RULES = ROOT / "deploy/prometheus/rules/orchestrator.yml"
 RULE_TESTS = ROOT / "deploy/prometheus/tests/orchestrator_test.yml"
 RUNBOOK = ROOT / "deploy/prometheus/RUNBOOK.md"
 RUNBOOK_PATH = "deploy/prometheus/RUNBOOK.md"
@@ -96,41 +104,11 @@ def test_every_alert_is_unit_tested_firing_and_silent() -> None:
 
 # -- dashboards ------------------------------------------------------------------------------
 
-DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-#: what a dashboard variable stands for when a query is run outside Grafana ("All")
-ALL = {"$dataset": ".*", "$model": ".*"}
-
-
-def dashboards() -> list[dict[str, Any]]:
-    return [json.loads(d.read_text()) for d in DASHBOARDS]
 
 
 def panels() -> list[dict[str, Any]]:
     return [p for d in dashboards() for p in d["panels"]]
-
-
-def variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {v["name"]: v for v in dashboard.get("templating", {}).get("list", [])}
-
-
-def variable_query(var: dict[str, Any]) -> str:
-    q = var["query"]
-    return str(q["query"] if isinstance(q, dict) else q)
-
-
-def label_values(query: str) -> tuple[str, str]:
-    """(series selector, label) of a Grafana `label_values(selector, label)` variable query."""
-    m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query.strip())
-    assert m, f"not a label_values query: {query}"
-    return m.group(1), m.group(2)
-
-
-def substitute(expr: str, values: dict[str, str]) -> str:
-    """The expression as Grafana sends it with these variable values."""
-    for name in sorted(values, key=len, reverse=True):
-        expr = expr.replace(name, values[name]).replace("${" + name[1:] + "}", values[name])
-    return expr
 
 
 def walk(node: Any) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,266 @@
+"""Helpers that the tests of every tier and the benchmarks share: a worker in a subprocess,
+waiting for a condition, and gates directories written from policy documents.
+
+Shipped with the package, like structlog's `testing` module, so that every tier uses one copy
+and no test file imports another. It imports no test framework.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.kafka.embedded import free_port
+
+__all__ = [
+    "Worker",
+    "access_policy",
+    "dataset_policy",
+    "model_policy",
+    "wait_for",
+    "write_gates",
+]
+
+
+def wait_for(
+    pred: Callable[[], object],
+    timeout: float = 90,
+    what: str = "the worker",
+    every: float = 1.0,
+) -> None:
+    """Ask `pred` every `every` seconds until it is true; AssertionError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+class Worker:
+    """`orchestrator worker` in a subprocess, started, killed, frozen and stopped by its own pid.
+
+    Each start appends the worker's output to `log`. `args` and `env` are plain attributes:
+    a caller may still change them before `start`. With `bootstrap` None the worker takes its
+    broker from its settings (the environment). A process that `start` creates is also added
+    to `started`, if given, so that a teardown can kill whatever a failed test left running.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str | None,
+        topics: Path,
+        gates: Path,
+        app_id: str,
+        log: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        cwd: Path | None = None,
+        stop_timeout: float = 30,
+        started: list[subprocess.Popen[bytes]] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.port = free_port()
+        broker = [] if bootstrap is None else ["--broker", bootstrap]
+        self.args = [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "worker",
+            *broker,
+            "--topics",
+            str(topics),
+            "--gates",
+            str(gates),
+            "--web-port",
+            str(self.port),
+            *args,
+        ]
+        self.env: dict[str, str] = {
+            **os.environ,
+            "ORCHESTRATOR_APP_ID": app_id,
+            "ORCHESTRATOR_LOG_FORMAT": "json",
+            **(env or {}),
+        }
+        self.log = log
+        #: the working directory: the log's directory unless given
+        self.cwd = cwd or log.parent
+        #: seconds `stop` waits after SIGTERM before it sends SIGKILL
+        self.stop_timeout = stop_timeout
+        self.started = started
+        self.proc: subprocess.Popen[bytes] | None = None
+        #: how many times `start` ran
+        self.starts = 0
+
+    @property
+    def app_id(self) -> str:
+        return self.env["ORCHESTRATOR_APP_ID"]
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd
+            )
+        if self.started is not None:
+            self.started.append(self.proc)
+        self.starts += 1
+
+    def kill(self) -> None:
+        """SIGKILL, and wait until the process is gone."""
+        assert self.proc
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process stays, does nothing, answers nothing (a long GC pause, a VM
+        migration, a stopped container)."""
+        assert self.proc
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: a frozen worker goes on."""
+        assert self.proc
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        """SIGTERM (a clean stop), then SIGKILL if it takes longer than `stop_timeout`."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def readyz(self) -> dict[str, Any] | None:
+        """The /readyz answer (ready or not), or None while nothing answers."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return dict(json.loads(r.read()))
+        except urllib.error.HTTPError as exc:
+            return dict(json.loads(exc.read()))
+        except OSError:
+            return None
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """The sum of the series of `name` whose label text contains `labels`; -1.0 while
+        nothing answers."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return -1.0
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                series, value = line.rsplit(" ", 1)
+                if labels in series[len(name) :]:
+                    total += float(value)
+        return total
+
+
+# -- gates directories -----------------------------------------------------------------------
+
+
+def dataset_policy(
+    name: str,
+    *,
+    window: str = "PT1M",
+    out_of_orderness: str = "PT10S",
+    allowed_lateness: str = "PT30S",
+    max_records: int = 10_000_000,
+    drift_last: int = 5,
+    drift_max_ratio: float = 50.0,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A dataset policy: its window and time bounds, a record-count check (an error) and a
+    volume-drift check (a warning); `fields` adds or replaces top-level fields."""
+    return {
+        "kind": "dataset",
+        "name": name,
+        "version": 1,
+        "window": window,
+        "out_of_orderness": out_of_orderness,
+        "allowed_lateness": allowed_lateness,
+        "checks": {
+            "record_count": {"min": 1, "max": max_records, "severity": "error"},
+            "volume_drift": {
+                "last": drift_last,
+                "max_ratio": drift_max_ratio,
+                "severity": "warn",
+            },
+        },
+        **fields,
+    }
+
+
+def model_policy(
+    name: str,
+    datasets: Sequence[str],
+    *,
+    metric: str = "auc",
+    minimum: float = 0.6,
+    tolerance: float = 0.01,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A model policy over `datasets`: one required metric, at least `minimum`, and the primary
+    metric (higher is better, within `tolerance`); `fields` adds or replaces top-level fields."""
+    return {
+        "kind": "model",
+        "name": name,
+        "version": 1,
+        "datasets": list(datasets),
+        "required_metrics": [metric],
+        "thresholds": {metric: {"min": minimum}},
+        "primary_metric": {"name": metric, "direction": "max", "tolerance": tolerance},
+        **fields,
+    }
+
+
+def access_policy(allow: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, Any]:
+    """Who may do what: actor -> action -> models; each actor's key in the environment
+    variable ORCHESTRATOR_KEY_<ACTOR>."""
+    return {
+        "kind": "access",
+        "version": 1,
+        "actors": {
+            actor: {
+                "key_env": f"ORCHESTRATOR_KEY_{actor.upper()}",
+                "allow": [{"action": a, "models": list(m)} for a, m in actions.items()],
+            }
+            for actor, actions in allow.items()
+        },
+    }
+
+
+#: where each kind of policy lives in a gates directory
+_PLACES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "dataset": lambda p: f"datasets/{p['name']}.yaml",
+    "model": lambda p: f"models/{p['name']}.yaml",
+    "access": lambda _: "access.yaml",
+}
+
+
+def write_gates(directory: Path, policies: Iterable[Mapping[str, Any]]) -> Path:
+    """A gates directory holding `policies` (documents of kind dataset, model or access),
+    each in its own file where `Policies.load` reads it; returns `directory`."""
+    for policy in policies:
+        path = directory / _PLACES[policy["kind"]](policy)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(dict(policy)))
+    return directory
