@@ -15,24 +15,16 @@ import asyncio
 import contextlib
 import os
 import socket
-import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import faust
 import structlog
-from faust.app.base import BootStrategy
-from faust.web import Request, Response, View
-from faust.web.base import BlueprintManager
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
-from orchestrator.contracts.codec import encode
-from orchestrator.core.idle import idle_watermarks
-from orchestrator.errors import ConfigError
 from orchestrator.kafka.clients import Connection
 from orchestrator.logging import bind_process
 from orchestrator.pipeline import collector
@@ -42,6 +34,8 @@ from orchestrator.pipeline.shell import Shell
 from orchestrator.policies import Policies
 from orchestrator.settings import Settings
 from orchestrator.worker.eventtime import EventTimeObserver
+from orchestrator.worker.host import faust_app, lifecycle, serve
+from orchestrator.worker.idle import IDLE_CHECK_INTERVAL_S, IdleSources
 from orchestrator.worker.ingest import Ingest
 from orchestrator.worker.metrics import Metrics
 from orchestrator.worker.models import ModelObserver, RouterObserver
@@ -49,21 +43,12 @@ from orchestrator.worker.sink import AtLeastOnceSink, ExactlyOnceSink
 
 log = structlog.get_logger("orchestrator.worker")
 
-IDLE_CHECK_INTERVAL_S = 1.0
 #: after a fatal error the process exits at the latest this long after shutdown began
 FATAL_EXIT_AFTER_S = 30.0
 GAUGE_INTERVAL_S = 1.0
 #: a cluster that does not answer a metadata request within this is not answering (readiness
 #: goes 503 within it plus GAUGE_INTERVAL_S, well inside the session time-out)
 PING_TIMEOUT_S = 2.0
-
-
-class HostOnly(BootStrategy):
-    """Faust hosts the worker (services, timers, web) but runs no Kafka client of its own."""
-
-    enable_kafka = False
-    enable_kafka_consumer = False
-    enable_kafka_producer = False
 
 
 @dataclass
@@ -122,6 +107,17 @@ class Runtime:
         )
         self.readiness()
 
+    async def start_pinger(self) -> None:
+        pinger = self.conn.client(client_id="orchestrator-ping")
+        await pinger.bootstrap()
+        self.pinger = pinger
+
+    async def stop_pinger(self) -> None:
+        pinger, self.pinger = self.pinger, None
+        if pinger is not None:
+            with contextlib.suppress(Exception, TimeoutError):
+                await asyncio.wait_for(pinger.close(), 10)
+
     async def ping_broker(self) -> None:
         """Answering if the cluster answers a metadata request within PING_TIMEOUT_S: a broker
         that accepts connections but answers nothing (frozen, overloaded) is not."""
@@ -148,21 +144,61 @@ def worker_identity(app_id: str) -> dict[str, str]:
     return {"worker_id": f"{host}:{os.getpid()}", "host": host, "app_id": app_id}
 
 
-def faust_datadir(settings: Settings) -> Path:
-    """The worker's data directory (`data_dir`), created if needed. The default is per user: a
-    directory in the shared temp dir made by another user is not writable by this one."""
-    base = settings.data_dir or Path(tempfile.gettempdir()) / f"orchestrator-{os.getuid()}"
-    path = base / f"{settings.app_id}-data"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            "settings",
-            "data_dir",
-            f"cannot create the worker's data directory {path} ({exc.strerror}): "
-            "set data_dir (ORCHESTRATOR_DATA_DIR) to a directory the worker's user can write",
-        ) from None
-    return path
+@dataclass(frozen=True)
+class Inputs:
+    """How the worker's inputs are made: each reads its topics in a consumer group of its own
+    and writes through the sink of the processing guarantee."""
+
+    settings: Settings
+    conn: Connection
+    catalog: Catalog
+    metrics: Metrics
+    on_fatal: Callable[[BaseException], Awaitable[None]]
+    idempotent: bool
+    transactions: bool
+
+    def ingest(
+        self, name: str, shell: Shell[Any], topics: list[str], state_role: str | None
+    ) -> Ingest:
+        settings, catalog = self.settings, self.catalog
+        group = f"{settings.app_id}-{name}"
+        common: dict[str, Any] = {
+            "client_id": f"orchestrator-{name}",
+            "request_timeout_ms": settings.kafka_request_timeout_ms,
+            "linger_ms": settings.kafka_linger_ms,
+            "on_split": self.metrics.checkpoint_splits.inc,
+        }
+        sink: AtLeastOnceSink | ExactlyOnceSink
+        if settings.processing_guarantee == "exactly_once":
+            sink = ExactlyOnceSink(
+                self.conn, catalog, state_role, app_id=settings.app_id, group_id=group, **common
+            )
+        else:
+            sink = AtLeastOnceSink(
+                self.conn,
+                catalog,
+                state_role,
+                idempotent=self.idempotent,
+                fence_state=self.transactions,
+                app_id=settings.app_id,
+                **common,
+            )
+        return Ingest(
+            name,
+            shell,
+            sink,
+            self.conn,
+            topics,
+            group,
+            state_topic=catalog.name(state_role) if state_role else None,
+            checkpoint_interval_s=settings.checkpoint_interval_s,
+            max_outage_s=settings.max_broker_outage_s,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            on_fatal=self.on_fatal,
+            metrics=self.metrics,
+            snapshot_interval_s=settings.snapshot_interval_s,
+        )
 
 
 def build_app(
@@ -181,51 +217,18 @@ def build_app(
     `transactions` (the broker has them) its state is written by fencing producers under
     at_least_once too (sink.py)."""
     bind_process(**worker_identity(settings.app_id))
-    app = faust.App(
-        settings.app_id,
-        broker=f"kafka://{conn.bootstrap}",
-        store="memory://",
-        # Faust makes an (unused) data directory: not in the user's working directory
-        datadir=str(faust_datadir(settings)),
-        autodiscover=False,
-        web_enabled=True,
-        web_bind=settings.web_host,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_in_thread=False,
-        # only our endpoints: /metrics, /healthz, /readyz
-        web_router_enabled=False,
-        web_tables_enabled=False,
-        web_stats_enabled=False,
-        web_graph_enabled=False,
-        web_metrics_enabled=False,
-    )
-    app.boot_strategy = HostOnly(app)
-    # only our endpoints: none of Faust's built-in views (its index page at / included)
-    app.web.blueprints = BlueprintManager([])
+    app = faust_app(settings, conn.bootstrap)
     logics = Logics(
         policies, catalog, keys, worker_key, record_time_of(settings), version=__version__
     )
     specs = logics.dataset_specs
     metrics = Metrics(specs, policies.models)
-    arrivals_topic = catalog.name("arrivals")
-    eventtime_logic = logics.eventtime
     missing = policies.access.missing_keys(keys)
     if missing:
         log.warning(
             "commands of some actors cannot be verified: not ready until their keys are set",
             missing=dict(missing.items()),
         )
-    idle = sorted(n for n, s in specs.items() if s.idle_timeout_ms is not None)
-    if idle and worker_key is None:
-        log.warning(
-            "idle_timeout needs a worker key (worker_key_file): no idle-source watermarks",
-            datasets=idle,
-        )
-    model_logic = logics.models
-    router_logic = logics.router
-    eventtime = EventTimeObserver(arrivals_topic, metrics, time.time)
-    model_observer = ModelObserver(metrics, model_logic.specs)
 
     async def fatal(exc: BaseException) -> None:
         # A clean shutdown writes nothing more (the failed input is marked failed) but waits
@@ -233,100 +236,45 @@ def build_app(
         asyncio.get_running_loop().call_later(FATAL_EXIT_AFTER_S, os._exit, 1)
         await app.crash(exc)
 
-    def ingest(
-        name: str,
-        shell: Shell[Any],
-        topics: list[str],
-        state_role: str | None,
-    ) -> Ingest:
-        group = f"{settings.app_id}-{name}"
-        common: dict[str, Any] = {
-            "client_id": f"orchestrator-{name}",
-            "request_timeout_ms": settings.kafka_request_timeout_ms,
-            "linger_ms": settings.kafka_linger_ms,
-            "on_split": metrics.checkpoint_splits.inc,
-        }
-        sink: AtLeastOnceSink | ExactlyOnceSink
-        if settings.processing_guarantee == "exactly_once":
-            sink = ExactlyOnceSink(
-                conn, catalog, state_role, app_id=settings.app_id, group_id=group, **common
-            )
-        else:
-            sink = AtLeastOnceSink(
-                conn,
-                catalog,
-                state_role,
-                idempotent=idempotent,
-                fence_state=transactions,
-                app_id=settings.app_id,
-                **common,
-            )
-        return Ingest(
-            name,
-            shell,
-            sink,
-            conn,
-            topics,
-            group,
-            state_topic=catalog.name(state_role) if state_role else None,
-            checkpoint_interval_s=settings.checkpoint_interval_s,
-            max_outage_s=settings.max_broker_outage_s,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-            on_fatal=fatal,
-            metrics=metrics,
-            snapshot_interval_s=settings.snapshot_interval_s,
-        )
-
-    # The arrivals group keeps its historical name, so that an upgraded worker resumes it.
-    arrivals = ingest(
-        "eventtime",
-        Shell("eventtime", eventtime_logic, observer=eventtime, limits=logics.limits),
-        [arrivals_topic],
-        "eventtime_state",
-    )
-    router = ingest(
-        "router",
-        Shell("router", router_logic, observer=RouterObserver(metrics), limits=logics.limits),
-        [catalog.name("model_updates"), catalog.name("commands")],
-        None,
-    )
-    models = ingest(
-        "models",
-        Shell("models", model_logic, observer=model_observer, limits=logics.limits),
-        [catalog.name("model_log")],
-        "model_state",
-    )
+    inputs = Inputs(settings, conn, catalog, metrics, fatal, idempotent, transactions)
+    limits = logics.limits
+    arrivals_topic = catalog.name("arrivals")
+    eventtime = EventTimeObserver(arrivals_topic, metrics, time.time)
+    model_observer = ModelObserver(metrics, logics.models.specs)
     runtime = Runtime(
         app,
         conn,
         metrics,
-        arrivals,
-        router,
-        models,
+        # The arrivals group keeps its historical name, so that an upgraded worker resumes it.
+        inputs.ingest(
+            "eventtime",
+            Shell("eventtime", logics.eventtime, observer=eventtime, limits=limits),
+            [arrivals_topic],
+            "eventtime_state",
+        ),
+        inputs.ingest(
+            "router",
+            Shell("router", logics.router, observer=RouterObserver(metrics), limits=limits),
+            [catalog.name("model_updates"), catalog.name("commands")],
+            None,
+        ),
+        inputs.ingest(
+            "models",
+            Shell("models", logics.models, observer=model_observer, limits=limits),
+            [catalog.name("model_log")],
+            "model_state",
+        ),
         eventtime,
         model_observer,
         tuple(sorted(specs)),
         {a: f"no key ({where})" for a, where in missing.items()},
     )
-    idle_producer: list[Any] = []
+    idle = IdleSources(conn, arrivals_topic, specs, eventtime, worker_key)
 
     @app.timer(interval=IDLE_CHECK_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def idle_sources() -> None:
-        if not runtime.started or not idle_producer or worker_key is None:
-            return
-        now = time.time()
-        for wm in idle_watermarks(specs, eventtime.last_seen, now, worker_key):
-            eventtime.last_seen[wm.dataset] = now
-            log.info(
-                "idle source watermark", dataset=wm.dataset, watermark=wm.watermark.isoformat()
-            )
-            try:
-                await idle_producer[0].send_and_wait(
-                    arrivals_topic, encode(wm), key=wm.dataset.encode()
-                )
-            except Exception as exc:  # the broker is away: the next check tries again
-                log.warning("idle watermark not sent", dataset=wm.dataset, error=repr(exc))
+        if runtime.started:
+            await idle.tick()
 
     @app.timer(interval=GAUGE_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def gauges() -> None:
@@ -336,50 +284,24 @@ def build_app(
         except Exception as exc:  # a gauge must never stop the timer that keeps readiness true
             log.warning("gauge update failed", error=repr(exc))
 
-    @app.page("/healthz")
-    class Healthz(View):
-        async def get(self, request: Request) -> Response:
-            return self.json({"status": "ok"})
+    async def start() -> None:
+        """The inputs start with the worker."""
+        await idle.start()
+        await runtime.start_pinger()
+        for i in runtime.ingests:
+            await i.start()
+        runtime.started = True
 
-    @app.page("/readyz")
-    class Readyz(View):
-        async def get(self, request: Request) -> Response:
-            status = runtime.readiness()
-            return self.json(status, status=200 if status["ready"] else 503)
-
-    @app.page("/metrics")
-    class MetricsPage(View):
-        async def get(self, request: Request) -> Response:
-            return self.bytes(
-                generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
-            )
-
-    @app.service
-    class Lifecycle(faust.Service):
-        """Starts the inputs with the worker; on stop each checkpoints and leaves its group."""
-
-        async def on_started(self) -> None:
-            producer = conn.producer(acks="all", client_id="orchestrator-idle")
-            await producer.start()
-            idle_producer.append(producer)
-            pinger = conn.client(client_id="orchestrator-ping")
-            await pinger.bootstrap()
-            runtime.pinger = pinger
+    async def stop() -> None:
+        """On stop each input checkpoints and leaves its group."""
+        if runtime.started:
             for i in runtime.ingests:
-                await i.start()
-            runtime.started = True
+                await i.stop()
+            await idle.stop()
+            await runtime.stop_pinger()
 
-        async def on_stop(self) -> None:
-            if runtime.started:
-                for i in runtime.ingests:
-                    await i.stop()
-                for producer in idle_producer:
-                    with contextlib.suppress(Exception, TimeoutError):
-                        await asyncio.wait_for(producer.stop(), 10)
-                if runtime.pinger is not None:
-                    with contextlib.suppress(Exception, TimeoutError):
-                        await asyncio.wait_for(runtime.pinger.close(), 10)
-
+    serve(app, runtime.readiness, metrics.registry)
+    lifecycle(app, start, stop)
     return runtime
 
 
