@@ -11,7 +11,7 @@ from orchestrator.contracts.records import ArrivalRef, WindowManifest
 from orchestrator.core.datagate import DataGate, DataGateSpec, Fingerprint, RecordCount, VolumeDrift
 from orchestrator.core.decision import GateInfo
 from orchestrator.core.modelgate import ModelGate, ModelGateSpec, PrimaryMetric, Threshold
-from tests.unit.test_modelgate import AT, SRC, W1, data, gate, update
+from tests.unit.modelgate_support import AT, SRC, W1, data, gate, update
 
 GATE = GateInfo("dataset/d", 1, "sha256:p")
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)

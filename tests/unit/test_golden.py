@@ -22,7 +22,7 @@ from orchestrator.core.effects import Decided
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
 from tests import factories
-from tests.unit.test_modelgate import gate, update
+from tests.unit.modelgate_support import gate, update
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -141,7 +141,7 @@ def test_command_decisions_match_their_golden_records() -> None:
     no rollback target."""
     from orchestrator.contracts.events import CommandOverride, CommandRollback
     from orchestrator.core.access import signed
-    from tests.unit.test_modelgate import KEY_ALICE, KEY_BOB, W1, W2, data
+    from tests.unit.modelgate_support import KEY_ALICE, KEY_BOB, W1, W2, data
 
     g = gate()
     data(g, W1)

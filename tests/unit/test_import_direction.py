@@ -98,3 +98,90 @@ def test_the_rules_see_imports() -> None:
     """The checker itself: it finds a forbidden import where there is one."""
     assert under(imports(PACKAGE / "worker" / "app.py"), "faust")
     assert under(imports(PACKAGE / "pipeline" / "shell.py"), "orchestrator.core")
+
+
+# -- the tests and the testing module --------------------------------------------------------
+
+REPO = PACKAGE.parent
+TESTS = REPO / "tests"
+
+
+def imported_files(source: str, package: tuple[str, ...]) -> set[Path]:
+    """The files of this repository that `source`, a module of `package`, imports; relative
+    imports resolved, and `from tests.unit import test_x` counted as importing test_x.py."""
+    out: set[Path] = set()
+    for node in ast.walk(ast.parse(source)):
+        names: list[tuple[str, ...]] = []
+        if isinstance(node, ast.Import):
+            names = [tuple(a.name.split(".")) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            module = (*base, *(node.module.split(".") if node.module else ()))
+            names = [module, *((*module, a.name) for a in node.names)]
+        for parts in names:
+            for end in range(1, len(parts) + 1):
+                candidate = REPO.joinpath(*parts[:end]).with_suffix(".py")
+                if candidate.is_file():
+                    out.add(candidate)
+    return out
+
+
+def imported_test_modules(source: str, package: tuple[str, ...]) -> list[str]:
+    """The test modules (test_*.py) that `source` imports, relative to the repository."""
+    return sorted(
+        f.relative_to(REPO).as_posix()
+        for f in imported_files(source, package)
+        if f.name.startswith("test_")
+    )
+
+
+def test_no_test_module_imports_another() -> None:
+    """What tests share lives in helper modules (conftest, factories, the *_support modules,
+    orchestrator.testing), never in a test file: a test file's names are its own to change
+    (h11 keeps its shared helpers in tests/helpers.py)."""
+    found = {
+        path.relative_to(REPO).as_posix(): imported
+        for path in sorted(TESTS.rglob("*.py"))
+        if (
+            imported := imported_test_modules(
+                path.read_text(encoding="utf-8"), path.parent.relative_to(REPO).parts
+            )
+        )
+    }
+    assert found == {}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from tests.unit.test_modelgate import gate",
+        "import tests.unit.test_modelgate",
+        "from tests.unit import test_modelgate",
+        "from . import test_modelgate",
+        "from .test_modelgate import gate",
+        "from ..unit.test_modelgate import gate",
+    ],
+)
+def test_the_check_sees_every_form_of_a_test_import(source: str) -> None:
+    """The checker itself: absolute, from-package and relative imports of a test module."""
+    assert imported_test_modules(source, ("tests", "unit")) == ["tests/unit/test_modelgate.py"]
+
+
+def test_the_check_lets_helper_modules_through() -> None:
+    """Helper modules are no test modules, whatever they are called inside."""
+    source = (
+        "from tests.conftest import ROOT\nfrom tests import factories\nimport orchestrator.testing"
+    )
+    assert imported_test_modules(source, ("tests", "unit")) == []
+
+
+def test_the_testing_module_is_the_top_layer() -> None:
+    """orchestrator.testing may import anything in the package, and nothing there imports it;
+    it is shipped, so it imports no test framework (structlog's `testing` module)."""
+    importers = [
+        p.relative_to(REPO).as_posix()
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if p.name != "testing.py" and under(imports(p), "orchestrator.testing")
+    ]
+    assert importers == []
+    assert under(imports(PACKAGE / "testing.py"), "pytest", "_pytest", "hypothesis") == []

@@ -13,9 +13,9 @@ from structlog.testing import capture_logs
 
 import orchestrator.worker.eventtime
 import orchestrator.worker.models
-from orchestrator.core.engine import EventTimeEngine
-from orchestrator.pipeline.eventtime import EventTimeLogic
-from orchestrator.pipeline.models import Cursor, RouterLogic
+from orchestrator.catalog.topics import Catalog
+from orchestrator.pipeline.build import Logics
+from orchestrator.pipeline.models import Cursor
 from orchestrator.pipeline.records import Rec
 from orchestrator.policies import Policies
 from orchestrator.worker.eventtime import EventTimeObserver
@@ -25,6 +25,7 @@ from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
+LOGICS = Logics(Policies.load(ROOT / "gates"), Catalog.load(ROOT / "topics"))
 
 
 @pytest.fixture(autouse=True)
@@ -41,16 +42,9 @@ def invalid(event: dict[str, object]) -> bytes:
 
 
 def test_an_invalid_arrival_is_logged_with_its_event_id() -> None:
-    policies = Policies.load(ROOT / "gates")
-    logic = EventTimeLogic(
-        policies.dataset_specs(),
-        policies.data_gates("data.arrivals"),
-        policies.fanout(),
-        "data.arrivals",
-        1 << 20,
-    )
+    logic = LOGICS.eventtime
     record = Rec("data.arrivals", 0, 7, b"clicks", invalid(factories.arrival("bad-1")))
-    applied = logic.apply(EventTimeEngine(policies.dataset_specs()), record, NOW)
+    applied = logic.apply(logic.new_engine(), record, NOW)
     observer = EventTimeObserver("data.arrivals", Metrics(datasets=["clicks"]), lambda: 0.0)
     with capture_logs() as logs:
         observer.applied(applied, record)
@@ -59,7 +53,7 @@ def test_an_invalid_arrival_is_logged_with_its_event_id() -> None:
 
 
 def test_an_invalid_model_update_is_logged_with_its_event_id() -> None:
-    logic = RouterLogic({"models.updates": "model_updates"}, 1 << 20)
+    logic = LOGICS.router
     record = Rec("models.updates", 0, 3, b"churn", invalid(factories.model_update("m-bad")))
     applied = logic.apply(Cursor(), record, NOW)
     with capture_logs() as logs:

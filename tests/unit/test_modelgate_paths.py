@@ -2,64 +2,41 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from orchestrator.contracts.events import CommandOverride, CommandRollback
 from orchestrator.contracts.modellog import DataNotice
 from orchestrator.contracts.records import SourceOffset
-from orchestrator.core.access import signed
 from orchestrator.core.effects import ChampionChanged, Rejected, StatePut, TrainingRequest
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.core.modelstate import COMMAND_SKEW_MS
 from orchestrator.core.position import POSITION_KEY
-from tests.unit.test_modelgate import (
+from tests.unit.modelgate_support import (
+    AGE,
     AT,
-    KEY_ALICE,
     NOW,
     SRC,
     W1,
     W2,
     W3,
+    T,
     codes,
     data,
     decisions,
     gate,
     outcome,
+    override,
     rollback,
+    rollback_at,
+    three_champions,
     update,
 )
 
 
-def override(subject: str, verdict: str, eid: str = "o1") -> CommandOverride:
-    cmd = CommandOverride(
-        event_id=eid,
-        issued_at=AT,
-        nonce=f"nonce-override-{eid}-xxxxxxxx",
-        subject=subject,
-        outcome=verdict,
-        actor="alice",
-        reason="r",
-        signature="-",
-    )
-    return signed(cmd, KEY_ALICE)
-
-
 def champions(effects: list[Any]) -> list[str | None]:
     return [e.version for e in effects if isinstance(e, ChampionChanged)]
-
-
-def three_champions() -> Any:
-    g = gate()
-    for w in (W1, W2, W3):
-        data(g, w)
-    g.handle(update("v1", auc=0.80, trained_on=[W1]), SRC, AT)
-    g.handle(update("v2", auc=0.81, trained_on=[W2]), SRC, AT)
-    g.handle(update("v3", auc=0.82, trained_on=[W3]), SRC, AT)
-    assert g.champion == "v3"
-    return g
 
 
 def test_override_reject_of_the_champion_falls_back() -> None:
@@ -193,23 +170,6 @@ def test_partition_snapshot_restores_to_the_same_state() -> None:
 
 
 # -- commands are good once, and for a while -----------------------------------------------
-
-
-def rollback_at(issued: datetime, nonce: str, eid: str) -> CommandRollback:
-    cmd = CommandRollback(
-        event_id=eid,
-        model="churn",
-        actor="alice",
-        reason="r",
-        issued_at=issued,
-        nonce=nonce,
-        signature="-",
-    )
-    return signed(cmd, KEY_ALICE)
-
-
-AGE = 900_000  # the default max_command_age, PT15M
-T = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -24,22 +24,26 @@ from orchestrator.core.modelgate import SEP, ModelGate, PrimaryMetric
 from orchestrator.core.modelpartition import ModelPartition
 from orchestrator.core.modelstate import COMMAND_SKEW_MS
 from orchestrator.core.promotion import IllegalTransition, next_state
-from tests.unit.test_modelgate import (
+from tests.unit.modelgate_support import (
+    AGE,
     AT,
     NOW,
     SRC,
     W1,
     W2,
     W3,
+    T,
     data,
     decisions,
     gate,
     outcome,
+    override,
+    restored,
     rollback,
+    rollback_at,
+    three_champions,
     update,
 )
-from tests.unit.test_modelgate_paths import AGE, T, override, rollback_at, three_champions
-from tests.unit.test_modelgate_state import restored
 
 LATER = AT + timedelta(hours=1)
 W4 = "clicks/2026-11-23T13:00:00Z/PT1H"

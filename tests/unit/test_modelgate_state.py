@@ -17,21 +17,23 @@ from orchestrator.core.effects import (
     StatePut,
     TrainingRequest,
 )
-from orchestrator.core.modelgate import SEP, ModelGate
-from tests.unit.test_modelgate import AT, SRC, W1, W2, W3, data, decisions, gate, update
+from orchestrator.core.modelgate import SEP
+from tests.unit.modelgate_support import (
+    AT,
+    SRC,
+    W1,
+    W2,
+    W3,
+    data,
+    decisions,
+    gate,
+    restored,
+    update,
+)
 
 
 def puts(effects: list[Effect]) -> dict[str, Any]:
     return {e.key: e.value for e in effects if isinstance(e, StatePut)}
-
-
-def restored(g: ModelGate, entries: dict[str, Any]) -> ModelGate:
-    h = ModelGate(g.spec, g.access, g.version)
-    for key, value in orjson.loads(orjson.dumps(entries)).items():
-        kind, _, ident = key.split(SEP, 2)
-        h.restore(kind, ident, value)
-    h.settle()
-    return h
 
 
 def windows(n: int) -> list[str]:

@@ -17,7 +17,8 @@ from orchestrator.demo import DemoError, not_ready_reason, wait_ready, what_next
 from orchestrator.policies import Policies
 from orchestrator.progress import CountedSource, Progress, counted
 from orchestrator.replay import MemorySource, Range, replay
-from tests.unit.test_replay_whole import ROOT, topics
+from tests.conftest import ROOT
+from tests.unit.replay_support import topics
 
 
 class Clock:

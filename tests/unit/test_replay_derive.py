@@ -11,35 +11,16 @@ from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.read import TimedRecord
 from orchestrator.pipeline.build import Logics
 from orchestrator.policies import Policies
-from orchestrator.replay import MemorySource, Range, derive_data
-from tests import scenario
+from orchestrator.replay import Range, derive_data
+from tests.unit.replay_support import partitions, src
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = Catalog.load(ROOT / "topics")
 
 
-#: broker timestamps of the records: after the scenario's event times (none is from the future)
-APPENDED_MS = 1_795_478_400_000  # 2026-11-24T00:00:00Z
-
-
-def _partitions(n: int, clicks: int = 0, others: int = 1) -> dict[int, list[TimedRecord]]:
-    """The scenario's events spread over n partitions by dataset, plus one undecodable record."""
-    data: dict[int, list[TimedRecord]] = {p: [] for p in range(n)}
-    for i, ev in enumerate(scenario.events()):
-        p = (clicks if ev["dataset"] == "clicks" else others) % n
-        data[p].append((len(data[p]), ev["dataset"].encode(), orjson.dumps(ev), APPENDED_MS + i))
-    data[0].append((len(data[0]), b"clicks", b"{not json", APPENDED_MS + 9999))
-    return data
-
-
-def src(data: dict[int, list[TimedRecord]]) -> MemorySource:
-    """The partitions as replay reads them, in small chunks (so that chunk edges are crossed)."""
-    return MemorySource({"data.arrivals": data}, chunk=3)
-
-
 def test_parallel_derivation_equals_sequential() -> None:
     policies = Policies.load(ROOT / "gates")
-    data = _partitions(2)
+    data = partitions(2)
     seq = derive_data(Logics(policies, CATALOG), src(data), Range(), processes=1)
     par = derive_data(Logics(policies, CATALOG), src(data), Range(), processes=2)
     assert seq.decisions, "the scenario must produce decisions, or this test proves nothing"
@@ -52,7 +33,7 @@ def test_parallel_derivation_equals_sequential() -> None:
 def test_parallel_order_does_not_follow_partition_sizes() -> None:
     """However the processes share the partitions, decisions come in partition order."""
     policies = Policies.load(ROOT / "gates")
-    data = _partitions(3, clicks=0, others=2)
+    data = partitions(3, clicks=0, others=2)
     _, key, value, ts = data[0].pop()  # the undecodable record alone in partition 1
     data[1].append((0, key, value, ts))
     sizes = {p: len(r) for p, r in data.items()}
@@ -67,7 +48,7 @@ def test_parallel_order_does_not_follow_partition_sizes() -> None:
 
 def test_offset_range_limits_partitions_in_both_modes() -> None:
     policies = Policies.load(ROOT / "gates")
-    data = _partitions(2)
+    data = partitions(2)
     rng = Range(from_offsets={1: 0})
     seq = derive_data(Logics(policies, CATALOG), src(data), rng, processes=1)
     par = derive_data(Logics(policies, CATALOG), src(data), rng, processes=2)
@@ -87,7 +68,7 @@ def test_derivation_gives_the_core_s_own_decisions() -> None:
     from orchestrator.errors import ContractError
 
     policies = Policies.load(ROOT / "gates")
-    data = _partitions(2)
+    data = partitions(2)
     want = []
     for p, records in sorted(data.items()):
         engine = EventTimeEngine(policies.dataset_specs(), policies.data_gates("data.arrivals"))

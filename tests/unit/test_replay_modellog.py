@@ -9,50 +9,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from orchestrator.catalog.topics import Catalog
-from orchestrator.kafka.read import TimedRecord
-from orchestrator.pipeline.build import Logics
-from orchestrator.policies import Policies
-from orchestrator.replay import LogEntry, MemorySource, Range, derive_data
-from orchestrator.replay.derive import route
+from orchestrator.replay import LogEntry
 from orchestrator.replay.modellog import check_log
-from tests import factories
-from tests.unit.test_replay_derive import APPENDED_MS, _partitions, src
+from tests.unit.replay_support import expected, written
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG = "models.log"
-
-
-def model_inputs() -> tuple[list[TimedRecord], list[TimedRecord]]:
-    """A few `models.updates` records (two models) and one `commands` record."""
-    updates = [
-        (i, b"churn", orjson.dumps(factories.model_update(f"m{i}", version=f"v{i}")), APPENDED_MS)
-        for i in range(3)
-    ] + [(3, b"fraud", orjson.dumps(factories.model_update("m3", "fraud")), APPENDED_MS)]
-    commands = [(0, b"churn", orjson.dumps(factories.rollback()), APPENDED_MS)]
-    return updates, commands
-
-
-def expected() -> list[LogEntry]:
-    """What the worker writes to models.log for the scenario and a few model inputs."""
-    policies = Policies.load(ROOT / "gates")
-    logics = Logics(policies, Catalog.load(ROOT / "topics"))
-    data = derive_data(logics, src(_partitions(2)), Range(), processes=1)
-    updates, commands = model_inputs()
-    routed = route(
-        logics, MemorySource({"models.updates": {0: updates}, "commands": {0: commands}})
-    )
-    assert len(routed) == 5 and len(data.log) >= 4  # the premise: both kinds are there
-    return routed + data.log
-
-
-def written(entries: list[LogEntry]) -> dict[int, list[TimedRecord]]:
-    """The entries as the log holds them: by model, one partition each, in order."""
-    log: dict[int, list[TimedRecord]] = {0: [], 1: []}
-    for e in entries:
-        p = 0 if e.key == b"churn" else 1
-        log[p].append((len(log[p]), e.key, e.value, APPENDED_MS))
-    return log
 
 
 def first_update(entries: list[LogEntry]) -> int:

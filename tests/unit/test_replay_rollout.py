@@ -20,14 +20,12 @@ from orchestrator.contracts.modellog import event_record, notice_record
 from orchestrator.contracts.records import SourceOffset
 from orchestrator.kafka.read import TimedRecord
 from orchestrator.pipeline.build import Logics
-from orchestrator.pipeline.models import ModelLogic
 from orchestrator.pipeline.records import Rec
 from orchestrator.policies import Policies
 from orchestrator.replay import MemorySource, Range, Report, derive_data, derive_models, replay
 from orchestrator.replay.derive import route
 from tests import factories
-from tests.unit.test_replay_derive import APPENDED_MS, _partitions
-from tests.unit.test_replay_modellog import written
+from tests.unit.replay_support import APPENDED_MS, partitions, written
 
 ROOT = Path(__file__).resolve().parents[2]
 AT = datetime(2026, 11, 24, tzinfo=UTC)
@@ -77,7 +75,7 @@ def topics(gates: Path, tamper: Any = None) -> dict[str, dict[int, list[TimedRec
     """Inputs, models.log as the worker writes it (updates, then the data gate's notices, then
     the intervals), and audit.decisions holding what the worker decided."""
     policies = Policies.load(gates)
-    arrivals = _partitions(2)
+    arrivals = partitions(2)
     arrived = MemorySource({"data.arrivals": arrivals})
     logics = Logics(policies, Catalog.load(ROOT / "topics"))
     data = derive_data(logics, arrived, Range(), processes=1)
@@ -182,8 +180,7 @@ def test_models_champions_carries_the_challenger_and_leaves_it_out_when_none(gat
     """The champions record names the challenger beside the champion; without one the field
     is absent, so records read as they always did."""
     policies = Policies.load(gates)
-    specs = {n: p.gate_spec() for n, p in policies.models.items()}
-    logic = ModelLogic(specs, policies.access.spec({}), "test", "models.log", 1 << 20)
+    logic = Logics(policies, Catalog.load(ROOT / "topics"), version="test").models
     engine = logic.new_engine()
     src = SourceOffset(topic="models.updates", partition=0, offset=0)
     w1 = factories.model_update()["trained_on"][0]

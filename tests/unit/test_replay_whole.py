@@ -13,40 +13,11 @@ import pytest
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.read import TimedRecord
-from orchestrator.pipeline.build import Logics
 from orchestrator.policies import Policies
-from orchestrator.replay import MemorySource, Range, Report, derive_data, derive_models, replay
-from tests.unit.test_replay_derive import APPENDED_MS, _partitions
-from tests.unit.test_replay_modellog import expected, model_inputs, written
+from orchestrator.replay import MemorySource, Range, Report, replay
+from tests.unit.replay_support import topics
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def topics(tamper: Any = None) -> dict[str, dict[int, list[TimedRecord]]]:
-    """The input topics, models.log as the worker writes it, and audit.decisions holding what
-    the worker decides from them (`tamper` may change the recorded decisions first)."""
-    policies = Policies.load(ROOT / "gates")
-    arrivals = _partitions(2)
-    log = written(expected())
-    inputs = MemorySource({"data.arrivals": arrivals, "models.log": log}, chunk=4)
-    logics = Logics(policies, Catalog.load(ROOT / "topics"))
-    data = derive_data(logics, inputs, Range(), processes=1)
-    models = derive_models(logics, inputs, Range())
-    decisions = data.decisions + models.decisions
-    assert {d["subject"]["kind"] for d in decisions} >= {"data_window", "model_version"}
-    if tamper is not None:
-        decisions = tamper(decisions)
-    audit = {
-        0: [(i, None, orjson.dumps(d), APPENDED_MS) for i, d in enumerate(decisions)],
-    }
-    updates, commands = model_inputs()
-    return {
-        "data.arrivals": arrivals,
-        "models.log": log,
-        "models.updates": {0: updates},
-        "commands": {0: commands},
-        "audit.decisions": audit,
-    }
 
 
 def run(data: dict[str, dict[int, list[TimedRecord]]], processes: int = 1) -> Report:

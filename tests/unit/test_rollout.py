@@ -4,8 +4,7 @@ champion whose live metric degrades is rolled back; without `rollout` nothing ch
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -13,16 +12,14 @@ import pytest
 from pydantic import ValidationError
 
 from orchestrator.contracts.events import CommandOverride, ModelPerformance
-from orchestrator.contracts.records import SourceOffset
 from orchestrator.core.access import signed
 from orchestrator.core.digest import digest
-from orchestrator.core.effects import ChampionChanged, Effect, Rejected, StateDelete, StatePut
-from orchestrator.core.modelgate import ModelGate
+from orchestrator.core.effects import Rejected, StateDelete, StatePut
 from orchestrator.core.modelspec import Guard, Rollout
 from orchestrator.core.rollout import counted
 from orchestrator.demo import rollout_lines
 from orchestrator.policies import ModelPolicy, policy_digest
-from tests.unit.test_modelgate import (
+from tests.unit.modelgate_support import (
     AT,
     KEY_ALICE,
     NOW,
@@ -33,61 +30,10 @@ from tests.unit.test_modelgate import (
     decisions,
     gate,
     outcome,
+    restored,
     update,
 )
-from tests.unit.test_modelgate_state import restored
-
-N, K = 2, 100
-
-
-def rgate(direction: str = "max", tolerance: float = 0.02) -> ModelGate:
-    """The churn gate of test_modelgate with a staged rollout guarding auc."""
-    g = gate()
-    spec = replace(g.spec, rollout=Rollout(N, K, Guard("auc", direction, tolerance)))  # type: ignore[arg-type]
-    return ModelGate(spec, g.access, "test")
-
-
-HOUR0 = datetime(2026, 11, 23, 12, tzinfo=UTC)
-
-
-def perf(
-    eid: str, version: str, auc: float | None, samples: int = 1000, hour: int = 0
-) -> ModelPerformance:
-    """An interval of `version`: the `hour`-th hour from 2026-11-23T12:00Z (a version's
-    intervals count once each, in order: give each of them its own hour)."""
-    start = HOUR0 + timedelta(hours=hour)
-    return ModelPerformance(
-        event_id=eid,
-        model="churn",
-        version=version,
-        interval_start=start,
-        interval_end=start + timedelta(hours=1),
-        metrics={} if auc is None else {"auc": auc},
-        sample_count=samples,
-    )
-
-
-def psrc(offset: int) -> SourceOffset:
-    return SourceOffset(topic="models.updates", partition=0, offset=100 + offset)
-
-
-def feed(g: ModelGate, p: ModelPerformance, offset: int = 0) -> list[Effect]:
-    return g.handle(p, psrc(offset), AT)
-
-
-def champions(effects: list[Effect]) -> list[tuple[str | None, str | None]]:
-    return [(e.version, e.challenger) for e in effects if isinstance(e, ChampionChanged)]
-
-
-def staged(champion_auc: float = 0.8, challenger_auc: float = 0.81) -> ModelGate:
-    """v1 champion (the first version: nothing to stage against), v2 its challenger."""
-    g = rgate()
-    data(g, W1)
-    first = g.handle(update("v1", auc=champion_auc), SRC, AT)
-    assert outcome(first) == ("promote",) and champions(first) == [("v1", None)]
-    g.handle(update("v2", auc=challenger_auc), SRC, AT)
-    assert (g.champion, g.challenger) == ("v1", "v2")
-    return g
+from tests.unit.rollout_support import HOUR0, K, champions, crowned_v2, feed, perf, rgate, staged
 
 
 def test_a_version_that_passes_the_gate_becomes_challenger_not_champion() -> None:
@@ -288,16 +234,6 @@ def test_a_newer_version_replaces_the_challenger() -> None:
     assert (new.subject.id, new.outcome) == ("churn:v3", "promote")
     assert champions(effects) == [("v1", "v3")]
     assert g.challenger == "v3"
-
-
-def crowned_v2(v1_live: float | None = None) -> ModelGate:
-    g = staged()
-    if v1_live is not None:
-        feed(g, perf("p-c", "v1", v1_live), 0)
-    feed(g, perf("p1", "v2", 0.84), 1)
-    feed(g, perf("p2", "v2", 0.84, hour=1), 2)
-    assert g.champion == "v2"
-    return g
 
 
 def test_a_champion_whose_live_metric_degrades_is_rolled_back_to_the_previous_one() -> None:

@@ -9,16 +9,18 @@ from datetime import UTC, datetime
 import orjson
 from prometheus_client import generate_latest
 
+from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.events import ModelPerformance
 from orchestrator.core.effects import StatePut
 from orchestrator.core.rollout import counts
-from orchestrator.pipeline.models import ModelLogic
+from orchestrator.pipeline.build import Logics
 from orchestrator.pipeline.records import Rec
 from orchestrator.simulate import EXAMPLE_KEYS
 from orchestrator.worker.metrics import Metrics
 from orchestrator.worker.models import ModelObserver
 from tests import factories
-from tests.unit.test_simulate_rollout import POLICIES, fraud_log
+from tests.conftest import ROOT
+from tests.unit.simulated_rollout import POLICIES, fraud_log
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -28,9 +30,8 @@ class Run:
 
     def __init__(self) -> None:
         specs = {n: p.gate_spec() for n, p in POLICIES.models.items()}
-        self.logic = ModelLogic(
-            specs, POLICIES.access.spec(dict(EXAMPLE_KEYS)), "test", "models.log", 1 << 20
-        )
+        catalog = Catalog.load(ROOT / "topics")
+        self.logic = Logics(POLICIES, catalog, dict(EXAMPLE_KEYS), version="test").models
         self.engine = self.logic.new_engine()
         self.metrics = Metrics(["clicks", "payments"], POLICIES.models)
         self.observer = ModelObserver(self.metrics, specs)

@@ -12,8 +12,8 @@ import pytest
 from orchestrator.contracts.events import ModelPerformance, ModelUpdate
 from orchestrator.core.effects import Effect
 from orchestrator.core.modelgate import ModelGate
-from tests.unit.test_modelgate import AT, SRC, W1, data, decisions, update
-from tests.unit.test_rollout import K, champions, crowned_v2, perf, psrc, rgate, staged
+from tests.unit.modelgate_support import AT, SRC, W1, data, decisions, update
+from tests.unit.rollout_support import K, champions, crowned_v2, perf, psrc, rgate, staged
 
 LATER = AT + timedelta(hours=3)  # the time of the input under test, unlike the setup's AT
 GUARD = {"metric": "auc", "direction": "max", "tolerance": 0.02}

@@ -20,7 +20,7 @@ from orchestrator.pipeline.shell import Shell
 from orchestrator.policies import Policies
 from orchestrator.replay import MemorySource, Range, derive_data
 from orchestrator.replay.snapshots import find_snapshots
-from tests.unit.test_replay_derive import _partitions
+from tests.unit.replay_support import partitions
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = Catalog.load(ROOT / "topics")
@@ -47,7 +47,7 @@ def snapshots_at(records: list[TimedRecord], cuts: list[int], part_bytes: int) -
 
 
 def test_replay_from_a_snapshot_derives_what_replay_from_zero_derives() -> None:
-    data = _partitions(1)
+    data = partitions(1)
     records = data[0]
     since = records[len(records) // 2][3]  # broker time of the middle record
     snaps = snapshots_at(records, [5, len(records) // 2 - 1, len(records) - 1], part_bytes=300)
@@ -69,7 +69,7 @@ def test_replay_from_a_snapshot_derives_what_replay_from_zero_derives() -> None:
 
 def test_a_snapshot_that_does_not_verify_is_passed_over() -> None:
     """One entry changed after the digest was taken: the earlier snapshot is used instead."""
-    records = _partitions(1)[0]
+    records = partitions(1)[0]
     snaps = snapshots_at(records, [5, len(records) - 2], part_bytes=10**6)
     last = orjson.loads(snaps[-1][2] or b"")
     key, value = last["entries"][0]
@@ -81,7 +81,7 @@ def test_a_snapshot_that_does_not_verify_is_passed_over() -> None:
 
 
 def test_a_snapshot_missing_a_part_is_never_used() -> None:
-    records = _partitions(1)[0]
+    records = partitions(1)[0]
     snaps = snapshots_at(records, [len(records) - 2], part_bytes=300)
     source = MemorySource({TOPIC: {0: records}, SNAPS: {0: snaps[:-1]}})
     found = find_snapshots(source, SNAPS, TOPIC, records[-1][3] + 1)
