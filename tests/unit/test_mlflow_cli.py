@@ -52,6 +52,8 @@ def test_without_the_extra_the_verb_says_what_to_install() -> None:
 
 
 def test_without_a_tracking_uri_it_says_how_to_give_one() -> None:
+    """With the client installed and no URI anywhere: one line saying how to give one, exit 2."""
+    mlflow_tracking()
     out = run_cli("mlflow", "sync", env={"MLFLOW_TRACKING_URI": ""})
     assert out.returncode == 2
     assert out.stderr == (
@@ -62,6 +64,7 @@ def test_without_a_tracking_uri_it_says_how_to_give_one() -> None:
 
 def test_a_model_without_a_policy_is_refused() -> None:
     """The worker would refuse its updates (E_UNKNOWN_MODEL): said before anything is sent."""
+    mlflow_tracking()  # the verb checks for the client first
     out = run_cli("mlflow", "sync", "--tracking-uri", "http://127.0.0.1:9", "--model", "nosuch")
     assert out.returncode == 2
     assert out.stderr.startswith("orchestrator: error: (command line): --model: 'nosuch' has no")
