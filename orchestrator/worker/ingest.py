@@ -26,20 +26,25 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import structlog
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import (
     KafkaError,
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    RecordTooLargeError,
 )
 
-from orchestrator.errors import OrchestratorError
 from orchestrator.kafka.clients import Connection
-from orchestrator.kafka.read import read_range
 from orchestrator.pipeline.shell import Shell
+from orchestrator.worker.checkpoints import Checkpoints, SnapshotSchedule
+from orchestrator.worker.lag import Lag
+from orchestrator.worker.recovery import (
+    TOO_LARGE,
+    Outage,
+    RecordRefused,
+    broker_error,
+    read_changelog,
+    stable_committed,
+    until_reset,
+)
 from orchestrator.worker.sink import FENCED, AtLeastOnceSink, ExactlyOnceSink
 
 log = structlog.get_logger("orchestrator.ingest")
@@ -57,30 +62,6 @@ MAX_BATCH = 400
 #: waits for the producer and a checkpoint waits for a batch boundary
 CHUNK = 50
 POLL_TIMEOUT_MS = 200
-#: a state snapshot is cut into records of about this size
-SNAPSHOT_PART_BYTES = 1024 * 1024
-#: a checkpoint is taken early once this much state is staged (one batch must hold it)
-EARLY_CHECKPOINT_BYTES = 2 * 1024 * 1024
-BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
-#: exactly_once: a stateless input's committed offset is read again after this, until it stays
-#: the same (at most STABLE_READS times; see Ingest._committed)
-STABLE_S = 0.3
-STABLE_READS = 10
-
-
-#: the broker refused a record as too large: a configuration error (the topic or the broker
-#: takes less than the catalog says), never retried as an outage
-TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
-
-
-class Outage(OrchestratorError):
-    """The broker stayed unreachable (or kept failing the same way) for longer than the
-    worker waits."""
-
-
-class RecordRefused(OrchestratorError):
-    """The broker refused an output as too large: its topic or the broker takes less than the
-    topic catalog says."""
 
 
 class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -109,21 +90,17 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self.topics = topics
         self.group_id = group_id
         self.state_topic = state_topic
-        self.checkpoint_interval_s = checkpoint_interval_s
         self.max_outage_s = max_outage_s
         self.session_timeout_ms = session_timeout_ms
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.on_fatal = on_fatal
         self.metrics = metrics
-        #: seconds between state snapshots of a partition (0: none)
-        self.snapshot_interval_s = snapshot_interval_s
-        self._snapped: dict[TopicPartition, float] = {}
+        self.snapshots = SnapshotSchedule(snapshot_interval_s if shell.stateful else 0.0)
         self.consumer: Any = None
         #: held while a batch is handled and while partitions change hands
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._checkpoint: asyncio.Task[set[TopicPartition]] | None = None
-        self._last_checkpoint = time.monotonic()
+        self.checkpoints = Checkpoints(name, shell, sink, checkpoint_interval_s, self._written)
         #: partitions being rebuilt right now (not ready while non-empty)
         self.recovering: set[TopicPartition] = set()
         self.assigned_once = False
@@ -132,9 +109,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self.failed: BaseException | None = None
         #: a failure met outside the loop (in a rebalance callback) for the loop to recover from
         self._reset_needed: BaseException | None = None
-        #: per partition, the consumer's position when a poll last brought it nothing: every
-        #: offset below it was handled (or was a transaction marker, which has nothing to handle)
-        self._idle_at: dict[TopicPartition, int] = {}
+        self._lag = Lag()
         #: since when the broker has been failing (monotonic s): reset only once a checkpoint
         #: that wrote something succeeds, so a failure that recurs after every recovery still
         #: ends the worker after max_outage_s
@@ -159,6 +134,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         )
         await self.sink.start()
         await self.consumer.start()
+        self.checkpoints.consumer = self.consumer
         self.consumer.subscribe(self.topics, listener=self)
         self._task = asyncio.create_task(self._run(), name=f"ingest-{self.name}")
 
@@ -173,7 +149,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self._lock:
             if self.failed is None and self.degraded is None:
                 try:
-                    await asyncio.wait_for(self._checkpoint_now(), 2 * self.sink.timeout_s)
+                    await asyncio.wait_for(self.checkpoints.now(), 2 * self.sink.timeout_s)
                 except (Exception, TimeoutError) as exc:  # nothing more is written
                     log.warning("final checkpoint failed", input=self.name, error=repr(exc))
         await self.sink.stop()
@@ -190,14 +166,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             except asyncio.CancelledError:
                 raise
             except TOO_LARGE as exc:
-                await self._fatal(
-                    RecordRefused(
-                        f"the broker refused an output as too large ({type(exc).__name__}): a "
-                        "topic's max.message.bytes or the broker's message.max.bytes is smaller "
-                        "than the topic catalog's max_message_bytes; align them (topics apply "
-                        "reports a topic that differs)"
-                    )
-                )
+                await self._fatal(RecordRefused.of(exc))
                 return
             except (KafkaError, OSError, TimeoutError) as exc:
                 try:
@@ -221,7 +190,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                 exc, self._reset_needed = self._reset_needed, None
                 raise exc
             batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_BATCH)
-            self._note_idle(batch)
+            self._lag.note_idle(consumer, batch)
             if batch:
                 await self._handle(batch)
             await self._maybe_checkpoint()
@@ -235,9 +204,9 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                 for i in range(0, len(records), CHUNK):
                     chunk = records[i : i + CHUNK]
                     outputs = self.shell.apply_batch(tp, chunk, utcnow())
-                    if self._snapshot_due(tp):
+                    if self.snapshots.due(tp):
                         outputs += self.shell.snapshot(
-                            tp, chunk[-1].timestamp, utcnow(), SNAPSHOT_PART_BYTES
+                            tp, chunk[-1].timestamp, utcnow(), self.snapshots.part_bytes
                         )
                     if outputs:
                         try:
@@ -250,61 +219,22 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                     if tp not in engines:
                         break
 
-    def _snapshot_due(self, tp: TopicPartition) -> bool:
-        """A stateful partition's state goes to the snapshot topic every snapshot_interval_s
-        (the first one an interval after the partition was assigned)."""
-        if not self.snapshot_interval_s or not self.shell.stateful:
-            return False
-        now = time.monotonic()
-        last = self._snapped.setdefault(tp, now)
-        if now - last < self.snapshot_interval_s:
-            return False
-        self._snapped[tp] = now
-        return True
-
     # -- checkpoints -------------------------------------------------------------------------
 
     async def _maybe_checkpoint(self) -> None:
-        task = self._checkpoint
-        if task is not None and task.done():
-            self._checkpoint = None
-            lost = task.result()  # a failed checkpoint fails the loop: recovery follows
-            if lost:
-                async with self._lock:
-                    await self._lose(lost)
-        due = time.monotonic() - self._last_checkpoint >= self.checkpoint_interval_s
-        if not due and self.shell.dirty_size() < EARLY_CHECKPOINT_BYTES:
+        lost = self.checkpoints.finished()
+        if lost:
+            async with self._lock:
+                await self._lose(lost)
+        if not self.checkpoints.due():
             return
         if self.sink.exactly_once:
             async with self._lock:
-                await self._lose(await self._checkpoint_now())
-        elif self._checkpoint is None:
-            # taken between batches, with every output of them already handed to the sink
-            self._checkpoint = asyncio.create_task(self._write(*self._take()))
-        else:
-            await asyncio.shield(self._checkpoint)  # back-pressure: one checkpoint at a time
-
-    def _take(self) -> tuple[list[Any], list[Any]]:
-        self._last_checkpoint = time.monotonic()
-        return self.shell.take_checkpoint(), self.sink.take_pending()
-
-    async def _write(self, cps: list[Any], pending: list[Any]) -> set[TopicPartition]:
-        """Write one checkpoint; the partitions found lost (fenced by a successor)."""
-        lost = await self.sink.checkpoint(cps, pending)
-        if cps or pending:
-            self._failing_since = None  # the broker took what was asked of it
-        if not self.sink.exactly_once and cps:
-            await self._commit({cp.tp: cp.position for cp in cps if cp.tp not in lost})
-        return lost
-
-    async def _checkpoint_now(self) -> set[TopicPartition]:
-        """Wait for a running checkpoint, then take and write one (the caller holds the lock);
-        the partitions found lost."""
-        lost: set[TopicPartition] = set()
-        if self._checkpoint is not None:
-            task, self._checkpoint = self._checkpoint, None
-            lost |= await task
-        return lost | await self._write(*self._take())
+                await self._lose(await self.checkpoints.now())
+        elif self.checkpoints.running is None:
+            self.checkpoints.start()
+        else:  # back-pressure: one checkpoint at a time
+            await asyncio.shield(self.checkpoints.running)
 
     async def _lose(self, lost: set[TopicPartition]) -> None:
         """Partitions another worker holds now (our producer for them was fenced): forget them
@@ -317,32 +247,29 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             input=self.name,
             partitions=sorted(f"{tp.topic}[{tp.partition}]" for tp in lost),
         )
-        for tp in lost:
-            await self.sink.close(tp)
-            self._snapped.pop(tp, None)
-            self._idle_at.pop(tp, None)
-        self.shell.forget(lost)
-        if self.metrics is not None:
-            self.metrics.forget_partitions(lost)
+        await self._drop(lost)
         with contextlib.suppress(Exception):  # aiokafka internals: the heartbeat would too
             self.consumer._coordinator.request_rejoin()
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
-        assigned = self.consumer.assignment()
-        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
-        if not offsets:
-            return
-        try:
-            # aiokafka retries a commit for as long as the coordinator is away: bound it
-            await asyncio.wait_for(self.consumer.commit(offsets), self.sink.timeout_s)
-        except (KafkaError, TimeoutError) as exc:  # the changelog is what counts
-            log.info("offset commit skipped", input=self.name, reason=repr(exc))
+    async def _drop(self, tps: set[TopicPartition]) -> None:
+        """Partitions no longer ours: their producers closed, their engines and figures gone."""
+        for tp in tps:
+            await self.sink.close(tp)
+            self.snapshots.forget(tp)
+            self._lag.forget(tp)
+        self.shell.forget(tps)
+        if self.metrics is not None:
+            self.metrics.forget_partitions(tps)
 
     # -- failure -----------------------------------------------------------------------------
 
+    def _written(self) -> None:
+        """A checkpoint that wrote something got through: the broker took what was asked."""
+        self._failing_since = None
+
     async def _recover(self, exc: BaseException) -> None:
         """Throw away what was not checkpointed, wait for the broker, rebuild, re-read."""
-        self.degraded = f"broker: {type(exc).__name__}: {exc}"[:300]
+        self.degraded = broker_error(exc)
         log.warning(
             "broker unavailable; state since the last checkpoint is re-derived",
             input=self.name,
@@ -350,11 +277,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         )
         if self.metrics is not None:
             self.metrics.broker_errors.labels(self.name).inc()
-        if self._checkpoint is not None:
-            task, self._checkpoint = self._checkpoint, None
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        await self.checkpoints.cancel()
         if self._failing_since is None:
             self._failing_since = time.monotonic()
         started = self._failing_since
@@ -364,27 +287,22 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             raise Outage(
                 f"broker failing for {failing:.0f} s, every recovery since: {self.degraded}"
             )
-        attempt = 0
-        while True:
+
+        async def reset() -> None:
             async with self._lock:
-                try:
-                    await self._reset()
-                    break
-                except (KafkaError, OSError, TimeoutError) as again:
-                    self.degraded = f"broker: {type(again).__name__}: {again}"[:300]
-            waited = time.monotonic() - started
-            if self.max_outage_s and waited > self.max_outage_s:
-                raise Outage(f"broker unreachable for {waited:.0f} s: {self.degraded}")
-            delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
-            attempt += 1
-            log.info(
-                "broker still unavailable; retrying",
-                input=self.name,
-                in_s=delay,
-                waited_s=round(waited, 1),
-                error=self.degraded,
-            )
-            await asyncio.sleep(delay)
+                await self._reset()
+
+        def note(error: str) -> None:
+            self.degraded = error
+
+        await until_reset(
+            reset,
+            name=self.name,
+            started=started,
+            max_outage_s=self.max_outage_s,
+            error=self.degraded,
+            note=note,
+        )
         log.info(
             "recovered from broker failure",
             input=self.name,
@@ -399,17 +317,19 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.sink.start()
         for tp in sorted(self.consumer.assignment()):
             await self._restore(tp)
-        self._last_checkpoint = time.monotonic()
+        self.checkpoints.restart()
 
     async def _restore(self, tp: TopicPartition) -> None:
         """Rebuild `tp` (from its changelog, or its committed offset) and seek there."""
         self.recovering.add(tp)
-        self._idle_at.pop(tp, None)
+        self._lag.forget(tp)
         try:
             await self.sink.open(tp)
             bound = 4 * self.sink.timeout_s
             if self.state_topic is None:
-                committed = await asyncio.wait_for(self._committed(tp), bound)
+                committed = await asyncio.wait_for(
+                    stable_committed(self.consumer, tp, self.sink.exactly_once), bound
+                )
                 engine = self.shell.start(tp, committed or 0)
             else:
                 entries = await asyncio.wait_for(
@@ -428,42 +348,18 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         finally:
             self.recovering.discard(tp)
 
-    async def _committed(self, tp: TopicPartition) -> int | None:
-        """A stateless input's committed offset, its position. Under exactly_once the offsets
-        are committed by transactions: a transaction the broker was still completing when the
-        producer was opened (after a broker restart) may apply its offsets to the group a
-        moment later, and aiokafka's offset fetch cannot ask for stable offsets only (Kafka's
-        require_stable), so the offset is read until it stays the same for STABLE_S."""
-        committed: int | None = await self.consumer.committed(tp)
-        if not self.sink.exactly_once:
-            return committed
-        for _ in range(STABLE_READS):
-            await asyncio.sleep(STABLE_S)
-            again: int | None = await self.consumer.committed(tp)
-            if again == committed:
-                return committed
-            committed = again
-        return committed
-
     # -- rebalance listener (aiokafka awaits these during a rebalance) ------------------------
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
             if self.degraded is None and self.failed is None:
                 try:
-                    lost = await self._checkpoint_now()
+                    lost = await self.checkpoints.now()
                 except (KafkaError, OSError, TimeoutError) as exc:
                     log.warning("checkpoint on revocation failed", input=self.name, error=repr(exc))
                 else:
                     await self._lose(lost)  # fenced on the way out: said, not written
-            for tp in revoked:
-                await self.sink.close(tp)
-            self.shell.forget(revoked)
-            for tp in revoked:
-                self._snapped.pop(tp, None)
-                self._idle_at.pop(tp, None)
-            if self.metrics is not None:
-                self.metrics.forget_partitions(revoked)
+            await self._drop(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self._lock:
@@ -482,29 +378,8 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
 
     # -- observability -----------------------------------------------------------------------
 
-    def _note_idle(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        consumer = self.consumer
-        for tp in consumer.assignment():
-            if tp not in batch:
-                with contextlib.suppress(Exception):  # aiokafka internals: best effort
-                    state = consumer._subscription.subscription.assignment.state_value(tp)
-                    if state.position is not None:
-                        self._idle_at[tp] = state.position
-
     def lag(self) -> dict[TopicPartition, int]:
-        """Records not handled yet per assigned partition: from the position handled to the end
-        a reader may see (the last stable offset under read_committed, else the high water)."""
-        out: dict[TopicPartition, int] = {}
-        if self.consumer is None:
-            return out
-        for tp in self.consumer.assignment():
-            end = self.consumer.last_stable_offset(tp)
-            if end is None or end < 0:
-                end = self.consumer.highwater(tp)
-            position = self.shell.position(tp)
-            if end is not None and position is not None:
-                out[tp] = max(0, end - max(position, self._idle_at.get(tp, 0)))
-        return out
+        return self._lag.of(self.consumer, self.shell)
 
     def readiness(self) -> dict[str, Any]:
         return {
@@ -522,17 +397,3 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             and self.degraded is None
             and self.failed is None
         )
-
-
-async def read_changelog(conn: Connection, topic: str, partition: int) -> dict[str, Any]:
-    """The latest value per key of one changelog partition (tombstones remove keys)."""
-    state: dict[str, Any] = {}
-    for _, key, value in await read_range(conn, topic, partition, 0, None):
-        if key is None:
-            continue
-        k = key.decode()
-        if value is None:
-            state.pop(k, None)
-        else:
-            state[k] = orjson.loads(value)
-    return state
