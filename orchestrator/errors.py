@@ -147,5 +147,9 @@ class AuditRefused(OrchestratorError):
     index that no longer matches its topics): refused, never answered wrongly."""
 
 
+class DemoError(OrchestratorError):
+    """The demo could not run to the end (a process died, the worker never became ready)."""
+
+
 class InvariantViolation(OrchestratorError):
     """Our bug: a state the code promises never to reach. Never routed to the dlq."""

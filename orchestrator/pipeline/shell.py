@@ -28,14 +28,13 @@ import orjson
 import structlog
 from aiokafka import TopicPartition
 
-from orchestrator.contracts.codec import cut, encode
-from orchestrator.contracts.records import StateSnapshot
-from orchestrator.core.digest import digest
+from orchestrator.contracts.codec import cut
 from orchestrator.core.effects import StatePut
 from orchestrator.core.position import POSITION_KEY
 from orchestrator.errors import E_INTERNAL, E_OUTPUT_TOO_LARGE
 from orchestrator.pipeline.observer import Observer
 from orchestrator.pipeline.records import Applied, InputRecord, Output, StateChange, dlq_output
+from orchestrator.pipeline.snapshot import snapshot_records
 
 log = structlog.get_logger("orchestrator.shell")
 
@@ -337,42 +336,10 @@ class Shell(Generic[E]):
     def snapshot(
         self, tp: TopicPartition, last_timestamp_ms: int, taken_at: datetime, part_bytes: int
     ) -> list[Output]:
-        """The partition's whole state as `StateSnapshot` records (parts of about `part_bytes`
-        each), keyed `<topic>:<partition>`: what replay may start from instead of offset 0."""
-        entries = sorted(self.entries(tp).items())
+        """The partition's whole state as `StateSnapshot` records (see `snapshot_records`)."""
+        entries = self.entries(tp)
         position = self.engines[tp].position
-        parts: list[list[tuple[str, Any]]] = [[]]
-        size = 0
-        for entry in entries:
-            n = len(entry[0]) + len(orjson.dumps(entry[1]))
-            if parts[-1] and size + n > part_bytes:
-                parts.append([])
-                size = 0
-            parts[-1].append(entry)
-            size += n
-        key = f"{tp.topic}:{tp.partition}".encode()
-        whole = digest([list(e) for e in entries])
-        return [
-            Output(
-                "snapshots",
-                key,
-                encode(
-                    StateSnapshot(
-                        topic=tp.topic,
-                        partition=tp.partition,
-                        position=position,
-                        last_timestamp_ms=last_timestamp_ms,
-                        digest=whole,
-                        entry_count=len(entries),
-                        part=i,
-                        parts=len(parts),
-                        entries=part,
-                        taken_at=taken_at,
-                    )
-                ),
-            )
-            for i, part in enumerate(parts, start=1)
-        ]
+        return snapshot_records(tp, entries, position, last_timestamp_ms, taken_at, part_bytes)
 
     def dirty_size(self) -> int:
         return sum(d.size for d in self.dirty.values())
