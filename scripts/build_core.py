@@ -31,6 +31,7 @@ MODULES = [
     "digest",
     "effects",
     "engine",
+    "openwindow",
     "position",
     "timeutil",
     "watermark",

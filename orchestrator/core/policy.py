@@ -21,7 +21,7 @@ WINDOW_HEADROOM_BYTES = 128 * 1024
 
 
 def window_bytes_for(message_limit: int) -> int:
-    """What a window's arrivals may weigh (`windows.arrival_weight`) so that its manifest and
+    """What a window's arrivals may weigh (`openwindow.arrival_weight`) so that its manifest and
     its decision fit records of at most `message_limit` bytes."""
     return max(1, message_limit - WINDOW_HEADROOM_BYTES)
 

@@ -12,16 +12,12 @@ dead (the shell writes them after, and may split them; see pipeline/shell.py and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from orchestrator.contracts.events import DataArrival, DataWatermark
-from orchestrator.contracts.records import ArrivalRef, WindowManifest
+from orchestrator.contracts.records import ArrivalRef
 from orchestrator.core.datagate import DataGate
-from orchestrator.core.digest import digest, digest_of_fields
 from orchestrator.core.effects import (
     Accepted,
     Decided,
@@ -35,6 +31,7 @@ from orchestrator.core.effects import (
     WindowDropped,
     WindowFired,
 )
+from orchestrator.core.openwindow import OpenWindow, arrival_digest, arrival_weight, manifest
 from orchestrator.core.policy import ORCHESTRATOR_SOURCE, DatasetSpec
 from orchestrator.core.timeutil import from_ms, to_ms, window_id, window_start_ms
 from orchestrator.core.watermark import Watermarks
@@ -50,88 +47,11 @@ from orchestrator.errors import (
 )
 
 SEP = "\x1f"
+_NEVER = 2**63
 #: decided_at when the caller does not care (tests): the field is left out of every comparison.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Every integer on the wire is a signed 64-bit integer (SPEC §2), window totals included.
 INT64_MAX = 2**63 - 1
-
-
-@dataclass(slots=True)
-class OpenWindow:
-    start_ms: int
-    window_id: str
-    revision: int = 0
-    #: sum of the record counts of its arrivals (bounded by INT64_MAX)
-    total: int = 0
-    #: decision id of the latest gate decision (what the next revision's decision supersedes)
-    decision: str | None = None
-    #: what its arrivals weigh in its manifest and decision (`arrival_weight`), not stored
-    weight: int = 0
-    #: arrivals refused because the window was full: its manifest says so, its gate rejects it
-    refused: int = 0
-    #: event_id -> the arrival's ArrivalRef in JSON form (also its changelog value): plain dicts
-    #: on the per-event path, validated into ArrivalRef models once, when a manifest is built.
-    arrivals: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def entry(self) -> dict[str, Any]:
-        """The window's changelog value (its arrivals have keys of their own)."""
-        if self.refused:
-            return {"r": self.revision, "d": self.decision, "x": self.refused}
-        return {"r": self.revision, "d": self.decision}
-
-
-_MANIFEST = TypeAdapter(WindowManifest)
-_NEVER = 2**63
-
-
-def _without_none(ref: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ref.items() if v is not None}
-
-
-def _json_len(text: str) -> int:
-    """Bytes of `text` as a JSON string (quotes and escapes included), exactly for plain text
-    and as an upper bound otherwise (a character escapes to at most 6 bytes)."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return len(text) + 2
-    return 6 * len(text.encode()) + 2
-
-
-def arrival_weight(ref: dict[str, Any], overhead: int) -> int:
-    """An upper bound of the bytes one arrival adds to its window's manifest (its ref and its
-    checksum again) and decision (its event id, offset and fingerprint): what
-    `max_window_bytes` bounds. `overhead`: the per-arrival bytes of the decision's offset.
-    Plain text (printable ASCII without quotes or backslashes, nearly always) is measured in
-    one pass over all the fields; anything else field by field."""
-    eid: str = ref["event_id"]
-    cs: str = ref["checksum"]
-    fp: str | None = ref["schema_fingerprint"]
-    text = (
-        eid + ref["source"] + ref["uri"] + cs
-        if fp is None
-        else eid + ref["source"] + ref["uri"] + cs + fp
-    )
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        strings = len(text) + len(eid) + len(cs) + (0 if fp is None else len(fp)) + 16
-    else:
-        strings = (
-            _json_len(eid) * 2
-            + _json_len(ref["source"])
-            + _json_len(ref["uri"])
-            + _json_len(cs) * 2
-            + (_json_len(fp) * 2 if fp is not None else 0)
-        )
-    return strings + len(ref["digest"]) + overhead
-
-
-def arrival_digest(event: DataArrival) -> str:
-    """Content digest of an arrival: equal for the same content however it was serialized.
-
-    It is `digest(to_jsonable(event))`, computed without pydantic's serializer (this runs once
-    per arrival): the validated fields, None ones left out, go straight to the canonical JSON,
-    whose times orjson writes as the serializer does (UTC with `Z`, microseconds when not 0).
-    `tests/unit/test_digest_fast.py` proves the two equal on generated arrivals."""
-    fields = {k: v for k, v in event.__dict__.items() if v is not None}
-    return digest_of_fields(fields)
 
 
 class DatasetWindows:
@@ -378,10 +298,10 @@ class DatasetWindows:
         for start in due:
             window = self.windows[start]
             window.revision += 1
-            manifest, wire = self._manifest(window, wm)
-            effects.append(WindowFired(manifest, wire))
+            fired, wire = manifest(self.spec, window, wm)
+            effects.append(WindowFired(fired, wire))
             if self.gate is not None:
-                decision = self.gate.decide(manifest, decided_at, window.decision, trigger)
+                decision = self.gate.decide(fired, decided_at, window.decision, trigger)
                 window.decision = decision.decision_id
                 effects.append(Decided(decision))
                 effects.append(StatePut(self._key("g", ""), self.gate.snapshot()))
@@ -405,46 +325,6 @@ class DatasetWindows:
             del self.index[event_id]
             effects.append(StateDelete(self._key("a", event_id)))
         return effects
-
-    def _manifest(self, window: OpenWindow, wm: int) -> tuple[WindowManifest, dict[str, Any]]:
-        """The fired revision's manifest, and its wire fields built from the same values.
-
-        The wire fields are what `encode(manifest)` would write, as JSON-ready values in wire
-        order, without the model's serializer; the pipeline writes their bytes (tests check the
-        two are byte-equal on every manifest the property and golden tests fire)."""
-        spec = self.spec
-        arrivals = sorted(
-            window.arrivals.values(), key=lambda a: (a["partition"], a["offset"], a["event_id"])
-        )
-        inputs = sorted([a["event_id"], a["digest"]] for a in arrivals)
-        revision = window.revision
-        fields: dict[str, Any] = {
-            "type": "data.window",
-            "v": 1,
-            "window_id": window.window_id,
-            "dataset": spec.name,
-            "start": from_ms(window.start_ms),
-            "end": from_ms(window.start_ms + spec.window_ms),
-            "revision": revision,
-            "supersedes_revision": revision - 1 if revision > 1 else None,
-            "watermark": from_ms(wm),
-            "arrivals": arrivals,
-            "record_total": window.total,
-            "sources": sorted({a["source"] for a in arrivals}),
-            "checksums": [a["checksum"] for a in arrivals],
-            "inputs_digest": digest(inputs),
-        }
-        if window.refused:
-            fields["refused"] = window.refused
-        wire = dict(fields)
-        if revision == 1:
-            del wire["supersedes_revision"]
-        wire["arrivals"] = [
-            a if a["schema_fingerprint"] is not None else _without_none(a) for a in arrivals
-        ]
-        # One validation of the whole manifest (arrivals included), in pydantic's core: cheaper
-        # than constructing 60 ArrivalRef models in Python (~2.4 against ~8 µs an arrival).
-        return _MANIFEST.validate_python(fields), wire
 
     # -- recovery ----------------------------------------------------------------------------
 

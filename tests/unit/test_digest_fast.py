@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from orchestrator.contracts.codec import parse_obj, to_jsonable
 from orchestrator.contracts.events import DataArrival
 from orchestrator.core.digest import digest, digest_of_fields
-from orchestrator.core.windows import arrival_digest
+from orchestrator.core.openwindow import arrival_digest
 
 text = st.text(min_size=1, max_size=30)
 offsets = st.sampled_from(
