@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from orchestrator.catalog.topics import Catalog
+from orchestrator.contracts.roles import Role
 from orchestrator.kafka.clients import Connection
 
 ROLES = ("worker", "producer", "operator", "auditor", "trainer", "admin")
@@ -62,7 +63,7 @@ def plan(
             Acl(role, principals[role], resource, n, pattern, op) for n in names for op in ops
         )
 
-    worker_reads = [
+    worker_reads: list[Role] = [
         "arrivals",
         "model_updates",
         "commands",
@@ -70,7 +71,7 @@ def plan(
         "eventtime_state",
         "model_state",
     ]
-    worker_writes = [
+    worker_writes: list[Role] = [
         "arrivals",  # the idle-source watermarks
         "windows",
         "late",
@@ -91,7 +92,7 @@ def plan(
     allow("worker", "TRANSACTIONAL_ID", [f"{app_id}."], ["WRITE", "DESCRIBE"], "PREFIXED")
     allow("producer", "TOPIC", [name("arrivals"), name("model_updates")], ["WRITE", "DESCRIBE"])
     allow("operator", "TOPIC", [name("commands")], ["WRITE", "DESCRIBE"])
-    auditor_reads = [
+    auditor_reads: list[Role] = [
         "arrivals",
         "model_updates",
         "commands",

@@ -10,6 +10,7 @@ import orjson
 
 from orchestrator.audit.queries import Recorded, distinct
 from orchestrator.catalog.topics import Catalog
+from orchestrator.contracts.roles import Role
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import partitions_of, read_range, read_timed
 
@@ -24,7 +25,7 @@ class ScanTrail:
         self.decisions = self._records("audit")
         self._manifests: list[tuple[int, dict[str, Any]]] | None = None
 
-    def _records(self, role: str) -> list[tuple[int, int, dict[str, Any]]]:
+    def _records(self, role: Role) -> list[tuple[int, int, dict[str, Any]]]:
         topic = self.catalog.name(role)
 
         async def go() -> list[tuple[int, int, dict[str, Any]]]:

@@ -13,17 +13,24 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from orchestrator.audit.queries import Recorded
 from orchestrator.errors import AuditRefused
 
+if TYPE_CHECKING:  # the contracts package loads pydantic: not on the index's fast path
+    from orchestrator.contracts.roles import Role
+
 SCHEMA_VERSION = "3"
 
 #: catalog role -> the table its records go to
-TABLES = {"audit": "decisions", "windows": "windows", "model_updates": "model_updates"}
+TABLES: dict[Role, str] = {
+    "audit": "decisions",
+    "windows": "windows",
+    "model_updates": "model_updates",
+}
 
 #: each table's columns, in order (and their type for a Parquet export)
 COLUMNS = {

@@ -9,32 +9,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from orchestrator.configfile import Problems, load_yaml, validate, yaml_files
+from orchestrator.contracts.roles import INPUT_ROLES, ROLES, Role
 from orchestrator.contracts.schema import ALL_SCHEMAS
 from orchestrator.core.policy import KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 from orchestrator.core.timeutil import parse_duration_ms
 
-#: The roles whose records come from producers and operators: their record times must be the
-#: broker's (LogAppendTime), unless the worker runs with record_time=producer.
-INPUT_ROLES = ("arrivals", "model_updates", "commands")
-#: Kafka's topic config for who sets a record's time.
+#: Input roles' record times must be the broker's (LogAppendTime), unless the worker runs
+#: with record_time=producer. Kafka's topic config for who sets a record's time:
 TIMESTAMP_TYPE = "message.timestamp.type"
-
-#: Roles the code refers to; the names are configuration.
-ROLES = (
-    "arrivals",
-    "windows",
-    "late",
-    "model_updates",
-    "champions",
-    "commands",
-    "audit",
-    "training",
-    "dlq",
-    "eventtime_state",
-    "model_log",
-    "model_state",
-    "snapshots",
-)
 
 
 TopicName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
@@ -44,21 +26,7 @@ class TopicSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["topic"]
-    role: Literal[
-        "arrivals",
-        "windows",
-        "late",
-        "model_updates",
-        "champions",
-        "commands",
-        "audit",
-        "training",
-        "dlq",
-        "eventtime_state",
-        "model_log",
-        "model_state",
-        "snapshots",
-    ]
+    role: Role
     name: TopicName
     partitions: Annotated[int, Field(ge=1, le=10_000)]
     replication: Annotated[int, Field(ge=1, le=32)]
@@ -110,14 +78,14 @@ class TopicSpec(BaseModel):
 class Catalog:
     """All topic specs, by role. Every role must be present exactly once."""
 
-    def __init__(self, specs: dict[str, TopicSpec], files: dict[str, Path]) -> None:
+    def __init__(self, specs: dict[Role, TopicSpec], files: dict[Role, Path]) -> None:
         self.specs = specs
         self.files = files
 
-    def name(self, role: str) -> str:
+    def name(self, role: Role) -> str:
         return self.specs[role].name
 
-    def limits(self) -> dict[str, int]:
+    def limits(self) -> dict[Role, int]:
         """Role -> the largest record its topic takes."""
         return {role: spec.message_limit for role, spec in self.specs.items()}
 
@@ -141,8 +109,8 @@ class Catalog:
     @classmethod
     def load(cls, directory: Path) -> Catalog:
         """Every file of `directory`; a ConfigError names every problem of every file."""
-        specs: dict[str, TopicSpec] = {}
-        files: dict[str, Path] = {}
+        specs: dict[Role, TopicSpec] = {}
+        files: dict[Role, Path] = {}
         names: dict[str, Path] = {}
         problems = Problems()
         for path in yaml_files(directory):

@@ -16,6 +16,7 @@ from orchestrator.contracts.events import (
     TOPIC_ROLE_FOR_TYPE,
     InputEvent,
 )
+from orchestrator.contracts.roles import Role
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
 #: validation errors named in one message (an event can have thousands)
@@ -86,7 +87,7 @@ def parse_obj(obj: Any) -> InputEvent:
 
 
 def decode(
-    value: bytes | None, key: bytes | None = None, *, topic_role: str | None = None
+    value: bytes | None, key: bytes | None = None, *, topic_role: Role | None = None
 ) -> InputEvent:
     """Decode one record; check size, JSON, type, version, fields, topic and key (SPEC §2).
 

@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from orchestrator.contracts.roles import Role
+
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
@@ -285,7 +287,7 @@ KEY_FIELD: dict[str, str] = {
 }
 
 #: Which topic (by catalog role) carries which types.
-TOPIC_ROLE_FOR_TYPE: dict[str, str] = {
+TOPIC_ROLE_FOR_TYPE: dict[str, Role] = {
     "data.arrival": "arrivals",
     "data.watermark": "arrivals",
     "model.update": "model_updates",

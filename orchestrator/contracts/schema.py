@@ -25,6 +25,7 @@ from orchestrator.contracts.records import (
     TrainingRequested,
     WindowManifest,
 )
+from orchestrator.contracts.roles import Role
 
 ALL_SCHEMAS: dict[str, type[BaseModel]] = {
     **EVENT_TYPES,
@@ -41,7 +42,7 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 #: where the schemas say they live: every `$id` is this base plus the file's relative path
 BASE_URI = "https://ml-stream-orchestrator.example/schemas/"
 #: the input topics' roles, in the catalog's terms, and the types each carries
-INPUT_ROLES: dict[str, list[str]] = {
+INPUT_ROLES: dict[Role, list[str]] = {
     role: [t for t, r in TOPIC_ROLE_FOR_TYPE.items() if r == role]
     for role in dict.fromkeys(TOPIC_ROLE_FOR_TYPE.values())
 }
@@ -76,7 +77,7 @@ def type_schema(name: str, base_uri: str = BASE_URI) -> dict[str, Any]:
     return schema
 
 
-def topic_schema(topic: str, role: str, base_uri: str = BASE_URI) -> dict[str, Any]:
+def topic_schema(topic: str, role: Role, base_uri: str = BASE_URI) -> dict[str, Any]:
     """The JSON Schema of a record value on an input topic: exactly one of its types (each
     embedded, so the file stands alone)."""
     types = INPUT_ROLES[role]

@@ -8,6 +8,7 @@ from functools import cached_property
 
 from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
+from orchestrator.contracts.roles import Role
 from orchestrator.core.access import AccessSpec
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.pipeline.eventtime import EventTimeLogic
@@ -32,7 +33,7 @@ class Logics:
     version: str = __version__
 
     @cached_property
-    def limits(self) -> dict[str, int]:
+    def limits(self) -> dict[Role, int]:
         """Topic role -> the largest record its topic takes."""
         return self.catalog.limits()
 
@@ -59,7 +60,7 @@ class Logics:
         )
 
     @cached_property
-    def roles(self) -> dict[str, str]:
+    def roles(self) -> dict[str, Role]:
         """The router's topics: name -> catalog role."""
         return {self.catalog.name(r): r for r in ("model_updates", "commands")}
 

@@ -18,6 +18,7 @@ from orchestrator.contracts.modellog import (
     received_bytes,
 )
 from orchestrator.contracts.records import SourceOffset
+from orchestrator.contracts.roles import Role
 from orchestrator.core.access import AccessSpec
 from orchestrator.core.effects import StatePut
 from orchestrator.core.modelgate import SEP, ModelInput
@@ -43,7 +44,7 @@ class RouterLogic:
 
     def __init__(
         self,
-        roles: Mapping[str, str],
+        roles: Mapping[str, Role],
         dlq_limit: int,
         record_time: RecordTime | None = None,
         models: Iterable[str] | None = None,

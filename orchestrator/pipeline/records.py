@@ -9,6 +9,7 @@ from typing import NamedTuple, Protocol
 
 from orchestrator.contracts.dlq import envelope
 from orchestrator.contracts.records import SourceOffset
+from orchestrator.contracts.roles import Role
 from orchestrator.core.effects import Effect, StateDelete, StatePut
 
 
@@ -50,7 +51,7 @@ class Rec:
 class Output(NamedTuple):
     """One output record: the catalog role of its topic, its key and value."""
 
-    role: str
+    role: Role
     key: bytes | None
     value: bytes | None
 

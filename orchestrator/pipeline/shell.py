@@ -19,7 +19,7 @@ and replay drive it alike.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
@@ -29,6 +29,7 @@ import structlog
 from aiokafka import TopicPartition
 
 from orchestrator.contracts.codec import cut
+from orchestrator.contracts.roles import Role
 from orchestrator.core.effects import StatePut
 from orchestrator.core.position import POSITION_KEY
 from orchestrator.errors import E_INTERNAL, E_OUTPUT_TOO_LARGE
@@ -120,7 +121,7 @@ class Shell(Generic[E]):
         *,
         observer: Observer[E] | None = None,
         keep_changelog: bool = True,
-        limits: dict[str, int] | None = None,
+        limits: Mapping[Role, int] | None = None,
     ) -> None:
         self.name = name
         self.logic = logic
@@ -370,7 +371,7 @@ class Shell(Generic[E]):
         return out
 
 
-def _too_large(outputs: Sequence[Output], limits: dict[str, int]) -> str | None:
+def _too_large(outputs: Sequence[Output], limits: Mapping[Role, int]) -> str | None:
     """Why one of `outputs` would not fit its topic (None: they all fit)."""
     for o in outputs:
         limit = limits.get(o.role)

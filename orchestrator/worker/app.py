@@ -25,6 +25,7 @@ import structlog
 
 from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
+from orchestrator.contracts.roles import Role
 from orchestrator.kafka.clients import Connection
 from orchestrator.logging import bind_process
 from orchestrator.pipeline import collector
@@ -158,7 +159,7 @@ class Inputs:
     transactions: bool
 
     def ingest(
-        self, name: str, shell: Shell[Any], topics: list[str], state_role: str | None
+        self, name: str, shell: Shell[Any], topics: list[str], state_role: Role | None
     ) -> Ingest:
         settings, catalog = self.settings, self.catalog
         group = f"{settings.app_id}-{name}"

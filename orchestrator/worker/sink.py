@@ -39,6 +39,7 @@ from aiokafka.errors import InvalidProducerEpoch, ProducerFenced, TransactionCoo
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from orchestrator.catalog.topics import Catalog
+from orchestrator.contracts.roles import Role
 from orchestrator.kafka.clients import Connection
 from orchestrator.pipeline.records import Output
 from orchestrator.pipeline.shell import Checkpoint
@@ -65,7 +66,7 @@ class Sink:
         self,
         conn: Connection,
         catalog: Catalog,
-        state_role: str | None,
+        state_role: Role | None,
         *,
         client_id: str,
         request_timeout_ms: int,
@@ -74,7 +75,7 @@ class Sink:
     ) -> None:
         self.conn = conn
         self.linger_ms = linger_ms
-        self.names: dict[str, str] = {spec.role: spec.name for spec in catalog}
+        self.names: dict[Role, str] = {spec.role: spec.name for spec in catalog}
         self.state_topic = catalog.name(state_role) if state_role else None
         self.state_limit = catalog.specs[state_role].message_limit if state_role else 0
         self.client_id = client_id
