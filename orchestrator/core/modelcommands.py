@@ -21,6 +21,7 @@ from orchestrator.core.decision import SubjectKind, make_decision
 from orchestrator.core.digest import digest
 from orchestrator.core.effects import ChampionChanged, Decided, Effect, Rejected
 from orchestrator.core.modelchecks import ModelChecks
+from orchestrator.core.modelstate import META
 from orchestrator.core.timeutil import format_rfc3339_ms
 from orchestrator.errors import (
     E_BAD_SIGNATURE,
@@ -79,7 +80,7 @@ def admit(mg: ModelChecks, cmd: Command, received_ms: int | None) -> list[Effect
         ]
     if clock != mg.clock_ms:
         mg.clock_ms = clock
-        mg.changed.add(("m", ""))
+        mg.changed.add((META, ""))
     mg.remember_command(cmd.event_id, content, issued)
     for kind, ident in mg._trim_commands():
         mg.changed.add((kind, ident))

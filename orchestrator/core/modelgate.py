@@ -33,7 +33,7 @@ from orchestrator.core.modelspec import (
     Version,
     WindowDecision,
 )
-from orchestrator.core.modelstate import SEP
+from orchestrator.core.modelstate import DECIDED, META, SEP, VERSION
 from orchestrator.core.rollout import enter, on_performance
 from orchestrator.errors import (
     E_DUPLICATE_CONFLICT,
@@ -93,7 +93,7 @@ class ModelGate(ModelChecks):
             else:
                 effects = self._on_performance(item, source, decided_at)
         self._champions(effects, challenger)
-        self.changed.add(("m", ""))
+        self.changed.add((META, ""))
         return effects + self.state_effects()
 
     def _champions(self, effects: list[Effect], challenger_before: str | None) -> None:
@@ -120,10 +120,10 @@ class ModelGate(ModelChecks):
                 )
             ]
         self.versions[update.version] = Version(update, source, seq=self._next())
-        self.changed.add(("v", update.version))
+        self.changed.add((VERSION, update.version))
         effects = self._evaluate(update.version, at, quiet_hold=False)
         for name in self._trim_versions():
-            self.changed.add(("v", name))
+            self.changed.add((VERSION, name))
         return effects
 
     def _on_performance(
@@ -152,7 +152,7 @@ class ModelGate(ModelChecks):
     def _on_data(self, notice: DataNotice, at: datetime) -> list[Effect]:
         previous = self.windows.get(notice.window_id)
         self.windows[notice.window_id] = WindowDecision(notice.outcome, notice.decision_id)
-        self.changed.add(("w", notice.window_id))
+        self.changed.add((DECIDED, notice.window_id))
         effects: list[Effect] = []
         was_promoted = previous is not None and previous.outcome == "promote"
         if notice.outcome == "promote" and not was_promoted:
@@ -169,7 +169,7 @@ class ModelGate(ModelChecks):
             ):
                 effects.extend(self._retract(name, at))
         for w in self._trim_windows():
-            self.changed.add(("w", w))
+            self.changed.add((DECIDED, w))
         return effects
 
     def _count_promoted(self, window_id: str) -> list[Effect]:

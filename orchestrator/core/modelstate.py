@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from orchestrator.contracts.events import ModelUpdate
 from orchestrator.contracts.records import SourceOffset
@@ -24,6 +24,14 @@ from orchestrator.core.timeutil import dataset_start
 from orchestrator.errors import E_STATE_LIMIT
 
 SEP = "\x1f"
+#: the kinds of a model gate's changelog keys (one letter each, so that keys stay short and
+#: those already written keep being read)
+META: Final = "m"  # champion, challenger, counters
+VERSION: Final = "v"  # a version and what was decided of it
+DECIDED: Final = "w"  # the latest data decision of a window its versions were trained on
+SEEN: Final = "e"  # an event id seen (dedupe)
+NONCE: Final = "n"  # a command nonce used
+COMMAND: Final = "c"  # a command judged (never judged again)
 #: how much longer than `max_command_age` a command (its event id and nonce) is remembered:
 #: room for the clocks of the brokers behind different partitions, and for commands read later
 #: than others. A command issued before that horizon is refused unjudged (core/modelcommands.py).
@@ -74,9 +82,9 @@ class ModelState:
 
     def _remember(self, event_id: str, content: str) -> None:
         self.seen[event_id] = (content, self._next())
-        self.changed.add(("e", event_id))
+        self.changed.add((SEEN, event_id))
         for forgotten in self._trim_seen():
-            self.changed.add(("e", forgotten))
+            self.changed.add((SEEN, forgotten))
 
     def _trim_seen(self) -> list[str]:
         """The oldest ids past max_event_ids, each in O(1) (`seen` is kept oldest first)."""
@@ -137,13 +145,13 @@ class ModelState:
 
     def remember_command(self, event_id: str, content: str, issued_ms: int) -> None:
         self.commands[event_id] = (content, issued_ms)
-        heapq.heappush(self.expiry, (issued_ms, "c", event_id))
-        self.changed.add(("c", event_id))
+        heapq.heappush(self.expiry, (issued_ms, COMMAND, event_id))
+        self.changed.add((COMMAND, event_id))
 
     def remember_nonce(self, nonce: str, issued_ms: int) -> None:
         self.nonces[nonce] = issued_ms
-        heapq.heappush(self.expiry, (issued_ms, "n", nonce))
-        self.changed.add(("n", nonce))
+        heapq.heappush(self.expiry, (issued_ms, NONCE, nonce))
+        self.changed.add((NONCE, nonce))
 
     def _trim_commands(self) -> list[tuple[str, str]]:
         """Commands and nonces issued before clock - memory, each in O(log n): their commands
@@ -153,9 +161,9 @@ class ModelState:
         expiry = self.expiry
         while expiry and expiry[0][0] < horizon:
             issued, kind, ident = heapq.heappop(expiry)
-            memory: dict[str, Any] = self.commands if kind == "c" else self.nonces
+            memory: dict[str, Any] = self.commands if kind == COMMAND else self.nonces
             kept = memory.get(ident)
-            if kept is not None and (kept[1] if kind == "c" else kept) == issued:
+            if kept is not None and (kept[1] if kind == COMMAND else kept) == issued:
                 del memory[ident]
                 out.append((kind, ident))
         return out
@@ -165,7 +173,7 @@ class ModelState:
         v = self.versions[name]
         v.state = next_state(v.state, transition)
         self.history.move(name, transition, self._next())
-        self.changed.add(("v", name))
+        self.changed.add((VERSION, name))
 
     def crown(self, target: str | None) -> None:
         """A fallback or rollback target becomes champion again (restored if rolled back);
@@ -180,7 +188,7 @@ class ModelState:
 
     def _entry(self, kind: str, ident: str) -> Any:
         """The changelog value of one piece of state (None: it is gone)."""
-        if kind == "m":
+        if kind == META:
             return {
                 "seq": self.seq,
                 "pw": self.promoted_windows,
@@ -188,15 +196,15 @@ class ModelState:
                 "vacant": self.history.vacant,
                 "clock": self.clock_ms,
             }
-        if kind == "v":
+        if kind == VERSION:
             v = self.versions.get(ident)
             return v.entry(self.history.crowned.get(ident)) if v else None
-        if kind == "w":
+        if kind == DECIDED:
             w = self.windows.get(ident)
             return [w.outcome, w.decision_id] if w else None
-        if kind == "n":
+        if kind == NONCE:
             return self.nonces.get(ident)
-        if kind == "c":
+        if kind == COMMAND:
             c = self.commands.get(ident)
             return list(c) if c else None
         s = self.seen.get(ident)
@@ -215,24 +223,24 @@ class ModelState:
     def entries(self) -> dict[str, Any]:
         """Everything the gate holds, as changelog entries (what `restore` takes back)."""
         idents = (
-            [("m", "")]
-            + [("v", n) for n in self.versions]
-            + [("w", w) for w in self.windows]
-            + [("e", e) for e in self.seen]
-            + [("n", n) for n in self.nonces]
-            + [("c", c) for c in self.commands]
+            [(META, "")]
+            + [(VERSION, n) for n in self.versions]
+            + [(DECIDED, w) for w in self.windows]
+            + [(SEEN, e) for e in self.seen]
+            + [(NONCE, n) for n in self.nonces]
+            + [(COMMAND, c) for c in self.commands]
         )
         return {self.key(k, i): self._entry(k, i) for k, i in idents}
 
     def restore(self, kind: str, ident: str, value: Any) -> None:
         """Apply one changelog entry; call `settle()` after the last one."""
-        if kind == "m":
+        if kind == META:
             self.seq = int(value["seq"])
             self.promoted_windows = list(value["pw"])
             self.horizon = {d: int(ms) for d, ms in value["h"].items()}
             self.history.vacant = value.get("vacant")
             self.clock_ms = int(value.get("clock", 0))
-        elif kind == "v":
+        elif kind == VERSION:
             self.versions[ident] = Version(
                 ModelUpdate.model_validate(value["u"]),
                 SourceOffset.model_validate(value["s"]),
@@ -245,13 +253,13 @@ class ModelState:
             )
             if value["c"] is not None:
                 self.history.crowned[ident] = int(value["c"])
-        elif kind == "w":
+        elif kind == DECIDED:
             self.windows[ident] = WindowDecision(value[0], value[1])
-        elif kind == "e":
+        elif kind == SEEN:
             self.seen[ident] = (value[0], int(value[1]))
-        elif kind == "n":
+        elif kind == NONCE:
             self.remember_nonce(ident, int(value))
-        elif kind == "c":
+        elif kind == COMMAND:
             self.remember_command(ident, value[0], int(value[1]))
         else:
             raise ValueError(f"unknown model state kind {kind!r}")

@@ -26,7 +26,7 @@ from orchestrator.core.checks import check
 from orchestrator.core.effects import ChampionChanged, Effect, StatePut
 from orchestrator.core.modelchecks import ModelChecks
 from orchestrator.core.modelspec import Guard, Rollout, Version
-from orchestrator.core.modelstate import SEP
+from orchestrator.core.modelstate import SEP, VERSION
 from orchestrator.core.timeutil import to_ms
 from orchestrator.errors import E_CHALLENGER_REPLACED, E_LIVE_DEGRADED, E_NO_ROLLBACK_TARGET
 
@@ -154,7 +154,7 @@ def on_performance(
         return []
     figure = _figure(perf, value, source)
     v.last = figure
-    mg.changed.add(("v", perf.version))
+    mg.changed.add((VERSION, perf.version))
     if perf.version == champ:
         return _guard_champion(mg, r, champ, figure, at)
     return _judge_challenger(mg, r, perf.version, figure, at)

@@ -13,7 +13,7 @@ dead (the shell writes them after, and may split them; see pipeline/shell.py and
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from orchestrator.contracts.events import DataArrival, DataWatermark
 from orchestrator.contracts.records import ArrivalRef
@@ -47,6 +47,12 @@ from orchestrator.errors import (
 )
 
 SEP = "\x1f"
+#: the kinds of a dataset's changelog keys (`<dataset>SEP<kind>SEP<ident>`): one letter each,
+#: so that keys stay short and those already written keep being read
+SOURCE: Final = "s"  # a source watermark
+WINDOW: Final = "w"  # a window's revision and latest decision
+GATE: Final = "g"  # the data gate's state
+ARRIVAL: Final = "a"  # an arrival of an open window
 _NEVER = 2**63
 #: decided_at when the caller does not care (tests): the field is left out of every comparison.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -165,7 +171,7 @@ class DatasetWindows:
                     f"max_window_bytes {spec.max_window_bytes}): refused; the window's data "
                     "gate rejects it as incomplete (E_WINDOW_FULL)",
                 ),
-                StatePut(self._key("w", str(start)), window.entry()),
+                StatePut(self._key(WINDOW, str(start)), window.entry()),
             ]
         if window is None and weight > spec.max_window_bytes:
             return [
@@ -212,7 +218,7 @@ class DatasetWindows:
         self.index[event.event_id] = (start, content)
         effects: list[Effect] = [
             Accepted(spec.name, event.event_id, window.window_id),
-            StatePut(self._key("a", event.event_id), {"w": start, "r": ref}),
+            StatePut(self._key(ARRIVAL, event.event_id), {"w": start, "r": ref}),
         ]
         refire = window.revision > 0
         effects.extend(self._observe(event.source, event_ms - spec.out_of_orderness_ms))
@@ -266,7 +272,7 @@ class DatasetWindows:
         before = self.watermarks.value
         if not self.watermarks.observe(source, candidate_ms):
             return []
-        effects: list[Effect] = [StatePut(self._key("s", source), candidate_ms)]
+        effects: list[Effect] = [StatePut(self._key(SOURCE, source), candidate_ms)]
         if self.watermarks.value > before:
             effects.append(WatermarkAdvanced(self.spec.name, self.watermarks.value))
         return effects
@@ -304,8 +310,8 @@ class DatasetWindows:
                 decision = self.gate.decide(fired, decided_at, window.decision, trigger)
                 window.decision = decision.decision_id
                 effects.append(Decided(decision))
-                effects.append(StatePut(self._key("g", ""), self.gate.snapshot()))
-            effects.append(StatePut(self._key("w", str(start)), window.entry()))
+                effects.append(StatePut(self._key(GATE, ""), self.gate.snapshot()))
+            effects.append(StatePut(self._key(WINDOW, str(start)), window.entry()))
         for start in sorted(self.windows):
             if wm >= start + spec.window_ms + spec.allowed_lateness_ms:
                 effects.extend(self._drop(start))
@@ -317,13 +323,13 @@ class DatasetWindows:
             raise InvariantViolation(f"window {start} of {self.spec.name} dropped before firing")
         effects: list[Effect] = [
             WindowDropped(self.spec.name, window.window_id),
-            StateDelete(self._key("w", str(start))),
+            StateDelete(self._key(WINDOW, str(start))),
         ]
         # in event id order: the order arrivals were added differs after a restore (changelog
         # order), and the same input must give the same effects either way
         for event_id in sorted(window.arrivals):
             del self.index[event_id]
-            effects.append(StateDelete(self._key("a", event_id)))
+            effects.append(StateDelete(self._key(ARRIVAL, event_id)))
         return effects
 
     # -- recovery ----------------------------------------------------------------------------
@@ -332,16 +338,16 @@ class DatasetWindows:
         """Apply one changelog entry (the inverse of the StatePut effects). Call `settle()`
         once every entry of the dataset is applied."""
         self._next_change = None
-        if kind == "s":
+        if kind == SOURCE:
             self.watermarks.observe(ident, int(value))
-        elif kind == "w":
+        elif kind == WINDOW:
             window = self._restored_window(int(ident))
             window.revision, window.decision = int(value["r"]), value["d"]
             window.refused = int(value.get("x", 0))
-        elif kind == "g":
+        elif kind == GATE:
             if self.gate is not None:
                 self.gate.restore(value)
-        elif kind == "a":
+        elif kind == ARRIVAL:
             start = int(value["w"])
             ref = ArrivalRef.model_validate(value["r"])  # the changelog is input: validate it
             window = self._restored_window(start)
@@ -373,12 +379,12 @@ class DatasetWindows:
         """Everything the dataset holds, as changelog entries (key -> value); for tests and tools."""
         out: dict[str, Any] = {}
         for source, wm in self.watermarks.sources.items():
-            out[self._key("s", source)] = wm
+            out[self._key(SOURCE, source)] = wm
         if self.gate is not None:
-            out[self._key("g", "")] = self.gate.snapshot()
+            out[self._key(GATE, "")] = self.gate.snapshot()
         for start, window in self.windows.items():
             if window.revision or window.refused:
-                out[self._key("w", str(start))] = window.entry()
+                out[self._key(WINDOW, str(start))] = window.entry()
             for event_id, ref in window.arrivals.items():
-                out[self._key("a", event_id)] = {"w": start, "r": ref}
+                out[self._key(ARRIVAL, event_id)] = {"w": start, "r": ref}
         return out
