@@ -10,7 +10,9 @@ topic written without transactions it reads exactly what `read_uncommitted` woul
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,3 +57,10 @@ class Connection:
 def plaintext(bootstrap: str) -> Connection:
     """A connection without transport security or authentication (tests, the embedded broker)."""
     return Connection(bootstrap)
+
+
+async def quietly(closing: Awaitable[object], timeout_s: float = 10.0) -> None:
+    """Await a client's stop or close on the way out, for at most `timeout_s`: whatever it
+    raises is dropped (the process is leaving; a broker that is away must not hold it)."""
+    with contextlib.suppress(Exception, TimeoutError):
+        await asyncio.wait_for(closing, timeout_s)

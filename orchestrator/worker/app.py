@@ -12,7 +12,6 @@ so that each is read `read_committed` and written under the processing guarantee
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -26,7 +25,7 @@ import structlog
 from orchestrator import __version__
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.roles import Role
-from orchestrator.kafka.clients import Connection
+from orchestrator.kafka.clients import Connection, quietly
 from orchestrator.logging import bind_process
 from orchestrator.pipeline import collector
 from orchestrator.pipeline.build import Logics
@@ -116,8 +115,7 @@ class Runtime:
     async def stop_pinger(self) -> None:
         pinger, self.pinger = self.pinger, None
         if pinger is not None:
-            with contextlib.suppress(Exception, TimeoutError):
-                await asyncio.wait_for(pinger.close(), 10)
+            await quietly(pinger.close())
 
     async def ping_broker(self) -> None:
         """Answering if the cluster answers a metadata request within PING_TIMEOUT_S: a broker

@@ -4,8 +4,6 @@ to `data.arrivals` (SPEC §3): wall-clock time enters decisions only as events i
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +13,7 @@ import structlog
 from orchestrator.contracts.codec import encode
 from orchestrator.core.idle import idle_watermarks
 from orchestrator.core.policy import DatasetSpec
-from orchestrator.kafka.clients import Connection
+from orchestrator.kafka.clients import Connection, quietly
 from orchestrator.worker.eventtime import EventTimeObserver
 
 log = structlog.get_logger("orchestrator.worker")
@@ -57,8 +55,7 @@ class IdleSources:
     async def stop(self) -> None:
         producer, self.producer = self.producer, None
         if producer is not None:
-            with contextlib.suppress(Exception, TimeoutError):
-                await asyncio.wait_for(producer.stop(), 10)
+            await quietly(producer.stop())
 
     async def tick(self) -> None:
         if self.producer is None or self.worker_key is None:
