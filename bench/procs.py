@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import resource
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import orjson
@@ -18,7 +16,7 @@ import orjson
 from bench import ROOT
 from bench.results import CoreSaw, CpuShareFigures, ReplayProcessRun, WorkerRun
 from orchestrator.kafka.clients import Connection
-from orchestrator.kafka.embedded import free_port
+from orchestrator.testing import Worker
 
 # -- CPU accounting ---------------------------------------------------------------------------
 
@@ -79,11 +77,17 @@ class CpuShares:
 # -- the worker (L6) --------------------------------------------------------------------------
 
 
-class WorkerProc:
+class WorkerProc(Worker):
+    """The bench's worker: `orchestrator.testing.Worker` (the process, its /metrics), started
+    at once with the code of `root`, warnings only in its log; what bench reads of it besides
+    (its CPU seconds, RSS, the events it has processed), and a stop when the bench exits."""
+
     #: workers started and not stopped yet: stopped when the bench exits, however it exits (a
     #: bench that failed mid-run once left two workers spinning against their vanished broker,
     #: and they took ~11% of the cores from the next bench run)
     live: set[WorkerProc] = set()
+    #: a worker busy on every core may answer /metrics late
+    http_timeout = 3.0
 
     def __init__(
         self,
@@ -95,53 +99,27 @@ class WorkerProc:
         guarantee: str = "at_least_once",
         root: Path = ROOT,
     ) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "orchestrator",
-                "worker",
-                "--broker",
-                bootstrap,
-                "--topics",
-                str(topics),
-                "--gates",
-                str(gates),
-                "--web-port",
-                str(self.port),
-                "--log-level",
-                "warning",
-                "--processing-guarantee",
-                guarantee,
-            ],
+        super().__init__(
+            bootstrap,
+            topics,
+            gates,
+            app_id,
+            logfile,
+            args=["--log-level", "warning", "--processing-guarantee", guarantee],
+            # the code of `root` (bench.ab runs another revision)
+            env={"PYTHONPATH": str(root)},
             cwd=root,
-            stdout=open(logfile, "ab"),  # noqa: SIM115 - lives as long as the worker
-            stderr=subprocess.STDOUT,
-            env={
-                **os.environ,
-                "ORCHESTRATOR_APP_ID": app_id,
-                "ORCHESTRATOR_LOG_FORMAT": "json",
-                "PYTHONPATH": str(root),  # the code of `root` (bench.ab runs another revision)
-            },
         )
+        self.start()
+
+    def start(self) -> None:
+        super().start()
         WorkerProc.live.add(self)
 
-    def metric(self, name: str, labels: str = "") -> float:
-        """The sum of a metric's series (those whose labels contain `labels`, if given)."""
-        try:
-            text = (
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=3)
-                .read()
-                .decode()
-            )
-        except OSError:
-            return -1.0
-        return sum(
-            float(value)
-            for found, value in re.findall(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.MULTILINE)
-            if labels in found
-        )
+    @property
+    def pid(self) -> int:
+        assert self.proc, "not started"
+        return self.proc.pid
 
     def core_saw(self) -> CoreSaw:
         """What the worker's core made of the data: duplicates, conflicts, too-late events."""
@@ -155,10 +133,10 @@ class WorkerProc:
         return self.metric("orchestrator_events_total")
 
     def cpu_s(self) -> float:
-        return proc_cpu_s(self.proc.pid)
+        return proc_cpu_s(self.pid)
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
@@ -173,7 +151,7 @@ class WorkerProc:
         deadline = time.monotonic() + timeout
         last_t, last = time.monotonic(), self.events()
         while last < n:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
+            if time.monotonic() > deadline or not self.alive:
                 raise RuntimeError(f"worker processed {self.events()} of {n} events")
             now, seen = time.monotonic(), self.events()
             if seen >= n:
@@ -187,12 +165,7 @@ class WorkerProc:
 
     def stop(self) -> None:
         WorkerProc.live.discard(self)
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        super().stop()
 
     @classmethod
     def stop_all(cls) -> None:

@@ -25,6 +25,7 @@ from orchestrator.errors import E_DUPLICATE_CONFLICT
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.write import send_batches
 from orchestrator.policies import Policies
+from orchestrator.testing import dataset_policy, write_gates
 
 DATASETS = 24  # keys spread over all 6 partitions (6 keys would hash onto only 3)
 BASE_MS = 1_795_392_000_000
@@ -35,25 +36,16 @@ PAD = "x" * 120
 
 
 def make_gates(directory: Path) -> Path:
-    (directory / "datasets").mkdir(parents=True)
-    for i in range(DATASETS):
-        (directory / "datasets" / f"bench-{i}.yaml").write_text(
-            yaml.safe_dump(
-                {
-                    "kind": "dataset",
-                    "name": f"bench-{i}",
-                    "version": 1,
-                    "window": "PT1M",
-                    "out_of_orderness": "PT10S",
-                    "allowed_lateness": "PT30S",
-                    "checks": {
-                        "record_count": {"min": 1, "max": 100_000_000, "severity": "error"},
-                        "volume_drift": {"last": 10, "max_ratio": 100.0, "severity": "warn"},
-                    },
-                }
+    """The bench's gates: one dataset policy per dataset, bounds wide enough for any run."""
+    return write_gates(
+        directory,
+        [
+            dataset_policy(
+                f"bench-{i}", max_records=100_000_000, drift_last=10, drift_max_ratio=100.0
             )
-        )
-    return directory
+            for i in range(DATASETS)
+        ],
+    )
 
 
 def make_topics(directory: Path, prefix: str, partitions: int, root: Path = ROOT) -> Path:

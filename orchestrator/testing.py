@@ -56,6 +56,9 @@ class Worker:
     to `started`, if given, so that a teardown can kill whatever a failed test left running.
     """
 
+    #: seconds `readyz` and `metric` wait for an answer (a subclass may allow more)
+    http_timeout: float = 2
+
     def __init__(
         self,
         bootstrap: str | None,
@@ -150,7 +153,9 @@ class Worker:
     def readyz(self) -> dict[str, Any] | None:
         """The /readyz answer (ready or not), or None while nothing answers."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.port}/readyz", timeout=self.http_timeout
+            ) as r:
                 return dict(json.loads(r.read()))
         except urllib.error.HTTPError as exc:
             return dict(json.loads(exc.read()))
@@ -161,7 +166,9 @@ class Worker:
         """The sum of the series of `name` whose label text contains `labels`; -1.0 while
         nothing answers."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as r:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.port}/metrics", timeout=self.http_timeout
+            ) as r:
                 text = r.read().decode()
         except OSError:
             return -1.0
