@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 from aiokafka.partitioner import DefaultPartitioner
 
 from bench import ROOT
@@ -25,7 +24,7 @@ from orchestrator.errors import E_DUPLICATE_CONFLICT
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.write import send_batches
 from orchestrator.policies import Policies
-from orchestrator.testing import dataset_policy, write_gates
+from orchestrator.testing import dataset_policy, write_catalog, write_gates
 
 DATASETS = 24  # keys spread over all 6 partitions (6 keys would hash onto only 3)
 BASE_MS = 1_795_392_000_000
@@ -49,13 +48,10 @@ def make_gates(directory: Path) -> Path:
 
 
 def make_topics(directory: Path, prefix: str, partitions: int, root: Path = ROOT) -> Path:
-    directory.mkdir(parents=True)
-    for src in sorted((root / "topics").glob("*.yaml")):
-        data = yaml.safe_load(src.read_text())
-        data["name"] = f"{prefix}.{data['name']}"
-        data["partitions"] = partitions
-        (directory / src.name).write_text(yaml.safe_dump(data))
-    return directory
+    """The catalog of `root` (the checkout a run measures), its names prefixed."""
+    if directory.exists():
+        raise FileExistsError(directory)
+    return write_catalog(directory, prefix, partitions, root=root)
 
 
 # -- the data ----------------------------------------------------------------------------------

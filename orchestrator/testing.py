@@ -271,3 +271,19 @@ def write_gates(directory: Path, policies: Iterable[Mapping[str, Any]]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(dict(policy)))
     return directory
+
+
+def write_catalog(
+    directory: Path, prefix: str, partitions: int | None = None, *, root: Path | None = None
+) -> Path:
+    """A copy of the topic catalog (`root`/topics, the shipped one by default) whose topic names
+    carry `prefix`, so that runs never share topics; every topic with `partitions` if given."""
+    source = (root or Path(__file__).resolve().parents[1]) / "topics"
+    directory.mkdir(parents=True, exist_ok=True)
+    for src in sorted(source.glob("*.yaml")):
+        data = yaml.safe_load(src.read_text())
+        data["name"] = f"{prefix}.{data['name']}"
+        if partitions is not None:
+            data["partitions"] = partitions
+        (directory / src.name).write_text(yaml.safe_dump(data))
+    return directory

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from orchestrator.kafka.embedded import EmbeddedBroker
+from orchestrator.testing import write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,14 +83,7 @@ def any_bootstrap(request: pytest.FixtureRequest) -> str:
 
 def make_catalog(directory: Path, prefix: str, partitions: int | None = None) -> Path:
     """A copy of topics/ whose topic names carry `prefix`, so tests never share topics."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for src in sorted((ROOT / "topics").glob("*.yaml")):
-        data = yaml.safe_load(src.read_text())
-        data["name"] = f"{prefix}.{data['name']}"
-        if partitions is not None:
-            data["partitions"] = partitions
-        (directory / src.name).write_text(yaml.safe_dump(data))
-    return directory
+    return write_catalog(directory, prefix, partitions)
 
 
 @pytest.fixture
