@@ -5,45 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from bench import ROOT, log
+from bench import ROOT
 from bench.workload import make_topics
 from orchestrator.catalog.topics import Catalog, TopicSpec
 from orchestrator.kafka.admin import apply_topics
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import partitions_of, read_timed
+from orchestrator.testing import KafkaBroker
 
 # -- the broker -------------------------------------------------------------------------------
 
 
 def start_kafka(tmp: Path, name: str = "kafka") -> tuple[str, Path]:
     """Apache Kafka from deploy/kafka, in `tmp/name`: (bootstrap address, its run directory)."""
-    run = tmp / name
-    for attempt in (1, 2):
-        out = subprocess.run(
-            ["bash", str(ROOT / "deploy/kafka/kafka.sh"), "start", str(run)],
-            capture_output=True,
-            text=True,
-        )
-        if out.returncode == 0:
-            return out.stdout.strip().splitlines()[-1], run
-        log(f"kafka did not start (attempt {attempt}): {out.stderr.strip()[-2000:]}")
-        stop_kafka(run)
-        shutil.rmtree(run, ignore_errors=True)
-    raise RuntimeError(f"kafka did not start; see {run}")
+    broker = KafkaBroker(tmp / name, root=ROOT)
+    return broker.start(attempts=2), broker.run_dir
 
 
 def stop_kafka(run: Path | None) -> None:
     """Stop the broker `start_kafka` started in `run` (None: not ours, nothing to do)."""
     if run is not None:
-        subprocess.run(["bash", str(ROOT / "deploy/kafka/kafka.sh"), "stop", str(run)], check=False)
+        KafkaBroker(run, root=ROOT).stop()
 
 
 @contextlib.contextmanager

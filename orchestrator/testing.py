@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -287,3 +288,59 @@ def write_catalog(
             data["partitions"] = partitions
         (directory / src.name).write_text(yaml.safe_dump(data))
     return directory
+
+
+class KafkaBroker:
+    """A single-node Apache Kafka from `deploy/kafka/kafka.sh` (of `root`, this checkout by
+    default) in `run_dir`, restartable with its data and port; SIGKILL by the pid it started."""
+
+    def __init__(self, run_dir: Path, *, root: Path | None = None) -> None:
+        self.run_dir = run_dir
+        self.script = (root or Path(__file__).resolve().parents[1]) / "deploy/kafka/kafka.sh"
+        self.bootstrap = ""
+
+    def start(self, attempts: int = 1) -> str:
+        """Start (or restart) it; its bootstrap address. A start that fails is tried again up
+        to `attempts` times in all, from a clean directory; then RuntimeError with the log."""
+        err = ""
+        for _ in range(attempts):
+            out = subprocess.run(
+                ["bash", str(self.script), "start", str(self.run_dir)],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            if out.returncode == 0:
+                self.bootstrap = out.stdout.strip().splitlines()[-1]
+                return self.bootstrap
+            err = out.stderr[-2000:]
+            if attempts > 1:
+                self.stop()
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+        msg = f"kafka did not start in {self.run_dir}: {err}"
+        raise RuntimeError(msg)
+
+    @property
+    def pid(self) -> int:
+        return int((self.run_dir / "kafka.pid").read_text())
+
+    def kill(self) -> None:
+        """SIGKILL by the pid we started, and wait until it is gone."""
+        pid = self.pid
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        msg = f"kafka {pid} survived SIGKILL"
+        raise RuntimeError(msg)
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM, controlled shutdown)."""
+        subprocess.run(
+            ["bash", str(self.script), "stop", str(self.run_dir)], timeout=120, check=False
+        )

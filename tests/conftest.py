@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from orchestrator.kafka.embedded import EmbeddedBroker
-from orchestrator.testing import write_catalog
+from orchestrator.testing import KafkaBroker, write_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,16 +39,15 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("ORCH_TEST_KAFKA"):
         yield os.environ["ORCH_TEST_KAFKA"]
         return
-    run = tmp_path_factory.mktemp("kafka")
-    out = subprocess.run(
-        ["bash", str(KAFKA_SH), "start", str(run)], capture_output=True, text=True, timeout=300
-    )
-    if out.returncode != 0:
-        pytest.fail(f"could not start Apache Kafka: {out.stderr[-2000:]}")
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
     try:
-        yield out.stdout.strip().splitlines()[-1]
+        broker.start()
+    except RuntimeError as exc:
+        pytest.fail(f"could not start Apache Kafka: {exc}")
+    try:
+        yield broker.bootstrap
     finally:
-        subprocess.run(["bash", str(KAFKA_SH), "stop", str(run)], timeout=120)
+        broker.stop()
 
 
 #: the addresses of the embedded brokers the session started: a worker there needs the

@@ -5,8 +5,6 @@ sending while things fail."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -15,50 +13,12 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from orchestrator.catalog.topics import Catalog
-from orchestrator.testing import Worker, wait_for
+from orchestrator.testing import KafkaBroker, Worker, wait_for
 from tests.chaos.workload import KEY_ENV, Record
-from tests.conftest import KAFKA_SH, ROOT, caught_up
+from tests.conftest import ROOT, caught_up
 
-
-class Broker:
-    """A single-node Apache Kafka in `run_dir`, restartable with its data and port."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-        self.bootstrap = ""
-
-    def start(self) -> str:
-        out = subprocess.run(
-            ["bash", str(KAFKA_SH), "start", str(self.run_dir)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"kafka did not start: {out.stderr[-2000:]}")
-        self.bootstrap = out.stdout.strip().splitlines()[-1]
-        return self.bootstrap
-
-    @property
-    def pid(self) -> int:
-        return int((self.run_dir / "kafka.pid").read_text())
-
-    def kill(self) -> None:
-        """SIGKILL by the pid we started, and wait until it is gone."""
-        pid = self.pid
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"kafka {pid} survived SIGKILL")
-
-    def stop(self) -> None:
-        """A clean stop (SIGTERM, controlled shutdown)."""
-        subprocess.run(["bash", str(KAFKA_SH), "stop", str(self.run_dir)], timeout=120)
+#: the broker of the fault tests (restartable with its data and port, killed by its pid)
+Broker = KafkaBroker
 
 
 #: every worker process started by a test, for the teardown to kill what is left
