@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import ROOT, log
 from bench.audit_index import audit_index
-from bench.kafka import (
+from bench.broker import (
     broker_pid,
     delete_topics,
     fresh,

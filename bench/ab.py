@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from bench import ROOT, log
-from bench.kafka import own_kafka
+from bench.broker import own_kafka
 from bench.procs import replay_process, worker_run
 from bench.results import ReplayProcessRun, WorkerRun
 from bench.workload import EventSource, make_gates, make_topics, produce

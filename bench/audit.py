@@ -24,7 +24,7 @@ import orjson
 
 from bench import ROOT, log
 from bench.audit_index import audit_index
-from bench.kafka import fresh, own_kafka
+from bench.broker import fresh, own_kafka
 from bench.procs import replay_process, worker_run
 from bench.results import AuditIndexRun, ReplayProcessRun, WorkerRun
 from bench.workload import EventSource, make_gates, produce

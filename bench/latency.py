@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from bench.kafka import broker_pid, fresh
+from bench.broker import broker_pid, fresh
 from bench.procs import CpuShares, WorkerProc
 from bench.results import LatencyRun
 from bench.workload import DATASETS, EventSource, produce
