@@ -41,6 +41,10 @@ E_SOURCE_LIMIT = "E_SOURCE_LIMIT"
 E_UNTRUSTED_TIME = "E_UNTRUSTED_TIME"
 #: an output of the record would be larger than its topic takes: refused, never retried
 E_OUTPUT_TOO_LARGE = "E_OUTPUT_TOO_LARGE"
+#: a data profile with more columns, bins or quantiles than the contract bounds
+E_PROFILE_LIMIT = "E_PROFILE_LIMIT"
+#: a data profile whose bins or quantiles are not the ones its dataset policy declares
+E_PROFILE_MISMATCH = "E_PROFILE_MISMATCH"
 
 # -- gate check codes (SPEC §4) --------------------------------------------------------------
 OK = "OK"
@@ -65,9 +69,19 @@ E_COMMAND_REPLAYED = "E_COMMAND_REPLAYED"
 E_LIVE_DEGRADED = "E_LIVE_DEGRADED"
 #: staged rollout: a newer version passed the gate and took the challenger's place
 E_CHALLENGER_REPLACED = "E_CHALLENGER_REPLACED"
+#: a drift check (population stability index, KS D, mean shift) beyond its bound
+E_DRIFT = "E_DRIFT"
 
 INPUT_CODES = frozenset(
-    {E_DECODE, E_UNKNOWN_TYPE, E_SCHEMA, E_TOO_LARGE, E_KEY_MISMATCH, E_DUPLICATE_CONFLICT}
+    {
+        E_DECODE,
+        E_UNKNOWN_TYPE,
+        E_SCHEMA,
+        E_TOO_LARGE,
+        E_KEY_MISMATCH,
+        E_DUPLICATE_CONFLICT,
+        E_PROFILE_LIMIT,
+    }
 )
 #: Codes a dlq record can carry besides the input codes.
 DLQ_CODES = INPUT_CODES | {
@@ -84,6 +98,7 @@ DLQ_CODES = INPUT_CODES | {
     E_UNTRUSTED_TIME,
     E_OUTPUT_TOO_LARGE,
     E_COMMAND_EXPIRED,
+    E_PROFILE_MISMATCH,
 }
 
 

@@ -82,8 +82,17 @@ def parse_obj(obj: Any) -> InputEvent:
         return cast(InputEvent, _VALIDATORS[etype].validate_python(obj))
     except ValidationError as exc:
         raise errors.ContractError(
-            errors.E_SCHEMA, describe_validation_error(exc), event_id
+            _code_of(exc), describe_validation_error(exc), event_id
         ) from None
+
+
+def _code_of(exc: ValidationError) -> str:
+    """E_PROFILE_LIMIT for a data profile beyond its bounds (columns, bins, quantiles), else
+    E_SCHEMA."""
+    for err in exc.errors(include_url=False):
+        if err["type"] == "too_long" and "profile" in err["loc"][:2]:
+            return errors.E_PROFILE_LIMIT
+    return errors.E_SCHEMA
 
 
 def decode(

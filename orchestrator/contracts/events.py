@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -147,6 +148,57 @@ def signed_time_ms(text: str) -> int:
 _FROZEN = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
 
+#: A data profile's bounds (README "Drift"): columns per arrival, and bins or quantiles per
+#: column; beyond them an arrival is refused with E_PROFILE_LIMIT.
+MAX_PROFILE_COLUMNS = 64
+MAX_PROFILE_POINTS = 64
+
+
+class ColumnProfile(BaseModel):
+    """One column of an arrival's data profile: `count` non-null values and `nulls`; when
+    `count` > 0 their mean, population standard deviation, min and max, and the `bins` (counts
+    over the dataset policy's bin edges: below the first, each [edge, next), from the last up)
+    or `quantiles` (values at the policy's probabilities) that the policy declares."""
+
+    model_config = _FROZEN
+    count: Count
+    nulls: Count = 0
+    mean: Float | None = None
+    std: Annotated[Float, Field(ge=0)] | None = None
+    min: Float | None = None
+    max: Float | None = None
+    bins: Annotated[list[Count], Field(max_length=MAX_PROFILE_POINTS + 1)] | None = None
+    quantiles: Annotated[list[Float], Field(max_length=MAX_PROFILE_POINTS)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColumnProfile:
+        moments = (self.mean, self.std, self.min, self.max)
+        if self.count == 0:
+            if any(m is not None for m in moments) or self.quantiles:
+                raise ValueError("a column of count 0 has no mean, std, min, max or quantiles")
+            if self.bins and any(self.bins):
+                raise ValueError("a column of count 0 has empty bins")
+            return self
+        if self.mean is None or self.std is None or self.min is None or self.max is None:
+            raise ValueError("a column of count > 0 needs mean, std, min and max")
+        if self.min > self.max:
+            raise ValueError("min is above max")
+        if self.bins is not None and sum(self.bins) != self.count:
+            raise ValueError(f"the bins hold {sum(self.bins)} values, count is {self.count}")
+        q = self.quantiles
+        if q is not None and (
+            any(a > b for a, b in pairwise(q)) or (q and (q[0] < self.min or q[-1] > self.max))
+        ):
+            raise ValueError("quantiles must be non-decreasing, between min and max")
+        return self
+
+
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Profile = Annotated[
+    dict[ColumnName, ColumnProfile], Field(min_length=1, max_length=MAX_PROFILE_COLUMNS)
+]
+
+
 class DataArrival(BaseModel):
     """A batch of data landed for a dataset (key: dataset)."""
 
@@ -163,6 +215,9 @@ class DataArrival(BaseModel):
     schema_fingerprint: Text | None = None
     produced_at: UtcDatetime | None = None
     attributes: Attributes | None = None
+    #: what the data looks like, per column (README "Drift"); only the columns the dataset
+    #: policy declares are kept
+    profile: Profile | None = None
 
 
 class DataWatermark(BaseModel):

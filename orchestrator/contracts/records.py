@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from orchestrator.contracts.events import DataArrival, EventId, Name
+from orchestrator.contracts.events import ColumnProfile, DataArrival, EventId, Name
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -24,6 +24,8 @@ class ArrivalRef(BaseModel):
     digest: str
     partition: int
     offset: int
+    #: the columns of its data profile the dataset policy declares (README "Drift")
+    profile: dict[str, ColumnProfile] | None = None
 
 
 class WindowManifest(BaseModel):
@@ -47,6 +49,9 @@ class WindowManifest(BaseModel):
     #: arrivals refused because the window was full (max_window_arrivals / max_window_bytes):
     #: the manifest is incomplete and the data gate rejects it (left out when 0)
     refused: int | None = None
+    #: the merged data profile of its arrivals, per declared column (README "Drift"): plain
+    #: figures, merged by core/profile.py
+    profile: dict[str, dict[str, Any]] | None = None
 
 
 class LateRecord(BaseModel):

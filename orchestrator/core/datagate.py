@@ -18,6 +18,8 @@ from orchestrator.contracts.records import (
 )
 from orchestrator.core.checks import Severity, check, gate_fails
 from orchestrator.core.decision import GateInfo, make_decision
+from orchestrator.core.drift import Drift, drift_checks
+from orchestrator.core.policy import ProfileColumn
 from orchestrator.errors import (
     E_MISSING_SOURCE,
     E_RECORD_COUNT,
@@ -67,17 +69,26 @@ class DataGateSpec:
     record_count: RecordCount | None = None
     schema_fingerprint: Fingerprint | None = None
     volume_drift: VolumeDrift | None = None
+    #: the profile columns (their bins and quantiles) and the drift checks over them
+    profile: tuple[ProfileColumn, ...] = ()
+    drift: Drift | None = None
 
 
 class DataGate:
-    """State: the last k promoted totals (volume drift), one changelog value of at most k + 1
-    entries. The latest decision of each window is kept with the window (core/windows.py)."""
+    """State: the last k promoted totals (volume drift) and, with drift checks, the merged
+    profiles (checked columns only) of the last k promoted windows or of the pinned window;
+    one changelog value of at most k + 1 entries each. The latest decision of each window is
+    kept with the window (core/windows.py)."""
 
     def __init__(self, spec: DataGateSpec, arrivals_topic: str, version: str) -> None:
         self.spec = spec
         self.arrivals_topic = arrivals_topic
         self.version = version
         self.promoted: OrderedDict[str, int] = OrderedDict()  # window id -> record total
+        #: window id -> merged profile of the checked columns, promoted windows (drift `last`)
+        self.profiles: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: the pinned reference window's merged profile, once promoted (drift `window`)
+        self.pinned: dict[str, Any] | None = None
 
     def checks(self, m: WindowManifest) -> list[Check]:
         spec = self.spec
@@ -157,7 +168,35 @@ class DataGate:
                         E_VOLUME_DRIFT,
                     )
                 )
+        if spec.drift is not None:
+            out.extend(drift_checks(spec.drift, spec.profile, m.profile or {}, self._reference(m)))
         return out
+
+    def _reference(self, m: WindowManifest) -> list[tuple[str, dict[str, Any]]]:
+        drift = self.spec.drift
+        assert drift is not None
+        if drift.window is not None:
+            held = self.pinned is not None and drift.window != m.window_id
+            return [(drift.window, self.pinned)] if held and self.pinned is not None else []
+        k = drift.last or 0
+        return [(w, p) for w, p in self.profiles.items() if w != m.window_id][-k:]
+
+    def _remember(self, m: WindowManifest, promoted: bool) -> None:
+        """Keep the promoted window's profile where the drift reference needs it."""
+        drift = self.spec.drift
+        if drift is None:
+            return
+        checked = {c.column for c in drift.checks}
+        kept = {c: p for c, p in (m.profile or {}).items() if c in checked}
+        if drift.window is not None:
+            if m.window_id == drift.window:
+                self.pinned = kept if promoted else None
+            return
+        self.profiles.pop(m.window_id, None)
+        if promoted:
+            self.profiles[m.window_id] = kept
+            while len(self.profiles) > (drift.last or 0) + 1:
+                self.profiles.popitem(last=False)
 
     def decide(
         self,
@@ -194,6 +233,7 @@ class DataGate:
             if trigger
             else None,
         )
+        self._remember(m, outcome == "promote")
         self.promoted.pop(m.window_id, None)
         if outcome == "promote":
             self.promoted[m.window_id] = m.record_total
@@ -205,10 +245,17 @@ class DataGate:
     # -- persistence --------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        return {"promoted": list(self.promoted.items())}
+        out: dict[str, Any] = {"promoted": list(self.promoted.items())}
+        if self.spec.drift is not None:
+            out["profiles"] = [[w, p] for w, p in self.profiles.items()]
+            out["pinned"] = self.pinned
+        return out
 
     def restore(self, value: dict[str, Any]) -> None:
         self.promoted = OrderedDict((w, int(t)) for w, t in value["promoted"])
+        self.profiles = OrderedDict((str(w), dict(p)) for w, p in value.get("profiles", ()))
+        pinned = value.get("pinned")
+        self.pinned = dict(pinned) if pinned is not None else None
 
 
 def _ratio(total: float, mean: float) -> float:

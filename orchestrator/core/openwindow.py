@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter
 
-from orchestrator.contracts.events import DataArrival
-from orchestrator.contracts.records import WindowManifest
+from orchestrator.contracts.events import ColumnProfile, DataArrival
+from orchestrator.contracts.records import ArrivalRef, WindowManifest
+from orchestrator.core import profile as profiles
 from orchestrator.core.digest import digest, digest_of_fields
-from orchestrator.core.policy import DatasetSpec
+from orchestrator.core.policy import DatasetSpec, ProfileColumn
 from orchestrator.core.timeutil import from_ms
 
 
@@ -78,7 +80,69 @@ def arrival_weight(ref: dict[str, Any], overhead: int) -> int:
             + _json_len(cs) * 2
             + (_json_len(fp) * 2 if fp is not None else 0)
         )
+    if "profile" in ref:  # in the manifest only, where it is written as it is held
+        strings += len(orjson.dumps(ref["profile"]))
     return strings + len(ref["digest"]) + overhead
+
+
+def held_arrival(value: Any) -> tuple[ArrivalRef, dict[str, Any]]:
+    """An arrival's changelog value, validated (the changelog is input), and the form a window
+    holds it in: ArrivalRef's JSON form, its profile's figures without None."""
+    ref = ArrivalRef.model_validate(value)
+    held = ref.model_dump(mode="json", exclude={"profile"})
+    if ref.profile is not None:
+        held["profile"] = {
+            c: p.model_dump(mode="json", exclude_none=True) for c, p in ref.profile.items()
+        }
+    return ref, held
+
+
+def keep_profile(
+    columns: tuple[ProfileColumn, ...],
+    sent: dict[str, ColumnProfile] | None,
+    ref: dict[str, Any],
+) -> str | None:
+    """Put into the arrival's `ref` the part of its profile its window keeps: the columns the
+    policy declares, in its order, with the bins and quantiles it declares. Returns why the
+    profile does not match the policy, if it does not (then `ref` is left as it was)."""
+    if sent is None or not columns:
+        return None
+    kept: dict[str, dict[str, Any]] = {}
+    for col in columns:
+        p = sent.get(col.name)
+        if p is None:
+            continue
+        out = p.model_dump(mode="json", exclude_none=True, exclude={"bins", "quantiles"})
+        if p.count > 0:
+            for part, declared in (("bins", col.edges), ("quantiles", col.probs)):
+                if declared is None:
+                    continue
+                n = len(declared) + (part == "bins")
+                values = getattr(p, part)
+                if values is None or len(values) != n:
+                    got = "none" if values is None else str(len(values))
+                    return (
+                        f"field 'profile.{col.name}.{part}': the policy declares {n}, "
+                        f"the arrival has {got}"
+                    )
+                out[part] = list(values)
+        kept[col.name] = out
+    if kept:
+        ref["profile"] = kept
+    return None
+
+
+def merged_profile(
+    columns: tuple[ProfileColumn, ...], arrivals: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The window's profile: per declared column, the merge of its arrivals' (in the
+    manifest's arrival order); a column no arrival profiled is left out."""
+    out = {}
+    for col in columns:
+        parts = [a["profile"][col.name] for a in arrivals if col.name in a.get("profile", ())]
+        if parts:
+            out[col.name] = profiles.merge(parts, col.probs)
+    return out
 
 
 def arrival_digest(event: DataArrival) -> str:
@@ -89,6 +153,10 @@ def arrival_digest(event: DataArrival) -> str:
     whose times orjson writes as the serializer does (UTC with `Z`, microseconds when not 0).
     `tests/unit/test_digest_fast.py` proves the two equal on generated arrivals."""
     fields = {k: v for k, v in event.__dict__.items() if v is not None}
+    if event.profile is not None:
+        fields["profile"] = {
+            c: p.model_dump(mode="json", exclude_none=True) for c, p in event.profile.items()
+        }
     return digest_of_fields(fields)
 
 
@@ -123,6 +191,10 @@ def manifest(
     }
     if window.refused:
         fields["refused"] = window.refused
+    if spec.profile:
+        merged = merged_profile(spec.profile, arrivals)
+        if merged:
+            fields["profile"] = merged
     wire = dict(fields)
     if revision == 1:
         del wire["supersedes_revision"]

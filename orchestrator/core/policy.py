@@ -27,6 +27,16 @@ def window_bytes_for(message_limit: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class ProfileColumn:
+    """A column of the dataset's data profile: its bin edges, its quantile probabilities, or
+    both (README "Drift")."""
+
+    name: str
+    edges: tuple[float, ...] | None = None
+    probs: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DatasetSpec:
     """Event-time parameters of one dataset, in integer milliseconds."""
 
@@ -46,6 +56,8 @@ class DatasetSpec:
     #: arrivals a window holds at most, and what they may weigh (E_WINDOW_FULL beyond)
     max_window_arrivals: int = DEFAULT_MAX_WINDOW_ARRIVALS
     max_window_bytes: int = window_bytes_for(KAFKA_DEFAULT_MAX_MESSAGE_BYTES)
+    #: the profile columns kept from arrivals and merged into each manifest (none: no profile)
+    profile: tuple[ProfileColumn, ...] = ()
     version: int = 1
     digest: str = ""
 

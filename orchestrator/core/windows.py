@@ -1,9 +1,8 @@
 """Event-time windows for one dataset: dedupe, lateness, revisions, manifests (SPEC §3).
 
 `DatasetWindows.handle_*` take one decoded event with its log position and return effects.
-State is only the open windows (not yet past end + L), their arrivals, the latest decision of
-each, and the source watermarks; every change is also returned as StatePut/StateDelete so that
-the shell can keep a changelog per event instead of rewriting the whole dataset.
+State: the open windows (until end + L), their arrivals and latest decisions, the source
+watermarks; every change is also a StatePut/StateDelete, a changelog entry per event.
 
 Deletes are garbage collection: a window past end + L is dropped again by `restore` from the
 watermarks alone, so its tombstones may reach the changelog later than the state that made it
@@ -16,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from orchestrator.contracts.events import DataArrival, DataWatermark
-from orchestrator.contracts.records import ArrivalRef
 from orchestrator.core.datagate import DataGate
 from orchestrator.core.effects import (
     Accepted,
@@ -31,7 +29,14 @@ from orchestrator.core.effects import (
     WindowDropped,
     WindowFired,
 )
-from orchestrator.core.openwindow import OpenWindow, arrival_digest, arrival_weight, manifest
+from orchestrator.core.openwindow import (
+    OpenWindow,
+    arrival_digest,
+    arrival_weight,
+    held_arrival,
+    keep_profile,
+    manifest,
+)
 from orchestrator.core.policy import ORCHESTRATOR_SOURCE, DatasetSpec
 from orchestrator.core.timeutil import from_ms, to_ms, window_id, window_start_ms
 from orchestrator.core.watermark import Watermarks
@@ -39,6 +44,7 @@ from orchestrator.errors import (
     E_DUPLICATE_CONFLICT,
     E_FUTURE_EVENT,
     E_OVERFLOW,
+    E_PROFILE_MISMATCH,
     E_SOURCE_LIMIT,
     E_TOO_LATE,
     E_WINDOW_FULL,
@@ -155,6 +161,9 @@ class DatasetWindows:
             "partition": partition,
             "offset": offset,
         }
+        mismatch = keep_profile(spec.profile, event.profile, ref)
+        if mismatch is not None:
+            return [Rejected(spec.name, event.event_id, E_PROFILE_MISMATCH, mismatch)]
         weight = arrival_weight(ref, self._overhead)
         if window is not None and (
             len(window.arrivals) >= spec.max_window_arrivals
@@ -349,9 +358,9 @@ class DatasetWindows:
                 self.gate.restore(value)
         elif kind == ARRIVAL:
             start = int(value["w"])
-            ref = ArrivalRef.model_validate(value["r"])  # the changelog is input: validate it
+            ref, arrival = held_arrival(value["r"])
             window = self._restored_window(start)
-            arrival = window.arrivals[ref.event_id] = ref.model_dump(mode="json")
+            window.arrivals[ref.event_id] = arrival
             window.total += ref.record_count
             window.weight += arrival_weight(arrival, self._overhead)
             self.index[ref.event_id] = (start, ref.digest)

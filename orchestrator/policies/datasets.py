@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
     Field,
     field_validator,
+    model_validator,
 )
 
 from orchestrator import __version__
+from orchestrator.contracts.events import MAX_PROFILE_COLUMNS, MAX_PROFILE_POINTS
 from orchestrator.core import datagate
+from orchestrator.core import drift as drifts
 from orchestrator.core.datagate import DataGate, DataGateSpec
 from orchestrator.core.decision import GateInfo
+from orchestrator.core.drift import MAX_DRIFT_HISTORY
 from orchestrator.core.policy import (
     DEFAULT_MAX_OPEN_WINDOWS,
     DEFAULT_MAX_SOURCES,
     DEFAULT_MAX_WINDOW_ARRIVALS,
     KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
     DatasetSpec,
+    ProfileColumn,
     window_bytes_for,
 )
 from orchestrator.core.timeutil import parse_duration_ms
@@ -47,6 +53,64 @@ class VolumeDriftCheck(BaseModel):
     severity: Severity = "warn"
 
 
+class ProfileColumnPolicy(BaseModel):
+    """A column of the data profile: bin edges (increasing), quantile probabilities (strictly
+    increasing, in (0, 1)), or both."""
+
+    model_config = STRICT
+    bins: Annotated[list[float], Field(min_length=1, max_length=MAX_PROFILE_POINTS)] | None = None
+    quantiles: Annotated[list[float], Field(min_length=1, max_length=MAX_PROFILE_POINTS)] | None = (
+        None
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> ProfileColumnPolicy:
+        for name, xs in (("bins", self.bins), ("quantiles", self.quantiles)):
+            if xs is not None and any(a >= b for a, b in pairwise(xs)):
+                raise ValueError(f"{name} must be strictly increasing")
+        if self.quantiles is not None and not 0 < self.quantiles[0] <= self.quantiles[-1] < 1:
+            raise ValueError("quantiles must lie strictly between 0 and 1")
+        if self.bins is None and self.quantiles is None:
+            raise ValueError("a profile column declares bins, quantiles or both")
+        return self
+
+
+class DriftBound(BaseModel):
+    model_config = STRICT
+    max: Annotated[float, Field(ge=0)]
+    severity: Severity = "warn"
+
+
+class DriftColumn(BaseModel):
+    """The drift checks of one column: each statistic's upper bound."""
+
+    model_config = STRICT
+    psi: DriftBound | None = None
+    ks: DriftBound | None = None
+    mean_shift: DriftBound | None = None
+
+
+class DriftReference(BaseModel):
+    """What a window is compared with: the merged profile of the last `last` promoted windows,
+    or one pinned `window` (by id) once it is promoted."""
+
+    model_config = STRICT
+    last: Annotated[int, Field(ge=1, le=MAX_DRIFT_HISTORY)] | None = None
+    window: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> DriftReference:
+        if (self.last is None) == (self.window is None):
+            raise ValueError("name exactly one of last or window")
+        return self
+
+
+class DriftPolicy(BaseModel):
+    model_config = STRICT
+    reference: DriftReference
+    columns: Annotated[dict[Name, DriftColumn], Field(min_length=1)]
+
+
 class DatasetChecks(BaseModel):
     model_config = STRICT
     record_count: RecordCountCheck | None = None
@@ -64,6 +128,8 @@ class DatasetPolicy(BaseModel):
     LATER_KEYS: ClassVar[dict[str, object]] = {
         "max_sources": DEFAULT_MAX_SOURCES,
         "max_window_arrivals": DEFAULT_MAX_WINDOW_ARRIVALS,
+        "profile": None,
+        "drift": None,
     }
     kind: Literal["dataset"]
     name: Name
@@ -84,6 +150,25 @@ class DatasetPolicy(BaseModel):
     #: arrivals a window holds at most (E_WINDOW_FULL; its manifest must also fit its topic)
     max_window_arrivals: Annotated[int, Field(ge=1, le=1_000_000)] = DEFAULT_MAX_WINDOW_ARRIVALS
     checks: DatasetChecks = DatasetChecks()
+    #: the profile columns kept from arrivals and merged per window (README "Drift")
+    profile: (
+        Annotated[dict[Name, ProfileColumnPolicy], Field(max_length=MAX_PROFILE_COLUMNS)] | None
+    ) = None
+    #: drift checks of the data gate over those columns
+    drift: DriftPolicy | None = None
+
+    @model_validator(mode="after")
+    def _drift_columns(self) -> DatasetPolicy:
+        if self.drift is None:
+            return self
+        declared = self.profile or {}
+        for name, col in self.drift.columns.items():
+            where = f"drift.columns.{name}"
+            if name not in declared:
+                raise ValueError(f"{where}: not a column of `profile`")
+            if col.psi is not None and declared[name].bins is None:
+                raise ValueError(f"{where}.psi: the column declares no bins")
+        return self
 
     @field_validator("window")
     @classmethod
@@ -131,7 +216,31 @@ class DatasetPolicy(BaseModel):
             )
             if c.volume_drift
             else None,
+            profile=self.profile_columns(),
+            drift=self.drift_spec(),
         )
+
+    def profile_columns(self) -> tuple[ProfileColumn, ...]:
+        return tuple(
+            ProfileColumn(
+                name,
+                tuple(c.bins) if c.bins is not None else None,
+                tuple(c.quantiles) if c.quantiles is not None else None,
+            )
+            for name, c in (self.profile or {}).items()
+        )
+
+    def drift_spec(self) -> drifts.Drift | None:
+        d = self.drift
+        if d is None:
+            return None
+        checks = tuple(
+            drifts.DriftCheck(column, stat, bound.max, bound.severity)
+            for column, col in d.columns.items()
+            for stat, bound in _stats(col)
+            if bound is not None
+        )
+        return drifts.Drift(d.reference.last, d.reference.window, checks)
 
     def spec(self, record_limit: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES) -> DatasetSpec:
         """The event-time spec; `record_limit`: the largest record the windows and audit
@@ -151,9 +260,14 @@ class DatasetPolicy(BaseModel):
             max_sources=self.max_sources,
             max_window_arrivals=self.max_window_arrivals,
             max_window_bytes=window_bytes_for(record_limit),
+            profile=self.profile_columns(),
             version=self.version,
             digest=policy_digest(self),
         )
+
+
+def _stats(col: DriftColumn) -> list[tuple[drifts.Stat, DriftBound | None]]:
+    return [("psi", col.psi), ("ks", col.ks), ("mean_shift", col.mean_shift)]
 
 
 def gate_factory(spec: DataGateSpec, arrivals_topic: str) -> Callable[[], DataGate]:
