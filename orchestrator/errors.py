@@ -71,6 +71,8 @@ E_LIVE_DEGRADED = "E_LIVE_DEGRADED"
 E_CHALLENGER_REPLACED = "E_CHALLENGER_REPLACED"
 #: a drift check (population stability index, KS D, mean shift) beyond its bound
 E_DRIFT = "E_DRIFT"
+#: the primary metric of the last promoted versions gained less than the policy's bound
+E_PLATEAU = "E_PLATEAU"
 
 INPUT_CODES = frozenset(
     {

@@ -16,7 +16,7 @@ from orchestrator.contracts.events import (
     ModelPerformance,
     ModelUpdate,
 )
-from orchestrator.contracts.records import Outcome, SourceOffset
+from orchestrator.contracts.records import Check, Outcome, SourceOffset
 from orchestrator.errors import E_SCHEMA, ContractError
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -46,6 +46,8 @@ class DataNotice(BaseModel):
     outcome: Outcome
     decision_id: str
     source: SourceOffset
+    #: the decision's drift checks that failed (README "Drift"): what `retrain_on.drift` reads
+    drift: list[Check] | None = None
 
 
 ModelLogEntry = Annotated[LoggedEvent | DataNotice, Field(discriminator="kind")]
@@ -87,16 +89,23 @@ def received_bytes(entry: bytes) -> bytes | None:
     return entry[at + len(_EVENT_FIELD) : -1]
 
 
-def notice_record(window_id: str, outcome: str, decision_id: str, source: SourceOffset) -> bytes:
-    return orjson.dumps(
-        {
-            "kind": "data",
-            "window_id": window_id,
-            "outcome": outcome,
-            "decision_id": decision_id,
-            "source": source.model_dump(),
-        }
-    )
+def notice_record(
+    window_id: str,
+    outcome: str,
+    decision_id: str,
+    source: SourceOffset,
+    drift: list[Check] | None = None,
+) -> bytes:
+    notice: dict[str, Any] = {
+        "kind": "data",
+        "window_id": window_id,
+        "outcome": outcome,
+        "decision_id": decision_id,
+        "source": source.model_dump(),
+    }
+    if drift:
+        notice["drift"] = [c.model_dump(mode="json") for c in drift]
+    return orjson.dumps(notice)
 
 
 def parse_entry(value: bytes | None) -> LoggedEvent | DataNotice:

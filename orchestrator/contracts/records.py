@@ -107,7 +107,7 @@ class Check(BaseModel):
 
 class Subject(BaseModel):
     model_config = _FROZEN
-    kind: Literal["data_window", "model_version", "command"]
+    kind: Literal["data_window", "model_version", "command", "training"]
     id: str
 
 
@@ -132,7 +132,7 @@ class Inputs(BaseModel):
     offsets: list[SourceOffset]
 
 
-Outcome = Literal["promote", "reject", "hold", "rollback", "override", "denied"]
+Outcome = Literal["promote", "reject", "hold", "rollback", "override", "denied", "retrain"]
 
 
 class AuditDecision(BaseModel):
@@ -185,6 +185,11 @@ class TrainingRequested(BaseModel):
     windows: list[str]
     policy: str
     policy_version: int
+    #: why (README "Retraining triggers"): every, drift, live or plateau; the decision that
+    #: requested it, and its evidence (left out by requests recorded before triggers had them)
+    reason: Literal["every", "drift", "live", "plateau"] | None = None
+    decision_id: str | None = None
+    checks: list[Check] | None = None
 
 
 class StateSnapshot(BaseModel):

@@ -17,7 +17,7 @@ from orchestrator.contracts.records import (
 )
 from orchestrator.core.digest import digest
 
-SubjectKind = Literal["data_window", "model_version", "command"]
+SubjectKind = Literal["data_window", "model_version", "command", "training"]
 
 
 @dataclass(frozen=True, slots=True)

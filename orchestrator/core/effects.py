@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.contracts.events import DataArrival
-from orchestrator.contracts.records import AuditDecision, TrainingRequested, WindowManifest
+from orchestrator.contracts.records import AuditDecision, Check, TrainingRequested, WindowManifest
 
 
 @dataclass(slots=True)
@@ -79,6 +79,8 @@ class Notified:
     window_id: str
     outcome: str
     decision_id: str
+    #: the decision's failed drift checks (None: none)
+    drift: list[Check] | None = None
 
 
 @dataclass(slots=True)

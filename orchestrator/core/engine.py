@@ -158,5 +158,8 @@ def fan_out(effects: list[Effect], models: Sequence[str]) -> list[Effect]:
         out.append(effect)
         if type(effect) is Decided:
             d = effect.decision
-            out += [Notified(m, d.subject.id, d.outcome, d.decision_id) for m in models]
+            drift = [c for c in d.checks if c.name.startswith("drift.") and not c.passed]
+            out += [
+                Notified(m, d.subject.id, d.outcome, d.decision_id, drift or None) for m in models
+            ]
     return out

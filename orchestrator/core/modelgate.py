@@ -14,7 +14,8 @@ from orchestrator.contracts.events import (
     ModelUpdate,
 )
 from orchestrator.contracts.modellog import DataNotice
-from orchestrator.contracts.records import SourceOffset, TrainingRequested
+from orchestrator.contracts.records import SourceOffset
+from orchestrator.core import retrain
 from orchestrator.core.checks import gate_fails
 from orchestrator.core.digest import digest
 from orchestrator.core.effects import (
@@ -22,7 +23,6 @@ from orchestrator.core.effects import (
     Decided,
     Effect,
     Rejected,
-    TrainingRequest,
 )
 from orchestrator.core.modelchecks import ModelChecks
 from orchestrator.core.modelcommands import admit, on_command
@@ -93,6 +93,7 @@ class ModelGate(ModelChecks):
             else:
                 effects = self._on_performance(item, source, decided_at)
         self._champions(effects, challenger)
+        effects += retrain.after(self, item, effects, decided_at)
         self.changed.add((META, ""))
         return effects + self.state_effects()
 
@@ -156,7 +157,7 @@ class ModelGate(ModelChecks):
         effects: list[Effect] = []
         was_promoted = previous is not None and previous.outcome == "promote"
         if notice.outcome == "promote" and not was_promoted:
-            effects.extend(self._count_promoted(notice.window_id))
+            effects.extend(self._count_promoted(notice.window_id, at))
         for name, v in list(self.versions.items()):
             if notice.window_id not in v.update.trained_on:
                 continue
@@ -172,7 +173,7 @@ class ModelGate(ModelChecks):
             self.changed.add((DECIDED, w))
         return effects
 
-    def _count_promoted(self, window_id: str) -> list[Effect]:
+    def _count_promoted(self, window_id: str, at: datetime) -> list[Effect]:
         n = self.spec.retrain_every
         if not n:
             return []  # nothing counts promoted windows: keep none (the list would only grow)
@@ -181,17 +182,7 @@ class ModelGate(ModelChecks):
             return []
         windows = self.promoted_windows[-n:]
         self.promoted_windows = []  # requested: they count toward no later request
-        return [
-            TrainingRequest(
-                TrainingRequested(
-                    request_id=digest([self.spec.model, windows]),
-                    model=self.spec.model,
-                    windows=windows,
-                    policy=self.spec.gate.name,
-                    policy_version=self.spec.gate.version,
-                )
-            )
-        ]
+        return retrain.every(self, windows, at)
 
     def _retract(self, name: str, at: datetime) -> list[Effect]:
         v = self.versions[name]

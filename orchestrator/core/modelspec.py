@@ -55,6 +55,41 @@ class Rollout:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveBound:
+    """A figure of the champion's live intervals (a calibration error, a metric) must stay
+    within [min, max] on intervals of at least `min_samples` samples."""
+
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    min_samples: int = 0
+
+    def outside(self, value: float) -> bool:
+        return (self.min is not None and value < self.min) or (
+            self.max is not None and value > self.max
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plateau:
+    """The primary metric of the last `last` promoted versions gained less than `min_gain`."""
+
+    last: int
+    min_gain: float
+
+
+@dataclass(frozen=True, slots=True)
+class Retrain:
+    """Retraining triggers besides `every` (`retrain_every`), core/retrain.py."""
+
+    drift: frozenset[str] = frozenset()  # datasets whose failed or warned drift checks ask
+    live: bool = False  # a live-degradation decision (staged rollout) asks
+    live_bounds: tuple[LiveBound, ...] = ()
+    plateau: Plateau | None = None
+    debounce_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ModelGateSpec:
     gate: GateInfo
     model: str
@@ -64,6 +99,7 @@ class ModelGateSpec:
     primary: PrimaryMetric | None = None
     retrain_every: int | None = None
     rollout: Rollout | None = None
+    retrain: Retrain | None = None
     #: versions remembered at most; the oldest that are neither held nor in the champion
     #: history are forgotten first (a new version with none to forget is refused)
     max_versions: int = 1000

@@ -63,6 +63,9 @@ class ModelState:
     expiry: list[tuple[int, str, str]] = field(default_factory=list)
     #: the latest broker time (ms) of a command handled (the nonce memory's clock)
     clock_ms: int = 0
+    #: retraining requests made, and the event time (ms) of the latest (its debounce)
+    requests: int = 0
+    retrain_at_ms: int | None = None
     seq: int = 0
     trigger: SourceOffset | None = None  # where the input being handled sits in models.log
     changed: set[tuple[str, str]] = field(default_factory=set)
@@ -189,13 +192,16 @@ class ModelState:
     def _entry(self, kind: str, ident: str) -> Any:
         """The changelog value of one piece of state (None: it is gone)."""
         if kind == META:
-            return {
+            meta: dict[str, Any] = {
                 "seq": self.seq,
                 "pw": self.promoted_windows,
                 "h": self.horizon,
                 "vacant": self.history.vacant,
                 "clock": self.clock_ms,
             }
+            if self.requests:  # only once there is one: the record is what it always was
+                meta["rq"] = [self.requests, self.retrain_at_ms]
+            return meta
         if kind == VERSION:
             v = self.versions.get(ident)
             return v.entry(self.history.crowned.get(ident)) if v else None
@@ -240,6 +246,8 @@ class ModelState:
             self.horizon = {d: int(ms) for d, ms in value["h"].items()}
             self.history.vacant = value.get("vacant")
             self.clock_ms = int(value.get("clock", 0))
+            requests, at = value.get("rq", (0, None))
+            self.requests, self.retrain_at_ms = int(requests), None if at is None else int(at)
         elif kind == VERSION:
             self.versions[ident] = Version(
                 ModelUpdate.model_validate(value["u"]),

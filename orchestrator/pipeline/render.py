@@ -62,7 +62,7 @@ def _decision(e: Decided, s: Scene) -> Output:
 
 def _notice(e: Notified, s: Scene) -> Output:
     assert s.source is not None, "a notice names the input it came from"
-    value = notice_record(e.window_id, e.outcome, e.decision_id, s.source)
+    value = notice_record(e.window_id, e.outcome, e.decision_id, s.source, e.drift)
     return Output("model_log", e.model.encode(), value)
 
 
