@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from orchestrator.contracts.events import ModelPerformance, ModelUpdate
 from orchestrator.contracts.modellog import DataNotice
-from orchestrator.contracts.records import Check, TrainingRequested
+from orchestrator.contracts.records import AuditDecision, Check, TrainingRequested
 from orchestrator.core.checks import check
 from orchestrator.core.decision import make_decision
 from orchestrator.core.digest import digest
@@ -199,3 +199,17 @@ def _plateau(
         ends = [e for e in map(_end_ms, update.trained_on) if e is not None]
         at_ms = max(ends, default=mg.retrain_at_ms or 0)
     return request(mg, "plateau", at_ms, [evidence], [], [update.event_id], decided_at)
+
+
+def reason_of(decision: AuditDecision) -> Reason | None:
+    """The reason of a training decision, read from its evidence (None: not one)."""
+    if decision.subject.kind != "training" or not decision.checks:
+        return None
+    name = decision.checks[0].name
+    if name == "retrain.every":
+        return "every"
+    if name == "plateau":
+        return "plateau"
+    if ".drift." in name:
+        return "drift"
+    return "live"

@@ -30,6 +30,7 @@ from orchestrator.errors import (
     E_LIVE_DEGRADED,
     E_NO_ROLLBACK_TARGET,
 )
+from orchestrator.worker.retrain_metrics import RetrainMetrics
 
 #: the `subject`/`dataset` label of a dataset or model no policy declares
 OTHER = "other"
@@ -232,6 +233,7 @@ class Metrics:
         self.ready = Gauge(
             "orchestrator_ready", "1 when topics are verified and state is recovered", registry=r
         )
+        self.retraining = RetrainMetrics(r, self.subject, self.models)
         self._champions: dict[str, str] = {}
         self._live: dict[tuple[str, str], set[str]] = {}
         self._lag_labels: set[tuple[str, str]] = set()
@@ -278,6 +280,7 @@ class Metrics:
         """One decision; `challenger`: the model's challenger before it (a decision that drops
         it counts as a challenger rejection)."""
         self.decisions.labels(d.subject.kind, self.subject(d), d.outcome).inc()
+        self.retraining.decided(d)
         failed = [c.code for c in d.checks if not c.passed]
         for code in failed:
             self.check_failures.labels(code).inc()

@@ -129,7 +129,8 @@ def metric_labels() -> dict[str, set[str]]:
     from orchestrator.worker.metrics import Metrics
 
     out: dict[str, set[str]] = {}
-    for m in vars(Metrics()).values():
+    metrics = Metrics()
+    for m in [*vars(metrics).values(), *vars(metrics.retraining).values()]:
         if isinstance(m, MetricWrapperBase):
             for suffix in ("", "_total", "_bucket", "_count", "_sum"):
                 out[m._name + suffix] = set(m._labelnames)
