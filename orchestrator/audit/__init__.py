@@ -17,6 +17,7 @@ from orchestrator.audit.queries import (
     champion_at,
     history,
     lineage,
+    trained_for,
 )
 from orchestrator.core.timeutil import parse_rfc3339_ms
 from orchestrator.errors import AuditRefused, UnknownSubject
@@ -38,8 +39,12 @@ def run_query(trail: Trail, args: argparse.Namespace, source: str) -> int:
     as_of = {t: {str(p): o for p, o in parts.items()} for t, parts in trail.as_of().items()}
     if args.audit_verb == "history":
         decisions = history(trail, args.subject)
+        why = trained_for(trail, decisions)
         result: Any = {"subject": args.subject, "decisions": decisions}
         text = "\n".join(_history_line(d) for d in decisions)
+        if why is not None:
+            result["trained_for"] = why
+            text += "\n" + _why_line(why)
     elif args.audit_verb == "lineage":
         result = lineage(trail, args.model, args.version)
         text = _lineage_text(result)
@@ -100,6 +105,21 @@ def _champion_text(r: dict[str, Any]) -> str:
         st = r["staged"]
         text += f"; challenger {r['challenger']} (staged by decision {st['decision_id'][:19]}..., not crowned)"
     return text
+
+
+def _why_line(why: dict[str, Any]) -> str:
+    if "unknown" in why:
+        return f"trained for: unknown ({why['unknown']})"
+
+    def figure(c: dict[str, Any]) -> Any:
+        seen = c["observed"]
+        return seen.get("value", seen) if isinstance(seen, dict) else seen
+
+    checks = "; ".join(f"{c['name']} {figure(c)}" for c in why["checks"])
+    return (
+        f"trained for: training decision {why['decision_id'][:19]}... "
+        f"rev {why['revision']} ({checks})"
+    )
 
 
 def _history_line(d: dict[str, Any]) -> str:

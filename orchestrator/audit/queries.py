@@ -259,3 +259,38 @@ def lineage(trail: Trail, model: str, version: str) -> dict[str, Any]:
         },
         "windows": windows,
     }
+
+
+#: the model.update params a trainer sets to say which training request it answers (the
+#: example trainer does; README "Retraining triggers")
+TRAINING_DECISION_PARAM = "retrain_decision"
+
+
+def trained_for(trail: Trail, decisions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Why a model version was trained: the training decision its model.update names (None:
+    the update names none, it was not trained on a request). When the update or that decision
+    is not in the trail (retention), `{"unknown": why}`: the history itself stays right."""
+    latest = decisions[-1]
+    if latest["subject"]["kind"] != "model_version" or not latest["inputs"]["offsets"]:
+        return None
+    src = latest["inputs"]["offsets"][0]
+    update = trail.update_at(src["partition"], src["offset"])
+    if update is None:
+        return {
+            "unknown": f"the model.update of {latest['subject']['id']} ({src['topic']} "
+            f"partition {src['partition']} offset {src['offset']}) is not in the trail"
+        }
+    wanted = (update.get("params") or {}).get(TRAINING_DECISION_PARAM)
+    if not isinstance(wanted, str):
+        return None
+    model = latest.get("model") or latest["subject"]["id"].partition(":")[0]
+    found = [r.record for r in distinct(trail.history(model)) if r.record["decision_id"] == wanted]
+    if not found:
+        return {"unknown": f"training decision {wanted} is not in the trail"}
+    d = found[0]
+    return {
+        "decision_id": d["decision_id"],
+        "revision": d["revision"],
+        "decided_at": d["decided_at"],
+        "checks": d["checks"],
+    }

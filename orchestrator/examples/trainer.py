@@ -104,7 +104,15 @@ def trained(request: TrainingRequested) -> Trained:
         artifact_digest="sha256:" + hashlib.sha256(w.tobytes()).hexdigest(),
         metrics=metrics(w, x[cut:], y[cut:]),
         trained_on=request.windows,
-        params={"steps": 300, "lr": 0.5, "features": x.shape[1]},
+        params={
+            "steps": 300,
+            "lr": 0.5,
+            "features": x.shape[1],
+            # which request it answers, and why it was asked for (`audit history` shows it)
+            "training_request": request.request_id,
+            "retrain_reason": request.reason or "every",
+            **({"retrain_decision": request.decision_id} if request.decision_id else {}),
+        },
         code_version="example-trainer-1",
     )
     return Trained(update, w)
@@ -136,11 +144,13 @@ def register_in_mlflow(target: MlflowTarget, request: TrainingRequested) -> str:
             params=dict(update.params or {}),
             trained_on=update.trained_on,
             code_version=update.code_version,
+            reason=request.reason or "every",
         )
     again = "" if done.new else " (registered before: the retried request made nothing new)"
     return (
         f"trainer: {update.model} registered in MLflow as version {done.version} "
-        f"(run {done.run_id}) on {len(update.trained_on)} windows auc={update.metrics['auc']}"
+        f"(run {done.run_id}) on {len(update.trained_on)} windows auc={update.metrics['auc']} "
+        f"reason {request.reason or 'every'}"
         f"{again}"
     )
 
@@ -177,7 +187,7 @@ async def run(
                     )
                     print(
                         f"trainer: {update.model} {update.version} on {len(update.trained_on)} windows "
-                        f"auc={update.metrics['auc']}",
+                        f"auc={update.metrics['auc']} reason {request.reason or 'every'}",
                         flush=True,
                     )
             if batch:

@@ -20,6 +20,9 @@ from orchestrator.mlflow_bridge.sync import is_missing, path_digest
 
 #: run and version tag: the training request a version answers (one version per request)
 TAG_REQUEST = "orchestrator.request_id"
+#: why the orchestrator asked for the run: every, drift, live or plateau (README "Retraining
+#: triggers")
+TAG_REASON = "orchestrator.retrain_reason"
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ def register(
     params: dict[str, Any],
     trained_on: list[str],
     code_version: str | None,
+    reason: str | None = None,
 ) -> Registered:
     """Log a run and register its artifact as a new version of `model` (once per request)."""
     from mlflow.entities import Metric, Param, RunTag
@@ -88,6 +92,8 @@ def register(
     }
     if code_version:
         tags[TAG_CODE_VERSION] = code_version
+    if reason:
+        tags[TAG_REASON] = reason
     run = client.create_run(
         _experiment_id(client, experiment), run_name=f"{model}-{request_id[-10:]}"
     )
