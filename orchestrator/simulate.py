@@ -29,6 +29,7 @@ from orchestrator.core.access import C, signed
 from orchestrator.core.policy import DatasetSpec
 from orchestrator.core.timeutil import format_rfc3339_ms, window_id
 from orchestrator.policies import ModelPolicy, Policies
+from orchestrator.simulate_drift import add_profiles, drift_phase
 
 BASE_MS = 1_795_392_000_000  # 2026-11-23T00:00:00Z
 #: live intervals (model.performance) start a day later, one hour each
@@ -242,7 +243,8 @@ def generate(
     issued_at: datetime | None = None,
 ) -> list[Phase]:
     """Phases: data, models, close (fire, retract, drop, too late), live (only when a model
-    policy has a staged rollout), commands. Commands are issued at `issued_at` (default: now; a
+    policy has a staged rollout), commands, drift (only when a dataset has drift checks that a
+    model retrains on). Commands are issued at `issued_at` (default: now; a
     command is good for the access policy's max_command_age after that)."""
     at = issued_at or datetime.now(UTC).replace(microsecond=0)
     rng = random.Random(seed)
@@ -340,7 +342,16 @@ def generate(
                     at,
                 )
             )
-    return [data, models, close, *([live] if live.events else []), commands]
+    for phase in (data, close):
+        add_profiles(phase.events, specs)
+    last = max(
+        BASE_MS + windows * s.window_ms + s.allowed_lateness_ms + s.window_ms
+        for s in specs.values()
+    )
+    drift = Phase("drift", drift_phase(policies, specs, last))
+    return [data, models, close, *([live] if live.events else []), commands] + (
+        [drift] if drift.events else []
+    )
 
 
 def _staged(

@@ -46,7 +46,7 @@ def fraud_log(seed: int) -> list[TimedRecord]:
     phase's notices, the models phase, the close phase's notices, the live phase, the
     commands."""
     phases = generate(POLICIES, EXAMPLE_KEYS, seed=seed, issued_at=ISSUED)
-    assert [p.name for p in phases] == ["data", "models", "close", "live", "commands"]
+    assert [p.name for p in phases] == ["data", "models", "close", "live", "commands", "drift"]
     by_name = {p.name: p for p in phases}
     updates = "models.updates"
     data_notices = fraud_notices(phases, 1)

@@ -35,8 +35,10 @@ def fraud_decisions(seed: int) -> list[tuple[str, str, str | None, str | None, l
 def test_phases_stage_crown_roll_back_and_reject_fraud_s_versions() -> None:
     """v3 waits as challenger and is crowned by its live intervals; v4's lineage is retracted
     while it is challenger; v5 is crowned over v3, degrades live and is rolled back to v3; v6 is
-    worse than v3 live and rejected; the signed rollback then restores v1."""
+    worse than v3 live and rejected; the signed rollback then restores v1. (Before them: the
+    data phase's 4th promoted payments window asks for retraining, retrain_every 4.)"""
     assert fraud_decisions(seed=7) == [
+        ("fraud", "retrain", None, None, []),  # every 4 promoted windows
         ("fraud:v1", "promote", None, "v1", []),
         ("fraud:v2", "reject", "v1", "v1", ["E_REGRESSION"]),
         ("fraud:v3", "promote", "v1", "v1", []),  # challenger
