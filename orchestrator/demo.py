@@ -21,6 +21,7 @@ from orchestrator.contracts.codec import parse_obj
 from orchestrator.demo_summary import rollout_lines, say, summary, what_next
 from orchestrator.dev import keep, local_worker_key, start_services, stop_services
 from orchestrator.errors import DemoError
+from orchestrator.examples.trainer import version_for
 from orchestrator.kafka.admin import apply_topics
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.connect import BrokerInfo
@@ -133,6 +134,40 @@ def _settle(
     return last
 
 
+def _await_retrained(
+    conn: Connection, catalog: Catalog, procs: list[subprocess.Popen[bytes]], timeout_s: float
+) -> None:
+    """Wait until every drift-triggered training request has its trained version decided (the
+    trainer answers asynchronously; the quiet period of `_settle` may end before it does)."""
+    deadline = time.monotonic() + timeout_s
+
+    async def pending() -> list[str]:
+        requests = [
+            orjson.loads(v)
+            for _, (_, _, v) in await read_topic(conn, catalog.name("training"))
+            if v
+        ]
+        decided = {
+            orjson.loads(v)["subject"]["id"]
+            for _, (_, _, v) in await read_topic(conn, catalog.name("audit"))
+            if v
+        }
+        wanted = [
+            f"{r['model']}:{version_for(r['request_id'])}"
+            for r in requests
+            if r.get("reason") == "drift"
+        ]
+        return [v for v in wanted if v not in decided]
+
+    while waiting := asyncio.run(pending()):
+        if time.monotonic() >= deadline:
+            raise DemoError(f"the trainer's {waiting} were not decided within {timeout_s:.0f} s")
+        if any(p.poll() is not None for p in procs):
+            raise DemoError("a demo process exited early; see .run/demo-*.log")
+        time.sleep(0.5)
+    say("[demo]   drift retraining: every version trained for it is decided")
+
+
 def run_demo(
     settings: Settings, broker: BrokerInfo, *, seed: int, timeout_s: float, keep_stack: bool = False
 ) -> int:
@@ -187,6 +222,8 @@ def run_demo(
                 + (f", {len(phase.malformed)} malformed records" if phase.malformed else "")
             )
             _settle(conn, catalog, [p for _, p in procs], timeout_s, port)
+            if phase.name == "drift":
+                _await_retrained(conn, catalog, [p for _, p in procs], timeout_s)
     finally:
         if not keep_stack:
             stop_services(procs)

@@ -15,6 +15,7 @@ from orchestrator.audit import champion_at, lineage
 from orchestrator.audit.scan import ScanTrail
 from orchestrator.catalog.topics import Catalog
 from orchestrator.errors import E_CHALLENGER_REPLACED, E_LIVE_DEGRADED, DemoError
+from orchestrator.examples.trainer import version_for
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import read_topic
 
@@ -75,7 +76,7 @@ def summary(conn: Connection, catalog: Catalog) -> str | None:
     )
     say(f"too late          {len({r['event']['event_id'] for r in late})}")
     say(f"dlq by code       {dict(sorted(dlq.items()))}")
-    for kind in ("data_window", "model_version", "command"):
+    for kind in ("data_window", "model_version", "command", "training"):
         per_kind = {o: n for (k, o), n in sorted(by_outcome.items()) if k == kind}
         say(f"{kind + ' decisions':17} {per_kind}")
     say(
@@ -94,6 +95,8 @@ def summary(conn: Connection, catalog: Catalog) -> str | None:
     say(f"{'':17} audit champion --at now agrees for every model")
     for line in rollout_lines(decisions, challengers):
         say(line)
+    for line in drift_lines(decisions, training):
+        say(line)
     model = next((m for m, v in sorted(champions.items()) if v), None)
     if model:
         lin = lineage(trail, model, champions[model])
@@ -110,6 +113,32 @@ def summary(conn: Connection, catalog: Catalog) -> str | None:
                 )
             )
     return str(windows[0]["window_id"]) if windows else None
+
+
+def drift_lines(decisions: list[dict[str, Any]], requests: list[dict[str, Any]]) -> list[str]:
+    """The drift story: windows whose drift checks failed (their figures), the retraining they
+    asked for, and what became of the version trained for it."""
+    lines = []
+    for d in decisions:
+        failed = [c for c in d["checks"] if c["name"].startswith("drift.") and not c["passed"]]
+        if d["subject"]["kind"] == "data_window" and failed:
+            figures = ", ".join(
+                f"{c['name'].split('.', 1)[1]} {c['observed'].get('value')}" for c in failed
+            )
+            lines.append(f"{d['subject']['id']} {d['outcome']}: {figures}")
+    by_id = {d["decision_id"]: d for d in decisions}
+    for r in requests:
+        if r.get("reason") != "drift":
+            continue
+        version = f"{r['model']}:{version_for(r['request_id'])}"
+        fate = [d for d in decisions if d["subject"]["id"] == version]
+        made = by_id.get(r.get("decision_id") or "")
+        lines.append(
+            f"{r['model']} retraining asked (reason drift, decision "
+            f"{(made or {}).get('decision_id', '?')[:19]}...) on {r['windows']}; trainer: "
+            + (f"{version} {fate[-1]['outcome']}" if fate else f"{version} not decided yet")
+        )
+    return [f"{'drift' if i == 0 else '':17} {line}" for i, line in enumerate(lines)]
 
 
 def _live(check: dict[str, Any]) -> str:

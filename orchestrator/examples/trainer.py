@@ -84,6 +84,11 @@ class Trained:
     weights: np.ndarray
 
 
+def version_for(request_id: str) -> str:
+    """The version the trainer names what it trains for a request."""
+    return f"auto-{request_id.removeprefix('sha256:')[:10]}"
+
+
 def train(request: TrainingRequested) -> ModelUpdate:
     """A model.update for a training request: deterministic in the request."""
     return trained(request).update
@@ -95,7 +100,7 @@ def trained(request: TrainingRequested) -> Trained:
     x, y = _data(seed)
     cut = int(len(y) * 0.75)
     w = fit(x[:cut], y[:cut])
-    version = f"auto-{request.request_id.removeprefix('sha256:')[:10]}"
+    version = version_for(request.request_id)
     update = ModelUpdate(
         event_id=f"{request.model}-{version}",
         model=request.model,
