@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.contracts.events import DataArrival, DataWatermark
+from orchestrator.contracts.records import Check
 from orchestrator.core.access import verify
 from orchestrator.core.datagate import DataGate
 from orchestrator.core.effects import Decided, Effect, Notified, Rejected
@@ -150,6 +151,17 @@ class EventTimeEngine(Positioned):
         return out
 
 
+def _drifted(c: Check) -> bool:
+    """A drift check that failed on a figure (one that could not be judged, for want of
+    profiled values, is not drift: it asks for no retraining)."""
+    return (
+        c.name.startswith("drift.")
+        and not c.passed
+        and isinstance(c.observed, dict)
+        and c.observed.get("value") is not None
+    )
+
+
 def fan_out(effects: list[Effect], models: Sequence[str]) -> list[Effect]:
     """Each data decision, followed by a notice to every model that depends on its dataset (in
     the models' order: the order their `models.log` entries are written)."""
@@ -158,7 +170,7 @@ def fan_out(effects: list[Effect], models: Sequence[str]) -> list[Effect]:
         out.append(effect)
         if type(effect) is Decided:
             d = effect.decision
-            drift = [c for c in d.checks if c.name.startswith("drift.") and not c.passed]
+            drift = [c for c in d.checks if _drifted(c)]
             out += [
                 Notified(m, d.subject.id, d.outcome, d.decision_id, drift or None) for m in models
             ]

@@ -16,7 +16,7 @@ from orchestrator.contracts import decode
 from orchestrator.contracts.codec import encode
 from orchestrator.contracts.wire import wire_json
 from orchestrator.core import profile
-from orchestrator.core.effects import Decided, Rejected, WindowFired
+from orchestrator.core.effects import Decided, Notified, Rejected, WindowFired
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.errors import E_DRIFT, E_PROFILE_MISMATCH, OK
 from orchestrator.policies.datasets import DatasetPolicy, gate_factory
@@ -225,3 +225,33 @@ def test_the_policy_refuses_drift_it_cannot_judge(change: dict[str, Any], messag
     doc.update(change)
     with pytest.raises(ValidationError, match=message):
         DatasetPolicy.model_validate(doc)
+
+
+def test_only_drift_with_a_figure_is_told_to_the_models() -> None:
+    """A drift check that failed for want of profiled values is recorded, but the notice to the
+    models carries only the checks that failed on a figure (that is what retraining reads)."""
+    from orchestrator.core.effects import Notified
+
+    rng = np.random.default_rng(12)
+    p = policy(psi={"max": 0.2})
+    engine = EventTimeEngine(
+        {"clicks": p.spec()},
+        {"clicks": gate_factory(p.gate_spec(), "data.arrivals")},
+        fanout={"clicks": ["churn"]},
+    )
+
+    def send(eid: str, hour: int, prof: dict[str, Any] | None) -> list[Any]:
+        extra = {"profile": prof} if prof is not None else {}
+        raw = factories.arrival(eid, event_time=f"2026-11-23T{hour:02d}:10:00Z", **extra)
+        return engine.handle(decode(orjson.dumps(raw)), 0, hour, AT)  # type: ignore[arg-type]
+
+    send("a0", 0, {"amount": col(rng.normal(size=200))})
+    send("a1", 1, None)  # hour 0 fires: nothing to drift from
+    told = [
+        e for e in send("a2", 2, {"amount": col(rng.normal(4, 1, 200))}) if isinstance(e, Notified)
+    ]
+    assert [n.drift for n in told] == [None]  # hour 1: no values, failed, not drift
+    told = [e for e in send("a3", 3, None) if isinstance(e, Notified)]
+    (notice,) = told  # hour 2: shifted, failed on its figure
+    assert notice.drift is not None
+    assert [c.name for c in notice.drift] == ["drift.amount.psi"]
