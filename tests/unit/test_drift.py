@@ -230,8 +230,6 @@ def test_the_policy_refuses_drift_it_cannot_judge(change: dict[str, Any], messag
 def test_only_drift_with_a_figure_is_told_to_the_models() -> None:
     """A drift check that failed for want of profiled values is recorded, but the notice to the
     models carries only the checks that failed on a figure (that is what retraining reads)."""
-    from orchestrator.core.effects import Notified
-
     rng = np.random.default_rng(12)
     p = policy(psi={"max": 0.2})
     engine = EventTimeEngine(
