@@ -222,6 +222,7 @@ def test_gates_promotion_commands_and_triggers(gates_run: Run) -> None:
         "fraud:f2": ["promote"],
         "cmd-alice": ["rollback"],
         "cmd-bob": ["denied"],
+        "churn": ["retrain"],  # every 3 promoted windows of clicks
     }
     # data decisions: evidence, codes, supersedes, inputs
     assert failed_codes(d[P.format("00")][1]) == ["E_SCHEMA_MISMATCH"]
@@ -276,9 +277,13 @@ def test_gates_promotion_commands_and_triggers(gates_run: Run) -> None:
     assert champions["churn"]["decision_id"] == d["cmd-alice"][1]["decision_id"]
     # retraining: churn every 3 promoted windows of clicks; fraud every 4 of payments (only 1)
     requests = read(bs, catalog.name("training"))
-    assert [(r["model"], r["windows"]) for r in requests] == [
-        ("churn", [C.format(10), C.format(11), C.format(12)])
+    assert [(r["model"], r["reason"], r["windows"]) for r in requests] == [
+        ("churn", "every", [C.format(10), C.format(11), C.format(12)])
     ]
+    # each request is an audited decision of its own (kind training, outcome retrain)
+    (asked,) = d["churn"].values()
+    assert (asked["outcome"], asked["decision_id"]) == ("retrain", requests[0]["decision_id"])
+    assert asked["checks"][0]["observed"] == {"promoted_windows": requests[0]["windows"]}
 
 
 def replay_cli(run: Run, *args: str, gates: Path | None = None) -> tuple[int, dict[str, Any], str]:
@@ -309,7 +314,7 @@ def test_replay_matches(gates_run: Run) -> None:
     full = Audit(gates_run.bootstrap, gates_run.catalog).by_subject()
     revisions = {(s, r) for s, revs in full.items() for r in revs}
     kinds = {d["subject"]["kind"] for revs in full.values() for d in revs.values()}
-    assert kinds == {"data_window", "model_version", "command"}
+    assert kinds == {"data_window", "model_version", "command", "training"}
     assert report["summary"]["extra"] == 0 and report["summary"]["match"] == len(revisions) > 16
     log = report["models_log"]
     assert log["checked"] and log["entries"] > 0

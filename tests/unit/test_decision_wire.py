@@ -58,10 +58,12 @@ OPTIONAL_TEXT = st.none() | TEXT
 
 @settings(**examples(300), deadline=None)  # type: ignore[arg-type]
 @given(
-    kind=st.sampled_from(["data_window", "model_version", "command"]),
+    kind=st.sampled_from(["data_window", "model_version", "command", "training"]),
     subject=TEXT,
     revision=INT64,
-    outcome=st.sampled_from(["promote", "reject", "hold", "rollback", "override", "denied"]),
+    outcome=st.sampled_from(
+        ["promote", "reject", "hold", "rollback", "override", "denied", "retrain"]
+    ),
     gate=st.builds(GateInfo, TEXT, INT64, TEXT),
     checks=st.lists(CHECKS, max_size=4),
     event_ids=st.lists(TEXT, max_size=5),
