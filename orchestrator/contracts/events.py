@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -154,6 +153,9 @@ MAX_PROFILE_COLUMNS = 64
 MAX_PROFILE_POINTS = 64
 
 
+BinCount = Annotated[int, Strict(), Field(ge=0, le=INT64_MAX)]
+
+
 class ColumnProfile(BaseModel):
     """One column of an arrival's data profile: `count` non-null values and `nulls`; when
     `count` > 0 their mean, population standard deviation, min and max, and the `bins` (counts
@@ -167,7 +169,8 @@ class ColumnProfile(BaseModel):
     std: Annotated[Float, Field(ge=0)] | None = None
     min: Float | None = None
     max: Float | None = None
-    bins: Annotated[list[Count], Field(max_length=MAX_PROFILE_POINTS + 1)] | None = None
+    #: strict integers (validated in pydantic's core: a profile holds many)
+    bins: Annotated[list[BinCount], Field(max_length=MAX_PROFILE_POINTS + 1)] | None = None
     quantiles: Annotated[list[Float], Field(max_length=MAX_PROFILE_POINTS)] | None = None
 
     @model_validator(mode="after")
@@ -187,7 +190,7 @@ class ColumnProfile(BaseModel):
             raise ValueError(f"the bins hold {sum(self.bins)} values, count is {self.count}")
         q = self.quantiles
         if q is not None and (
-            any(a > b for a, b in pairwise(q)) or (q and (q[0] < self.min or q[-1] > self.max))
+            q != sorted(q) or (q and (q[0] < self.min or q[-1] > self.max))
         ):
             raise ValueError("quantiles must be non-decreasing, between min and max")
         return self
