@@ -189,9 +189,7 @@ class ColumnProfile(BaseModel):
         if self.bins is not None and sum(self.bins) != self.count:
             raise ValueError(f"the bins hold {sum(self.bins)} values, count is {self.count}")
         q = self.quantiles
-        if q is not None and (
-            q != sorted(q) or (q and (q[0] < self.min or q[-1] > self.max))
-        ):
+        if q is not None and (q != sorted(q) or (q and (q[0] < self.min or q[-1] > self.max))):
             raise ValueError("quantiles must be non-decreasing, between min and max")
         return self
 

@@ -78,9 +78,7 @@ def cdf_before(xs: Sequence[float], ps: Sequence[float], x: float) -> float:
     return p0 + (p1 - p0) * (x - x0) / (x1 - x0)
 
 
-def _mixture_quantiles(
-    parts: Sequence[Column], count: int, probs: Sequence[float]
-) -> list[float]:
+def _mixture_quantiles(parts: Sequence[Column], count: int, probs: Sequence[float]) -> list[float]:
     """The quantiles at `probs` of the count-weighted mixture of the parts' piecewise-linear
     distributions, in one sweep over their knots (O(k log k) for k knots in all): the mixture's
     slope changes, and it jumps where a part's knots repeat (a point mass)."""

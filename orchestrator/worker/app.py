@@ -39,6 +39,7 @@ from orchestrator.worker.idle import IDLE_CHECK_INTERVAL_S, IdleSources
 from orchestrator.worker.ingest import Ingest
 from orchestrator.worker.metrics import Metrics
 from orchestrator.worker.models import ModelObserver, RouterObserver
+from orchestrator.worker.retrain_metrics import drift_series
 from orchestrator.worker.sink import AtLeastOnceSink, ExactlyOnceSink
 
 log = structlog.get_logger("orchestrator.worker")
@@ -221,7 +222,7 @@ def build_app(
         policies, catalog, keys, worker_key, record_time_of(settings), version=__version__
     )
     specs = logics.dataset_specs
-    metrics = Metrics(specs, policies.models)
+    metrics = Metrics(specs, policies.models, drift=drift_series(policies))
     missing = policies.access.missing_keys(keys)
     if missing:
         log.warning(

@@ -57,7 +57,12 @@ class Metrics:
     """The worker's registry. `datasets` and `models` are the declared ones (policies): the only
     values, with `other`, of the `subject` and per-dataset labels that come from input."""
 
-    def __init__(self, datasets: Iterable[str] = (), models: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        datasets: Iterable[str] = (),
+        models: Iterable[str] = (),
+        drift: Iterable[tuple[str, str, str, str]] = (),
+    ) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.datasets = frozenset(datasets)
@@ -233,7 +238,7 @@ class Metrics:
         self.ready = Gauge(
             "orchestrator_ready", "1 when topics are verified and state is recovered", registry=r
         )
-        self.retraining = RetrainMetrics(r, self.subject, self.models)
+        self.retraining = RetrainMetrics(r, self.subject, self.models, drift)
         self._champions: dict[str, str] = {}
         self._live: dict[tuple[str, str], set[str]] = {}
         self._lag_labels: set[tuple[str, str]] = set()

@@ -4,20 +4,37 @@ and training requests by model and reason."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from orchestrator.contracts.records import AuditDecision
 from orchestrator.core.retrain import reason_of
+from orchestrator.policies import Policies
 
 REASONS = ("every", "drift", "live", "plateau")
 
 
+def drift_series(policies: Policies) -> list[tuple[str, str, str, str]]:
+    """(dataset, column, stat, severity) of every drift check the policies declare."""
+    out: list[tuple[str, str, str, str]] = []
+    for name, p in sorted(policies.datasets.items()):
+        spec = p.drift_spec()
+        if spec is not None:
+            out += [(name, c.column, c.stat, c.severity) for c in spec.checks]
+    return out
+
+
 class RetrainMetrics:
     def __init__(
-        self, r: CollectorRegistry, subject: Callable[[AuditDecision], str], models: frozenset[str]
+        self,
+        r: CollectorRegistry,
+        subject: Callable[[AuditDecision], str],
+        models: frozenset[str],
+        drift: Iterable[tuple[str, str, str, str]] = (),
     ) -> None:
+        """`drift`: (dataset, column, stat, severity) of every drift check the policies
+        declare, whose failure counter is made at 0 from the start."""
         self.subject = subject
         self.drift = Gauge(
             "orchestrator_drift",
@@ -37,7 +54,9 @@ class RetrainMetrics:
             ["model", "reason"],
             registry=r,
         )
-        for model in models:  # at 0 from the start: an alert can fire on the first one
+        for labels in drift:  # at 0 from the start: an alert can fire on the first one
+            self.drift_failed.labels(*labels)
+        for model in models:
             for reason in REASONS:
                 self.requests.labels(model, reason)
 

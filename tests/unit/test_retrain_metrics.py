@@ -100,3 +100,18 @@ def test_training_requests_by_reason_from_zero() -> None:
     c = {"name": "plateau", "passed": False, "severity": "warn", "code": "E_PLATEAU"}
     m.decided(decision("training", "fraud", [c], outcome="retrain", model="fraud"), None)
     assert get("orchestrator_training_requests_total", {"model": "other", "reason": "plateau"}) == 1
+
+
+def test_every_declared_drift_check_is_counted_from_zero() -> None:
+    """The alert takes the increase of the failure counter: every drift check the shipped
+    policies declare has its series at 0 before the first failure."""
+    from orchestrator.policies import Policies
+    from orchestrator.worker.retrain_metrics import drift_series
+    from tests.conftest import ROOT
+
+    series = drift_series(Policies.load(ROOT / "gates"))
+    assert ("clicks", "session_seconds", "psi", "warn") in series
+    m = Metrics(datasets=["clicks"], models=["churn"], drift=series)
+    for dataset, column, stat, severity in series:
+        labels = {"dataset": dataset, "column": column, "stat": stat, "severity": severity}
+        assert m.registry.get_sample_value("orchestrator_drift_failed_total", labels) == 0
