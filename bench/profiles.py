@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         values = events(args.events, columns)
         size = sum(map(len, values)) / len(values)
         if columns == 0:
-            base_bytes = int(size)
+            base_bytes = round(size)
         times = [run(values, columns) for _ in range(args.repeat)]
         per = statistics.median(times) / args.events * 1e6
         results["runs"][str(columns)] = {
