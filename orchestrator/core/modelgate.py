@@ -58,6 +58,7 @@ class ModelGate(ModelChecks):
         """Effects of one models.log entry; `received_ms` is the broker time of the record the
         router read it from (a command is judged fresh or expired against it)."""
         self.trigger = trigger
+        self.source = source
         challenger = self.challenger
         if isinstance(item, DataNotice):
             effects = self._on_data(item, decided_at)

@@ -68,6 +68,8 @@ class ModelState:
     retrain_at_ms: int | None = None
     seq: int = 0
     trigger: SourceOffset | None = None  # where the input being handled sits in models.log
+    #: where the input being handled was read (its topic, partition and offset)
+    source: SourceOffset | None = None
     changed: set[tuple[str, str]] = field(default_factory=set)
 
     @property

@@ -65,7 +65,7 @@ def request(
         checks=checks,
         event_ids=event_ids,
         inputs_digest=inputs,
-        offsets=[mg.trigger] if mg.trigger is not None else [],
+        offsets=[mg.source] if mg.source is not None else [],
         decided_at=decided_at,
         version=mg.version,
         trigger=mg.trigger,

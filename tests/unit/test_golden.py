@@ -4,27 +4,24 @@ golden files (tests/golden/README.md says how they were checked and how to renew
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from orchestrator.contracts import decode, encode
+from orchestrator.contracts import decode
 from orchestrator.contracts.modellog import DataNotice
-from orchestrator.contracts.records import AuditDecision, SourceOffset
-from orchestrator.contracts.wire import decision_wire
+from orchestrator.contracts.records import SourceOffset
 from orchestrator.core.datagate import DataGate, DataGateSpec, RecordCount, VolumeDrift
 from orchestrator.core.decision import GateInfo, decision_id
 from orchestrator.core.effects import Decided
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
 from tests import factories
+from tests.unit.golden_support import golden_decision
 from tests.unit.modelgate_support import gate, update
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
@@ -61,21 +58,6 @@ def test_every_part_of_the_id_counts(changed: tuple[str, str, int, str, str]) ->
     assert decision_id(*changed) != base
 
 
-def _golden(name: str, record: dict[str, Any]) -> None:
-    path = GOLDEN / f"{name}.json"
-    text = orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(text)
-    assert text == path.read_text(), f"{path} differs: review the change, then UPDATE_GOLDEN=1"
-
-
-def _golden_decision(name: str, d: AuditDecision) -> None:
-    """The decision as the pipeline writes it (`decision_wire`, which must be byte for byte
-    `encode`), pinned."""
-    assert decision_wire(d) == encode(d)
-    _golden(name, orjson.loads(decision_wire(d)))
-
-
 def test_data_decisions_match_their_golden_records() -> None:
     """A window's first decision (promote) and its late revision (reject on record count, which
     supersedes it), every field of the audit record."""
@@ -104,7 +86,7 @@ def test_data_decisions_match_their_golden_records() -> None:
     ]
     assert [d.outcome for d in decisions] == ["promote", "reject"]
     for n, d in enumerate(decisions, 1):
-        _golden_decision(f"data-decision-{n}", d)
+        golden_decision(f"data-decision-{n}", d)
 
 
 def test_model_decisions_match_their_golden_records() -> None:
@@ -131,7 +113,7 @@ def test_model_decisions_match_their_golden_records() -> None:
     decisions = [e.decision for e in out if isinstance(e, Decided)]
     assert [d.outcome for d in decisions] == ["hold", "promote", "rollback"]
     for n, d in enumerate(decisions, 1):
-        _golden_decision(f"model-decision-{n}", d)
+        golden_decision(f"model-decision-{n}", d)
 
 
 def test_command_decisions_match_their_golden_records() -> None:
@@ -210,4 +192,4 @@ def test_command_decisions_match_their_golden_records() -> None:
         ("c10", "denied"),
     ]
     for n, d in enumerate(decided, 1):
-        _golden_decision(f"command-decision-{n}", d)
+        golden_decision(f"command-decision-{n}", d)
