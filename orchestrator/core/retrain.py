@@ -112,20 +112,26 @@ def after(
     r = mg.spec.retrain
     if r is None:
         return []
+    out: list[Effect] = []
     if isinstance(item, DataNotice):
-        return _drift(mg, r, item, decided_at)
+        out += _drift(mg, r, item, decided_at)
     if isinstance(item, ModelPerformance):
-        return _live(mg, r, item, effects, decided_at)
-    if isinstance(item, ModelUpdate) and r.plateau is not None:
-        promoted = any(
-            isinstance(e, Decided)
-            and e.decision.outcome == "promote"
-            and e.decision.champion_after == item.version
+        out += _live(mg, r, item, effects, decided_at)
+    if r.plateau is not None:
+        # a version crowned by this entry, whatever it was (its update, the data decision it
+        # waited for, a live interval, an override)
+        crowned = [
+            e.decision.champion_after
             for e in effects
-        )
-        if promoted:
-            return _plateau(mg, r.plateau, item, decided_at)
-    return []
+            if isinstance(e, Decided)
+            and e.decision.subject.kind == "model_version"
+            and e.decision.outcome in ("promote", "override")
+            and e.decision.champion_after is not None
+            and e.decision.champion_after != e.decision.champion_before
+        ]
+        if crowned and crowned[-1] in mg.versions:
+            out += _plateau(mg, r.plateau, mg.versions[crowned[-1]].update, decided_at)
+    return out
 
 
 def _drift(mg: ModelChecks, r: Retrain, notice: DataNotice, decided_at: datetime) -> list[Effect]:

@@ -263,3 +263,13 @@ def test_a_staged_rollout_gate_without_triggers_asks_nothing() -> None:
     effects = g.handle(update("v1", trained_on=[W1]), SRC, AT)
     assert requests(effects) == []
     assert training(effects) == []
+
+
+def test_a_plateau_is_seen_when_a_held_version_is_crowned_by_its_data() -> None:
+    """The version crowned by a data notice (it was held for its window) counts too."""
+    g = with_retrain(gate(), plateau=Plateau(last=2, min_gain=0.05))
+    data(g, W1)
+    g.handle(update("v1", auc=0.80, trained_on=[W1]), SRC, AT)
+    assert requests(g.handle(update("v2", auc=0.81, trained_on=[W2]), SRC, AT)) == []  # held
+    (req,) = requests(data(g, W2))
+    assert req.reason == "plateau"
