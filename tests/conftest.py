@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,3 +151,20 @@ def caught_up(bootstrap: str, group: str, topics: list[str], conn: Any = None) -
         return True
 
     return asyncio.run(check())
+
+
+@pytest.fixture(params=["XYZ-09", "ABC+05"])
+def host_zone_not_utc(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The process's local zone set 9 hours east, or 5 hours west, of UTC for one test, then
+    put back (times must not depend on the host's zone)."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = request.param
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()

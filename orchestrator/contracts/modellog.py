@@ -50,6 +50,9 @@ class DataNotice(BaseModel):
     drift: list[Check] | None = None
 
 
+#: what a model gate handles: a forwarded event, or a data notice
+ModelInput = RoutedEvent | DataNotice
+
 ModelLogEntry = Annotated[LoggedEvent | DataNotice, Field(discriminator="kind")]
 _ENTRY: TypeAdapter[LoggedEvent | DataNotice] = TypeAdapter(ModelLogEntry)
 

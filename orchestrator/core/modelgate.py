@@ -13,7 +13,7 @@ from orchestrator.contracts.events import (
     ModelPerformance,
     ModelUpdate,
 )
-from orchestrator.contracts.modellog import DataNotice
+from orchestrator.contracts.modellog import DataNotice, ModelInput
 from orchestrator.contracts.records import SourceOffset
 from orchestrator.core import retrain
 from orchestrator.core.checks import gate_fails
@@ -40,8 +40,6 @@ from orchestrator.errors import (
 )
 
 __all__ = ["SEP", "ModelGate", "ModelGateSpec", "ModelInput", "PrimaryMetric", "Threshold"]
-
-ModelInput = ModelUpdate | CommandRollback | CommandOverride | ModelPerformance | DataNotice
 
 
 class ModelGate(ModelChecks):

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from orchestrator.contracts.events import ModelPerformance, ModelUpdate
-from orchestrator.contracts.modellog import DataNotice
+from orchestrator.contracts.modellog import DataNotice, ModelInput
 from orchestrator.contracts.records import AuditDecision, Check, TrainingRequested
 from orchestrator.core.checks import check
 from orchestrator.core.decision import make_decision
@@ -22,7 +22,6 @@ from orchestrator.errors import E_LIVE_DEGRADED, E_PLATEAU, OK
 
 if TYPE_CHECKING:
     from orchestrator.core.modelchecks import ModelChecks
-    from orchestrator.core.modelgate import ModelInput
 
 Reason = Literal["every", "drift", "live", "plateau"]
 

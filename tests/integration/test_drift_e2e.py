@@ -21,7 +21,7 @@ import orjson
 from orchestrator.catalog.topics import Catalog
 from orchestrator.core import profile
 from orchestrator.testing import access_policy, dataset_policy, model_policy, wait_for, write_gates
-from tests import factories
+from tests import factories, profiles
 from tests.conftest import make_catalog, run_cli
 from tests.integration.support import make_worker, read
 
@@ -32,17 +32,7 @@ HOUR = 3_600_000
 
 
 def col(values: np.ndarray) -> dict[str, Any]:
-    below = np.searchsorted(EDGES, values, side="right")
-    return {
-        "count": int(values.size),
-        "nulls": 0,
-        "mean": float(values.mean()),
-        "std": float(values.std()),
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "bins": np.bincount(below, minlength=len(EDGES) + 1).tolist(),
-        "quantiles": np.quantile(values, PROBS).tolist(),
-    }
+    return profiles.column(values, EDGES, PROBS)
 
 
 def arrival(eid: str, hour: int, values: np.ndarray) -> dict[str, Any]:

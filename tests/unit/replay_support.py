@@ -3,6 +3,7 @@ inputs, models.log as the worker writes it, and audit.decisions holding what it 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,7 +12,15 @@ from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.read import TimedRecord
 from orchestrator.pipeline.build import Logics
 from orchestrator.policies import Policies
-from orchestrator.replay import LogEntry, MemorySource, Range, derive_data, derive_models
+from orchestrator.replay import (
+    LogEntry,
+    MemorySource,
+    Range,
+    Report,
+    derive_data,
+    derive_models,
+    replay,
+)
 from orchestrator.replay.derive import route
 from tests import factories, scenario
 from tests.conftest import ROOT
@@ -92,3 +101,42 @@ def topics(tamper: Any = None) -> dict[str, dict[int, list[TimedRecord]]]:
         "commands": {0: commands},
         "audit.decisions": audit,
     }
+
+
+def updates_first(
+    gates: Path, updates: list[TimedRecord], first: int, tamper: Any = None
+) -> dict[str, dict[int, list[TimedRecord]]]:
+    """The scenario's arrivals and `models.updates` under the policies of `gates`: models.log as
+    the worker writes it (the first `first` updates, then the data gate's notices, then the
+    rest), and audit.decisions holding what it decides (`tamper` may change them first)."""
+    policies = Policies.load(gates)
+    arrivals = partitions(2)
+    logics = Logics(policies, Catalog.load(ROOT / "topics"))
+    data = derive_data(logics, MemorySource({"data.arrivals": arrivals}), Range(), processes=1)
+    routed = route(logics, MemorySource({"models.updates": {0: updates}}))
+    log = written(routed[:first] + data.log + routed[first:])
+    models = derive_models(logics, MemorySource({"models.log": log}), Range())
+    decisions = data.decisions + models.decisions
+    if tamper is not None:
+        decisions = tamper(decisions)
+    return {
+        "data.arrivals": arrivals,
+        "models.log": log,
+        "models.updates": {0: updates},
+        "commands": {0: []},
+        "audit.decisions": {
+            0: [(i, None, orjson.dumps(d), APPENDED_MS) for i, d in enumerate(decisions)]
+        },
+    }
+
+
+def replay_of(gates: Path, data: dict[str, dict[int, list[TimedRecord]]]) -> Report:
+    """`replay` over topics in memory (small chunks), under the policies of `gates`."""
+    return replay(
+        MemorySource(data, chunk=4),
+        Catalog.load(ROOT / "topics"),
+        Policies.load(gates),
+        {},
+        Range(),
+        processes=1,
+    )

@@ -3,9 +3,6 @@ key may be, the 64-bit bounds of free-form integers, and UTC whatever the host's
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -90,22 +87,6 @@ def test_a_free_form_integer_past_64_bits_is_refused_naming_its_key() -> None:
         "E_SCHEMA",
         "field 'attributes': Value error, 'n': integer outside signed 64-bit",
     )
-
-
-@pytest.fixture
-def host_zone_not_utc() -> Iterator[None]:
-    """The process's local time zone set to UTC+9 for the test, then put back."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "XYZ-09"
-    time.tzset()
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
 
 
 @pytest.mark.usefixtures("host_zone_not_utc")

@@ -4,9 +4,6 @@ for an empty record, and which entries `received_bytes` vouches for."""
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -110,22 +107,6 @@ def test_a_signed_time_at_the_range_edges_is_kept_as_sent(issued_at: str) -> Non
 def test_signed_time_ms_reads_to_the_millisecond(text: str, ms: int) -> None:
     """A signed time in UTC epoch ms, fraction included (toward minus infinity past ms)."""
     assert signed_time_ms(text) == ms
-
-
-@pytest.fixture(params=["XYZ-09", "ABC+05"])
-def host_zone_not_utc(request: pytest.FixtureRequest) -> Iterator[None]:
-    """The process's local zone set 9 hours east, or 5 hours west, of UTC for one test."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = request.param
-    time.tzset()
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
 
 
 @pytest.mark.usefixtures("host_zone_not_utc")

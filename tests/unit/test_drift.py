@@ -20,7 +20,7 @@ from orchestrator.core.effects import Decided, Notified, Rejected, WindowFired
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.errors import E_DRIFT, E_PROFILE_MISMATCH, OK
 from orchestrator.policies.datasets import DatasetPolicy, gate_factory
-from tests import factories
+from tests import factories, profiles
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EDGES = [-1.0, 0.0, 1.0, 2.0]
@@ -53,17 +53,7 @@ def policy(**drift: Any) -> DatasetPolicy:
 
 
 def col(values: np.ndarray) -> dict[str, Any]:
-    below = np.searchsorted(EDGES, values, side="right")
-    return {
-        "count": int(values.size),
-        "nulls": 0,
-        "mean": float(values.mean()),
-        "std": float(values.std()),
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "bins": np.bincount(below, minlength=len(EDGES) + 1).tolist(),
-        "quantiles": np.quantile(values, PROBS).tolist(),
-    }
+    return profiles.column(values, EDGES, PROBS)
 
 
 class Feed:

@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from orchestrator.core import profile
+from tests import profiles
 
 EDGES = [-1.0, -0.5, 0.0, 0.5, 1.0, 2.0]
 PROBS = [i / 20 for i in range(1, 20)]
@@ -19,17 +20,7 @@ def column(values: np.ndarray, nulls: int = 0) -> dict[str, Any]:
     """A producer's profile of `values`, computed with numpy."""
     if values.size == 0:
         return {"count": 0, "nulls": nulls}
-    below = np.searchsorted(EDGES, values, side="right")  # bucket i: [EDGES[i-1], EDGES[i])
-    return {
-        "count": int(values.size),
-        "nulls": nulls,
-        "mean": float(values.mean()),
-        "std": float(values.std()),
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "bins": np.bincount(below, minlength=len(EDGES) + 1).tolist(),
-        "quantiles": np.quantile(values, PROBS).tolist(),
-    }
+    return {**profiles.column(values, EDGES, PROBS), "nulls": nulls}
 
 
 @pytest.fixture

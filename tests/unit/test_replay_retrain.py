@@ -11,14 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.read import TimedRecord
-from orchestrator.pipeline.build import Logics
-from orchestrator.policies import Policies
-from orchestrator.replay import MemorySource, Range, Report, derive_data, derive_models, replay
-from orchestrator.replay.derive import route
+from orchestrator.replay import Report
 from tests import factories
-from tests.unit.replay_support import APPENDED_MS, partitions, written
+from tests.unit.replay_support import APPENDED_MS, replay_of, updates_first
 
 ROOT = Path(__file__).resolve().parents[2]
 CHURN = """kind: model
@@ -58,37 +54,11 @@ def updates_topic() -> list[TimedRecord]:
 
 
 def topics(gates: Path, tamper: Any = None) -> dict[str, dict[int, list[TimedRecord]]]:
-    policies = Policies.load(gates)
-    arrivals = partitions(2)
-    logics = Logics(policies, Catalog.load(ROOT / "topics"))
-    data = derive_data(logics, MemorySource({"data.arrivals": arrivals}), Range(), processes=1)
-    updates = updates_topic()
-    routed = route(logics, MemorySource({"models.updates": {0: updates}}))
-    log = written(routed[:2] + data.log + routed[2:])
-    models = derive_models(logics, MemorySource({"models.log": log}), Range())
-    decisions = data.decisions + models.decisions
-    if tamper is not None:
-        decisions = tamper(decisions)
-    return {
-        "data.arrivals": arrivals,
-        "models.log": log,
-        "models.updates": {0: updates},
-        "commands": {0: []},
-        "audit.decisions": {
-            0: [(i, None, orjson.dumps(d), APPENDED_MS) for i, d in enumerate(decisions)]
-        },
-    }
+    return updates_first(gates, updates_topic(), 2, tamper)
 
 
 def run(gates: Path, data: dict[str, dict[int, list[TimedRecord]]]) -> Report:
-    return replay(
-        MemorySource(data, chunk=4),
-        Catalog.load(ROOT / "topics"),
-        Policies.load(gates),
-        {},
-        Range(),
-        processes=1,
-    )
+    return replay_of(gates, data)
 
 
 def requests(decisions: list[dict[str, Any]]) -> list[tuple[int, str]]:

@@ -22,10 +22,9 @@ from orchestrator.kafka.read import TimedRecord
 from orchestrator.pipeline.build import Logics
 from orchestrator.pipeline.records import Rec
 from orchestrator.policies import Policies
-from orchestrator.replay import MemorySource, Range, Report, derive_data, derive_models, replay
-from orchestrator.replay.derive import route
+from orchestrator.replay import Report
 from tests import factories
-from tests.unit.replay_support import APPENDED_MS, partitions, written
+from tests.unit.replay_support import APPENDED_MS, replay_of, updates_first
 
 ROOT = Path(__file__).resolve().parents[2]
 AT = datetime(2026, 11, 24, tzinfo=UTC)
@@ -72,41 +71,11 @@ def updates_topic() -> list[TimedRecord]:
 
 
 def topics(gates: Path, tamper: Any = None) -> dict[str, dict[int, list[TimedRecord]]]:
-    """Inputs, models.log as the worker writes it (updates, then the data gate's notices, then
-    the intervals), and audit.decisions holding what the worker decided."""
-    policies = Policies.load(gates)
-    arrivals = partitions(2)
-    arrived = MemorySource({"data.arrivals": arrivals})
-    logics = Logics(policies, Catalog.load(ROOT / "topics"))
-    data = derive_data(logics, arrived, Range(), processes=1)
-    updates = updates_topic()
-    routed = route(logics, MemorySource({"models.updates": {0: updates}}))
-    log = written(routed[:3] + data.log + routed[3:])
-    inputs = MemorySource({"models.log": log})
-    models = derive_models(logics, inputs, Range())
-    decisions = data.decisions + models.decisions
-    if tamper is not None:
-        decisions = tamper(decisions)
-    return {
-        "data.arrivals": arrivals,
-        "models.log": log,
-        "models.updates": {0: updates},
-        "commands": {0: []},
-        "audit.decisions": {
-            0: [(i, None, orjson.dumps(d), APPENDED_MS) for i, d in enumerate(decisions)]
-        },
-    }
+    return updates_first(gates, updates_topic(), 3, tamper)
 
 
 def run(gates: Path, data: dict[str, dict[int, list[TimedRecord]]]) -> Report:
-    return replay(
-        MemorySource(data, chunk=4),
-        Catalog.load(ROOT / "topics"),
-        Policies.load(gates),
-        {},
-        Range(),
-        processes=1,
-    )
+    return replay_of(gates, data)
 
 
 def churn(decisions: list[dict[str, Any]]) -> list[tuple[str, int, str, list[str]]]:
