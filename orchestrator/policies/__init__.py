@@ -65,11 +65,20 @@ class Policies:
         models = _load_named(models_dir, ModelPolicy, problems) if models_dir.is_dir() else {}
         models_ok = not problems.found
         for name, policy in models.items():
+            path = str(models_dir / f"{name}.yaml")
             unknown = [d for d in policy.datasets if d not in datasets]
             if unknown and datasets_ok:
-                problems.add(
-                    str(models_dir / f"{name}.yaml"), "datasets", f"no dataset policy for {unknown}"
-                )
+                problems.add(path, "datasets", f"no dataset policy for {unknown}")
+            drift = policy.retrain_on.drift if policy.retrain_on else None
+            for ds in drift.datasets if drift else ():
+                if ds not in policy.datasets:
+                    problems.add(path, "retrain_on.drift.datasets", f"{ds!r} is not in datasets")
+                elif datasets_ok and ds in datasets and datasets[ds].drift is None:
+                    problems.add(
+                        path,
+                        "retrain_on.drift.datasets",
+                        f"dataset {ds!r} has no drift checks: its drift can never ask",
+                    )
         access = AccessPolicy(kind="access", version=1)
         access_path = gates_dir / "access.yaml"
         if access_path.is_file():

@@ -9,6 +9,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import (
     BaseModel,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -157,18 +158,19 @@ class DatasetPolicy(BaseModel):
     #: drift checks of the data gate over those columns
     drift: DriftPolicy | None = None
 
-    @model_validator(mode="after")
-    def _drift_columns(self) -> DatasetPolicy:
-        if self.drift is None:
-            return self
-        declared = self.profile or {}
-        for name, col in self.drift.columns.items():
-            where = f"drift.columns.{name}"
+    @field_validator("drift")
+    @classmethod
+    def _drift_columns(cls, drift: DriftPolicy | None, info: ValidationInfo) -> DriftPolicy | None:
+        if drift is None:
+            return None
+        declared: dict[str, ProfileColumnPolicy] = info.data.get("profile") or {}
+        for name, col in drift.columns.items():
+            where = f"columns.{name}"
             if name not in declared:
                 raise ValueError(f"{where}: not a column of `profile`")
             if col.psi is not None and declared[name].bins is None:
                 raise ValueError(f"{where}.psi: the column declares no bins")
-        return self
+        return drift
 
     @field_validator("window")
     @classmethod

@@ -131,10 +131,6 @@ class ModelPolicy(BaseModel):
             return self
         if r.every is not None and self.retrain_every is not None:
             raise ValueError("retrain_on.every and retrain_every: name one (they are the same)")
-        if r.drift is not None:
-            unknown = sorted(set(r.drift.datasets) - set(self.datasets))
-            if unknown:
-                raise ValueError(f"retrain_on.drift.datasets: {unknown} are not in datasets")
         if r.plateau is not None and self.primary_metric is None:
             raise ValueError("retrain_on.plateau needs a primary_metric")
         if r.live is not None and r.live.degraded and self.rollout is None:

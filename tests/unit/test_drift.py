@@ -5,6 +5,7 @@ restore, and the policy's refusals."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +19,10 @@ from orchestrator.contracts.wire import wire_json
 from orchestrator.core import profile
 from orchestrator.core.effects import Decided, Notified, Rejected, WindowFired
 from orchestrator.core.engine import EventTimeEngine
-from orchestrator.errors import E_DRIFT, E_PROFILE_MISMATCH, OK
+from orchestrator.errors import E_DRIFT, E_PROFILE_MISMATCH, OK, ConfigError
+from orchestrator.policies import Policies
 from orchestrator.policies.datasets import DatasetPolicy, gate_factory
+from orchestrator.testing import dataset_policy, write_gates
 from tests import factories, profiles
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -243,3 +246,23 @@ def test_only_drift_with_a_figure_is_told_to_the_models() -> None:
     (notice,) = told  # hour 2: shifted, failed on its figure
     assert notice.drift is not None
     assert [c.name for c in notice.drift] == ["drift.amount.psi"]
+
+
+def test_a_drift_check_of_an_undeclared_column_names_the_file_and_field(tmp_path: Path) -> None:
+    gates = write_gates(
+        tmp_path / "gates",
+        [
+            dataset_policy(
+                "clicks",
+                profile={"x": {"bins": [0.0, 1.0]}},
+                drift={"reference": {"last": 2}, "columns": {"y": {}}},
+            )
+        ],
+    )
+    with pytest.raises(ConfigError) as info:
+        Policies.load(gates)
+    assert info.value.file.endswith("clicks.yaml")
+    assert (info.value.field, info.value.reason) == (
+        "drift",
+        "columns.y: not a column of `profile`",
+    )

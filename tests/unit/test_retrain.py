@@ -5,6 +5,7 @@ refusals."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +16,10 @@ from orchestrator.contracts.records import Check
 from orchestrator.core.effects import Decided, Effect, TrainingRequest
 from orchestrator.core.modelgate import ModelGate
 from orchestrator.core.modelspec import LiveBound, Plateau, Retrain
-from orchestrator.errors import E_DRIFT, E_LIVE_DEGRADED, E_PLATEAU, OK
+from orchestrator.errors import E_DRIFT, E_LIVE_DEGRADED, E_PLATEAU, OK, ConfigError
+from orchestrator.policies import Policies
 from orchestrator.policies.models import ModelPolicy
+from orchestrator.testing import dataset_policy, model_policy, write_gates
 from tests.unit.modelgate_support import AT, SRC, W1, W2, W3, data, gate, restored, update
 from tests.unit.rollout_support import feed, perf, rgate, staged
 
@@ -242,7 +245,6 @@ def test_the_policy_builds_the_triggers() -> None:
     ("retrain_on", "extra", "message"),
     [
         ({"every": 2}, {"retrain_every": 3}, "name one"),
-        ({"drift": {"datasets": ["payments"]}}, {}, "not in datasets"),
         ({"plateau": {"last": 2, "min_gain": 0}}, {"primary_metric": None}, "primary_metric"),
         ({"live": {"degraded": True}}, {}, "needs a rollout"),
         ({"debounce": "PT0S"}, {}, "positive duration"),
@@ -273,3 +275,32 @@ def test_a_plateau_is_seen_when_a_held_version_is_crowned_by_its_data() -> None:
     assert requests(g.handle(update("v2", auc=0.81, trained_on=[W2]), SRC, AT)) == []  # held
     (req,) = requests(data(g, W2))
     assert req.reason == "plateau"
+
+
+@pytest.mark.parametrize(
+    ("drift_datasets", "dataset_drift", "reason"),
+    [
+        (["payments"], True, "'payments' is not in datasets"),
+        (["clicks"], False, "dataset 'clicks' has no drift checks: its drift can never ask"),
+    ],
+)
+def test_a_drift_trigger_that_could_never_ask_is_refused_naming_the_field(
+    tmp_path: Path, drift_datasets: list[str], dataset_drift: bool, reason: str
+) -> None:
+    extra: dict[str, Any] = {}
+    if dataset_drift:
+        extra = {
+            "profile": {"x": {"bins": [0.0, 1.0]}},
+            "drift": {"reference": {"last": 2}, "columns": {"x": {"psi": {"max": 0.2}}}},
+        }
+    gates = write_gates(
+        tmp_path / "gates",
+        [
+            dataset_policy("clicks", **extra),
+            model_policy("churn", ["clicks"], retrain_on={"drift": {"datasets": drift_datasets}}),
+        ],
+    )
+    with pytest.raises(ConfigError) as info:
+        Policies.load(gates)
+    assert (info.value.field, info.value.reason) == ("retrain_on.drift.datasets", reason)
+    assert info.value.file.endswith("churn.yaml")
