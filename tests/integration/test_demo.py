@@ -18,7 +18,7 @@ def test_demo_runs_and_replay_matches(tmp_path: Path) -> None:
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]
     assert "(embedded)" in out.stdout
-    for phase in ("data", "models", "close", "live", "commands"):
+    for phase in ("data", "models", "close", "live", "commands", "drift"):
         assert f"phase {phase}:" in out.stdout
     # fraud's staged rollout: crowned by live intervals, then a live-degradation rollback
     assert (
@@ -32,6 +32,11 @@ def test_demo_runs_and_replay_matches(tmp_path: Path) -> None:
     assert (
         "retraining        " in out.stdout and ":auto-" in out.stdout
     )  # the trainer closed the loop
+    # the drift phase: drifted windows, a request with reason drift, the trainer's version
+    assert "drift             clicks/" in out.stdout and "session_seconds.psi" in out.stdout
+    assert "churn retraining asked (reason drift" in out.stdout
+    assert "trainer: churn:auto-" in out.stdout and "not decided yet" not in out.stdout
+    assert "training decisions {'retrain':" in out.stdout
     assert "replay verdict: MATCH" in out.stdout and " 0 mismatch, 0 missing, 0 extra" in out.stdout
 
 
