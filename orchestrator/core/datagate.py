@@ -177,9 +177,18 @@ class DataGate:
         assert drift is not None
         if drift.window is not None:
             held = self.pinned is not None and drift.window != m.window_id
-            return [(drift.window, self.pinned)] if held and self.pinned is not None else []
+            if not held or self.pinned is None:
+                return []
+            return [(drift.window, self._current(self.pinned))]
         k = drift.last or 0
-        return [(w, p) for w, p in self.profiles.items() if w != m.window_id][-k:]
+        held_k = [(w, p) for w, p in self.profiles.items() if w != m.window_id][-k:]
+        return [(w, self._current(p)) for w, p in held_k]
+
+    def _current(self, kept: dict[str, Any]) -> dict[str, Any]:
+        """The columns of a kept profile that were kept under the declaration the policy makes
+        now (its bins and quantiles); a column declared otherwise since is no reference."""
+        now = {c.name: declared(c) for c in self.spec.profile}
+        return {c: p for c, p in kept.items() if p.get("declared") == now.get(c)}
 
     def _remember(self, m: WindowManifest, promoted: bool) -> None:
         """Keep the promoted window's profile where the drift reference needs it."""
@@ -187,7 +196,10 @@ class DataGate:
         if drift is None:
             return
         checked = {c.column for c in drift.checks}
-        kept = {c: p for c, p in (m.profile or {}).items() if c in checked}
+        shape = {c.name: declared(c) for c in self.spec.profile}
+        kept = {
+            c: {**p, "declared": shape.get(c)} for c, p in (m.profile or {}).items() if c in checked
+        }
         if drift.window is not None:
             if m.window_id == drift.window:
                 self.pinned = kept if promoted else None
@@ -256,6 +268,14 @@ class DataGate:
         self.profiles = OrderedDict((str(w), dict(p)) for w, p in value.get("profiles", ()))
         pinned = value.get("pinned")
         self.pinned = dict(pinned) if pinned is not None else None
+
+
+def declared(col: ProfileColumn) -> list[list[float] | None]:
+    """A column's declaration as its kept profiles record it (JSON: lists)."""
+    return [
+        None if col.edges is None else list(col.edges),
+        None if col.probs is None else list(col.probs),
+    ]
 
 
 def _ratio(total: float, mean: float) -> float:

@@ -81,7 +81,6 @@ def drift_checks(
     window without values in a checked column fails it: its drift cannot be judged."""
     by_name = {c.name: c for c in columns}
     ref = reference_of(columns, windows)
-    ids = [w for w, _ in windows]
     out = []
     for c in spec.checks:
         name = f"drift.{c.column}.{c.stat}"
@@ -89,6 +88,7 @@ def drift_checks(
         cur, base = current.get(c.column), ref.get(c.column)
         n = 0 if cur is None else cur["count"]
         m = 0 if base is None else base["count"]
+        ids = [w for w, p in windows if c.column in p]  # the windows that hold the column
         observed: dict[str, Any] = {"count": n, "reference_count": m, "reference": ids}
         if base is None or m == 0:  # nothing to drift from yet
             out.append(check(name, True, c.severity, observed, expected, E_DRIFT))

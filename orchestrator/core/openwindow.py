@@ -132,6 +132,17 @@ def keep_profile(
     return None
 
 
+def _shaped(col: ProfileColumn, p: dict[str, Any]) -> bool:
+    """A kept column profile has the bins and quantiles the column declares now (one kept
+    under an earlier declaration, in a window open across a policy change, is left out)."""
+    if p["count"] == 0:
+        return True
+    bins, quantiles = p.get("bins"), p.get("quantiles")
+    return (col.edges is None or (bins is not None and len(bins) == len(col.edges) + 1)) and (
+        col.probs is None or (quantiles is not None and len(quantiles) == len(col.probs))
+    )
+
+
 def merged_profile(
     columns: tuple[ProfileColumn, ...], arrivals: list[dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
@@ -139,7 +150,11 @@ def merged_profile(
     manifest's arrival order); a column no arrival profiled is left out."""
     out = {}
     for col in columns:
-        parts = [a["profile"][col.name] for a in arrivals if col.name in a.get("profile", ())]
+        parts = [
+            p
+            for a in arrivals
+            if (p := a.get("profile", {}).get(col.name)) is not None and _shaped(col, p)
+        ]
         if parts:
             out[col.name] = profiles.merge(parts, col.probs)
     return out

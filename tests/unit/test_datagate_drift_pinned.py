@@ -33,6 +33,11 @@ def amount(mean: float, count: int = 10) -> dict[str, Any]:
     return {"count": count, "nulls": 0, "mean": mean, "std": 1.0, "min": mean - 2, "max": mean + 2}
 
 
+def kept(mean: float, count: int = 10) -> dict[str, Any]:
+    """The amount column as the gate keeps it: with the declaration it was kept under."""
+    return {**amount(mean, count), "declared": [[0.0, 1.0], None]}
+
+
 def profile(mean: float, count: int = 10) -> dict[str, Any]:
     """A window's merged profile: amount (checked) and other (declared, not checked)."""
     return {"amount": amount(mean, count), "other": {"count": 3, "nulls": 1}}
@@ -104,7 +109,7 @@ def test_the_reference_is_the_last_k_promoted_windows_and_the_state_holds_k_plus
         ([wid(2), wid(3)], 20),
     ]
     assert through_json(g)["profiles"] == [
-        [wid(h), {"amount": amount(float(h))}] for h in (2, 3, 4)
+        [wid(h), {"amount": kept(float(h))}] for h in (2, 3, 4)
     ]
     assert through_json(g)["pinned"] is None
 
@@ -135,9 +140,9 @@ def test_a_new_revision_of_the_latest_window_is_judged_against_the_k_before_it()
     c = shift_check(g, manifest(2, profile(7.0), revision=2))
     assert (c.observed["reference"], c.observed["reference_count"]) == ([wid(0), wid(1)], 20)
     assert through_json(g)["profiles"] == [
-        [wid(0), {"amount": amount(0.0)}],
-        [wid(1), {"amount": amount(1.0)}],
-        [wid(2), {"amount": amount(7.0)}],
+        [wid(0), {"amount": kept(0.0)}],
+        [wid(1), {"amount": kept(1.0)}],
+        [wid(2), {"amount": kept(7.0)}],
     ]
 
 
@@ -186,7 +191,7 @@ def test_the_pinned_window_is_the_reference_of_others_never_of_itself() -> None:
     assert "value" not in again.observed
     c = shift_check(g, manifest(2, profile(3.0)))
     assert (c.observed["reference_count"], c.observed["value"]) == (4, 1.0)
-    assert through_json(g)["pinned"] == {"amount": amount(2.0, count=4)}
+    assert through_json(g)["pinned"] == {"amount": kept(2.0, count=4)}
     assert through_json(g)["profiles"] == []
 
 
@@ -196,7 +201,7 @@ def test_the_pinned_profile_survives_a_restore_through_json() -> None:
     first = gate(window=wid(0))
     shift_check(first, manifest(0, profile(0.0)))
     held = through_json(first)
-    assert held["pinned"] == {"amount": amount(0.0)}
+    assert held["pinned"] == {"amount": kept(0.0)}
     second = gate(window=wid(0))
     second.restore(held)
     assert through_json(second) == held

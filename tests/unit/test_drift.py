@@ -266,3 +266,37 @@ def test_a_drift_check_of_an_undeclared_column_names_the_file_and_field(tmp_path
         "drift",
         "columns.y: not a column of `profile`",
     )
+
+
+def test_a_policy_that_declares_other_bins_after_a_restore_judges_only_like_with_like() -> None:
+    """The reference profiles and the open windows' arrivals were kept under 4 bin edges; the
+    policy now declares 3. Nothing kept under the old declaration is merged with or compared
+    to what is kept under the new one: no error, and no drift figure from mismatched bins."""
+    rng = np.random.default_rng(13)
+    old = policy()
+    first = Feed(old)
+    for hour in range(3):
+        first.arrival(f"a{hour}", hour, {"amount": col(rng.normal(size=100))})
+    first.arrival("a3-old", 3, {"amount": col(rng.normal(size=100))})  # hour 3 open, old bins
+    held = orjson.loads(orjson.dumps(first.engine.snapshot()))
+    doc = old.model_dump(mode="json", exclude_none=True)
+    doc["profile"] = {"amount": {"bins": [-1.0, 0.0, 1.0], "quantiles": PROBS}}
+    new = DatasetPolicy.model_validate(doc)
+    second = Feed(new)
+    second.engine = EventTimeEngine.restore(
+        {"clicks": new.spec()},
+        held.items(),
+        {"clicks": gate_factory(new.gate_spec(), "data.arrivals")},
+    )
+    second.offset = first.offset
+    values = rng.normal(size=100)
+    now = profiles.column(values, [-1.0, 0.0, 1.0], PROBS)
+    second.arrival("a3-new", 3, {"amount": now})
+    fired = [e for e in second.arrival("a4", 4, {"amount": now}) if isinstance(e, WindowFired)]
+    (manifest,) = [f.manifest for f in fired]
+    assert manifest.profile == {"amount": profile.merge([now], PROBS)}  # the old arrival left out
+    (decided,) = decisions(second.arrival("a5", 5, {"amount": now}))
+    psi = checks_of(decided)["drift.amount.psi"]
+    # hours 2 and 3 are the last two promoted: hour 2 kept under the old bins (no reference),
+    # hour 3 under the new ones
+    assert psi.observed["reference"] == ["clicks/2026-11-23T03:00:00Z/PT1H"]
