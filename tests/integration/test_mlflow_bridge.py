@@ -46,7 +46,7 @@ from orchestrator.mlflow_bridge.plan import (
     TAG_SKIPPED,
     TAG_TRAINED_ON,
 )
-from orchestrator.mlflow_bridge.register import register
+from orchestrator.mlflow_bridge.register import TAG_REASON, register
 from orchestrator.mlflow_bridge.sync import Bridge, download_digest, path_digest
 from orchestrator.produce import send_raw
 from orchestrator.settings import Settings
@@ -362,7 +362,16 @@ def test_the_trainer_registers_once_per_request(mlflow_uri: str, tmp_path: Path)
     update = train(request)
     assert run.data.metrics == update.metrics
     assert run.data.tags[TAG_TRAINED_ON] == f'["{C.format(10)}"]'
-    assert run.data.params == {"steps": "300", "lr": "0.5", "features": "6"}
+    # the request it answers and why it was asked for (the bridge carries them into the
+    # model.update's params: `audit history` shows the training decision)
+    assert run.data.params == {
+        "steps": "300",
+        "lr": "0.5",
+        "features": "6",
+        "training_request": "sha256:feed",
+        "retrain_reason": "every",
+    }
+    assert run.data.tags[TAG_REASON] == "every"
     assert run.data.tags[TAG_DIGEST] == download_digest(mlflow_uri)(versions[0].source)
 
 
