@@ -264,22 +264,32 @@ class AtLeastOnceSink(Sink):
                 self._write_state(self.producer, cps, transactional=False), 2 * self.timeout_s
             )
             return set()
-        lost: set[TopicPartition] = set()
-        for cp in cps:
-            producer = self.state_producers.get(cp.tp)
-            if producer is None:
-                lost.add(cp.tp)
-                continue
-            try:
-                await asyncio.wait_for(producer.begin_transaction(), self.timeout_s)
-                await asyncio.wait_for(
-                    self._write_state(producer, [cp], transactional=True), 2 * self.timeout_s
-                )
-                await asyncio.wait_for(producer.commit_transaction(), self.timeout_s)
-            except FENCED:
-                lost.add(cp.tp)
-                await _kill(self.state_producers.pop(cp.tp, None))
-        return lost
+        # each partition's transaction is its own producer's: they commit side by side (one
+        # round trip for all, not one per partition in turn); every one ends before a failure
+        # is raised, so that none is still in a transaction when the caller retries
+        found = await asyncio.gather(
+            *(self._commit_state(cp) for cp in cps), return_exceptions=True
+        )
+        for result in found:
+            if isinstance(result, BaseException):
+                raise result
+        return {tp for tp in found if isinstance(tp, TopicPartition)}
+
+    async def _commit_state(self, cp: Checkpoint) -> TopicPartition | None:
+        """One partition's state in one transaction of its producer; its partition if lost."""
+        producer = self.state_producers.get(cp.tp)
+        if producer is None:
+            return cp.tp
+        try:
+            await asyncio.wait_for(producer.begin_transaction(), self.timeout_s)
+            await asyncio.wait_for(
+                self._write_state(producer, [cp], transactional=True), 2 * self.timeout_s
+            )
+            await asyncio.wait_for(producer.commit_transaction(), self.timeout_s)
+        except FENCED:
+            await _kill(self.state_producers.pop(cp.tp, None))
+            return cp.tp
+        return None
 
 
 class ExactlyOnceSink(Sink):
