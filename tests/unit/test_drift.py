@@ -300,3 +300,42 @@ def test_a_policy_that_declares_other_bins_after_a_restore_judges_only_like_with
     # hours 2 and 3 are the last two promoted: hour 2 kept under the old bins (no reference),
     # hour 3 under the new ones
     assert psi.observed["reference"] == ["clicks/2026-11-23T03:00:00Z/PT1H"]
+
+
+def test_a_column_of_only_nulls_counts_its_nulls_in_the_window() -> None:
+    """An arrival whose column has no values (count 0) still adds its nulls to the merge."""
+    rng = np.random.default_rng(14)
+    feed = Feed(policy())
+    values = col(rng.normal(size=50))
+    feed.arrival("a0", 0, {"amount": values})
+    feed.arrival("a1", 0, {"amount": {"count": 0, "nulls": 5}})
+    fired = [e for e in feed.arrival("a2", 1, None) if isinstance(e, WindowFired)]
+    (manifest,) = [f.manifest for f in fired]
+    assert manifest.profile is not None
+    assert (manifest.profile["amount"]["count"], manifest.profile["amount"]["nulls"]) == (50, 5)
+
+
+def test_arrivals_kept_under_other_quantiles_are_left_out_of_the_merge() -> None:
+    """The policy declared 5 quantile probabilities when the first arrival was kept, 3 when
+    the second was: the window's quantiles are the second's alone."""
+    rng = np.random.default_rng(15)
+    old = policy()
+    first = Feed(old)
+    first.arrival("a0", 0, {"amount": col(rng.normal(size=100))})
+    held = orjson.loads(orjson.dumps(first.engine.snapshot()))
+    doc = old.model_dump(mode="json", exclude_none=True)
+    three = [0.25, 0.5, 0.75]
+    doc["profile"] = {"amount": {"bins": EDGES, "quantiles": three}}
+    new = DatasetPolicy.model_validate(doc)
+    second = Feed(new)
+    second.engine = EventTimeEngine.restore(
+        {"clicks": new.spec()},
+        held.items(),
+        {"clicks": gate_factory(new.gate_spec(), "data.arrivals")},
+    )
+    second.offset = first.offset
+    now = profiles.column(rng.normal(size=100), EDGES, three)
+    second.arrival("a1", 0, {"amount": now})
+    fired = [e for e in second.arrival("a2", 1, {"amount": now}) if isinstance(e, WindowFired)]
+    (manifest,) = [f.manifest for f in fired]
+    assert manifest.profile == {"amount": profile.merge([now], three)}
