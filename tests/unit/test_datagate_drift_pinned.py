@@ -108,9 +108,7 @@ def test_the_reference_is_the_last_k_promoted_windows_and_the_state_holds_k_plus
         ([wid(1), wid(2)], 20),
         ([wid(2), wid(3)], 20),
     ]
-    assert through_json(g)["profiles"] == [
-        [wid(h), {"amount": kept(float(h))}] for h in (2, 3, 4)
-    ]
+    assert through_json(g)["profiles"] == [[wid(h), {"amount": kept(float(h))}] for h in (2, 3, 4)]
     assert through_json(g)["pinned"] is None
 
 
