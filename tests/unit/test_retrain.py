@@ -4,7 +4,6 @@ refusals."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,53 +11,16 @@ import pytest
 from pydantic import ValidationError
 
 from orchestrator.contracts.modellog import DataNotice, notice_record, parse_entry
-from orchestrator.contracts.records import Check
-from orchestrator.core.effects import Decided, Effect, TrainingRequest
-from orchestrator.core.modelgate import ModelGate
 from orchestrator.core.modelspec import LiveBound, Plateau, Retrain
 from orchestrator.errors import E_DRIFT, E_LIVE_DEGRADED, E_PLATEAU, OK, ConfigError
 from orchestrator.policies import Policies
 from orchestrator.policies.models import ModelPolicy
 from orchestrator.testing import dataset_policy, model_policy, write_gates
 from tests.unit.modelgate_support import AT, SRC, W1, W2, W3, data, gate, restored, update
+from tests.unit.retrain_support import DRIFT, drifted, requests, training, with_retrain
 from tests.unit.rollout_support import feed, perf, rgate, staged
 
 W4, W5 = (f"clicks/2026-11-23T{h}:00:00Z/PT1H" for h in ("13", "14"))
-DRIFT = Check(
-    name="drift.amount.psi",
-    passed=False,
-    severity="warn",
-    observed={"value": 0.4, "count": 10, "reference_count": 20, "reference": [W1]},
-    expected={"max": 0.2},
-    code=E_DRIFT,
-)
-
-
-def with_retrain(g: ModelGate, **kw: Any) -> ModelGate:
-    return ModelGate(replace(g.spec, retrain=Retrain(**kw)), g.access, g.version)
-
-
-def requests(effects: list[Effect]) -> list[Any]:
-    return [e.request for e in effects if isinstance(e, TrainingRequest)]
-
-
-def training(effects: list[Effect]) -> list[Any]:
-    return [
-        e.decision
-        for e in effects
-        if isinstance(e, Decided) and e.decision.subject.kind == "training"
-    ]
-
-
-def drifted(g: ModelGate, window: str, checks: list[Check] | None = None) -> list[Effect]:
-    notice = DataNotice(
-        window_id=window,
-        outcome="promote",
-        decision_id=f"d-{window}",
-        source=SRC,
-        drift=[DRIFT] if checks is None else checks,
-    )
-    return g.handle(notice, SRC, AT)
 
 
 def test_every_n_promoted_windows_is_an_audited_request() -> None:

@@ -7,20 +7,17 @@ version crowned by an override, two triggers of one entry, the changelog a reque
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.contracts.events import ModelUpdate
-from orchestrator.contracts.modellog import DataNotice
-from orchestrator.contracts.records import Check
 from orchestrator.core.digest import digest
-from orchestrator.core.effects import Effect, StateDelete, StatePut, TrainingRequest
+from orchestrator.core.effects import StateDelete, StatePut
 from orchestrator.core.modelgate import ModelGate
-from orchestrator.core.modelspec import LiveBound, Plateau, Retrain
+from orchestrator.core.modelspec import LiveBound, Plateau
 from orchestrator.core.retrain import reason_of
 from orchestrator.core.timeutil import to_ms
-from orchestrator.errors import E_DRIFT, E_LIVE_DEGRADED, E_PLATEAU
+from orchestrator.errors import E_LIVE_DEGRADED, E_PLATEAU
 from tests.unit.modelgate_support import (
     AT,
     NOW,
@@ -35,38 +32,12 @@ from tests.unit.modelgate_support import (
     restored,
     update,
 )
+from tests.unit.retrain_support import drifted, requests, training, with_retrain
 from tests.unit.rollout_support import feed, perf
 
 HOUR = 3_600_000
 #: the ends of W1, W2, W3 (10:00, 11:00, 12:00 plus one hour), in epoch ms
 END1, END2, END3 = (to_ms(datetime(2026, 11, 23, h, tzinfo=UTC)) for h in (11, 12, 13))
-DRIFT = Check(
-    name="drift.amount.psi",
-    passed=False,
-    severity="warn",
-    observed={"value": 0.4, "count": 10, "reference_count": 20, "reference": [W1]},
-    expected={"max": 0.2},
-    code=E_DRIFT,
-)
-
-
-def with_retrain(g: ModelGate, **kw: Any) -> ModelGate:
-    return ModelGate(replace(g.spec, retrain=Retrain(**kw)), g.access, g.version)
-
-
-def requests(effects: list[Effect]) -> list[Any]:
-    return [e.request for e in effects if isinstance(e, TrainingRequest)]
-
-
-def training(effects: list[Effect]) -> list[Any]:
-    return [d for d in decisions(effects) if d.subject.kind == "training"]
-
-
-def drifted(g: ModelGate, window: str) -> list[Effect]:
-    notice = DataNotice(
-        window_id=window, outcome="promote", decision_id=f"d-{window}", source=SRC, drift=[DRIFT]
-    )
-    return g.handle(notice, SRC, AT)
 
 
 def timed(u: ModelUpdate, at: datetime) -> ModelUpdate:
