@@ -89,6 +89,8 @@ class DataGate:
         self.profiles: OrderedDict[str, dict[str, Any]] = OrderedDict()
         #: the pinned reference window's merged profile, once promoted (drift `window`)
         self.pinned: dict[str, Any] | None = None
+        #: each profile column's declaration, as kept profiles record it (fixed by the spec)
+        self.declared = {c.name: declared(c) for c in spec.profile}
 
     def checks(self, m: WindowManifest) -> list[Check]:
         spec = self.spec
@@ -187,8 +189,7 @@ class DataGate:
     def _current(self, kept: dict[str, Any]) -> dict[str, Any]:
         """The columns of a kept profile that were kept under the declaration the policy makes
         now (its bins and quantiles); a column declared otherwise since is no reference."""
-        now = {c.name: declared(c) for c in self.spec.profile}
-        return {c: p for c, p in kept.items() if p.get("declared") == now.get(c)}
+        return {c: p for c, p in kept.items() if p.get("declared") == self.declared.get(c)}
 
     def _remember(self, m: WindowManifest, promoted: bool) -> None:
         """Keep the promoted window's profile where the drift reference needs it."""
@@ -196,9 +197,10 @@ class DataGate:
         if drift is None:
             return
         checked = {c.column for c in drift.checks}
-        shape = {c.name: declared(c) for c in self.spec.profile}
         kept = {
-            c: {**p, "declared": shape.get(c)} for c, p in (m.profile or {}).items() if c in checked
+            c: {**p, "declared": self.declared.get(c)}
+            for c, p in (m.profile or {}).items()
+            if c in checked
         }
         if drift.window is not None:
             if m.window_id == drift.window:
