@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -46,10 +46,32 @@ class Checkpoints:
         #: the checkpoint running beside the loop (at_least_once)
         self.running: asyncio.Task[set[TopicPartition]] | None = None
         self._last = time.monotonic()
+        #: at_least_once: each partition's durable position (in its changelog, or handled and
+        #: acknowledged for a stateless input) and the offset last committed for it. A commit
+        #: that fails (a rebalance, the coordinator away) is tried again at the next
+        #: checkpoint even when nothing changed since: lag tools and successors see the truth
+        self.durable: dict[TopicPartition, int] = {}
+        self.committed: dict[TopicPartition, int] = {}
 
     def restart(self) -> None:
         """The state was just rebuilt: the next checkpoint is an interval away."""
         self._last = time.monotonic()
+
+    def restored(self, tp: TopicPartition, position: int) -> None:
+        """`tp` was just rebuilt at `position` (durable: it was read back from the broker)."""
+        self.durable[tp] = position
+        self.committed.pop(tp, None)
+
+    def forget(self, tps: Iterable[TopicPartition]) -> None:
+        """Partitions no longer ours: their offsets are not ours to commit any more."""
+        for tp in tps:
+            self.durable.pop(tp, None)
+            self.committed.pop(tp, None)
+
+    def uncommitted(self) -> dict[TopicPartition, int]:
+        """Durable positions not yet committed as the partitions' offsets."""
+        committed = self.committed
+        return {tp: p for tp, p in self.durable.items() if committed.get(tp) != p}
 
     def due(self) -> bool:
         return (
@@ -98,20 +120,28 @@ class Checkpoints:
         lost = await self.sink.checkpoint(cps, pending)
         if cps or pending:
             self.on_written()
-        if not self.sink.exactly_once and cps:
-            await self._commit({cp.tp: cp.position for cp in cps if cp.tp not in lost})
+        if not self.sink.exactly_once:
+            engines = self.shell.engines
+            for cp in cps:
+                if cp.tp not in lost and cp.tp in engines:  # not dropped meanwhile
+                    self.durable[cp.tp] = cp.position
+            self.forget(lost)
+            await self._commit()
         return lost
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self) -> None:
+        """Commit every durable position not committed yet (of the partitions assigned)."""
         assigned = self.consumer.assignment()
-        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+        offsets = {tp: o for tp, o in self.uncommitted().items() if tp in assigned}
         if not offsets:
             return
         try:
             # aiokafka retries a commit for as long as the coordinator is away: bound it
             await asyncio.wait_for(self.consumer.commit(offsets), self.sink.timeout_s)
         except (KafkaError, TimeoutError) as exc:  # the changelog is what counts
-            log.info("offset commit skipped", input=self.name, reason=repr(exc))
+            log.info("offset commit deferred", input=self.name, reason=repr(exc))
+            return
+        self.committed.update(offsets)
 
 
 class SnapshotSchedule:

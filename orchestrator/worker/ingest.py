@@ -253,6 +253,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _drop(self, tps: set[TopicPartition]) -> None:
         """Partitions no longer ours: their producers closed, their engines and figures gone."""
+        self.checkpoints.forget(tps)
         for tp in tps:
             await self.sink.close(tp)
             self.snapshots.forget(tp)
@@ -312,6 +313,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _reset(self) -> None:
         """Every assigned partition from its durable state, the sink anew (the lock is held)."""
+        self.checkpoints.forget(list(self.checkpoints.durable))
         self.shell.forget(list(self.shell.engines))
         await self.sink.discard()
         await self.sink.start()
@@ -345,6 +347,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                     position=engine.position,
                 )
             self.consumer.seek(tp, engine.position)
+            self.checkpoints.restored(tp, engine.position)
         finally:
             self.recovering.discard(tp)
 

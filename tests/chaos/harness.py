@@ -134,4 +134,23 @@ def settled(worker: Worker, catalog: Catalog, timeout: float = 240) -> None:
             caught_up(bootstrap, group, topics) for group, topics in groups
         )
 
-    wait_for(done, timeout, "the worker to catch up", every=1.0)
+    try:
+        wait_for(done, timeout, "the worker to catch up", every=1.0)
+    except AssertionError as exc:  # what the worker said and knew, for whoever reads CI
+        behind = [group for group, topics in groups if not caught_up(bootstrap, group, topics)]
+        raise AssertionError(
+            f"{exc}; alive={worker.alive}; readyz={worker.readyz()}; groups behind={behind}; "
+            f"the worker's last words:\n{last_words(worker.log)}"
+        ) from None
+
+
+def last_words(log: Path, n: int = 40) -> str:
+    """The worker's own log lines (not its Kafka client's), the last `n`."""
+    if not log.exists():
+        return "(no log)"
+    mine = [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if '"logger": "aiokafka' not in line and '"event": "decision"' not in line
+    ]
+    return "\n".join(line[:400] for line in mine[-n:])
