@@ -17,6 +17,7 @@ from orchestrator.cli_verbs import (
     cmd_rollback,
     cmd_schema_export,
     cmd_simulate,
+    cmd_tail,
     cmd_topics_apply,
 )
 
@@ -89,6 +90,7 @@ def build_parser(now_ms: Callable[[], int] = wall_clock_ms) -> argparse.Argument
     export.add_argument("dir", help="output directory (created if missing)")
     export.set_defaults(func=cmd_schema_export)
 
+    _add_tail(verbs, groups, time_arg(now_ms))
     _add_commands(verbs, groups)
     _add_simulate(verbs, groups)
     _add_acls(verbs, groups)
@@ -107,6 +109,55 @@ _COMMAND_FLAGS_HELP = {
     "--actor": "who sends it: an actor of gates/access.yaml, whose key signs the command",
     "--reason": "why, in words: recorded with the decision in the audit trail",
 }
+
+
+def _add_tail(
+    verbs: Any, groups: dict[str, argparse.ArgumentParser], time_type: Callable[[str], str]
+) -> None:
+    from orchestrator.tail import TAIL_ROLES
+
+    tail = add_verb(
+        verbs,
+        groups,
+        "tail",
+        "print the records of a topic (windows, late, dlq, audit, champions, training...)",
+        "  orchestrator tail windows                      # the last 10 window manifests\n"
+        "  orchestrator tail dlq --code E_SCHEMA -n 50    # the last 50 dlq records of a code\n"
+        "  orchestrator tail audit --model churn --follow # churn's decisions as they are made\n"
+        "  orchestrator tail late --dataset clicks --since -1h --json",
+        SETTINGS_BROKER_TOPICS,
+    )
+    tail.add_argument(
+        "role",
+        metavar="ROLE",
+        help=f"a role ({', '.join(sorted(TAIL_ROLES))}) or a topic name of the catalog",
+    )
+    tail.add_argument("--dataset", help="only records about this dataset")
+    tail.add_argument("--model", help="only records about this model")
+    tail.add_argument(
+        "--code", help="only records with this code (dlq, late, a decision's failed check)"
+    )
+    tail.add_argument("--outcome", help="only decisions with this outcome (promote, reject...)")
+    start = tail.add_mutually_exclusive_group()
+    start.add_argument(
+        "-n",
+        "--last",
+        type=int,
+        default=10,
+        metavar="N",
+        help="the last N matching records (default 10; 0 with --follow: only new ones)",
+    )
+    start.add_argument("--all", action="store_true", help="every record from the beginning")
+    start.add_argument(
+        "--since", type=time_type, metavar="TIME", help="every record from this broker time on"
+    )
+    tail.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing records as they arrive"
+    )
+    tail.add_argument(
+        "--json", action="store_true", help="one JSON object per record (topic, offset, value)"
+    )
+    tail.set_defaults(func=cmd_tail)
 
 
 def _add_commands(verbs: Any, groups: dict[str, argparse.ArgumentParser]) -> None:

@@ -45,6 +45,34 @@ def cmd_topics_apply(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from orchestrator.catalog.topics import Catalog
+    from orchestrator.core.timeutil import parse_rfc3339_ms
+    from orchestrator.kafka.connect import broker_session
+    from orchestrator.tail import Filters, Seen, Start, as_json, render, role_of, tail
+
+    catalog = Catalog.load(settings.topics_dir)
+    topic = catalog.name(role_of(args.role, catalog))
+    if args.last < 0:
+        err(f"{args.verb_prog}: error: -n/--last: must be 0 or more (see tail --help)")
+        return EXIT_CONFIG
+    start = Start(
+        last=None if args.all or args.since else args.last,
+        since_ms=parse_rfc3339_ms(args.since) if args.since else None,
+    )
+    filters = Filters(args.dataset, args.model, args.code, args.outcome)
+    out = sys.stdout.buffer
+
+    def emit(record: Seen) -> None:
+        line = as_json(record) if args.json else render(record).encode()
+        out.write(line + b"\n")
+        out.flush()
+
+    with broker_session(settings) as broker:
+        asyncio.run(tail(broker.conn, topic, start, filters, emit, follow=args.follow))
+    return EXIT_OK
+
+
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.catalog.topics import Catalog
     from orchestrator.kafka.connect import broker_session
