@@ -62,12 +62,19 @@ def build_parser(now_ms: Callable[[], int] = wall_clock_ms) -> argparse.Argument
         "validate JSON lines and send them to Kafka, keyed per the contract",
         "  orchestrator produce events.jsonl\n"
         "  orchestrator simulate --example-keys | orchestrator produce -\n"
-        "  orchestrator produce --skip-invalid events.jsonl   # send the valid lines anyway",
-        SETTINGS_BROKER_TOPICS,
+        "  orchestrator produce --skip-invalid events.jsonl   # send the valid lines anyway\n"
+        "  orchestrator produce --allow-unknown new.jsonl     # datasets/models without a policy",
+        ALL_FLAGS,
     )
     produce.add_argument("file", nargs="?", default="-", help="JSON lines file, or - for stdin")
     produce.add_argument(
         "--skip-invalid", action="store_true", help="send the valid lines even if some are invalid"
+    )
+    produce.add_argument(
+        "--allow-unknown",
+        action="store_true",
+        help="send events of datasets and models that have no policy in --gates "
+        "(refused by default: the worker would send them to the dlq)",
     )
     produce.set_defaults(func=cmd_produce)
 

@@ -93,6 +93,24 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
                 err(f"{source}: {exc.strerror}")
                 return EXIT_CONFIG
             name = source
+    if not args.allow_unknown:
+        from orchestrator.errors import ConfigError, ConfigProblem
+        from orchestrator.policies import Policies
+        from orchestrator.produce import unknown
+
+        if not settings.gates_dir.is_dir():
+            raise ConfigError.of(
+                [
+                    ConfigProblem(
+                        str(settings.gates_dir),
+                        "(directory)",
+                        "does not exist: produce checks each event's dataset and model against "
+                        "the policies there; pass --gates DIR, or --allow-unknown",
+                    )
+                ]
+            )
+        policies = Policies.load(settings.gates_dir)
+        parsed = unknown(parsed, policies.datasets, policies.models)
     for error in parsed.errors:
         print(f"{name}: {error}", file=sys.stderr)
     sent = 0

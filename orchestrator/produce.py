@@ -10,7 +10,7 @@ import orjson
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import MAX_PAYLOAD_BYTES, encode, parse_obj
 from orchestrator.contracts.events import TOPIC_ROLE_FOR_TYPE, InputEvent, key_of
-from orchestrator.errors import E_TOO_LARGE, ContractError
+from orchestrator.errors import E_TOO_LARGE, E_UNKNOWN_DATASET, E_UNKNOWN_MODEL, ContractError
 from orchestrator.kafka.capabilities import producer_idempotence
 from orchestrator.kafka.clients import Connection
 from orchestrator.settings import Settings
@@ -58,6 +58,43 @@ def parse_lines(lines: Iterable[str | bytes]) -> ParsedLines:
         except ContractError as exc:
             out.errors.append(LineError(number, exc.code, exc.message))
     return out
+
+
+def unknown(
+    parsed: ParsedLines, datasets: Iterable[str], models: Iterable[str]
+) -> ParsedLines:
+    """The events whose dataset or model has no policy moved to the errors, with the code the
+    worker would give them in the dlq (E_UNKNOWN_DATASET, E_UNKNOWN_MODEL): a typo is said
+    here, before anything is sent, not found later in the dlq."""
+    known_data, known_models = set(datasets), set(models)
+    out = ParsedLines(errors=list(parsed.errors))
+    for number, event in parsed.events:
+        problem = _unknown(event, known_data, known_models)
+        if problem is None:
+            out.events.append((number, event))
+        else:
+            out.errors.append(LineError(number, *problem))
+    out.errors.sort(key=lambda e: e.line)
+    return out
+
+
+def _unknown(event: InputEvent, datasets: set[str], models: set[str]) -> tuple[str, str] | None:
+    dataset = getattr(event, "dataset", None)
+    if dataset is not None and dataset not in datasets:
+        return E_UNKNOWN_DATASET, (
+            f"field 'dataset': no policy for dataset {dataset!r} in gates/datasets "
+            f"(known: {', '.join(sorted(datasets)) or 'none'}; --allow-unknown sends it anyway)"
+        )
+    model = getattr(event, "model", None)
+    if model is None and event.type == "command.override":
+        model = event.subject.partition(":")[0]
+    if model is not None and model not in models:
+        return E_UNKNOWN_MODEL, (
+            f"field '{'subject' if event.type == 'command.override' else 'model'}': no policy "
+            f"for model {model!r} in gates/models "
+            f"(known: {', '.join(sorted(models)) or 'none'}; --allow-unknown sends it anyway)"
+        )
+    return None
 
 
 def route(event: InputEvent, catalog: Catalog) -> tuple[str, bytes, bytes]:

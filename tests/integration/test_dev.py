@@ -28,7 +28,7 @@ def test_one_shot_verbs_without_a_broker_say_how_to_start_one(tmp_path: Path) ->
     events.write_bytes(orjson.dumps(factories.arrival()) + b"\n")
     topics = str(ROOT / "topics")
     for args in (
-        ["produce", str(events), "--topics", topics],
+        ["produce", str(events), "--topics", topics, "--gates", str(ROOT / "gates")],
         ["topics", "apply", "--topics", topics],
     ):
         out = run_cli(*args, cwd=tmp_path)
@@ -56,19 +56,19 @@ def test_dev_keeps_a_broker_and_worker_up_for_the_other_verbs(tmp_path: Path) ->
         text = "".join(said)
         assert "embedded broker 127.0.0.1:" in text and "worker: pid" in text, text
         port = int(text.split("http://127.0.0.1:")[1].split("/")[0])
-        topics_only = common[:2]  # topics apply and produce take no --gates
+        topics_only = common[:2]  # topics apply takes no --gates
         out = run_cli("topics", "apply", *topics_only, cwd=tmp_path)
         assert out.returncode == 0 and "verified" in out.stdout, out.stderr
         events = tmp_path / "e.jsonl"
         events.write_bytes(orjson.dumps(factories.arrival()) + b"\n")
-        out = run_cli("produce", str(events), *topics_only, cwd=tmp_path)
+        out = run_cli("produce", str(events), *common, cwd=tmp_path)
         assert out.returncode == 0 and "sent 1" in out.stdout, out.stderr
         # the worker dev started answers once it is up (seconds on a loaded machine)
         assert json.loads(_get(f"http://127.0.0.1:{port}/healthz", within_s=60))["status"] == "ok"
         stop = run_cli("dev", "--stop", cwd=tmp_path)
         assert stop.returncode == 0 and "broker" in stop.stdout, stop.stdout
         dev.wait(timeout=60)
-        out = run_cli("produce", str(events), *topics_only, cwd=tmp_path)
+        out = run_cli("produce", str(events), *common, cwd=tmp_path)
         assert (out.returncode, out.stderr.strip()) == (2, NO_BROKER)
     finally:
         if dev.poll() is None:

@@ -168,8 +168,8 @@ class Setup:
         out = run_cli("topics", "apply", "--broker", bootstrap, "--topics", str(self.topics))
         assert out.returncode == 0, out.stderr
 
-    def cli(self, *args: str, gates: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
-        more = ("--gates", str(self.gates)) if gates else ()
+    def cli(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        more = ("--gates", str(self.gates))
         return run_cli(*args, "--broker", self.bootstrap, "--topics", str(self.topics), *more, **kw)
 
     def sync(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -521,7 +521,7 @@ def test_trainer_to_alias_through_a_worker(
     def produce(*objs: dict[str, Any]) -> None:
         path = tmp_path / f"{uuid.uuid4().hex}.jsonl"
         path.write_bytes(b"\n".join(orjson.dumps(o) for o in objs))
-        out = s.cli("produce", str(path), gates=False)
+        out = s.cli("produce", str(path))
         assert out.returncode == 0, out.stderr
 
     def settled() -> bool:

@@ -175,3 +175,37 @@ def test_kcat_reads_what_produce_sent(
         )
         got = sorted(tuple(line.split(b"\t", 1)) for line in out.stdout.splitlines() if line)
         assert got == sorted(expected), topic
+
+
+def test_produce_refuses_datasets_and_models_without_a_policy(
+    embedded_bootstrap: str, topics_dir: Path
+) -> None:
+    """A typo in a dataset or model name is said by `produce`, before anything is sent, with the
+    code the worker would give it; --allow-unknown sends such events anyway."""
+    assert (
+        run_cli(
+            "topics", "apply", "--broker", embedded_bootstrap, "--topics", str(topics_dir)
+        ).returncode
+        == 0
+    )
+    lines = [
+        factories.arrival("u1", dataset="clickz"),
+        factories.model_update("u2", model="churm"),
+        factories.arrival("u3", dataset="clicks"),
+        factories.override("u4", subject="frod:v1"),
+    ]
+    text = "\n".join(orjson.dumps(o).decode() for o in lines)
+    common = ["--broker", embedded_bootstrap, "--topics", str(topics_dir)]
+    refused = run_cli("produce", "-", *common, stdin=text)
+    assert refused.returncode == 1 and "sent 0, invalid 3" in refused.stdout
+    assert "line 1: E_UNKNOWN_DATASET: field 'dataset': no policy for dataset 'clickz'" in (
+        refused.stderr
+    )
+    assert "line 2: E_UNKNOWN_MODEL: field 'model'" in refused.stderr
+    assert "line 4: E_UNKNOWN_MODEL: field 'subject'" in refused.stderr
+    assert "--allow-unknown" in refused.stderr
+    allowed = run_cli("produce", "-", "--allow-unknown", *common, stdin=text)
+    assert allowed.returncode == 0 and "sent 4, invalid 0" in allowed.stdout, allowed.stderr
+    catalog = Catalog.load(topics_dir)
+    got = asyncio.run(read_all(embedded_bootstrap, catalog.name("arrivals"), 2))
+    assert sorted(k for k, _ in got) == [b"clicks", b"clickz"]

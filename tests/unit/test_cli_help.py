@@ -38,6 +38,7 @@ def test_the_tree_has_every_verb() -> None:
     assert set(LEAVES) == {
         ("topics", "apply"),
         ("produce",),
+        ("tail",),
         ("schema", "export"),
         ("rollback",),
         ("override",),
@@ -84,7 +85,7 @@ BROKER_FLAGS = {"--broker", "--topics", "--gates", "--config", "--log-level"}
     ("path", "absent"),
     [
         (("schema", "export"), BROKER_FLAGS - {"--topics"}),  # --topics names its topics
-        (("produce",), {"--gates"}),
+        (("tail",), {"--gates"}),
         (("topics", "apply"), {"--gates"}),
         (("acls",), {"--gates"}),
         (("dev",), {"--broker"}),
