@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -37,7 +38,7 @@ def dlq(code: str, original: dict[str, object], offset: int) -> bytes:
     )
 
 
-async def send(bootstrap: str, topic: str, values: list[tuple[bytes | None, bytes]]) -> None:
+async def send(bootstrap: str, topic: str, values: Sequence[tuple[bytes | None, bytes]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     await producer.start()
     try:
