@@ -71,7 +71,7 @@ def rollback(event_id: str = "c1", model: str = "churn") -> dict[str, Any]:
     }
 
 
-def override(event_id: str = "c2", subject: str = "churn/v1") -> dict[str, Any]:
+def override(event_id: str = "c2", subject: str = "churn:v1") -> dict[str, Any]:
     return {
         "type": "command.override",
         "v": 1,
