@@ -18,7 +18,7 @@ import orjson
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
-from orchestrator.demo_summary import rollout_lines, say, summary, what_next
+from orchestrator.demo_summary import activate_hint, rollout_lines, say, summary, what_next
 from orchestrator.dev import keep, local_worker_key, start_services, stop_services
 from orchestrator.errors import DemoError
 from orchestrator.examples.trainer import version_for
@@ -258,7 +258,7 @@ def run_demo(
             + f"export ORCHESTRATOR_RECORD_TIME={record_time}\n"
         )
     say("")
-    for line in what_next(keep_stack, window, run_dir):
+    for line in what_next(keep_stack, window, run_dir, activate_hint()):
         say(line)
     return 0 if matched else 1
 

@@ -28,8 +28,17 @@ def _values(conn: Connection, topic: str) -> list[dict[str, Any]]:
     return [orjson.loads(v) for _, (_, _, v) in asyncio.run(read_topic(conn, topic)) if v]
 
 
-def what_next(kept: bool, window: str | None, run_dir: Path) -> list[str]:
-    """The closing lines: what to try next (after `demo --keep`, or now if it was kept)."""
+def what_next(
+    kept: bool, window: str | None, run_dir: Path, activate: str | None = None
+) -> list[str]:
+    """The closing lines: what to try next (after `demo --keep`, or now if it was kept).
+    `activate`: the virtualenv's activate script, when `orchestrator` is not on PATH (after
+    `make demo` it is in .venv/bin): every line below needs it."""
+    path = (
+        [f"  . {activate}" + " " * max(1, 37 - len(activate)) + "# puts `orchestrator` on PATH"]
+        if activate
+        else []
+    )
     first = (
         ["== what next (still running; `orchestrator dev --stop` stops it) =="]
         if kept
@@ -39,7 +48,9 @@ def what_next(kept: bool, window: str | None, run_dir: Path) -> list[str]:
         ]
     )
     return [
-        *first,
+        *first[:1],
+        *path,
+        *first[1:],
         f"  . {run_dir / 'demo.env'}"
         + " " * max(1, 37 - len(str(run_dir / "demo.env")))
         + "# the demo's EXAMPLE keys (replay needs them)",
@@ -51,6 +62,26 @@ def what_next(kept: bool, window: str | None, run_dir: Path) -> list[str]:
             "(http://127.0.0.1:3000)"
         ),
     ]
+
+
+def activate_hint(path: str | None = None, executable: str | None = None) -> str | None:
+    """The activate script of the environment this process runs in, if its `orchestrator`
+    is not what PATH finds (None: `orchestrator` on PATH is this one, or there is none)."""
+    import os
+    import shutil
+    import sys
+
+    bindir = Path(executable or sys.executable).parent
+    script = bindir / "activate"
+    if not script.is_file():
+        return None
+    found = shutil.which("orchestrator", path=path if path is not None else os.environ.get("PATH"))
+    if found and Path(found).resolve().parent == bindir.resolve():
+        return None
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def summary(conn: Connection, catalog: Catalog) -> str | None:

@@ -154,6 +154,11 @@ def test_series_that_alerts_take_the_increase_of_start_at_zero() -> None:
             labels = {"model": "churn", "role": role, "counted": counted}
             assert sample(m, "orchestrator_live_intervals_total", **labels) == 0
     assert sample(m, "orchestrator_champion_rollbacks_total", model=OTHER, cause="command") is None
+    # the dlq's codes that alerts watch, and each input's broker errors (issue 29's list)
+    for code in ("E_INTERNAL", "E_WINDOW_LIMIT", "E_STATE_LIMIT", "E_SCHEMA"):
+        assert sample(m, "orchestrator_dlq_total", code=code) == 0
+    for name in ("eventtime", "router", "models"):
+        assert sample(m, "orchestrator_broker_errors_total", input=name) == 0
 
 
 def test_a_degraded_champion_kept_for_want_of_a_fallback_is_counted() -> None:

@@ -144,6 +144,27 @@ def test_the_demo_ends_with_what_next(kept: bool) -> None:
     assert "docker compose up --build" in text and "http://127.0.0.1:3000" in text
     assert ("orchestrator demo --keep" in text) is not kept
     assert ("orchestrator dev --stop" in text) is kept
+    assert "activate" not in text
+    told = what_next(kept, None, Path(".run"), ".venv/bin/activate")
+    assert told[1].startswith("  . .venv/bin/activate ") and "on PATH" in told[1]
+
+
+def test_the_demo_says_how_to_put_orchestrator_on_path(tmp_path: Path) -> None:
+    """After `make demo` the venv's `orchestrator` is not on PATH: the demo says to activate
+    it; where PATH already finds this environment's `orchestrator` it says nothing."""
+    from orchestrator.demo_summary import activate_hint
+
+    bindir = tmp_path / "venv" / "bin"
+    bindir.mkdir(parents=True)
+    (bindir / "activate").write_text("# activate\n")
+    (bindir / "orchestrator").write_text("#!/bin/sh\n")
+    (bindir / "orchestrator").chmod(0o755)
+    python = str(bindir / "python")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert activate_hint(path=str(elsewhere), executable=python) == str(bindir / "activate")
+    assert activate_hint(path=str(bindir), executable=python) is None
+    assert activate_hint(path=str(bindir), executable=str(elsewhere / "python")) is None
 
 
 def test_the_demo_gives_up_on_a_worker_that_never_gets_ready_in_one_line(
