@@ -33,8 +33,7 @@ from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import encode
 from orchestrator.contracts.events import ModelUpdate
 from orchestrator.contracts.records import TrainingRequested
-from orchestrator.kafka.clients import Connection
-from orchestrator.kafka.connect import connection
+from orchestrator.kafka.clients import Connection, quietly
 from orchestrator.settings import Settings
 
 
@@ -170,8 +169,13 @@ async def run(
         enable_auto_commit=False,
     )
     producer = conn.producer(acks="all")
-    await consumer.start()
-    await producer.start()
+    try:
+        await consumer.start()
+        await producer.start()
+    except BaseException:  # no broker: nothing is left open on the way out
+        await quietly(consumer.stop())
+        await quietly(producer.stop())
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -241,23 +245,50 @@ def options(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.Name
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run until interrupted. An expected failure (no broker, a bad setting or catalog, a broker
+    that refuses) is one line on stderr and exit code 2, as with the `orchestrator` verbs."""
+    import ssl
+
+    from aiokafka.errors import KafkaError
+
+    from orchestrator.errors import BrokerError, ConfigError
+    from orchestrator.kafka.connect import broker_session
+    from orchestrator.kafka.diagnose import explain, quiet_client_logs
+
     args = options(argv, os.environ)
-    # the same connection settings (TLS, SASL) as every orchestrator client
-    settings = Settings(config_file=args.config)
-    conn = connection(settings, args.broker or settings.broker)
+    quiet_client_logs()
+
+    def fail(message: str) -> int:
+        print(f"trainer: error: {message}", file=sys.stderr)
+        return 2
+
     target = None
     if args.mlflow_tracking_uri:
         try:
             from mlflow.tracking import MlflowClient
         except ImportError:
-            print(
-                "trainer: error: registering in MLflow needs the MLflow client: "
-                "pip install 'ml-stream-orchestrator[mlflow]'",
-                file=sys.stderr,
+            return fail(
+                "registering in MLflow needs the MLflow client: "
+                "pip install 'ml-stream-orchestrator[mlflow]'"
             )
-            return 2
         target = MlflowTarget(MlflowClient(args.mlflow_tracking_uri), args.mlflow_experiment)
-    asyncio.run(run(conn, Catalog.load(Path(args.topics)), args.group, target))
+    try:
+        # the same settings and connection (TLS, SASL) as every orchestrator client; the
+        # default broker is the one `orchestrator dev` keeps running
+        overrides = {"broker": args.broker} if args.broker else {}
+        settings = Settings(config_file=args.config, **overrides)
+        catalog = Catalog.load(Path(args.topics))
+        with broker_session(settings) as broker:
+            asyncio.run(run(broker.conn, catalog, args.group, target))
+    except ConfigError as exc:
+        return fail("; ".join(str(p) for p in exc.problems))
+    except BrokerError as exc:
+        return fail(str(exc))
+    except (KafkaError, ssl.SSLError) as exc:
+        where = args.broker or "the default broker"
+        return fail(f"broker {where}: {explain(exc)}")
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 
