@@ -19,7 +19,14 @@ import orjson
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts.codec import parse_obj
 from orchestrator.demo_summary import activate_hint, rollout_lines, say, summary, what_next
-from orchestrator.dev import keep, local_worker_key, start_services, stop_services
+from orchestrator.dev import (
+    example_key_env,
+    keep,
+    local_worker_key,
+    start_services,
+    stop_services,
+    write_env_file,
+)
 from orchestrator.errors import DemoError
 from orchestrator.examples.trainer import version_for
 from orchestrator.kafka.admin import apply_topics
@@ -181,11 +188,7 @@ def run_demo(
 
     run_dir = settings.state_dir.parent
     run_dir.mkdir(parents=True, exist_ok=True)
-    key_env = {
-        a.key_env: EXAMPLE_KEYS[name].decode()
-        for name, a in policies.access.actors.items()
-        if a.key_env and name in EXAMPLE_KEYS
-    }
+    key_env = example_key_env(settings.gates_dir, {})  # the demo signs with these
     key_file = local_worker_key(run_dir)
     # the embedded broker keeps the time each sender puts on a record: there the worker opts in
     # to sender-set times bounded by its own clock (README, Security); Apache Kafka stamps them
@@ -250,12 +253,14 @@ def run_demo(
             f"(http://127.0.0.1:{port}/metrics), trainer pid {stack.processes['trainer']}"
         )
         env_file = run_dir / "demo.env"
-        env_file.write_text(
-            "# EXAMPLE keys of the demo (never for anything real): replay needs the keys the\n"
-            "# worker verified commands and signed its watermarks with\n"
-            + "".join(f"export {k}={v}\n" for k, v in sorted(key_env.items()))
-            + f"export ORCHESTRATOR_WORKER_KEY_FILE={key_file}\n"
-            + f"export ORCHESTRATOR_RECORD_TIME={record_time}\n"
+        write_env_file(
+            env_file,
+            "the demo",
+            {
+                **key_env,
+                "ORCHESTRATOR_WORKER_KEY_FILE": str(key_file),
+                "ORCHESTRATOR_RECORD_TIME": record_time,
+            },
         )
     say("")
     for line in what_next(keep_stack, window, run_dir, activate_hint()):

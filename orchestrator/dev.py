@@ -173,6 +173,31 @@ def stop_stack(run_dir: Path) -> list[str]:
     return stopped
 
 
+def example_key_env(gates_dir: Path, environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """The environment variables of the access policy's actors that `environ` does not set,
+    with the EXAMPLE keys of the simulation (never for anything real): a local worker is
+    ready with the shipped gates, and `simulate --example-keys` signs what it verifies."""
+    from orchestrator.policies import Policies
+    from orchestrator.simulate import EXAMPLE_KEYS
+
+    actors = Policies.load(gates_dir).access.actors
+    return {
+        a.key_env: EXAMPLE_KEYS[name].decode()
+        for name, a in sorted(actors.items())
+        if a.key_env and name in EXAMPLE_KEYS and a.key_env not in environ
+    }
+
+
+def write_env_file(path: Path, what: str, env: dict[str, str]) -> None:
+    """`export` lines a shell sources to talk to the local stack as its worker does."""
+    path.write_text(
+        f"# EXAMPLE keys of {what} (never for anything real): replay needs the keys the\n"
+        "# worker verified commands and signed its watermarks with\n"
+        + "".join(f"export {k}={v}\n" for k, v in sorted(env.items()))
+    )
+    path.chmod(0o600)
+
+
 def say(msg: str) -> None:
     print(msg, flush=True)
 
@@ -190,21 +215,24 @@ def run_dev(settings: Settings, *, worker: bool, trainer: bool, stop: bool) -> i
         raise BrokerError(
             f"a broker is already running at {running}; stop it with `orchestrator dev --stop`"
         )
+    examples = example_key_env(settings.gates_dir, os.environ) if worker else {}
     with broker_session(settings, start_embedded=True) as broker:
         catalog = Catalog.load(settings.topics_dir)
         report = asyncio.run(apply_topics(broker.conn, catalog))
+        shared = {
+            # the embedded broker keeps the senders' record times: the opt-in (README)
+            "ORCHESTRATOR_RECORD_TIME": "producer",
+            "ORCHESTRATOR_WORKER_KEY_FILE": str(local_worker_key(run_dir)),
+        }
+        if worker:
+            write_env_file(run_dir / "dev.env", "orchestrator dev", {**examples, **shared})
         procs, port = start_services(
             settings,
             broker.bootstrap,
             run_dir,
             worker=worker,
             trainer=trainer,
-            env={
-                "ORCHESTRATOR_LOG_FORMAT": "json",
-                "ORCHESTRATOR_WORKER_KEY_FILE": str(local_worker_key(run_dir)),
-                # the embedded broker keeps the senders' record times: the opt-in (README)
-                "ORCHESTRATOR_RECORD_TIME": "producer",
-            },
+            env={"ORCHESTRATOR_LOG_FORMAT": "json", **examples, **shared},
             prefix="dev",
         )
         stack = keep(run_dir, broker, procs, port, "dev")
@@ -215,6 +243,12 @@ def run_dev(settings: Settings, *, worker: bool, trainer: bool, stop: bool) -> i
             say(
                 "worker: record_time=producer (the embedded broker keeps senders' record "
                 "times; the worker's clock bounds them): `replay --record-time producer` here"
+            )
+        if examples:
+            say(
+                f"worker: no key in the environment for {', '.join(sorted(examples))}: it uses the "
+                f"EXAMPLE keys (never for anything real); `. {run_dir / 'dev.env'}` for replay "
+                "and signed commands here, or set your own and restart dev"
             )
         say(f"topics: {len(report.created)} created, {len(report.verified)} verified")
         for name, pid in stack.processes.items():

@@ -60,9 +60,7 @@ def parse_lines(lines: Iterable[str | bytes]) -> ParsedLines:
     return out
 
 
-def unknown(
-    parsed: ParsedLines, datasets: Iterable[str], models: Iterable[str]
-) -> ParsedLines:
+def unknown(parsed: ParsedLines, datasets: Iterable[str], models: Iterable[str]) -> ParsedLines:
     """The events whose dataset or model has no policy moved to the errors, with the code the
     worker would give them in the dlq (E_UNKNOWN_DATASET, E_UNKNOWN_MODEL): a typo is said
     here, before anything is sent, not found later in the dlq."""

@@ -4,7 +4,9 @@ checked at start, and a worker that cannot verify commands says so in /readyz.""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -39,12 +41,15 @@ def test_one_shot_verbs_without_a_broker_say_how_to_start_one(tmp_path: Path) ->
 def test_dev_keeps_a_broker_and_worker_up_for_the_other_verbs(tmp_path: Path) -> None:
     topics = make_catalog(tmp_path / "topics", "dev")
     common = ["--topics", str(topics), "--gates", str(ROOT / "gates")]
+    # no actor key in the environment: dev's worker gets the EXAMPLE keys and says so
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_KEY_")}
     dev = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "dev", "--worker", *common],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=env,
     )
     try:
         said = []
@@ -65,6 +70,16 @@ def test_dev_keeps_a_broker_and_worker_up_for_the_other_verbs(tmp_path: Path) ->
         assert out.returncode == 0 and "sent 1" in out.stdout, out.stderr
         # the worker dev started answers once it is up (seconds on a loaded machine)
         assert json.loads(_get(f"http://127.0.0.1:{port}/healthz", within_s=60))["status"] == "ok"
+        assert "EXAMPLE keys" in text and "ORCHESTRATOR_KEY_ALICE" in text, text
+        dev_env = (tmp_path / ".run" / "dev.env").read_text()
+        assert "export ORCHESTRATOR_KEY_ALICE=" in dev_env and "EXAMPLE" in dev_env
+        deadline = time.monotonic() + 90
+        ready: dict[str, object] = {}
+        while time.monotonic() < deadline and ready.get("ready") is not True:
+            with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
+                ready = json.loads(_get(f"http://127.0.0.1:{port}/readyz", within_s=5))
+            time.sleep(0.5)
+        assert ready.get("ready") is True, ready  # with the shipped gates, keys and all
         stop = run_cli("dev", "--stop", cwd=tmp_path)
         assert stop.returncode == 0 and "broker" in stop.stdout, stop.stdout
         dev.wait(timeout=60)
