@@ -154,11 +154,13 @@ def register(
         groups,
         "lineage",
         "a model version down to arrival events and offsets",
-        "  orchestrator audit lineage churn v3",
+        "  orchestrator audit lineage churn:v3",
         reads,
     )
-    li.add_argument("model", help="model name, e.g. churn")
-    li.add_argument("version", help="model version, e.g. v3")
+    li.add_argument("subject", metavar="MODEL:VERSION", help="a model version, e.g. churn:v3")
+    li.add_argument(
+        "version", nargs="?", help="(older form `lineage MODEL VERSION`: the version alone)"
+    )
     ch = add_verb(
         au_verbs,
         groups,

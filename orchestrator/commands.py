@@ -35,19 +35,22 @@ def actor_key(
             f"actor {actor!r} is not in {gates_dir / 'access.yaml'}; pass --key-file to sign anyway"
         )
     keys = policies.access.resolve_keys(environ, gates_dir)
-    if actor not in keys:
-        where = (
-            f"environment variable {entry.key_env}" if entry.key_env else f"file {entry.key_file}"
+    if actor not in keys:  # a configuration problem (exit 2), not a bad argument
+        where = ("(environment)", entry.key_env) if entry.key_env else (str(entry.key_file), "")
+        raise ConfigError(
+            where[0],
+            where[1] or "(file)",
+            f"no key for actor {actor!r}: set it (or pass --key-file)",
         )
-        raise CommandError(f"no key for actor {actor!r}: set the {where} (or pass --key-file)")
     return keys[actor]
 
 
 def _require_model(policies: Policies, model: str) -> None:
+    """A model named on the command line must have a policy: like an unknown subject or actor,
+    an invalid argument (exit 1)."""
     if model not in policies.models:
-        raise ConfigError(
-            "gates/models", "model", f"unknown model {model!r} (known: {sorted(policies.models)})"
-        )
+        known = ", ".join(sorted(policies.models))
+        raise CommandError(f"unknown model {model!r}: no policy in gates/models (known: {known})")
 
 
 def build_rollback(

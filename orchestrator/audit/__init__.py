@@ -30,8 +30,20 @@ __all__ = [
     "champion_at",
     "history",
     "lineage",
+    "model_version",
     "run_query",
 ]
+
+
+def model_version(subject: str, version: str | None = None) -> tuple[str, str]:
+    """(model, version) of `MODEL:VERSION`, the one subject syntax of every verb (the older
+    `MODEL VERSION` form of `lineage` still works)."""
+    if version is not None:
+        return subject, version
+    model, sep, version = subject.partition(":")
+    if not sep or not model or not version:
+        raise UnknownSubject(f"{subject!r}: a model version is MODEL:VERSION, e.g. churn:v3")
+    return model, version
 
 
 def run_query(trail: Trail, args: argparse.Namespace, source: str) -> int:
@@ -46,7 +58,7 @@ def run_query(trail: Trail, args: argparse.Namespace, source: str) -> int:
             result["trained_for"] = why
             text += "\n" + _why_line(why)
     elif args.audit_verb == "lineage":
-        result = lineage(trail, args.model, args.version)
+        result = lineage(trail, *model_version(args.subject, args.version))
         text = _lineage_text(result)
     else:
         state = champion_at(trail, args.model, parse_rfc3339_ms(args.at))

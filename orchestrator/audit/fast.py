@@ -61,12 +61,12 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--log-level")
     args = p.parse_args(argv)
     verb = args.audit_verb
-    if (verb == "lineage") != (args.second is not None) or (verb == "champion") != bool(args.at):
+    if (verb != "lineage" and args.second is not None) or (verb == "champion") != bool(args.at):
         raise _Fallback("arguments")
-    if verb == "history":
-        args.subject = args.first
+    if verb == "champion":
+        args.model = args.first
     else:
-        args.model, args.version = args.first, args.second
+        args.subject, args.version = args.first, args.second
     return args
 
 

@@ -392,7 +392,7 @@ def test_audit_queries(gates_run: Run) -> None:
     text = run_cli("audit", "history", "churn:v4", *common).stdout
     assert "rev 3 rollback" in text and "champion v4 -> v2" in text
 
-    out = run_cli("audit", "lineage", "churn", "v2", "--json", *common)
+    out = run_cli("audit", "lineage", "churn:v2", "--json", *common)
     assert out.returncode == 0, out.stderr
     lin = orjson.loads(out.stdout)
     (w,) = lin["windows"]
@@ -432,7 +432,8 @@ def test_audit_index_answers_like_the_topics(gates_run: Run, tmp_path: Path) -> 
     queries = [
         ["history", "churn:v4"],
         ["history", C.format(13)],
-        ["lineage", "churn", "v2"],
+        ["lineage", "churn:v2"],
+        ["lineage", "churn", "v2"],  # the older form answers the same
         ["champion", "churn", "--at", gates_run.times["v4_champion"]],
     ]
     for q in queries:
@@ -455,6 +456,10 @@ def test_audit_index_answers_like_the_topics(gates_run: Run, tmp_path: Path) -> 
         *at,
     )
     assert offline.returncode == 0 and "rev 3 rollback" in offline.stdout, offline.stderr
+    no_version = run_cli("audit", "lineage", "churn", "--no-refresh", *common, *at)
+    assert no_version.returncode == 1, no_version.stderr
+    assert "MODEL:VERSION, e.g. churn:v3" in no_version.stderr
+    assert len(no_version.stderr.strip().splitlines()) == 1
 
     full = Audit(gates_run.bootstrap, gates_run.catalog).by_subject()
     n = sum(len(revs) for revs in full.values())

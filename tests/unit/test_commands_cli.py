@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.commands import actor_key, build_override, build_rollback
+from orchestrator.commands import CommandError, actor_key, build_override, build_rollback
 from orchestrator.core.access import sign
 from orchestrator.errors import ConfigError
 from orchestrator.policies import Policies
@@ -28,7 +28,8 @@ def test_unknown_model_is_an_error() -> None:
         *BROKER,
         env={"ORCHESTRATOR_KEY_ALICE": "example-key-for-tests"},
     )
-    assert out.returncode == 2 and "unknown model 'nope'" in out.stderr
+    assert out.returncode == 1 and "unknown model 'nope'" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_missing_key_is_an_error() -> None:
@@ -43,7 +44,8 @@ def test_missing_key_is_an_error() -> None:
         *BROKER,
         env={"ORCHESTRATOR_KEY_ALICE": ""},
     )
-    assert out.returncode == 1 and "ORCHESTRATOR_KEY_ALICE" in out.stderr
+    assert out.returncode == 2 and "ORCHESTRATOR_KEY_ALICE" in out.stderr  # configuration
+    assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_bad_override_subject_is_an_error() -> None:
@@ -75,7 +77,7 @@ def test_built_commands_verify_with_the_key(tmp_path: Path) -> None:
     assert cmd.signature == sign(cmd, b"example-key-for-tests") != sign(cmd, b"other")
     ov = build_override(policies, "churn:v2", "reject", "alice", "why", key)
     assert ov.signature == sign(ov, key)
-    with pytest.raises(ConfigError):
+    with pytest.raises(CommandError):
         build_rollback(policies, "nope", "alice", "why", key)
 
 
