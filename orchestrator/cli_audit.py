@@ -106,11 +106,29 @@ def _audit_sql(index: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+#: the export format each suffix of --out means
+EXPORT_SUFFIXES = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+
+
 def _audit_export(index: Any, args: argparse.Namespace) -> int:
     import duckdb
 
     out = Path(args.out)
-    fmt = args.format or ("csv" if out.suffix == ".csv" else "parquet")
+    fmt = args.format or EXPORT_SUFFIXES.get(out.suffix.lower())
+    if fmt is None:  # never a format the name does not say (`x.json` was Parquet once)
+        known = ", ".join(sorted(EXPORT_SUFFIXES))
+        raise ConfigError(
+            str(out),
+            "--out",
+            f"no format for {out.suffix or 'a name without suffix'}: "
+            f"name it {known}, or pass --format",
+        )
     if not out.parent.is_dir():
         raise ConfigError(str(out), "--out", f"no such directory: {out.parent}")
     try:
@@ -195,19 +213,28 @@ def register(
         au_verbs,
         groups,
         "export",
-        "write an index table as Parquet (or CSV)",
+        "write an index table as Parquet, CSV, JSON or JSON lines",
         "  orchestrator audit export --out decisions.parquet\n"
-        "  orchestrator audit export --table windows --out windows.csv",
+        "  orchestrator audit export --table windows --out windows.csv\n"
+        "  orchestrator audit export --out decisions.jsonl        # one JSON object per row",
         ("settings", "topics"),
     )
-    ex.add_argument("--out", required=True, help="file to write (.parquet or .csv)")
+    ex.add_argument(
+        "--out",
+        required=True,
+        help="file to write: its suffix says the format (.parquet, .csv, .json, .jsonl)",
+    )
     ex.add_argument(
         "--table",
         default="decisions",
         choices=["decisions", "windows", "model_updates"],
         help="which table (default decisions)",
     )
-    ex.add_argument("--format", choices=["parquet", "csv"], help="default: from --out's suffix")
+    ex.add_argument(
+        "--format",
+        choices=["parquet", "csv", "json", "jsonl"],
+        help="default: from --out's suffix (json: one array; jsonl: one object per line)",
+    )
     for q in (h, li, ch, ix, sq, ex):
         q.set_defaults(func=cmd_audit)
         q.add_argument(

@@ -165,7 +165,8 @@ class AuditIndex(IndexStore):
         return len(values)
 
     def export(self, table: str, out: Path, fmt: str) -> int:
-        """The table as CSV, or as Parquet through DuckDB, streamed (memory stays flat)."""
+        """The table as CSV, JSON (one array), JSON lines, or Parquet through DuckDB, streamed
+        (memory stays flat)."""
         if table not in TABLES.values():
             raise ConfigError("(command line)", "--table", f"one of {sorted(TABLES.values())}")
         names = [c for c, _ in COLUMNS[table]]
@@ -179,6 +180,17 @@ class AuditIndex(IndexStore):
                 for row in self.rows(table):
                     w.writerow(row)
                     n += 1
+            return n
+        if fmt in ("json", "jsonl"):
+            with out.open("wb") as fb:
+                sep, first = (b",\n", b"[\n") if fmt == "json" else (b"\n", b"")
+                fb.write(first)
+                for row in self.rows(table):
+                    if n:
+                        fb.write(sep)
+                    fb.write(orjson.dumps(dict(zip(names, row, strict=True))))
+                    n += 1
+                fb.write(b"\n]\n" if fmt == "json" else (b"\n" if n else b""))
             return n
         import tempfile
 

@@ -477,6 +477,15 @@ def test_audit_index_answers_like_the_topics(gates_run: Run, tmp_path: Path) -> 
 
     query = f"SELECT count(DISTINCT decision_id) FROM read_parquet('{parquet}')"
     assert duckdb.connect().execute(query).fetchone() == (n,)
+    # the name says the format: JSON is JSON, JSON lines one object per line, the same rows
+    as_json = tmp_path / "decisions.json"
+    out = run_cli("audit", "export", "--out", str(as_json), *local)
+    assert out.returncode == 0 and "(json)" in out.stdout, out.stderr
+    rows = orjson.loads(as_json.read_bytes())
+    assert len({r["decision_id"] for r in rows}) == n
+    lines = tmp_path / "decisions.jsonl"
+    assert run_cli("audit", "export", "--out", str(lines), *local).returncode == 0
+    assert [orjson.loads(x) for x in lines.read_bytes().splitlines()] == rows
 
 
 def test_audit_index_resumes_after_a_crash(gates_run: Run, tmp_path: Path) -> None:

@@ -348,6 +348,15 @@ def test_an_audit_export_that_cannot_be_written_is_one_line(
         2,
         [f"orchestrator: error: {out}: --out: no such directory: {out.parent}"],
     )
+    unsaid = tmp_path / "x.txt"  # a format the name does not say is never guessed
+    code, err = run(capsys, "audit", "export", "--out", str(unsaid), "--index", str(index), *TOPICS)
+    assert code == 2 and len(err) == 1 and "--out: no format for .txt" in err[0], err
+    assert not unsaid.exists()
+    for name, fmt in (("x.json", b"[\n\n]\n"), ("x.jsonl", b"")):
+        code, err = run(
+            capsys, "audit", "export", "--out", str(tmp_path / name), "--index", str(index), *TOPICS
+        )
+        assert code == 0 and (tmp_path / name).read_bytes() == fmt, err
 
 
 def test_our_own_bug_is_not_dressed_as_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
