@@ -13,7 +13,7 @@ from orchestrator.cli_args import EXIT_CONFIG, EXIT_INVALID, EXIT_OK, add_verb, 
 from orchestrator.errors import ConfigError, ConfigProblem
 from orchestrator.settings import Settings
 
-INSTALL_HINT = "pip install 'ml-stream-orchestrator[mlflow]'"
+INSTALL_HINT = "pip install -e '.[mlflow]' in the repository (the package is not on PyPI)"
 NO_TRACKING_URI = "no MLflow tracking server: pass --tracking-uri URI or set MLFLOW_TRACKING_URI"
 
 

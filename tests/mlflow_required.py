@@ -21,7 +21,7 @@ def mlflow_tracking() -> ModuleType:
         except ImportError as exc:
             pytest.fail(
                 f"{EXPECT_ENV}=1 but the MLflow client does not import ({exc}): "
-                "pip install 'ml-stream-orchestrator[mlflow]'",
+                "pip install -e '.[mlflow]' in the repository (the package is not on PyPI)",
                 pytrace=False,
             )
     return pytest.importorskip("mlflow.tracking", reason="needs the [mlflow] extra")

@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             return fail(
                 "registering in MLflow needs the MLflow client: "
-                "pip install 'ml-stream-orchestrator[mlflow]'"
+                "pip install -e '.[mlflow]' in the repository (the package is not on PyPI)"
             )
         target = MlflowTarget(MlflowClient(args.mlflow_tracking_uri), args.mlflow_experiment)
     try:

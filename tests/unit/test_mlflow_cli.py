@@ -47,7 +47,7 @@ def test_without_the_extra_the_verb_says_what_to_install() -> None:
     assert out.returncode == 2
     assert out.stderr == (
         "orchestrator: error: `orchestrator mlflow` needs the MLflow client: "
-        "pip install 'ml-stream-orchestrator[mlflow]'\n"
+        "pip install -e '.[mlflow]' in the repository (the package is not on PyPI)\n"
     )
 
 
@@ -85,7 +85,7 @@ def test_the_trainer_without_the_extra_says_what_to_install() -> None:
         cwd=ROOT,
     )
     assert out.returncode == 2
-    assert "pip install 'ml-stream-orchestrator[mlflow]'" in out.stderr
+    assert "pip install -e '.[mlflow]' in the repository (the package is not on PyPI)" in out.stderr
 
 
 def test_an_unreachable_tracking_server_is_one_line() -> None:
