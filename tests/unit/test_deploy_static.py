@@ -239,3 +239,29 @@ def test_kafka_keeps_its_log_in_a_named_volume() -> None:
     mounts = {v.split(":")[1]: v.split(":")[0] for v in kafka["volumes"]}
     assert mounts[log_dir] in (COMPOSE.get("volumes") or {})
     assert kafka["environment"].get("CLUSTER_ID")
+
+
+def test_compose_runs_mlflow_with_the_bridge_and_the_trainer() -> None:
+    """MLflow in the stack, pinned to the client's version; the bridge and the trainer point
+    at it and wait for it; its data survives `down`/`up`."""
+    pins = dict(
+        line.split("==")
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    mlflow = SERVICES["mlflow"]
+    assert mlflow["image"].endswith(f":v{pins['mlflow-skinny']}")
+    assert "mlflow-data" in COMPOSE["volumes"] and "healthcheck" in mlflow
+    command = mlflow["command"]
+    port = command[command.index("--port") + 1]
+    assert f"127.0.0.1:{port}:{port}" in mlflow["ports"]
+    sync = SERVICES["mlflow-sync"]
+    assert sync["command"][:2] == ["mlflow", "sync"]
+    assert sync["environment"]["MLFLOW_TRACKING_URI"] == f"http://mlflow:{port}"
+    trainer = SERVICES["trainer"]
+    assert trainer["entrypoint"] == ["python", "-m", "orchestrator.examples.trainer"]
+    assert trainer["command"] == ["--mlflow-tracking-uri", f"http://mlflow:{port}"]
+    for svc in (sync, trainer):
+        assert svc["depends_on"]["mlflow"] == {"condition": "service_healthy"}
+    # the image the bridge and the trainer run has the MLflow client
+    assert "'.[mlflow]'" in (ROOT / "deploy" / "Dockerfile").read_text()
