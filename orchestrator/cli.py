@@ -28,6 +28,8 @@ _SETTING_FLAGS = (
     ("web_port", "web_port"),
     ("processing_guarantee", "processing_guarantee"),
     ("record_time", "record_time"),
+    ("replication", "topic_replication"),
+    ("min_insync_replicas", "topic_min_insync_replicas"),
 )
 
 

@@ -45,15 +45,32 @@ def build_parser(now_ms: Callable[[], int] = wall_clock_ms) -> argparse.Argument
         "  orchestrator topics apply --broker 127.0.0.1:9092 --topics topics/",
     )
     topics_verbs = topics.add_subparsers(dest="topics_verb", required=True, metavar="ACTION")
-    add_verb(
+    apply = add_verb(
         topics_verbs,
         groups,
         "apply",
         "create missing topics and verify existing ones (nothing changes if one differs)",
         "  orchestrator topics apply                           # on the `orchestrator dev` broker\n"
-        "  orchestrator topics apply --broker kafka:9092 --topics topics/",
+        "  orchestrator topics apply --broker kafka:9092 --topics topics/\n"
+        "  orchestrator topics apply --replication 3 --min-insync-replicas 2   # production",
         SETTINGS_BROKER_TOPICS,
-    ).set_defaults(func=cmd_topics_apply)
+    )
+    apply.add_argument(
+        "--replication",
+        type=int,
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="every topic's replication factor here, over the catalog's files "
+        "(env ORCHESTRATOR_TOPIC_REPLICATION; the worker must be given the same)",
+    )
+    apply.add_argument(
+        "--min-insync-replicas",
+        type=int,
+        default=argparse.SUPPRESS,
+        metavar="M",
+        help="every topic's min.insync.replicas (env ORCHESTRATOR_TOPIC_MIN_INSYNC_REPLICAS)",
+    )
+    apply.set_defaults(func=cmd_topics_apply)
 
     produce = add_verb(
         verbs,

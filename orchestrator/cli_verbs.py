@@ -25,11 +25,10 @@ def cmd_schema_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_topics_apply(settings: Settings, args: argparse.Namespace) -> int:
-    from orchestrator.catalog.topics import Catalog
     from orchestrator.kafka.admin import apply_topics
     from orchestrator.kafka.connect import broker_session
 
-    catalog = Catalog.load(settings.topics_dir)
+    catalog = settings.catalog()  # with this environment's replication, if set
     with broker_session(settings) as broker:
         try:
             report = asyncio.run(apply_topics(broker.conn, catalog))

@@ -54,7 +54,7 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from orchestrator.catalog.topics import TIMESTAMP_TYPE, Catalog
+    from orchestrator.catalog.topics import TIMESTAMP_TYPE
     from orchestrator.kafka.admin import apply_topics, verify_topics
     from orchestrator.kafka.capabilities import producer_idempotence, supports_transactions
     from orchestrator.kafka.connect import broker_session
@@ -63,7 +63,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.worker.app import build_app, run_worker
 
     # Validate every file, and that the web port is free, before consuming anything.
-    catalog = Catalog.load(settings.topics_dir)
+    catalog = settings.catalog()  # verified as this environment deploys it
     policies = Policies.load(settings.gates_dir)
     check_port_free(settings.web_host, settings.web_port)
     if settings.record_time == "broker" and catalog.producer_timed():

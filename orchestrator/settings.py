@@ -15,10 +15,13 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from orchestrator.catalog.topics import Catalog
 
 EMBEDDED = "embedded"
 CONFIG_FILE = Path("orchestrator.toml")
@@ -127,6 +130,11 @@ class Settings(BaseSettings):
     record_time: Literal["broker", "producer"] = "broker"
     #: record_time=producer: how far ahead of the worker's clock a record's time may be
     record_time_skew_s: float = Field(default=300.0, ge=0, le=86_400)
+    #: per environment, over the catalog's files: every topic's replication factor and its
+    #: `min.insync.replicas` (None: as the files say; the catalog's topics are replication 1
+    #: for one-broker development). `topics apply` creates with them, the worker verifies them
+    topic_replication: int | None = Field(default=None, ge=1, le=32)
+    topic_min_insync_replicas: int | None = Field(default=None, ge=1, le=32)
 
     # -- Kafka transport and authentication (every client: orchestrator/kafka/clients.py) ----
     kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
@@ -172,6 +180,26 @@ class Settings(BaseSettings):
                     "several separated by commas) or 'embedded'"
                 )
         return v
+
+    def catalog(self) -> Catalog:
+        """The topic catalog of `topics_dir` as this environment deploys it (replication and
+        `min.insync.replicas` over the files' when set): what `topics apply` creates and the
+        worker verifies."""
+        from orchestrator.catalog.topics import Catalog
+
+        return Catalog.load(self.topics_dir).for_environment(
+            self.topic_replication, self.topic_min_insync_replicas
+        )
+
+    @model_validator(mode="after")
+    def _topic_replicas(self) -> Settings:
+        r, m = self.topic_replication, self.topic_min_insync_replicas
+        if r is not None and m is not None and m > r:
+            raise ValueError(
+                f"topic_min_insync_replicas: {m} is more than topic_replication {r} "
+                "(no write could ever be acknowledged)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _kafka_security(self) -> Settings:

@@ -6,13 +6,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator.configfile import Problems, load_yaml, validate, yaml_files
 from orchestrator.contracts.roles import INPUT_ROLES, ROLES, Role
 from orchestrator.contracts.schema import ALL_SCHEMAS
 from orchestrator.core.policy import KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 from orchestrator.core.timeutil import parse_duration_ms
+from orchestrator.errors import ConfigError, ConfigProblem
 
 #: Input roles' record times must be the broker's (LogAppendTime), unless the worker runs
 #: with record_time=producer. Kafka's topic config for who sets a record's time:
@@ -39,7 +47,18 @@ class TopicSpec(BaseModel):
     #: who sets a record's time: the broker when it appends it (LogAppendTime) or the sender
     #: (CreateTime, Kafka's default); None: the broker's default
     timestamp_type: Literal["CreateTime", "LogAppendTime"] | None = None
+    #: the topic's `min.insync.replicas` (None: the broker's default)
+    min_insync_replicas: Annotated[int, Field(ge=1, le=32)] | None = None
     description: str | None = None
+
+    @model_validator(mode="after")
+    def _min_insync(self) -> TopicSpec:
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication:
+            raise ValueError(
+                f"min_insync_replicas {self.min_insync_replicas} is more than the replication "
+                f"{self.replication} (no write could ever be acknowledged)"
+            )
+        return self
 
     @field_validator("retention")
     @classmethod
@@ -67,6 +86,8 @@ class TopicSpec(BaseModel):
             configs["max.message.bytes"] = str(self.max_message_bytes)
         if self.timestamp_type is not None:
             configs[TIMESTAMP_TYPE] = self.timestamp_type
+        if self.min_insync_replicas is not None:
+            configs["min.insync.replicas"] = str(self.min_insync_replicas)
         return configs
 
     @property
@@ -84,6 +105,31 @@ class Catalog:
 
     def name(self, role: Role) -> str:
         return self.specs[role].name
+
+    def for_environment(self, replication: int | None, min_insync: int | None) -> Catalog:
+        """The catalog with this environment's replication factor and `min.insync.replicas` on
+        every topic (each None: as the files say). A topic whose `min.insync.replicas` would
+        exceed its replication is refused (ConfigError naming its file)."""
+        update: dict[str, int] = {}
+        if replication is not None:
+            update["replication"] = replication
+        if min_insync is not None:
+            update["min_insync_replicas"] = min_insync
+        if not update:
+            return self
+        specs = {role: spec.model_copy(update=update) for role, spec in self.specs.items()}
+        problems = [
+            ConfigProblem(
+                str(self.files[role]),
+                "min_insync_replicas",
+                f"{spec.min_insync_replicas} is more than the replication {spec.replication}",
+            )
+            for role, spec in specs.items()
+            if spec.min_insync_replicas is not None and spec.min_insync_replicas > spec.replication
+        ]
+        if problems:
+            raise ConfigError.of(problems)
+        return Catalog(specs, self.files)
 
     def limits(self) -> dict[Role, int]:
         """Role -> the largest record its topic takes."""

@@ -95,3 +95,33 @@ def test_worker_refuses_unapplied_topics(kafka_bootstrap: str, topics_dir: Path)
     )
     assert out.returncode == 1
     assert "missing (run `orchestrator topics apply`)" in out.stderr
+
+
+def test_replication_and_min_insync_replicas_are_set_per_environment(
+    kafka_bootstrap: str, topics_dir: Path
+) -> None:
+    """`--min-insync-replicas` (or its variable) lands on every topic created; the replication
+    given at apply is what is verified afterwards (here one broker: 1 is what exists, so asking
+    3 is a mismatch, changing nothing); an impossible pair is refused before the broker."""
+    common = ["--broker", kafka_bootstrap, "--topics", str(topics_dir)]
+    first = run_cli("topics", "apply", *common, "--replication", "1", "--min-insync-replicas", "1")
+    assert first.returncode == 0, first.stderr
+    catalog = Catalog.load(topics_dir)
+    actual = asyncio.run(_describe(kafka_bootstrap, [s.name for s in catalog]))
+    for spec in catalog:
+        configs = actual[spec.name]["configs"]
+        assert isinstance(configs, dict) and configs["min.insync.replicas"] == "1"
+    more = run_cli("topics", "apply", *common, env={"ORCHESTRATOR_TOPIC_REPLICATION": "3"})
+    assert more.returncode == 1
+    assert f"topic {catalog.name('audit')}: replication: expected 3, actual 1" in more.stderr
+    worker = run_cli(
+        "worker", *common, "--gates", "gates", env={"ORCHESTRATOR_TOPIC_REPLICATION": "3"}
+    )
+    assert worker.returncode == 1 and "replication: expected 3, actual 1" in worker.stderr
+    impossible = run_cli(
+        "topics", "apply", *common, "--replication", "1", "--min-insync-replicas", "2"
+    )
+    assert impossible.returncode == 2 and len(impossible.stderr.strip().splitlines()) == 1
+    assert "(command line): --min-insync-replicas: 2 is more than topic_replication 1" in (
+        impossible.stderr
+    )
