@@ -16,6 +16,7 @@ import orjson
 from pydantic import BaseModel
 
 from orchestrator.contracts.events import EVENT_TYPES, TOPIC_ROLE_FOR_TYPE
+from orchestrator.contracts.fielddocs import DOCUMENTED, document
 from orchestrator.contracts.records import (
     AuditDecision,
     ChampionRecord,
@@ -72,6 +73,8 @@ def type_schema(name: str, base_uri: str = BASE_URI) -> dict[str, Any]:
     """The JSON Schema of one type (`data.arrival`, `audit.decision`, ...)."""
     schema: dict[str, Any] = ALL_SCHEMAS[name].model_json_schema()
     _require_type_and_v(schema)
+    if name in DOCUMENTED:
+        document(name, schema)
     schema["$schema"] = DRAFT
     schema["$id"] = f"{base_uri}{name}.schema.json"
     return schema
