@@ -35,6 +35,7 @@ lint: setup
 
 test: system setup lint
 	bash deploy/kafka/kafka.sh fetch
+	bash scripts/build-k8s-tools.sh
 	ORCH_EXPECT_COMPILED=1 ORCH_EXPECT_MLFLOW=1 $(BIN)/pytest -q -p no:cacheprovider
 
 # the fault suite at full size: >= 100k events, >= 10 kills, both processing guarantees
