@@ -138,7 +138,14 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.dev import run_dev
 
-    return run_dev(settings, worker=args.worker, trainer=args.trainer, stop=args.stop)
+    return run_dev(
+        settings,
+        worker=args.worker,
+        trainer=args.trainer,
+        stop=args.stop,
+        embedded=args.embedded,
+        reset=args.reset,
+    )
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
@@ -258,15 +265,26 @@ def register(
         verbs,
         groups,
         "dev",
-        "run the embedded broker (and, on request, a worker and the trainer) until Ctrl-C",
+        "run a local broker (and, on request, a worker and the trainer) until Ctrl-C",
         "  orchestrator dev --worker --trainer\n"
-        "  orchestrator dev --stop           # stop what dev or demo --keep left running",
+        "  orchestrator dev --stop           # stop what dev or demo --keep left running\n"
+        "  orchestrator dev --reset          # start again with no topics (Apache Kafka's data)",
         ("settings", "topics", "gates"),
     )
     dev.add_argument("--worker", action="store_true", help="also run a worker")
     dev.add_argument("--trainer", action="store_true", help="also run the example trainer")
     dev.add_argument(
         "--stop", action="store_true", help="stop a stack that dev or demo --keep left"
+    )
+    dev.add_argument(
+        "--embedded",
+        action="store_true",
+        help="the embedded broker (memory only) even where Apache Kafka's jars are there",
+    )
+    dev.add_argument(
+        "--reset",
+        action="store_true",
+        help="empty the dev broker's data first (Apache Kafka's; the embedded one keeps none)",
     )
     dev.set_defaults(func=cmd_dev)
 

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import orjson
 
-from orchestrator.catalog.topics import Catalog
 from orchestrator.errors import BrokerError
 from orchestrator.kafka.admin import apply_topics
-from orchestrator.kafka.connect import BrokerInfo, broker_session
+from orchestrator.kafka.connect import BrokerInfo
 from orchestrator.kafka.embedded import REGISTRY_FILE, free_port, registered_broker
 from orchestrator.settings import Settings
 
@@ -125,9 +124,22 @@ def keep(
     """Leave the stack running after this process exits, and record it."""
     if broker.owner is not None:
         broker.owner.kept = True
+    pid = broker.owner.pid if broker.owner else None
+    return record_stack(run_dir, broker.bootstrap, pid, procs, web_port, prefix)
+
+
+def record_stack(
+    run_dir: Path,
+    bootstrap: str,
+    broker_pid: int | None,
+    procs: list[tuple[str, subprocess.Popen[bytes]]],
+    web_port: int | None,
+    prefix: str,
+) -> Stack:
+    """Record a running stack where `dev --stop` finds it (and stops what it names)."""
     stack = Stack(
-        broker=broker.bootstrap,
-        broker_pid=broker.owner.pid if broker.owner else None,
+        broker=bootstrap,
+        broker_pid=broker_pid,
         processes={name: p.pid for name, p in procs},
         web_port=web_port,
         logs={name: str(run_dir / f"{prefix}-{name}.log") for name, _ in procs},
@@ -202,48 +214,79 @@ def say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def run_dev(settings: Settings, *, worker: bool, trainer: bool, stop: bool) -> int:
+def run_dev(
+    settings: Settings,
+    *,
+    worker: bool,
+    trainer: bool,
+    stop: bool,
+    embedded: bool = False,
+    reset: bool = False,
+) -> int:
+    """A local broker (and a worker, the trainer) until Ctrl-C or `dev --stop`. The broker is
+    Apache Kafka with its data in the run directory when its jars are there (everything
+    survives a restart; `reset` empties it first), else, or with `embedded`, the embedded
+    broker (memory only)."""
+    from orchestrator.kafka import devkafka
+    from orchestrator.kafka.clients import Connection
+    from orchestrator.kafka.embedded import EmbeddedBroker
+
     run_dir = settings.state_dir.parent
     if stop:
         stopped = stop_stack(run_dir)
         say("stopped " + ", ".join(stopped) if stopped else "nothing was running")
         return 0
     if not settings.is_embedded:
-        raise BrokerError("`orchestrator dev` runs the embedded broker; leave --broker out")
+        raise BrokerError("`orchestrator dev` runs its own broker; leave --broker out")
     running = registered_broker(run_dir)
     if running:
         raise BrokerError(
             f"a broker is already running at {running}; stop it with `orchestrator dev --stop`"
         )
+    if reset:
+        emptied = devkafka.reset(run_dir)
+        say(f"reset: {'the dev broker data is gone' if emptied else 'no dev broker data to reset'}")
+    kafka = not embedded and devkafka.available()
+    server: devkafka.DevKafka | EmbeddedBroker = (
+        devkafka.DevKafka(run_dir) if kafka else EmbeddedBroker(run_dir)
+    )
     examples = example_key_env(settings.gates_dir, os.environ) if worker else {}
-    with broker_session(settings, start_embedded=True) as broker:
-        catalog = Catalog.load(settings.topics_dir)
-        report = asyncio.run(apply_topics(broker.conn, catalog))
-        shared = {
-            # the embedded broker keeps the senders' record times: the opt-in (README)
-            "ORCHESTRATOR_RECORD_TIME": "producer",
-            "ORCHESTRATOR_WORKER_KEY_FILE": str(local_worker_key(run_dir)),
-        }
+    server.start()
+    try:
+        conn = Connection(server.bootstrap)
+        catalog = settings.catalog()
+        report = asyncio.run(apply_topics(conn, catalog))
+        shared = {"ORCHESTRATOR_WORKER_KEY_FILE": str(local_worker_key(run_dir))}
+        if not kafka:  # the embedded broker keeps the senders' record times: the opt-in
+            shared["ORCHESTRATOR_RECORD_TIME"] = "producer"
         if worker:
             write_env_file(run_dir / "dev.env", "orchestrator dev", {**examples, **shared})
         procs, port = start_services(
             settings,
-            broker.bootstrap,
+            server.bootstrap,
             run_dir,
             worker=worker,
             trainer=trainer,
             env={"ORCHESTRATOR_LOG_FORMAT": "json", **examples, **shared},
             prefix="dev",
         )
-        stack = keep(run_dir, broker, procs, port, "dev")
-        assert broker.owner is not None
-        broker.owner.kept = False  # Ctrl-C here stops it; `dev --stop` from elsewhere too
-        say(f"embedded broker {broker.bootstrap} (memory only: gone when it stops)")
-        if worker:
+        stack = record_stack(run_dir, server.bootstrap, server.pid, procs, port, "dev")
+        if kafka:
             say(
-                "worker: record_time=producer (the embedded broker keeps senders' record "
-                "times; the worker's clock bounds them): `replay --record-time producer` here"
+                f"Apache Kafka {server.bootstrap} (data in {run_dir / devkafka.DATA}: kept across "
+                "restarts; `orchestrator dev --reset` empties it)"
             )
+        else:
+            say(f"embedded broker {server.bootstrap} (memory only: gone when it stops)")
+            say(
+                "  for a dev stack that survives a restart: `bash deploy/kafka/kafka.sh fetch` "
+                "once (Apache Kafka, needs Java and Maven)"
+            )
+            if worker:
+                say(
+                    "worker: record_time=producer (the embedded broker keeps senders' record "
+                    "times; the worker's clock bounds them): `replay --record-time producer` here"
+                )
         if examples:
             say(
                 f"worker: no key in the environment for {', '.join(sorted(examples))}: it uses the "
@@ -267,11 +310,13 @@ def run_dev(settings: Settings, *, worker: bool, trainer: bool, stop: bool) -> i
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         try:
-            while not stop_now and broker.owner.alive:  # `dev --stop` stops the broker too
+            while not stop_now and server.alive:  # `dev --stop` stops the broker too
                 time.sleep(0.5)
         finally:
             stop_services(procs)
             with contextlib.suppress(OSError):
                 (run_dir / STACK_FILE).unlink()
+    finally:
+        server.stop()
     say("stopped")
     return 0

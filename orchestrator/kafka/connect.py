@@ -15,7 +15,7 @@ from aiokafka.abc import AbstractTokenProvider
 
 from orchestrator.errors import BrokerError, ConfigError
 from orchestrator.kafka.clients import Connection
-from orchestrator.kafka.embedded import EmbeddedBroker, registered_broker
+from orchestrator.kafka.embedded import EmbeddedBroker, registered_broker, registered_kind
 from orchestrator.secrets import check_secret_file, read_secret_file
 from orchestrator.settings import Settings
 
@@ -142,8 +142,8 @@ def broker_session(settings: Settings, *, start_embedded: bool = False) -> Itera
         return
     run_dir = settings.state_dir.parent
     existing = registered_broker(run_dir)
-    if existing:
-        yield BrokerInfo(Connection(existing), embedded=True)
+    if existing:  # dev's Apache Kafka, or an embedded broker
+        yield BrokerInfo(Connection(existing), embedded=registered_kind(run_dir) != "kafka")
         return
     if not start_embedded:
         raise BrokerError(NO_BROKER)

@@ -47,8 +47,17 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def registered_kind(run_dir: Path) -> str:
+    """What the registered broker is: `kafka` (dev's Apache Kafka) or `embedded`."""
+    try:
+        kind = orjson.loads((run_dir / REGISTRY_FILE).read_bytes()).get("kind", "embedded")
+    except (OSError, ValueError, AttributeError):
+        return "embedded"
+    return str(kind)
+
+
 def registered_broker(run_dir: Path) -> str | None:
-    """The address of a live embedded broker another orchestrator process registered, if any."""
+    """The address of a live broker `dev` (or `demo --keep`) registered, if any."""
     path = run_dir / REGISTRY_FILE
     try:
         info = orjson.loads(path.read_bytes())

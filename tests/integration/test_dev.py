@@ -44,7 +44,7 @@ def test_dev_keeps_a_broker_and_worker_up_for_the_other_verbs(tmp_path: Path) ->
     # no actor key in the environment: dev's worker gets the EXAMPLE keys and says so
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_KEY_")}
     dev = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "dev", "--worker", *common],
+        [sys.executable, "-m", "orchestrator", "dev", "--worker", "--embedded", *common],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -167,3 +167,63 @@ def _get(url: str, within_s: float) -> bytes:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def _dev(cwd: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """`orchestrator dev ARGS` in `cwd`, once it says it is up: the process and what it said."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "dev", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    said = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        said.append(line)
+        if "Ctrl-C" in line:
+            break
+    text = "".join(said)
+    assert "Ctrl-C" in text, text
+    return proc, text
+
+
+def test_dev_on_apache_kafka_survives_a_restart_and_reset_empties_it(tmp_path: Path) -> None:
+    """Where Apache Kafka's jars are (make test fetches them) `dev` runs it with its data in
+    .run/kafka: what was sent is there after `dev --stop` and a new `dev`; `--reset` starts
+    with nothing."""
+    from orchestrator.kafka import devkafka
+
+    assert devkafka.available(), "bash deploy/kafka/kafka.sh fetch (make test does)"
+    topics = make_catalog(tmp_path / "topics", "devk")
+    common = ["--topics", str(topics), "--gates", str(ROOT / "gates")]
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(orjson.dumps(factories.arrival("kept-1")) + b"\n")
+
+    def arrivals() -> list[str]:
+        out = run_cli("tail", "arrivals", "--all", "--json", "--topics", str(topics), cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        return [json.loads(x)["value"]["event_id"] for x in out.stdout.splitlines()]
+
+    dev, text = _dev(tmp_path, *common)
+    try:
+        assert "Apache Kafka 127.0.0.1:" in text and "kept across restarts" in text, text
+        out = run_cli("produce", str(events), *common, cwd=tmp_path)
+        assert out.returncode == 0 and "sent 1" in out.stdout, out.stderr
+        assert arrivals() == ["kept-1"]
+        stop = run_cli("dev", "--stop", cwd=tmp_path)
+        assert stop.returncode == 0 and "broker" in stop.stdout, stop.stdout
+        dev.wait(timeout=90)
+        dev, text = _dev(tmp_path, *common)  # the same data directory, the same port
+        assert "0 created" in text, text
+        assert arrivals() == ["kept-1"]
+        assert run_cli("dev", "--stop", cwd=tmp_path).returncode == 0
+        dev.wait(timeout=90)
+        dev, text = _dev(tmp_path, "--reset", *common)
+        assert "reset: the dev broker data is gone" in text and " 0 verified" in text, text
+        assert arrivals() == []
+    finally:
+        run_cli("dev", "--stop", cwd=tmp_path)
+        if dev.poll() is None:
+            dev.kill()
