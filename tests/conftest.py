@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.embedded import EmbeddedBroker
 from orchestrator.testing import KafkaBroker, write_catalog
 
@@ -108,6 +109,13 @@ def run_cli(
         cwd=cwd,
         env={**os.environ, **(env or {})},
     )
+
+
+def applied(bootstrap: str, topics_dir: Path) -> Catalog:
+    """`topics apply` of `topics_dir` on `bootstrap`, as a user runs it; its catalog."""
+    out = run_cli("topics", "apply", "--broker", bootstrap, "--topics", str(topics_dir))
+    assert out.returncode == 0, out.stderr
+    return Catalog.load(topics_dir)
 
 
 def have(tool: str) -> bool:

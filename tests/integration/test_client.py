@@ -9,7 +9,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from orchestrator.catalog.topics import Catalog
 from orchestrator.client import AsyncProducer, ContractError, Delivered, Producer
 from orchestrator.contracts import decode, encode
 from orchestrator.contracts.events import CommandOverride, CommandRollback, key_of
@@ -18,7 +17,7 @@ from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import read_topic
 from orchestrator.produce import parse_lines
 from tests import factories
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, applied
 
 GATES = ROOT / "gates"
 KEY = b"EXAMPLE-ONLY-client-test-key-0123456789abcdef"
@@ -30,13 +29,7 @@ def records(bootstrap: str, topic: str) -> list[tuple[int, int, bytes | None, by
 
 
 def test_sync_producer_sends_every_event_type(any_bootstrap: str, topics_dir: Path) -> None:
-    assert (
-        run_cli(
-            "topics", "apply", "--broker", any_bootstrap, "--topics", str(topics_dir)
-        ).returncode
-        == 0
-    )
-    catalog = Catalog.load(topics_dir)
+    catalog = applied(any_bootstrap, topics_dir)
     with Producer.connect(any_bootstrap, topics=topics_dir, gates=GATES) as p:
         futures = [
             p.arrival(
@@ -99,12 +92,7 @@ def test_sync_producer_sends_every_event_type(any_bootstrap: str, topics_dir: Pa
 
 
 def test_the_client_refuses_what_produce_refuses(embedded_bootstrap: str, topics_dir: Path) -> None:
-    assert (
-        run_cli(
-            "topics", "apply", "--broker", embedded_bootstrap, "--topics", str(topics_dir)
-        ).returncode
-        == 0
-    )
+    applied(embedded_bootstrap, topics_dir)
     bad = {**factories.arrival("b1"), "record_count": -1}
     produce = parse_lines([orjson.dumps(bad)]).errors[0]
     with Producer.connect(embedded_bootstrap, topics=topics_dir, gates=GATES) as p:
@@ -138,13 +126,7 @@ def test_the_client_refuses_what_produce_refuses(embedded_bootstrap: str, topics
 def test_async_producer_sends_a_batch_whole_or_not_at_all(
     any_bootstrap: str, topics_dir: Path
 ) -> None:
-    assert (
-        run_cli(
-            "topics", "apply", "--broker", any_bootstrap, "--topics", str(topics_dir)
-        ).returncode
-        == 0
-    )
-    catalog = Catalog.load(topics_dir)
+    catalog = applied(any_bootstrap, topics_dir)
     batch = [factories.arrival(f"x{i}", source="eu") for i in range(50)]
 
     async def run() -> list[Delivered]:

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from orchestrator.catalog.topics import Catalog
 from orchestrator.contracts import decode, encode
 from tests import factories
-from tests.conftest import run_cli
+from tests.conftest import applied, run_cli
 
 VALID = [
     factories.arrival("a1", event_time="2026-11-23T11:05:00+01:00"),
@@ -86,13 +86,7 @@ def _expected_by_topic(catalog: Catalog) -> dict[str, list[tuple[bytes, bytes]]]
 
 def test_produce_round_trip(any_bootstrap: str, topics_dir: Path, tmp_path: Path) -> None:
     """Invalid lines stop the whole file; --skip-invalid sends exactly the valid events, keyed per SPEC."""
-    assert (
-        run_cli(
-            "topics", "apply", "--broker", any_bootstrap, "--topics", str(topics_dir)
-        ).returncode
-        == 0
-    )
-    catalog = Catalog.load(topics_dir)
+    catalog = applied(any_bootstrap, topics_dir)
     mixed = _write_lines(tmp_path / "mixed.jsonl", [VALID[0], INVALID[0], *VALID[1:], INVALID[1]])
 
     refused = run_cli("produce", str(mixed), "--broker", any_bootstrap, "--topics", str(topics_dir))
@@ -120,12 +114,7 @@ def test_produce_round_trip(any_bootstrap: str, topics_dir: Path, tmp_path: Path
 
 def test_produce_stdin_all_valid(embedded_bootstrap: str, topics_dir: Path) -> None:
     """Valid JSON lines on stdin are all sent and the exit code is 0."""
-    assert (
-        run_cli(
-            "topics", "apply", "--broker", embedded_bootstrap, "--topics", str(topics_dir)
-        ).returncode
-        == 0
-    )
+    applied(embedded_bootstrap, topics_dir)
     text = "\n".join(orjson.dumps(factories.arrival(f"s{i}")).decode() for i in range(5))
     out = run_cli(
         "produce", "-", "--broker", embedded_bootstrap, "--topics", str(topics_dir), stdin=text
@@ -139,13 +128,7 @@ def test_kcat_reads_what_produce_sent(
 ) -> None:
     """kcat, a third-party client, consumes the same events with the same keys."""
     assert shutil.which("kcat"), "kcat must be installed (apt-get install kcat); .ci/run does it"
-    assert (
-        run_cli(
-            "topics", "apply", "--broker", kafka_bootstrap, "--topics", str(topics_dir)
-        ).returncode
-        == 0
-    )
-    catalog = Catalog.load(topics_dir)
+    catalog = applied(kafka_bootstrap, topics_dir)
     path = _write_lines(tmp_path / "valid.jsonl", VALID)
     assert (
         run_cli(
@@ -182,12 +165,7 @@ def test_produce_refuses_datasets_and_models_without_a_policy(
 ) -> None:
     """A typo in a dataset or model name is said by `produce`, before anything is sent, with the
     code the worker would give it; --allow-unknown sends such events anyway."""
-    assert (
-        run_cli(
-            "topics", "apply", "--broker", embedded_bootstrap, "--topics", str(topics_dir)
-        ).returncode
-        == 0
-    )
+    applied(embedded_bootstrap, topics_dir)
     lines = [
         factories.arrival("u1", dataset="clickz"),
         factories.model_update("u2", model="churm"),

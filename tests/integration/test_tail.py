@@ -15,9 +15,8 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from orchestrator.catalog.topics import Catalog
 from tests import factories
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, applied, run_cli
 
 GOLDEN = ROOT / "tests" / "golden"
 
@@ -54,13 +53,7 @@ def tail(bootstrap: str, topics: Path, *args: str) -> subprocess.CompletedProces
 
 
 def test_tail_reads_filters_and_follows(any_bootstrap: str, topics_dir: Path) -> None:
-    assert (
-        run_cli(
-            "topics", "apply", "--broker", any_bootstrap, "--topics", str(topics_dir)
-        ).returncode
-        == 0
-    )
-    catalog = Catalog.load(topics_dir)
+    catalog = applied(any_bootstrap, topics_dir)
     records = [
         (b"clicks", dlq("E_SCHEMA", factories.arrival("a1", dataset="clicks"), 1)),
         (b"payments", dlq("E_SCHEMA", factories.arrival("a2", dataset="payments"), 2)),
