@@ -292,7 +292,9 @@ def test_replay_catches_forged_copies_with_a_genuine_or_a_new_decision_id(
     worker = make_worker(any_bootstrap, topics, prefix, tmp_path / "w.log")
     worker.start()
     try:
-        out = run_cli("produce", str(write_lines(tmp_path / "e.jsonl", scenario.events())), *common)
+        # the scenario has an unknown dataset on purpose (the worker's dlq): --allow-unknown
+        events = write_lines(tmp_path / "e.jsonl", scenario.events())
+        out = run_cli("produce", str(events), "--allow-unknown", *common)
         assert out.returncode == 0, out.stderr
         wait_for(
             lambda: caught_up(any_bootstrap, f"{prefix}-eventtime", [catalog.name("arrivals")]),

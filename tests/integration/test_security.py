@@ -136,7 +136,9 @@ def run_pipeline(secured: Secured, topics: Path, tmp: Path, env_of: Any, app: st
     """produce (producer), a worker (worker), a signed rollback (operator), replay and audit
     (auditor): each as its own principal, through the CLI."""
     events = write_lines(tmp / "events.jsonl", scenario.events())
-    out = run_cli("produce", str(events), "--topics", str(topics), env=env_of("producer"))
+    out = run_cli(  # the scenario's unknown dataset is the worker's to refuse
+        "produce", str(events), "--allow-unknown", "--topics", str(topics), env=env_of("producer")
+    )
     assert out.returncode == 0, out.stderr
     key_file = tmp / "worker.key"
     key_file.write_text("example-worker-key-tests-only")

@@ -73,6 +73,7 @@ def test_worker_matches_core_and_survives_sigkill(
     try:
         out = run_cli(
             "produce",
+            "--allow-unknown",  # the scenario's unknown dataset is the worker's to refuse
             str(write_lines(tmp_path / "a.jsonl", events[:half])),
             "--broker",
             bootstrap,
@@ -86,6 +87,7 @@ def test_worker_matches_core_and_survives_sigkill(
 
         out = run_cli(
             "produce",
+            "--allow-unknown",  # the scenario's unknown dataset is the worker's to refuse
             str(write_lines(tmp_path / "b.jsonl", events[half:])),
             "--broker",
             bootstrap,
@@ -138,6 +140,7 @@ def test_second_worker_takes_over_partitions_mid_stream(
     def produce(name: str, part: list[dict[str, Any]]) -> None:
         out = run_cli(
             "produce",
+            "--allow-unknown",  # the scenario's unknown dataset is the worker's to refuse
             str(write_lines(tmp_path / name, part)),
             "--broker",
             kafka_bootstrap,
