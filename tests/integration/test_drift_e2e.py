@@ -133,7 +133,9 @@ def test_a_shift_asks_for_retraining_and_the_new_version_is_rolled_out(
     def produce(*objs: dict[str, Any]) -> None:
         path = tmp_path / f"{uuid.uuid4().hex}.jsonl"
         path.write_bytes(b"\n".join(orjson.dumps(o) for o in objs))
-        out = run_cli("produce", str(path), "--broker", bs, "--topics", str(topics))
+        out = run_cli(
+            "produce", str(path), "--broker", bs, "--topics", str(topics), "--gates", str(gate_dir)
+        )
         assert out.returncode == 0, out.stderr
 
     def decisions() -> dict[str, list[dict[str, Any]]]:
