@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -107,21 +108,32 @@ async def apply_topics(
         await admin.close()
 
 
+#: how long the worker waits for catalog topics it does not see yet (a topic just created is
+#: listed by every broker only once the cluster's metadata reached them: `topics apply` then
+#: `worker` at once, on a broker that just started, met that)
+MISSING_GRACE_S = 15.0
+
+
 async def verify_topics(
-    conn: Connection, catalog: Catalog, ignore: frozenset[str] = frozenset()
+    conn: Connection,
+    catalog: Catalog,
+    ignore: frozenset[str] = frozenset(),
+    grace_s: float = MISSING_GRACE_S,
 ) -> None:
     """Every catalog topic exists and matches (but for `ignore`); otherwise TopicMismatch
-    naming each problem."""
+    naming each problem. Topics not there yet are asked for again for up to `grace_s`."""
     admin = conn.admin()
     await admin.start()
     try:
         specs = list(catalog)
-        actual = await describe(admin, [s.name for s in specs])
-        problems = [
-            f"topic {s.name}: missing (run `orchestrator topics apply`)"
-            for s in specs
-            if s.name not in actual
-        ]
+        deadline = asyncio.get_running_loop().time() + grace_s
+        while True:
+            actual = await describe(admin, [s.name for s in specs])
+            missing = [s for s in specs if s.name not in actual]
+            if not missing or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.5)
+        problems = [f"topic {s.name}: missing (run `orchestrator topics apply`)" for s in missing]
         for spec in specs:
             if spec.name in actual:
                 problems.extend(compare(spec, actual[spec.name], ignore))

@@ -125,3 +125,34 @@ def test_replication_and_min_insync_replicas_are_set_per_environment(
     assert "(command line): --min-insync-replicas: 2 is more than topic_replication 1" in (
         impossible.stderr
     )
+
+
+def test_topics_that_appear_while_the_worker_looks_are_found(
+    kafka_bootstrap: str, topics_dir: Path
+) -> None:
+    """A topic just created may not be listed yet (the cluster's metadata reaches each broker
+    a moment later: `topics apply` then `worker` at once met it): the worker's verification
+    asks again for a while before calling a topic missing."""
+    from orchestrator.errors import TopicMismatch
+    from orchestrator.kafka.admin import apply_topics, verify_topics
+    from orchestrator.kafka.clients import Connection
+
+    catalog = Catalog.load(topics_dir)
+    conn = Connection(kafka_bootstrap)
+
+    async def run() -> None:
+        try:  # no grace: missing is missing
+            await verify_topics(conn, catalog, grace_s=0)
+            raise AssertionError("missing topics were not reported")
+        except TopicMismatch as exc:
+            assert "missing (run `orchestrator topics apply`)" in str(exc)
+
+        async def later() -> None:
+            await asyncio.sleep(2)
+            await apply_topics(conn, catalog)
+
+        task = asyncio.create_task(later())
+        await verify_topics(conn, catalog, grace_s=30)
+        await task
+
+    asyncio.run(run())
