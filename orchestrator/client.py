@@ -47,7 +47,7 @@ from orchestrator.errors import E_TOO_LARGE, ContractError
 from orchestrator.kafka.capabilities import supports_idempotence
 from orchestrator.kafka.clients import Connection
 from orchestrator.policies import Policies
-from orchestrator.produce import ParsedLines, unknown
+from orchestrator.produce import unknown_policy
 
 __all__ = ["AsyncProducer", "ContractError", "Delivered", "Producer"]
 
@@ -92,12 +92,9 @@ class _Events:
         messages."""
         event = parse_obj(orjson.loads(orjson.dumps(dict(obj), option=orjson.OPT_NON_STR_KEYS)))
         if self.policies is not None:
-            checked = unknown(
-                ParsedLines(events=[(1, event)]), self.policies.datasets, self.policies.models
-            )
-            if checked.errors:
-                e = checked.errors[0]
-                raise ContractError(e.code, e.message, event.event_id)
+            problem = unknown_policy(event, self.policies.datasets, self.policies.models)
+            if problem is not None:
+                raise ContractError(*problem, event.event_id)
         return event
 
     def route(self, event: InputEvent) -> tuple[str, bytes, bytes]:
@@ -110,6 +107,10 @@ class _Events:
             )
         role = TOPIC_ROLE_FOR_TYPE[event.type]
         return self.catalog.name(role), key_of(event).encode(), value
+
+
+#: an event validated, with its topic, key and value bytes
+_Prepared = tuple[InputEvent, str, bytes, bytes]
 
 
 def _drop_none(**fields: Any) -> dict[str, Any]:
@@ -209,15 +210,21 @@ class AsyncProducer:
 
     # -- sending -----------------------------------------------------------------------------
 
+    def _prepare(self, event: InputEvent | Mapping[str, Any]) -> _Prepared:
+        """Validated (a model built elsewhere all the same, from its JSON) and routed."""
+        built = self.events.build(
+            event if isinstance(event, Mapping) else orjson.loads(encode(event))
+        )
+        return built, *self.events.route(built)
+
     async def send(self, event: InputEvent | Mapping[str, Any]) -> asyncio.Future[Delivered]:
         """Validate and hand one event to the producer; the future is its acknowledgement."""
         if self._producer is None:
             raise RuntimeError("the producer is not started (use `async with` or start())")
-        # a model built elsewhere is validated all the same, from its JSON
-        built = self.events.build(
-            event if isinstance(event, Mapping) else orjson.loads(encode(event))
-        )
-        topic, key, value = self.events.route(built)
+        return await self._hand(self._prepare(event))
+
+    async def _hand(self, prepared: _Prepared) -> asyncio.Future[Delivered]:
+        built, topic, key, value = prepared
         acked = await self._producer.send(topic, value, key=key)
         loop = asyncio.get_running_loop()
         result: asyncio.Future[Delivered] = loop.create_future()
@@ -240,15 +247,12 @@ class AsyncProducer:
         return result
 
     async def send_many(self, events: Sequence[InputEvent | Mapping[str, Any]]) -> list[Delivered]:
-        """Validate every event first (nothing is sent if one is invalid), then send them in
-        order and wait for every acknowledgement."""
-        built = [
-            self.events.build(e if isinstance(e, Mapping) else orjson.loads(encode(e)))
-            for e in events
-        ]
-        for event in built:
-            self.events.route(event)  # sizes too, before anything leaves
-        futures = [await self.send(e) for e in built]
+        """Validate every event first (sizes too: nothing is sent if one is invalid), then send
+        them in order and wait for every acknowledgement."""
+        prepared = [self._prepare(e) for e in events]
+        if self._producer is None:
+            raise RuntimeError("the producer is not started (use `async with` or start())")
+        futures = [await self._hand(p) for p in prepared]
         return list(await asyncio.gather(*futures))
 
     async def flush(self) -> list[Delivered]:

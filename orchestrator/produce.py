@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -67,7 +67,7 @@ def unknown(parsed: ParsedLines, datasets: Iterable[str], models: Iterable[str])
     known_data, known_models = set(datasets), set(models)
     out = ParsedLines(errors=list(parsed.errors))
     for number, event in parsed.events:
-        problem = _unknown(event, known_data, known_models)
+        problem = unknown_policy(event, known_data, known_models)
         if problem is None:
             out.events.append((number, event))
         else:
@@ -76,7 +76,10 @@ def unknown(parsed: ParsedLines, datasets: Iterable[str], models: Iterable[str])
     return out
 
 
-def _unknown(event: InputEvent, datasets: set[str], models: set[str]) -> tuple[str, str] | None:
+def unknown_policy(
+    event: InputEvent, datasets: Collection[str], models: Collection[str]
+) -> tuple[str, str] | None:
+    """(code, message) when `event`'s dataset or model has no policy among these; else None."""
     dataset = getattr(event, "dataset", None)
     if dataset is not None and dataset not in datasets:
         return E_UNKNOWN_DATASET, (
