@@ -9,7 +9,6 @@ from typing import Any, cast
 
 from orchestrator.contracts.codec import decode
 from orchestrator.contracts.events import DataArrival, DataWatermark
-from orchestrator.contracts.records import SourceOffset
 from orchestrator.core.datagate import DataGate
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.policy import DatasetSpec
@@ -89,5 +88,4 @@ class EventTimeLogic:
                 )
             time = cast(int, judged)
         effects = engine.handle(event, partition, offset, now, time)
-        source = SourceOffset(topic=self.topic, partition=partition, offset=offset)
-        return render(event.type, effects, Scene(record, now, self.dlq_limit, source))
+        return render(event.type, effects, Scene(record, now, self.dlq_limit, self.topic))

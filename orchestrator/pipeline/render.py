@@ -42,8 +42,9 @@ class Scene:
     record: InputRecord
     now: datetime
     dlq_limit: int
-    #: the input's position as the data → model notices name it
-    source: SourceOffset | None = None
+    #: the input's topic, when the data → model notices name the input's position (the
+    #: position is made only for a notice: most records have none)
+    topic: str | None = None
     #: models.log: the bytes of the event as the router received them, for its dlq envelope
     #: (called only when an effect sends the record to the dlq)
     original: Callable[[], bytes | None] | None = None
@@ -61,8 +62,9 @@ def _decision(e: Decided, s: Scene) -> Output:
 
 
 def _notice(e: Notified, s: Scene) -> Output:
-    assert s.source is not None, "a notice names the input it came from"
-    value = notice_record(e.window_id, e.outcome, e.decision_id, s.source, e.drift)
+    assert s.topic is not None, "a notice names the input it came from"
+    source = SourceOffset(topic=s.topic, partition=s.record.partition, offset=s.record.offset)
+    value = notice_record(e.window_id, e.outcome, e.decision_id, source, e.drift)
     return Output("model_log", e.model.encode(), value)
 
 
