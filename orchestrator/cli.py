@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(given)
+    args.given_argv = given  # `worker --processes N` starts its processes with the same line
     debug = getattr(args, "debug", False)
     broker = "(settings)"
 

@@ -60,12 +60,20 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from orchestrator.kafka.connect import broker_session
     from orchestrator.kafka.diagnose import client_logs_quiet
     from orchestrator.policies import Policies
+    from orchestrator.worker import processes as procs
     from orchestrator.worker.app import build_app, run_worker
 
-    # Validate every file, and that the web port is free, before consuming anything.
+    procs.follow_supervisor()
+    try:
+        n_processes = procs.resolve(args.processes) if args.processes else 1
+    except ValueError as exc:
+        raise ConfigError("(command line)", "--processes", str(exc)) from None
+    # Validate every file, and that the web ports are free, before consuming anything.
     catalog = settings.catalog()  # verified as this environment deploys it
     policies = Policies.load(settings.gates_dir)
-    check_port_free(settings.web_host, settings.web_port)
+    ports = procs.ports(settings.web_port, n_processes)
+    for port in ports:
+        check_port_free(settings.web_host, port)
     if settings.record_time == "broker" and catalog.producer_timed():
         raise ConfigError(
             "settings",
@@ -107,22 +115,29 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
                 "or use Apache Kafka",
             )
         keys = policies.access.resolve_keys(os.environ, settings.gates_dir)
-        runtime = build_app(
-            settings,
-            broker.conn,
-            catalog,
-            policies,
-            keys,
-            idempotent=idempotent,
-            worker_key=worker_key(settings),
-            transactions=transactions,
-        )
-        if not transactions:
-            structlog.get_logger("orchestrator.worker").warning(
-                "the broker has no transactions: a worker frozen past its session time-out "
-                "could write stale state when it wakes (README, Guarantees)"
+        if n_processes > 1:  # checked here once; each process checks again as it starts
+            worker_key(settings)
+            given = getattr(args, "given_argv", None) or ["worker"]
+            commands = [procs.child_argv(given, port) for port in ports]
+        else:
+            runtime = build_app(
+                settings,
+                broker.conn,
+                catalog,
+                policies,
+                keys,
+                idempotent=idempotent,
+                worker_key=worker_key(settings),
+                transactions=transactions,
             )
-        return run_worker(runtime, settings.log_level)
+            if not transactions:
+                structlog.get_logger("orchestrator.worker").warning(
+                    "the broker has no transactions: a worker frozen past its session time-out "
+                    "could write stale state when it wakes (README, Guarantees)"
+                )
+            return run_worker(runtime, settings.log_level)
+    # the topics were applied or verified above, once: the processes only verify them
+    return procs.supervise(commands)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -234,6 +249,12 @@ def register(
         "--apply-topics",
         action="store_true",
         help="create missing topics first (always done on the embedded broker)",
+    )
+    worker.add_argument(
+        "--processes",
+        metavar="N",
+        help="run N worker processes on this machine, members of one consumer group "
+        "(`auto`: one per CPU; default 1); process i serves its endpoints on --web-port + i",
     )
     worker.set_defaults(func=cmd_worker)
 
