@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 #: the installer is pinned like everything it installs
 PIP_VERSION := 26.3
 
-.PHONY: setup system demo test lint bench chaos mutation clean
+.PHONY: setup system demo test lint bench bench-peer chaos mutation clean
 
 $(BIN)/orchestrator: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/ruff format --check orchestrator tests bench scripts
 	$(BIN)/mypy orchestrator bench
 
-test: system setup lint
+test: system setup lint bench-peer
 	bash deploy/kafka/kafka.sh fetch
 	bash scripts/build-k8s-tools.sh
 	ORCH_EXPECT_COMPILED=1 ORCH_EXPECT_MLFLOW=1 $(BIN)/pytest -q -p no:cacheprovider
@@ -43,9 +43,19 @@ chaos: system setup
 	bash deploy/kafka/kafka.sh fetch
 	CHAOS_FULL=1 $(BIN)/pytest -q -p no:cacheprovider -s tests/chaos
 
-bench: system setup
+bench: system setup bench-peer
 	bash deploy/kafka/kafka.sh fetch
 	$(BIN)/python -m bench
+
+# the bench's peer (Quix Streams) in an environment of its own, pinned like ours
+QUIX := .venv-quix
+$(QUIX)/.installed: bench/peers/quix-requirements.txt
+	$(PY) -m venv $(QUIX)
+	$(QUIX)/bin/pip install -q pip==$(PIP_VERSION)
+	$(QUIX)/bin/pip install -q --no-deps -r bench/peers/quix-requirements.txt
+	touch $@
+
+bench-peer: $(QUIX)/.installed
 
 # Mutation testing of the pure core and the contracts against the unit tests (mutmut; its
 # settings are in pyproject.toml). A separate environment: mutmut 3.7 needs pytest 8.
@@ -62,5 +72,5 @@ mutation: $(MUT)/bin/mutmut
 	$(MUT)/bin/python -m scripts.mutation_report
 
 clean:
-	rm -rf $(VENV) $(MUT) .run deploy/kafka/lib mutants
+	rm -rf $(VENV) $(MUT) $(QUIX) .run deploy/kafka/lib mutants
 	$(PY) -m scripts.build_core --clean

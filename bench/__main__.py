@@ -35,6 +35,7 @@ from bench.broker import (
     topic_bytes,
 )
 from bench.latency import latency_run
+from bench.peer import quix_run
 from bench.procs import WorkerProc, replay_process, worker_run
 from bench.report import ratios, shares_text, table, targets
 from bench.results import (
@@ -136,7 +137,9 @@ def ladder(args: argparse.Namespace) -> Results:
     try:
         topics, catalog = fresh(conn, tmp, "ladder", args.partitions)
         asyncio.run(produce(conn, catalog.name("arrivals"), EventSource(), total))
-        l3, l4, l5 = client_levels(conn, tmp, gates, n, args.partitions, args.repeat)
+        l3, l4, l5, client_topic = client_levels(conn, tmp, gates, n, args.partitions, args.repeat)
+        log("Quix Streams over the same events ...")
+        peer = quix_run(conn, client_topic, n, tmp)
         log("L6 ...")
         l6, rss, worker = worker_run(
             conn, topics, gates, tmp, total, "bench-l6", rss_points, broker=broker_pid(kafka_run)
@@ -154,6 +157,23 @@ def ladder(args: argparse.Namespace) -> Results:
         index_large = audit_index(conn, topics, catalog, tmp)
         small = min(args.replay_small, total)
         replay_small, index_small = small_log(conn, tmp, gates, small, args.partitions)
+        cores = len(os.sched_getaffinity(0))
+        log(f"L6 as `worker --processes {cores}` (fresh topics, the same events) ...")
+        topics_n, catalog_n = fresh(conn, tmp, "ladder-procs", args.partitions)
+        asyncio.run(produce(conn, catalog_n.name("arrivals"), EventSource(), n))
+        l6n, _, worker = worker_run(
+            conn,
+            topics_n,
+            gates,
+            tmp,
+            n,
+            "bench-l6-procs",
+            [],
+            broker=broker_pid(kafka_run),
+            processes=cores,
+        )
+        l6n["processes"] = cores
+        worker.stop()
         log("L6 under exactly_once (fresh topics, the same events) ...")
         topics_x, catalog_x = fresh(conn, tmp, "ladder-eos", args.partitions)
         asyncio.run(produce(conn, catalog_x.name("arrivals"), EventSource(), n))
@@ -206,8 +226,10 @@ def ladder(args: argparse.Namespace) -> Results:
         audit_index=index_large,
         audit_index_small=index_small,
         L6_exactly_once=l6x,
+        L6_processes=l6n,
+        peer=peer,
         latency=latency,
-        ratios=ratios((l3, l4, l5), l6, l6x, replayed),
+        ratios=ratios((l3, l4, l5), l6, l6x, replayed, l6n, peer),
         max_rss_self_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     pts = sorted(rss, key=int)  # keys are event counts as strings
@@ -220,8 +242,9 @@ def ladder(args: argparse.Namespace) -> Results:
 
 def client_levels(
     conn: Connection, tmp: Path, gates: Path, n: int, partitions: int, repeat: int
-) -> tuple[ClientLevel, ClientLevel, ClientLevel]:
-    """L3, L4 and L5, each the median of `repeat` runs over a topic of exactly n events."""
+) -> tuple[ClientLevel, ClientLevel, ClientLevel, str]:
+    """L3, L4 and L5, each the median of `repeat` runs over a topic of exactly n events (its
+    name is returned too: the peer reads the same events)."""
     # L3..L5 read a topic of exactly n events (the ladder's holds more for L6's RSS points,
     # and a loop that stops at n would take a different n of them each run): what L5's core
     # saw is then checked against what the generator made of those n.
@@ -243,7 +266,7 @@ def client_levels(
         ranked = sorted(level_runs, key=lambda r: r["events_per_s"])
         return {**ranked[len(ranked) // 2], "runs": level_runs}
 
-    return median(runs[3]), median(runs[4]), median(runs[5])
+    return median(runs[3]), median(runs[4]), median(runs[5]), arrivals
 
 
 def replay_in_process(conn: Connection, catalog: Catalog, gates: Path) -> ReplayRun:

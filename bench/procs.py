@@ -98,14 +98,18 @@ class WorkerProc(Worker):
         logfile: Path,
         guarantee: str = "at_least_once",
         root: Path = ROOT,
+        processes: int = 1,
     ) -> None:
+        #: `worker --processes N`: N processes, process i on the web port + i
+        self.processes = processes
+        more = ["--processes", str(processes)] if processes > 1 else []
         super().__init__(
             bootstrap,
             topics,
             gates,
             app_id,
             logfile,
-            args=["--log-level", "warning", "--processing-guarantee", guarantee],
+            args=["--log-level", "warning", "--processing-guarantee", guarantee, *more],
             # the code of `root` (bench.ab runs another revision)
             env={"PYTHONPATH": str(root)},
             cwd=root,
@@ -121,6 +125,26 @@ class WorkerProc(Worker):
         assert self.proc, "not started"
         return self.proc.pid
 
+    def pids(self) -> list[int]:
+        """The worker's processes: the one started and, with --processes, its children."""
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        children = [int(p) for p in path.read_text().split()] if path.exists() else []
+        return [self.pid, *children]
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """Summed over the processes' endpoints (-1.0 while one of them does not answer)."""
+        base, total = self.port, 0.0
+        try:
+            for i in range(self.processes):
+                self.port = base + i
+                value = super().metric(name, labels)
+                if value < 0:
+                    return -1.0
+                total += value
+        finally:
+            self.port = base
+        return total
+
     def core_saw(self) -> CoreSaw:
         """What the worker's core made of the data: duplicates, conflicts, too-late events."""
         return CoreSaw(
@@ -133,13 +157,16 @@ class WorkerProc(Worker):
         return self.metric("orchestrator_events_total")
 
     def cpu_s(self) -> float:
-        return proc_cpu_s(self.pid)
+        return sum(proc_cpu_s(pid) for pid in self.pids())
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        """Of the worker process (with --processes, of all of them together)."""
+        total = 0.0
+        for pid in self.pids() if self.processes > 1 else [self.pid]:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        return total
 
     def wait_events(self, n: float, timeout: float) -> None:
         """Until the worker has processed `n` events. Each look at /metrics costs the worker
@@ -187,10 +214,14 @@ def worker_run(
     guarantee: str = "at_least_once",
     root: Path = ROOT,
     broker: int | None = None,
+    processes: int = 1,
 ) -> tuple[WorkerRun, dict[str, float], WorkerProc]:
     """Start a worker on pre-produced input; measure throughput from first to last event, and
-    who used the cores meanwhile (`broker`: the broker's pid, when the bench started it)."""
-    worker = WorkerProc(conn.bootstrap, topics, gates, app, tmp / f"{app}.log", guarantee, root)
+    who used the cores meanwhile (`broker`: the broker's pid, when the bench started it).
+    `processes`: `worker --processes N`, its events and CPU summed over the N."""
+    worker = WorkerProc(
+        conn.bootstrap, topics, gates, app, tmp / f"{app}.log", guarantee, root, processes
+    )
     worker.wait_events(1, timeout=120)
     shares = CpuShares(broker, worker)
     shares.start()

@@ -7,6 +7,7 @@ from bench.results import (
     ClientLevel,
     CpuShareFigures,
     Figures,
+    PeerRun,
     Ratios,
     ReplayRun,
     Results,
@@ -20,14 +21,21 @@ def ratios(
     l6: WorkerRun,
     l6_exactly_once: WorkerRun,
     replay: ReplayRun,
+    l6_processes: WorkerRun,
+    peer: PeerRun,
 ) -> Ratios:
-    """Throughput against the raw client (L3), and replay's against the worker's."""
+    """Throughput against the raw client (L3), the worker's against itself in other modes and
+    against the peer, and replay's against the worker's."""
     l3, l4, l5 = (level["events_per_s"] for level in levels)
+    one = l6["events_per_s"]
     out: Ratios = {
         "L4/L3": l4 / l3,
         "L5/L3": l5 / l3,
-        "L6/L3": l6["events_per_s"] / l3,
+        "L6/L3": one / l3,
         "L6_exactly_once/L3": l6_exactly_once["events_per_s"] / l3,
+        "L6_exactly_once/L6": l6_exactly_once["events_per_s"] / one,
+        "L6_processes/L6": l6_processes["events_per_s"] / one,
+        "L6/peer": one / peer["events_per_s"],
     }
     if replay["events_per_s"]:
         out["replay/L6"] = replay["events_per_s"] / l6["events_per_s"]
@@ -43,18 +51,31 @@ def table(r: Results) -> str:
         )
     ]
     l3 = r["L3"]["events_per_s"]
-    levels: tuple[tuple[str, ClientLevel | WorkerRun], ...] = (
+    levels: tuple[tuple[str, ClientLevel | WorkerRun | PeerRun], ...] = (
         ("L3", r["L3"]),
         ("L4", r["L4"]),
         ("L5", r["L5"]),
         ("L6", r["L6"]),
         ("L6 EOS", r["L6_exactly_once"]),
+        (f"L6 x{r['L6_processes'].get('processes', 1)}", r["L6_processes"]),
+        ("Quix", r["peer"]),
     )
     for name, level in levels:
         lines.append(
             f"{name:8} {level['events_per_s']:>10.0f} "
             f"{level['cpu_us_per_event']:>13.1f} {level['events_per_s'] / l3:>12.2f}"
         )
+    peer, ratios_ = r["peer"], r["ratios"]
+    lines.append(
+        f"Quix: {peer['name']} {peer['version']}, a tumbling 1-minute count per dataset over the "
+        f"L3..L5 topic ({peer['windows']} windows, {peer['late_dropped']} late events dropped; "
+        f"no dedupe, no gates, no audit); L6 / Quix x{ratios_['L6/peer']:.2f}"
+    )
+    lines.append(
+        f"L6 x{r['L6_processes'].get('processes', 1)}: `worker --processes "
+        f"{r['L6_processes'].get('processes', 1)}` on this machine, x{ratios_['L6_processes/L6']:.2f} "
+        f"of one process; {shares_text(r['L6_processes']['cpu_shares'])}"
+    )
     for name, made, saw in (
         ("L5", r["data"]["L5"], r["L5"].get("core_saw")),
         ("L6", r["data"]["L6"], r["L6"].get("core_saw")),
@@ -169,6 +190,29 @@ def targets(r: Figures) -> list[Target]:
             )
             if one
             else "",
+        )
+    )
+    peer = r["peer"]
+    vs_peer = ratios["L6/peer"]
+    out.append(
+        Target(
+            target="L6 >= 1.25 x Quix Streams",
+            measured=f"x{vs_peer:.2f}",
+            met=vs_peer >= 1.25,
+            why=f"the worker spends {l6_cpu:.0f} µs of CPU per event, Quix "
+            f"{peer['cpu_us_per_event']:.0f} µs for a windowed count (no dedupe, revisions, "
+            f"gates, audit or per-dataset state in a changelog); 1.25 x Quix needs <= "
+            f"{peer['cpu_us_per_event'] / 1.25:.0f} µs at the same share of a core",
+        )
+    )
+    eos = ratios["L6_exactly_once/L6"]
+    out.append(
+        Target(
+            target="exactly_once within 20% of at_least_once",
+            measured=f"x{eos:.2f}",
+            met=eos >= 0.8,
+            why=f"exactly_once spends {r['L6_exactly_once']['cpu_us_per_event']:.0f} µs of CPU "
+            f"per event against {l6_cpu:.0f}: one transaction per partition per checkpoint",
         )
     )
     growth = r.get("rss_growth_ratio")

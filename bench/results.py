@@ -65,13 +65,28 @@ class ClientLevel(ClientRun):
 
 
 class WorkerRun(TypedDict):
-    """The real worker (L6) draining pre-produced input; `core_saw` where the ladder asks it."""
+    """The real worker (L6) draining pre-produced input; `core_saw` where the ladder asks it;
+    `processes` where it ran as `worker --processes N` (events and CPU summed over the N)."""
 
     events_per_s: float
     cpu_us_per_event: float
     seconds: float
     cpu_shares: CpuShareFigures
     core_saw: NotRequired[CoreSaw]
+    processes: NotRequired[int]
+
+
+class PeerRun(TypedDict):
+    """Another stream processor over the same events (bench/peer.py)."""
+
+    name: str
+    version: str
+    events_per_s: float
+    cpu_us_per_event: float
+    seconds: float
+    #: final window counts it emitted, and events it dropped as late
+    windows: int
+    late_dropped: int
 
 
 class ReplayRun(TypedDict):
@@ -146,6 +161,9 @@ Ratios = TypedDict(
         "L5/L3": float,
         "L6/L3": float,
         "L6_exactly_once/L3": float,
+        "L6_exactly_once/L6": float,
+        "L6_processes/L6": float,
+        "L6/peer": float,
         "replay/L6": NotRequired[float],
         "replay_end_to_end/L6": NotRequired[float],
     },
@@ -183,6 +201,10 @@ class Figures(TypedDict):
     audit_index: AuditIndexRun
     audit_index_small: AuditIndexRun
     L6_exactly_once: WorkerRun
+    #: `worker --processes N`, N = the CPUs the bench may use (per-machine throughput)
+    L6_processes: WorkerRun
+    #: another stream processor over the same events as L3..L5 (Quix Streams)
+    peer: PeerRun
     #: by run name: "50%", "80%" (at_least_once), "50% eos" (exactly_once)
     latency: dict[str, LatencyRun]
     ratios: Ratios

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,16 +45,25 @@ def test_bench_smoke(kafka_bootstrap: str, tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     r = json.loads(out_json.read_text())
-    for level in ("L3", "L4", "L5", "L6", "L6_exactly_once"):
+    for level in ("L3", "L4", "L5", "L6", "L6_exactly_once", "L6_processes", "peer"):
         assert r[level]["events_per_s"] > 0 and r[level]["cpu_us_per_event"] > 0
     assert set(r["ratios"]) == {
         "L4/L3",
         "L5/L3",
         "L6/L3",
         "L6_exactly_once/L3",
+        "L6_exactly_once/L6",
+        "L6_processes/L6",
+        "L6/peer",
         "replay/L6",
         "replay_end_to_end/L6",
     }
+    # the peer ran for real over the same events: it emitted windows and dropped late ones
+    assert r["peer"]["name"] == "quixstreams" and r["peer"]["windows"] > 0
+    assert r["L6_processes"]["processes"] == len(os.sched_getaffinity(0))
+    assert "Quix: quixstreams" in out.stdout
+    targets = {t["target"] for t in r["targets"]}
+    assert {"L6 >= 1.25 x Quix Streams", "exactly_once within 20% of at_least_once"} <= targets
     assert r["replay"]["matched"] is True and r["replay"]["events_per_s"] > 0
     assert r["replay"]["end_to_end_events_per_s"] > 0 and r["replay"]["processes"] >= 1
     for share in ("50%", "80%", "50% eos"):
