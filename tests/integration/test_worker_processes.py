@@ -34,9 +34,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_processes_share_the_group_and_match_the_core(
-    kafka_bootstrap: str, tmp_path: Path
-) -> None:
+def test_processes_share_the_group_and_match_the_core(kafka_bootstrap: str, tmp_path: Path) -> None:
     prefix = f"p{uuid.uuid4().hex[:8]}"
     topics = make_catalog(tmp_path / "topics", prefix, partitions=4)
     catalog = Catalog.load(topics)
