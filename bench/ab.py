@@ -4,7 +4,9 @@ the same events, in alternating rounds, so that the machine's drift hits both al
     .venv/bin/python -m bench.ab --baseline REV [--events N] [--rounds K] [--broker HOST:PORT]
 
 The baseline runs from a git worktree of REV (its own code, topics and Python path); both use
-this checkout's virtualenv. Prints, per side, the median worker events/s and CPU µs/event and
+this checkout's virtualenv. The baseline's core is compiled by its own `scripts/build_core.py`
+(where it has one) so that both sides run the build users run; with ORCH_PURE_CORE=1 both run
+the pure-Python core. Prints, per side, the median worker events/s and CPU µs/event and
 replay events/s and peak RSS (`replay --processes 1`), and the ratios HEAD / baseline."""
 
 from __future__ import annotations
@@ -49,6 +51,22 @@ def worktree(rev: str, tmp: Path) -> Path:
     return path
 
 
+def compile_core(root: Path) -> None:
+    """The core of the checkout at `root` compiled by its own build script (where it has one),
+    unless ORCH_PURE_CORE=1 (then both sides run pure Python)."""
+    if os.environ.get("ORCH_PURE_CORE", "") not in ("", "0"):
+        return
+    if (root / "scripts/build_core.py").exists():
+        log(f"compiling the core of {root} (its own scripts/build_core.py) ...")
+        subprocess.run(
+            [sys.executable, "-m", "scripts.build_core"],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            check=True,
+            capture_output=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
     ap.add_argument("--baseline", required=True, help="git revision to compare with")
@@ -59,6 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     base = worktree(args.baseline, tmp)
+    if (
+        os.environ.get("ORCH_PURE_CORE", "") in ("", "0")
+        and (base / "scripts/build_core.py").exists()
+    ):
+        log("compiling the baseline's core (its own scripts/build_core.py) ...")
+        subprocess.run(
+            [sys.executable, "-m", "scripts.build_core"],
+            cwd=base,
+            env={**os.environ, "PYTHONPATH": str(base)},
+            check=True,
+            capture_output=True,
+        )
     gates = make_gates(tmp / "gates")
     sides = {"baseline": base, "head": ROOT}
     results: dict[str, list[Round]] = {name: [] for name in sides}

@@ -129,19 +129,28 @@ FATES: dict[type[Any], str] = {
 }
 
 
+#: effect type -> (its output record's renderer, the input record's fate): one lookup per effect
+_HOW: dict[type[Any], tuple[Callable[[Any, Scene], Output] | None, str | None]] = {
+    kind: (RENDERERS.get(kind), FATES.get(kind)) for kind in {*RENDERERS, *FATES}
+}
+
+
 def render(event_type: str, effects: list[Effect], scene: Scene, item: object = None) -> Applied:
     """The input record's outputs (in effect order), state changes and fate."""
     out = Applied(event_type, "applied", effects=effects, item=item)
     outputs, state = out.outputs, out.state
+    how = _HOW.get
     for effect in effects:
         kind = type(effect)
         if kind is StatePut or kind is StateDelete:
             state.append(effect)  # type: ignore[arg-type]
             continue
-        renderer = RENDERERS.get(kind)
+        found = how(kind)
+        if found is None:
+            continue
+        renderer, fate = found
         if renderer is not None:
             outputs.append(renderer(effect, scene))
-        fate = FATES.get(kind)
         if fate is not None:
             out.fate = fate
             if kind is Rejected:

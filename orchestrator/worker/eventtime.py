@@ -9,9 +9,11 @@ from collections.abc import Callable
 import structlog
 
 from orchestrator.core.effects import (
+    Accepted,
     Decided,
     Duplicate,
     Rejected,
+    StatePut,
     TooLate,
     WatermarkAdvanced,
     WindowFired,
@@ -35,7 +37,9 @@ class EventTimeObserver(Observer[EventTimeEngine]):
         self.last_seen: dict[str, float] = {}
         self.watermarks: dict[str, int] = {}
         self._fates: Counter[tuple[str, str]] = Counter()
-        self._arrivals: Counter[str] = Counter()
+        #: this batch's datasets, by record key (decoded once per batch, not per event)
+        self._seen: set[bytes] = set()
+        self._arrivals: Counter[bytes] = Counter()
         self._advanced: set[str] = set()
 
     def batch_done(self) -> None:
@@ -43,8 +47,15 @@ class EventTimeObserver(Observer[EventTimeEngine]):
         for (event_type, fate), n in self._fates.items():
             self.metrics.event(self.topic, event_type, fate, n)
         self._fates.clear()
+        if self._seen:
+            now, last_seen = self.wall_clock(), self.last_seen
+            for key in self._seen:
+                last_seen[key.decode("utf-8", "replace")] = now
+            self._seen.clear()
         if self._arrivals:
-            self.metrics.arrived(self._arrivals)
+            self.metrics.arrived(
+                Counter({k.decode("utf-8", "replace"): n for k, n in self._arrivals.items()})
+            )
             self._arrivals.clear()
         for dataset in self._advanced:
             self.metrics.set_watermark(dataset, self.watermarks[dataset] / 1000)
@@ -54,13 +65,13 @@ class EventTimeObserver(Observer[EventTimeEngine]):
         self.metrics.dlq_code(code)
 
     def applied(self, applied: Applied, record: InputRecord) -> None:
-        self._fates[(applied.event_type, applied.fate)] += 1
-        if applied.event_type != "invalid" and record.key is not None:
-            # a decoded event: its key is its dataset
-            dataset = record.key.decode()
-            self.last_seen[dataset] = self.wall_clock()
-            if applied.event_type == "data.arrival" and applied.fate != "dlq":
-                self._arrivals[dataset] += 1
+        event_type, fate, key = applied.event_type, applied.fate, record.key
+        self._fates[(event_type, fate)] += 1
+        if event_type != "invalid" and key is not None:
+            # a decoded event: its key is its dataset (seen now: the batch's end is now)
+            self._seen.add(key)
+            if event_type == "data.arrival" and fate != "dlq":
+                self._arrivals[key] += 1
         if applied.code is not None:
             self.metrics.dlq_code(applied.code)
             if applied.event_type == "invalid":
@@ -73,6 +84,8 @@ class EventTimeObserver(Observer[EventTimeEngine]):
                 )
         for effect in applied.effects:
             kind = type(effect)
+            if kind is StatePut or kind is Accepted:  # most effects: nothing to count
+                continue
             if kind is WatermarkAdvanced:
                 assert isinstance(effect, WatermarkAdvanced)
                 self.watermarks[effect.dataset] = effect.watermark_ms

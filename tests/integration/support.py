@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from orchestrator.catalog.topics import Catalog
 from orchestrator.kafka.clients import Connection
 from orchestrator.kafka.read import read_topic
 from orchestrator.simulate import EXAMPLE_KEYS
@@ -63,3 +64,21 @@ def http(url: str, timeout: float = 5) -> tuple[int, bytes]:
         return exc.code, exc.read()
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return 0, b""
+
+
+def observed(bootstrap: str, catalog: Catalog) -> dict[str, Any]:
+    windows: dict[tuple[str, int], tuple[str, int, list[str]]] = {}
+    conflicts = []
+    for m in read(bootstrap, catalog.name("windows")):
+        key = (m["window_id"], m["revision"])
+        value = (
+            m["inputs_digest"],
+            m["record_total"],
+            sorted(a["event_id"] for a in m["arrivals"]),
+        )
+        if key in windows and windows[key] != value:
+            conflicts.append(key)
+        windows[key] = value
+    late = sorted({r["event"]["event_id"] for r in read(bootstrap, catalog.name("late"))})
+    dlq = read(bootstrap, catalog.name("dlq"))
+    return {"windows": windows, "late": late, "dlq": dlq, "conflicts": conflicts}

@@ -17,26 +17,7 @@ from orchestrator.produce import send_raw
 from orchestrator.testing import wait_for
 from tests import scenario
 from tests.conftest import ROOT, caught_up, make_catalog, run_cli
-from tests.integration.support import make_worker, read, write_lines
-
-
-def observed(bootstrap: str, catalog: Catalog) -> dict[str, Any]:
-    windows: dict[tuple[str, int], tuple[str, int, list[str]]] = {}
-    conflicts = []
-    for m in read(bootstrap, catalog.name("windows")):
-        key = (m["window_id"], m["revision"])
-        value = (
-            m["inputs_digest"],
-            m["record_total"],
-            sorted(a["event_id"] for a in m["arrivals"]),
-        )
-        if key in windows and windows[key] != value:
-            conflicts.append(key)
-        windows[key] = value
-    late = sorted({r["event"]["event_id"] for r in read(bootstrap, catalog.name("late"))})
-    dlq = read(bootstrap, catalog.name("dlq"))
-    return {"windows": windows, "late": late, "dlq": dlq, "conflicts": conflicts}
-
+from tests.integration.support import make_worker, observed, read, write_lines
 
 MALFORMED: list[tuple[bytes | None, bytes]] = [
     (b"clicks", b"\x00\xffnot json"),

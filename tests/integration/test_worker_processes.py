@@ -16,8 +16,7 @@ from orchestrator.policies import Policies
 from orchestrator.testing import wait_for
 from tests import scenario
 from tests.conftest import ROOT, caught_up, make_catalog, run_cli
-from tests.integration.support import EXAMPLE_KEY_ENV, make_worker, read, write_lines
-from tests.integration.test_worker import observed
+from tests.integration.support import EXAMPLE_KEY_ENV, make_worker, observed, read, write_lines
 
 
 def children(pid: int) -> list[int]:
