@@ -315,18 +315,27 @@ class Shell(Generic[E]):
         dirty = self.dirty[tp]
         puts, deletes = dirty.puts, dirty.deletes
         dumps = orjson.dumps
+        # `size` is what the checkpoint would write: a key put again replaces its value (a
+        # window rewritten at every arrival counts once, not once per arrival)
         for change in changes:
             key = change.key
             if type(change) is StatePut:
                 value = change.value
                 part[key] = value
-                data = puts[key] = dumps(value)
-                dirty.size += len(data) + len(key)
+                data = dumps(value)
+                before = puts.get(key)
+                puts[key] = data
+                if before is None:
+                    dirty.size += len(data) + len(key)
+                else:
+                    dirty.size += len(data) - len(before)
                 if deletes:
                     deletes.discard(key)
             else:
                 part.pop(key, None)
-                puts.pop(key, None)
+                before = puts.pop(key, None)
+                if before is not None:
+                    dirty.size -= len(before) + len(key)
                 deletes.add(key)
 
     def _stage_position(self, tp: TopicPartition, position: int) -> None:

@@ -176,3 +176,18 @@ def test_an_output_too_large_for_its_topic_is_refused_not_sent() -> None:
     assert "at most 600" in refused[0]["message"]
     assert not [o for o in out if o.role == "windows"]
     assert shell.engines[TP].position == len(recs)
+
+
+def test_staged_size_is_what_the_checkpoint_would_write() -> None:
+    """A key put again replaces its value in the staged size (a window rewritten at every
+    arrival counts once), a delete takes its put back out: the early checkpoint fires on the
+    bytes a checkpoint would write, not on every rewrite since the last one."""
+    shell: Shell[Any] = Shell("t", logic())
+    shell.start(TP)
+    shell.apply_batch(TP, records(scenario.events()), NOW)
+    # the position's few bytes are not counted
+    written = sum(len(k) + len(v) for k, v in shell.dirty[TP].puts.items() if k != POSITION_KEY)
+    assert shell.dirty_size() == written
+    (cp,) = shell.take_checkpoint()
+    assert sum(len(k) + len(v) for k, v in cp.puts[:-1]) == written
+    assert shell.dirty_size() == 0
