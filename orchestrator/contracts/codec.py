@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -79,11 +79,12 @@ def parse_obj(obj: Any) -> InputEvent:
         )
         raise errors.ContractError(errors.E_UNKNOWN_TYPE, f"field 'v': {what}", event_id)
     try:
-        return cast(InputEvent, _VALIDATORS[etype].validate_python(obj))
+        event: InputEvent = _VALIDATORS[etype].validate_python(obj)
     except ValidationError as exc:
         raise errors.ContractError(
             _code_of(exc), describe_validation_error(exc), event_id
         ) from None
+    return event
 
 
 def _code_of(exc: ValidationError) -> str:
