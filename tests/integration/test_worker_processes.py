@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator.catalog.topics import Catalog
 from orchestrator.policies import Policies
-from orchestrator.testing import wait_for
+from orchestrator.testing import Worker, wait_for
 from tests import scenario
 from tests.conftest import ROOT, caught_up, make_catalog, run_cli
 from tests.integration.support import EXAMPLE_KEY_ENV, make_worker, observed, read, write_lines
@@ -33,27 +33,43 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_processes_share_the_group_and_match_the_core(kafka_bootstrap: str, tmp_path: Path) -> None:
-    prefix = f"p{uuid.uuid4().hex[:8]}"
-    topics = make_catalog(tmp_path / "topics", prefix, partitions=4)
-    catalog = Catalog.load(topics)
-    events = scenario.events()
-    want = scenario.expected(Policies.load(ROOT / "gates").dataset_specs(), events)
-    # --apply-topics: the supervisor applies the catalog once, before its processes start
+def started_set(bootstrap: str, tmp_path: Path, partitions: int = 2) -> tuple[Worker, list[int]]:
+    """`worker --processes 2` started, its two processes running and process 0 answering:
+    the supervisor and the children's pids."""
+    prefix = f"q{uuid.uuid4().hex[:8]}"
+    topics = make_catalog(tmp_path / "topics", prefix, partitions=partitions)
     worker = make_worker(
-        kafka_bootstrap,
+        bootstrap,
         topics,
         prefix,
         tmp_path / "worker.log",
         env=EXAMPLE_KEY_ENV,
         args=["--processes", "2", "--apply-topics"],
     )
-    ports = [worker.port, worker.port + 1]
     worker.start()
+    proc = worker.proc
+    assert proc is not None
+    try:
+        wait_for(lambda: len(children(proc.pid)) == 2, timeout=30, every=0.2)
+        wait_for(lambda: worker.readyz() is not None, timeout=90, what="process 0 answering")
+    except BaseException:
+        worker.stop()
+        raise
+    return worker, children(proc.pid)
+
+
+def test_processes_share_the_group_and_match_the_core(kafka_bootstrap: str, tmp_path: Path) -> None:
+    # --apply-topics: the supervisor applies the catalog once, before its processes start.
+    # Four partitions: the scenario's datasets land on 0 and 3, which the group's assignment
+    # gives to different members (range and round robin alike)
+    worker, kids = started_set(kafka_bootstrap, tmp_path, partitions=4)
+    prefix, topics = worker.app_id, tmp_path / "topics"
+    catalog = Catalog.load(topics)
+    events = scenario.events()
+    want = scenario.expected(Policies.load(ROOT / "gates").dataset_specs(), events)
+    ports = [worker.port, worker.port + 1]
     assert worker.proc is not None
     try:
-        wait_for(lambda: len(children(worker.proc.pid)) == 2, timeout=30, every=0.2)
-        kids = children(worker.proc.pid)
 
         def ready(port: int) -> bool:
             worker.port = port
@@ -108,22 +124,9 @@ def test_processes_share_the_group_and_match_the_core(kafka_bootstrap: str, tmp_
 
 
 def test_a_process_that_dies_stops_the_set(kafka_bootstrap: str, tmp_path: Path) -> None:
-    prefix = f"q{uuid.uuid4().hex[:8]}"
-    topics = make_catalog(tmp_path / "topics", prefix, partitions=2)
-    worker = make_worker(
-        kafka_bootstrap,
-        topics,
-        prefix,
-        tmp_path / "worker.log",
-        env=EXAMPLE_KEY_ENV,
-        args=["--processes", "2", "--apply-topics"],
-    )
-    worker.start()
+    worker, (first, second) = started_set(kafka_bootstrap, tmp_path)
     assert worker.proc is not None
     try:
-        wait_for(lambda: len(children(worker.proc.pid)) == 2, timeout=30, every=0.2)
-        first, second = children(worker.proc.pid)
-        wait_for(lambda: worker.readyz() is not None, timeout=90, what="process 0 answering")
         os.kill(first, signal.SIGKILL)
         code = worker.proc.wait(timeout=60)
     finally:
@@ -136,22 +139,8 @@ def test_a_process_that_dies_stops_the_set(kafka_bootstrap: str, tmp_path: Path)
 
 def test_supervisor_killed_takes_its_processes(kafka_bootstrap: str, tmp_path: Path) -> None:
     """Even a SIGKILL of the supervisor leaves no worker process behind."""
-    prefix = f"k{uuid.uuid4().hex[:8]}"
-    topics = make_catalog(tmp_path / "topics", prefix, partitions=2)
-    worker = make_worker(
-        kafka_bootstrap,
-        topics,
-        prefix,
-        tmp_path / "worker.log",
-        env=EXAMPLE_KEY_ENV,
-        args=["--processes", "2", "--apply-topics"],
-    )
-    worker.start()
-    assert worker.proc is not None
+    worker, kids = started_set(kafka_bootstrap, tmp_path)
     try:
-        wait_for(lambda: len(children(worker.proc.pid)) == 2, timeout=30, every=0.2)
-        kids = children(worker.proc.pid)
-        wait_for(lambda: worker.readyz() is not None, timeout=90, what="process 0 answering")
         worker.kill()
         wait_for(lambda: not any(alive(k) for k in kids), timeout=45, every=0.5)
     finally:
