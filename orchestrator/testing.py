@@ -48,6 +48,27 @@ def wait_for(
         time.sleep(every)
 
 
+def free_ports(n: int, host: str = "127.0.0.1") -> int:
+    """The first of `n` consecutive ports that are free now (a port the kernel hands out, and
+    the ones after it checked)."""
+    for _ in range(100):
+        base = free_port(host)
+        if all(_bindable(host, base + i) for i in range(1, n)):
+            return base
+    raise RuntimeError(f"no {n} consecutive free ports found")
+
+
+def _bindable(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 class Worker:
     """`orchestrator worker` in a subprocess, started, killed, frozen and stopped by its own pid.
 
@@ -75,7 +96,9 @@ class Worker:
         started: list[subprocess.Popen[bytes]] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
-        self.port = free_port()
+        # `worker --processes N` serves on port .. port + N - 1: all of them free
+        n = int(args[list(args).index("--processes") + 1]) if "--processes" in args else 1
+        self.port = free_ports(n)
         broker = [] if bootstrap is None else ["--broker", bootstrap]
         self.args = [
             sys.executable,
