@@ -58,13 +58,18 @@ def compile_core(root: Path) -> None:
         return
     if (root / "scripts/build_core.py").exists():
         log(f"compiling the core of {root} (its own scripts/build_core.py) ...")
-        subprocess.run(
-            [sys.executable, "-m", "scripts.build_core"],
-            cwd=root,
-            env={**os.environ, "PYTHONPATH": str(root)},
-            check=True,
-            capture_output=True,
-        )
+        run_module(root, "scripts.build_core")
+
+
+def run_module(root: Path, *argv: str) -> None:
+    """`python -m ARGV` with the code of the checkout at `root` (this virtualenv's packages)."""
+    subprocess.run(
+        [sys.executable, "-m", *argv],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=True,
+        capture_output=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,18 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     base = worktree(args.baseline, tmp)
-    if (
-        os.environ.get("ORCH_PURE_CORE", "") in ("", "0")
-        and (base / "scripts/build_core.py").exists()
-    ):
-        log("compiling the baseline's core (its own scripts/build_core.py) ...")
-        subprocess.run(
-            [sys.executable, "-m", "scripts.build_core"],
-            cwd=base,
-            env={**os.environ, "PYTHONPATH": str(base)},
-            check=True,
-            capture_output=True,
-        )
+    compile_core(base)
     gates = make_gates(tmp / "gates")
     sides = {"baseline": base, "head": ROOT}
     results: dict[str, list[Round]] = {name: [] for name in sides}
@@ -105,22 +99,15 @@ def main(argv: list[str] | None = None) -> int:
                 prefix = f"ab-{name}-{r}-{time.time_ns() % 10**8}"
                 topics = make_topics(tmp / prefix, prefix, args.partitions, root)
                 # each side's own catalog, applied by its own code (catalogs differ by revision)
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "orchestrator",
-                        "topics",
-                        "apply",
-                        "--broker",
-                        bootstrap,
-                        "--topics",
-                        str(topics),
-                    ],
-                    cwd=root,
-                    env={**os.environ, "PYTHONPATH": str(root)},
-                    check=True,
-                    capture_output=True,
+                run_module(
+                    root,
+                    "orchestrator",
+                    "topics",
+                    "apply",
+                    "--broker",
+                    bootstrap,
+                    "--topics",
+                    str(topics),
                 )
                 arrivals = f"{prefix}.data.arrivals"
                 asyncio.run(produce(conn, arrivals, EventSource(), args.events))

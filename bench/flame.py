@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import os
 import re
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 from bench import ROOT, log
-from bench.ab import compile_core, worktree
+from bench.ab import compile_core, run_module, worktree
 from bench.broker import own_kafka
 from bench.procs import WorkerProc
 from bench.workload import EventSource, make_gates, make_topics, produce
@@ -78,15 +77,8 @@ def profile(
     conn = connection(Settings(), bootstrap)
     prefix = f"flame-{name}-{time.time_ns() % 10**8}"
     topics = make_topics(tmp / prefix, prefix, 6, root)
-    subprocess.run(
-        [
-            *(sys.executable, "-m", "orchestrator", "topics", "apply"),
-            *("--broker", bootstrap, "--topics", str(topics)),
-        ],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        check=True,
-        capture_output=True,
+    run_module(
+        root, "orchestrator", "topics", "apply", "--broker", bootstrap, "--topics", str(topics)
     )
     asyncio.run(produce(conn, f"{prefix}.data.arrivals", EventSource(), events))
     worker = WorkerProc(bootstrap, topics, gates, prefix, tmp / f"{prefix}.log", root=root)
