@@ -51,14 +51,11 @@ def local_worker_key(run_dir: Path) -> Path:
 
 
 def stop_services(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    """SIGTERM each, then SIGKILL what has not stopped within 30 s."""
-    for _, p in procs:
-        p.terminate()
-    for _, p in procs:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    """SIGTERM each, then SIGKILL what has not stopped within 30 s (as `worker --processes`
+    stops its processes)."""
+    from orchestrator.worker.processes import stop
+
+    stop([p for _, p in procs])
 
 
 def start_services(
