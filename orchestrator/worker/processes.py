@@ -126,6 +126,12 @@ def follow_supervisor() -> None:
     supervisor = os.environ.pop(SUPERVISOR_ENV, None)
     if supervisor is None:
         return
+    if not supervisor.isdigit():
+        from orchestrator.errors import ConfigError
+
+        raise ConfigError(
+            "(environment)", SUPERVISOR_ENV, f"must be the supervisor's pid, not {supervisor!r}"
+        )
     import ctypes
 
     pr_set_pdeathsig = 1

@@ -180,3 +180,10 @@ def test_a_taken_port_of_any_process_is_refused(kafka_bootstrap: str, tmp_path: 
         )
     assert out.returncode == 2, out.stderr
     assert f"127.0.0.1:{port} is already in use" in out.stderr
+
+
+def test_a_bad_supervisor_pid_is_one_line(tmp_path: Path) -> None:
+    out = run_cli("worker", "--broker", "127.0.0.1:1", env={"ORCHESTRATOR_WORKER_SUPERVISOR": "x1"})
+    assert out.returncode == 2, out.stderr
+    assert "ORCHESTRATOR_WORKER_SUPERVISOR" in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.count("\n") == 1
