@@ -114,6 +114,13 @@ def decode(
     except orjson.JSONDecodeError as exc:
         raise errors.ContractError(errors.E_DECODE, f"not UTF-8 JSON: {exc}") from None
     event = parse_obj(obj)
+    check_placement(event, key, topic_role)
+    return event
+
+
+def check_placement(event: InputEvent, key: bytes | None, topic_role: Role | None) -> None:
+    """The event's type belongs on the topic of `topic_role`, and the record's key equals its
+    keyed field (SPEC §2); with no role, a key that is given must equal it too."""
     if topic_role is not None and TOPIC_ROLE_FOR_TYPE[event.type] != topic_role:
         raise errors.ContractError(
             errors.E_UNKNOWN_TYPE,
@@ -137,7 +144,6 @@ def decode(
                 f"record key {shown!r} must equal field '{field}' ({expected!r}) for {event.type}",
                 event.event_id,
             )
-    return event
 
 
 def to_jsonable(model: BaseModel) -> dict[str, Any]:
