@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from pydantic import BaseModel
 
 from orchestrator.contracts.codec import MAX_PAYLOAD_BYTES, check_placement, decode
 from orchestrator.contracts.events import (
@@ -33,6 +32,7 @@ from orchestrator.contracts.events import (
     DataArrival,
     DataWatermark,
 )
+from orchestrator.contracts.trusted import trusted
 
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
@@ -91,24 +91,6 @@ def _time(text: str) -> datetime:
         raise _Refer from None
 
 
-_new = object.__new__
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-
-
-def _model(cls: type[BaseModel], fields: dict[str, Any], fields_set: set[str]) -> Any:
-    """The model instance pydantic's validation would build from already-valid `fields` (what
-    `model_construct` ends with, without its per-field default handling)."""
-    m = _new(cls)
-    _set_dict(m, fields)
-    _set_fields_set(m, fields_set)
-    _set_extra(m, None)
-    _set_private(m, None)
-    return m
-
-
 #: the fields every arrival the fast path takes has set (`type` and `v` included: the contract
 #: refuses an event without them before validating it)
 _ARRIVAL_REQUIRED = frozenset(
@@ -162,7 +144,7 @@ def _arrival(s: _Arrival) -> DataArrival:
         "attributes": attributes,
         "profile": None,
     }
-    return _model(DataArrival, fields, fields_set)  # type: ignore[no-any-return]
+    return trusted(DataArrival, fields, fields_set)  # type: ignore[no-any-return]
 
 
 def _watermark(s: _Watermark) -> DataWatermark:
@@ -178,7 +160,7 @@ def _watermark(s: _Watermark) -> DataWatermark:
         "watermark": _time(s.watermark),
         "signature": None if s.signature is _UNSET else s.signature,
     }
-    return _model(DataWatermark, fields, fields_set)  # type: ignore[no-any-return]
+    return trusted(DataWatermark, fields, fields_set)  # type: ignore[no-any-return]
 
 
 def decode_arrival(value: bytes | None, key: bytes | None) -> DataArrival | DataWatermark:

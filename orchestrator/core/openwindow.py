@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import TypeAdapter
 
 from orchestrator.contracts.events import ColumnProfile, DataArrival
 from orchestrator.contracts.records import ArrivalRef, WindowManifest
+from orchestrator.contracts.trusted import trusted
 from orchestrator.core import profile as profiles
 from orchestrator.core.digest import digest, digest_of_fields
 from orchestrator.core.policy import DatasetSpec, ProfileColumn
@@ -39,9 +39,6 @@ class OpenWindow:
         if self.refused:
             return {"r": self.revision, "d": self.decision, "x": self.refused}
         return {"r": self.revision, "d": self.decision}
-
-
-_MANIFEST = TypeAdapter(WindowManifest)
 
 
 def _without_none(ref: dict[str, Any]) -> dict[str, Any]:
@@ -216,6 +213,58 @@ def manifest(
     wire["arrivals"] = [
         a if a["schema_fingerprint"] is not None else _without_none(a) for a in arrivals
     ]
-    # One validation of the whole manifest (arrivals included), in pydantic's core: cheaper
-    # than constructing 60 ArrivalRef models in Python (~2.4 against ~8 µs an arrival).
-    return _MANIFEST.validate_python(fields), wire
+    return _built(fields), wire
+
+
+def _ref(a: dict[str, Any]) -> ArrivalRef:
+    """An arrival a window holds as its ArrivalRef: built from its fields, which come from a
+    validated DataArrival or a validated changelog value (`held_arrival`); one with a profile
+    is validated (its columns become ColumnProfile models)."""
+    if "profile" in a:
+        return ArrivalRef.model_validate(a)
+    ref: ArrivalRef = trusted(
+        ArrivalRef,
+        {
+            "event_id": a["event_id"],
+            "source": a["source"],
+            "uri": a["uri"],
+            "checksum": a["checksum"],
+            "record_count": a["record_count"],
+            "schema_fingerprint": a["schema_fingerprint"],
+            "digest": a["digest"],
+            "partition": a["partition"],
+            "offset": a["offset"],
+            "profile": None,
+        },
+        set(a),
+    )
+    return ref
+
+
+def _built(fields: dict[str, Any]) -> WindowManifest:
+    """`WindowManifest.model_validate(fields)` without validating again what the core built
+    from validated values (a window of thousands of arrivals validated 2.4 µs each: 8% of the
+    worker's time). `tests/unit/test_event_time_properties.py` checks the two equal."""
+    m: WindowManifest = trusted(
+        WindowManifest,
+        {
+            "type": "data.window",
+            "v": 1,
+            "window_id": fields["window_id"],
+            "dataset": fields["dataset"],
+            "start": fields["start"],
+            "end": fields["end"],
+            "revision": fields["revision"],
+            "supersedes_revision": fields["supersedes_revision"],
+            "watermark": fields["watermark"],
+            "arrivals": [_ref(a) for a in fields["arrivals"]],
+            "record_total": fields["record_total"],
+            "sources": fields["sources"],
+            "checksums": fields["checksums"],
+            "inputs_digest": fields["inputs_digest"],
+            "refused": fields.get("refused"),
+            "profile": fields.get("profile"),
+        },
+        set(fields),
+    )
+    return m

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from orchestrator.contracts import DataArrival, DataWatermark, decode
 from orchestrator.contracts.codec import encode
+from orchestrator.contracts.records import WindowManifest
 from orchestrator.contracts.wire import wire_json
 from orchestrator.core.access import signed
 from orchestrator.core.effects import (
@@ -116,6 +117,7 @@ def test_a_manifests_wire_form_is_its_encoding(
     fired = [e for effects in full for e in effects if isinstance(e, WindowFired)]
     for effect in fired:
         assert wire_json(effect.wire) == encode(effect.manifest)
+        assert_as_validated(effect)
     # the same windows rebuilt from the changelog halfway fire the same bytes
     cut = len(events) // 2
     engine = EventTimeEngine.restore({"d": spec}, changelog(full[:cut]), worker_key=WORKER_KEY)
@@ -123,6 +125,26 @@ def test_a_manifests_wire_form_is_its_encoding(
         for effect in engine.handle(event, 0, i):
             if isinstance(effect, WindowFired):
                 assert wire_json(effect.wire) == encode(effect.manifest)
+                assert_as_validated(effect)
+
+
+def assert_as_validated(effect: WindowFired) -> None:
+    """The manifest the core builds without validating (`openwindow._built`) is the model that
+    validating its wire form gives: equal fields, nested models of the same types."""
+    validated = WindowManifest.model_validate(effect.wire)
+    built = effect.manifest
+    assert built == validated
+    assert list(built.__dict__) == list(validated.__dict__)
+    assert [type(a) for a in built.arrivals] == [type(a) for a in validated.arrivals]
+    for a, b in zip(built.arrivals, validated.arrivals, strict=True):
+        assert list(a.__dict__) == list(b.__dict__)
+        assert a.__pydantic_fields_set__ | {"schema_fingerprint"} == (
+            b.__pydantic_fields_set__ | {"schema_fingerprint"}
+        )
+    assert built.__pydantic_fields_set__ | {"supersedes_revision"} == (
+        validated.__pydantic_fields_set__ | {"supersedes_revision"}
+    )
+    assert built.model_dump() == validated.model_dump()
 
 
 @SETTINGS
