@@ -25,3 +25,16 @@ def trusted(cls: type[BaseModel], fields: dict[str, Any], fields_set: set[str]) 
     _set_extra(m, None)
     _set_private(m, None)
     return m
+
+
+_NAMES: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def made(cls: type[BaseModel], **values: Any) -> Any:
+    """`cls.model_construct(**values)` where `values` name every field of `cls` (a KeyError
+    if one is missing): the same instance (fields in declaration order, all of them set), at a
+    fraction of its cost. For values the code itself made, as model_construct is."""
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(cls.model_fields)
+    return trusted(cls, {n: values[n] for n in names}, set(names))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from orchestrator.contracts.records import Check
+from orchestrator.contracts.trusted import made
 from orchestrator.errors import OK
 
 Severity = Literal["error", "warn"]
@@ -14,7 +15,8 @@ def check(
     name: str, passed: bool, severity: Severity, observed: Any, expected: Any, code: str
 ) -> Check:
     """A check result; the code is OK whenever the check passed."""
-    return Check.model_construct(
+    check_: Check = made(
+        Check,
         name=name,
         passed=passed,
         severity=severity,
@@ -22,6 +24,7 @@ def check(
         expected=expected,
         code=OK if passed else code,
     )
+    return check_
 
 
 def gate_fails(checks: list[Check]) -> bool:

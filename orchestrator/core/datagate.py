@@ -14,7 +14,7 @@ from orchestrator.contracts.records import (
     SourceOffset,
     WindowManifest,
 )
-from orchestrator.contracts.trusted import trusted
+from orchestrator.contracts.trusted import made, trusted
 from orchestrator.core.checks import Severity, check, gate_fails
 from orchestrator.core.decision import GateInfo, make_decision
 from orchestrator.core.drift import Drift, drift_checks
@@ -243,9 +243,7 @@ class DataGate:
             version=self.version,
             watermark=m.watermark,
             supersedes=supersedes,
-            trigger=SourceOffset.model_construct(
-                topic=self.arrivals_topic, partition=trigger[0], offset=trigger[1]
-            )
+            trigger=made(SourceOffset, topic=topic, partition=trigger[0], offset=trigger[1])
             if trigger
             else None,
         )

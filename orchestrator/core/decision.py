@@ -15,6 +15,7 @@ from orchestrator.contracts.records import (
     SourceOffset,
     Subject,
 )
+from orchestrator.contracts.trusted import made
 from orchestrator.core.digest import digest
 
 SubjectKind = Literal["data_window", "model_version", "command", "training"]
@@ -29,7 +30,8 @@ class GateInfo:
     digest: str
 
     def ref(self) -> GateRef:
-        return GateRef.model_construct(name=self.name, version=self.version, digest=self.digest)
+        ref: GateRef = made(GateRef, name=self.name, version=self.version, digest=self.digest)
+        return ref
 
 
 def decision_id(
@@ -59,16 +61,17 @@ def make_decision(
     trigger: SourceOffset | None = None,
     model: str | None = None,
 ) -> AuditDecision:
-    return AuditDecision.model_construct(
+    decision: AuditDecision = made(
+        AuditDecision,
         type="audit.decision",
         v=1,
         decision_id=decision_id(kind, subject_id, revision, gate.digest, inputs_digest),
-        subject=Subject.model_construct(kind=kind, id=subject_id),
+        subject=made(Subject, kind=kind, id=subject_id),
         revision=revision,
         outcome=outcome,
         gate=gate.ref(),
         checks=checks,
-        inputs=Inputs.model_construct(event_ids=event_ids, digest=inputs_digest, offsets=offsets),
+        inputs=made(Inputs, event_ids=event_ids, digest=inputs_digest, offsets=offsets),
         watermark=watermark,
         supersedes=supersedes,
         champion_before=champion_before,
@@ -78,3 +81,4 @@ def make_decision(
         trigger=trigger,
         model=model,
     )
+    return decision
