@@ -15,8 +15,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bench import ROOT
 from bench.results import Census, ClientRun, CoreSaw, Emitted
-from orchestrator.contracts.codec import decode, encode
+from orchestrator.contracts.codec import encode
 from orchestrator.contracts.events import DataArrival
+from orchestrator.contracts.fast import decode_arrival
 from orchestrator.core.effects import Duplicate, Rejected, TooLate
 from orchestrator.core.engine import EventTimeEngine
 from orchestrator.core.timeutil import format_rfc3339_ms
@@ -204,7 +205,8 @@ async def client_loop(
                 for r in records:
                     value = filler
                     if level >= 4:
-                        event = decode(r.value, r.key, topic_role="arrivals")
+                        # the worker's decoder for the arrivals topic (the contract's verdict)
+                        event = decode_arrival(r.value, r.key)
                         value = encode(event)
                         if level >= 5:
                             assert isinstance(event, DataArrival)
