@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.baseline:
         ap.error("--baseline REV is required")
-    from bench import ROOT
-    from bench.ab import compile_core, log, worktree
+    from bench import ROOT, log
+    from bench.ab import compile_core, worktree
 
     with tempfile.TemporaryDirectory(prefix="bench-outputs-") as tmp_name:
         tmp = Path(tmp_name)
