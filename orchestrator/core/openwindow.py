@@ -222,22 +222,9 @@ def _ref(a: dict[str, Any]) -> ArrivalRef:
     is validated (its columns become ColumnProfile models)."""
     if "profile" in a:
         return ArrivalRef.model_validate(a)
-    ref: ArrivalRef = trusted(
-        ArrivalRef,
-        {
-            "event_id": a["event_id"],
-            "source": a["source"],
-            "uri": a["uri"],
-            "checksum": a["checksum"],
-            "record_count": a["record_count"],
-            "schema_fingerprint": a["schema_fingerprint"],
-            "digest": a["digest"],
-            "partition": a["partition"],
-            "offset": a["offset"],
-            "profile": None,
-        },
-        set(a),
-    )
+    # its keys are ArrivalRef's fields in their order (the ref `handle_arrival` builds, or
+    # `held_arrival`'s model_dump), the profile left out
+    ref: ArrivalRef = trusted(ArrivalRef, {**a, "profile": None}, set(a))
     return ref
 
 
