@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--broker", help="use this Kafka instead of starting deploy/kafka")
+    ap.add_argument(
+        "--guarantee", choices=["at_least_once", "exactly_once"], default="at_least_once"
+    )
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     base = worktree(args.baseline, tmp)
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 arrivals = f"{prefix}.data.arrivals"
                 asyncio.run(produce(conn, arrivals, EventSource(), args.events))
                 l6, _, worker = worker_run(
-                    conn, topics, gates, tmp, args.events, prefix, [], root=root
+                    conn, topics, gates, tmp, args.events, prefix, [], args.guarantee, root=root
                 )
                 worker.stop()
                 rp = replay_process(conn, topics, gates, tmp, root)
@@ -127,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         ("replay events/s (1 process)", lambda run: run["replay"]["events_per_s"]),
         ("replay peak RSS MB", lambda run: run["replay"]["peak_rss_mb"]),
     ]
-    print(f"A/B: {args.events} events, {args.rounds} rounds, baseline {args.baseline}")
+    print(
+        f"A/B: {args.events} events, {args.rounds} rounds, baseline {args.baseline}, "
+        f"worker {args.guarantee}"
+    )
     print(f"{'':30} {'baseline':>10} {'head':>10} {'head/baseline':>14}")
     for label, figure in rows:
         b, h = med("baseline", figure), med("head", figure)
