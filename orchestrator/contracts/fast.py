@@ -52,8 +52,9 @@ class _Arrival(msgspec.Struct, forbid_unknown_fields=True, tag_field="type", tag
     schema_fingerprint: _Text | msgspec.UnsetType | None = _UNSET
     produced_at: str | msgspec.UnsetType | None = _UNSET
     attributes: dict[str, str | int | float | bool | None] | msgspec.UnsetType | None = _UNSET
-    #: decoded as any JSON value: an arrival with a profile goes to the contract
-    profile: Any = _UNSET
+    #: kept as raw bytes, not parsed (a profile of any depth costs no recursion here): an
+    #: arrival with a profile goes to the contract
+    profile: msgspec.Raw | msgspec.UnsetType = _UNSET
 
 
 class _Watermark(
@@ -101,7 +102,7 @@ _ARRIVAL_REQUIRED = frozenset(
 
 def _arrival(s: _Arrival) -> DataArrival:
     profile = s.profile
-    if profile is not _UNSET and profile is not None:
+    if profile is not _UNSET and bytes(profile) != b"null":  # type: ignore[arg-type]
         raise _Refer
     attributes = s.attributes
     if attributes:
@@ -172,7 +173,9 @@ def decode_arrival(value: bytes | None, key: bytes | None) -> DataArrival | Data
     try:
         s = _DECODER.decode(value)
         event = _arrival(s) if isinstance(s, _Arrival) else _watermark(s)
-    except (msgspec.DecodeError, _Refer):
+    # RecursionError: msgspec's own depth guard (none is expected: nothing here is parsed
+    # into a nested value), deferred to the contract like any other refusal
+    except (msgspec.DecodeError, _Refer, RecursionError):
         return decode(value, key, topic_role="arrivals")  # type: ignore[return-value]
     # both types belong on the arrivals topic, keyed by dataset: the contract's check (and
     # its message) only for a key that is not the dataset's

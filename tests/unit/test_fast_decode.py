@@ -338,6 +338,23 @@ def test_whole_values(value: bytes | None) -> None:
     same(value)
 
 
+@pytest.mark.parametrize("depth", [100, 1023, 1100, 100_000])
+@pytest.mark.parametrize("field", ["profile", "attributes", "uri", "unknown"])
+def test_deep_nesting(field: str, depth: int) -> None:
+    """A value nested deeper than any parser's recursion (found: msgspec raised RecursionError
+    on a deep `profile` decoded as any value, an internal error instead of the contract's
+    E_DECODE); arrays and objects."""
+    for open_, close in ((b"[", b"]"), (b'{"a":', b"}")):
+        nested = open_ * depth + (b"1" if open_ == b"[" else b"1") + close * depth
+        same(dumps(arrival())[:-1] + b',"' + field.encode() + b'":' + nested + b"}")
+    same(b"[" * depth + b"]" * depth)
+
+
+@pytest.mark.parametrize("text", [b"null", b" null ", b"{}", b"[]", b'"x"', b"nul"])
+def test_profile_values(text: bytes) -> None:
+    same(dumps(arrival())[:-1] + b',"profile":' + text + b"}")
+
+
 @pytest.mark.parametrize(
     "key", [None, b"", b"clicks", b"Clicks", b"clicks ", b"\xff", b"x" * 10_000]
 )
