@@ -345,7 +345,7 @@ def test_deep_nesting(field: str, depth: int) -> None:
     on a deep `profile` decoded as any value, an internal error instead of the contract's
     E_DECODE); arrays and objects."""
     for open_, close in ((b"[", b"]"), (b'{"a":', b"}")):
-        nested = open_ * depth + (b"1" if open_ == b"[" else b"1") + close * depth
+        nested = open_ * depth + b"1" + close * depth
         same(dumps(arrival())[:-1] + b',"' + field.encode() + b'":' + nested + b"}")
     same(b"[" * depth + b"]" * depth)
 
