@@ -275,7 +275,15 @@ def test_attribute_shapes(attributes: Any) -> None:
         b'{"k": "a\xffb"}',
         b'{"k": "\xed\xa0\x80"}',
         b'{"k": 1, "k": "two"}',
+        b'{"k": ' + b"9" * 300 + b"}",  # beyond 64 bits: both parsers make it a float
+        b'{"k": ' + b"9" * 5000 + b"}",
+        b'{"k": -' + b"9" * 5000 + b"}",
+        b'{"k": 0.' + b"9" * 5000 + b"}",
+        b'{"k": 1e-99999}',
+        b"{" + b",".join(b'"k%d":%d' % (i, i) for i in range(20_000)) + b"}",
+        b'{"' + b"k" * 500_000 + b'": 1}',
     ],
+    ids=lambda t: repr(t)[:40],
 )
 def test_attribute_json_text(text: bytes) -> None:
     head = dumps(arrival())[:-1]
