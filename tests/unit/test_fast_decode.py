@@ -113,33 +113,33 @@ ATTRIBUTE_VALUES: list[Any] = [
 ]
 
 
+ARRIVAL: dict[str, Any] = {
+    "type": "data.arrival",
+    "v": 1,
+    "event_id": "e-1",
+    "dataset": "clicks",
+    "source": "s",
+    "event_time": "2026-11-23T10:00:00Z",
+    "uri": "s3://lake/clicks/1.parquet",
+    "record_count": 100,
+    "checksum": "sha256:00",
+}
+WATERMARK: dict[str, Any] = {
+    "type": "data.watermark",
+    "v": 1,
+    "event_id": "w-1",
+    "dataset": "clicks",
+    "source": "s",
+    "watermark": "2026-11-23T10:00:00Z",
+}
+
+
 def arrival(**fields: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "type": "data.arrival",
-        "v": 1,
-        "event_id": "e-1",
-        "dataset": "clicks",
-        "source": "s",
-        "event_time": "2026-11-23T10:00:00Z",
-        "uri": "s3://lake/clicks/1.parquet",
-        "record_count": 100,
-        "checksum": "sha256:00",
-    }
-    out.update(fields)
-    return out
+    return {**ARRIVAL, **fields}
 
 
 def watermark(**fields: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "type": "data.watermark",
-        "v": 1,
-        "event_id": "w-1",
-        "dataset": "clicks",
-        "source": "s",
-        "watermark": "2026-11-23T10:00:00Z",
-    }
-    out.update(fields)
-    return out
+    return {**WATERMARK, **fields}
 
 
 def outcome(fn: Any, value: bytes | None, key: bytes | None) -> tuple[str, Any]:
