@@ -183,10 +183,13 @@ def test_poison_records_fuzz_and_large_lineage(setup: Setup, guarantee: str) -> 
     Load(setup.broker.bootstrap, setup.catalog, mixed[len(mixed) * 2 // 3 :], None).start().join()
     settled(w, setup.catalog, timeout=300)
     assert w.alive and w.starts == 2
-    dlq = w.metric("orchestrator_dlq_total")
     w.stop()
     line = report(setup, "poison, fuzz, large lineage", guarantee, events=len(mixed))
-    assert dlq > 0 and line["topics"]["dlq"]["expected"] >= 8  # type: ignore[index]
+    # the poison records are on the dlq (`report` asserted none lost or changed). Not the
+    # restarted worker's dlq counter: it counts only what that process handled, and a worker
+    # fast enough to checkpoint past the poison before the kill never sees it again (a CI
+    # run: 0.0)
+    assert line["topics"]["dlq"]["expected"] >= 8  # type: ignore[index]
 
 
 @pytest.mark.parametrize("guarantee", GUARANTEES)
