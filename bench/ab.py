@@ -61,15 +61,22 @@ def compile_core(root: Path) -> None:
         run_module(root, "scripts.build_core")
 
 
-def run_module(root: Path, *argv: str) -> None:
-    """`python -m ARGV` with the code of the checkout at `root` (this virtualenv's packages)."""
-    subprocess.run(
-        [sys.executable, "-m", *argv],
+def run_in(root: Path, *args: str) -> str:
+    """`python ARGS` with the code of the checkout at `root` (this virtualenv's packages);
+    its standard output."""
+    return subprocess.run(
+        [sys.executable, *args],
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
         check=True,
         capture_output=True,
-    )
+        text=True,
+    ).stdout
+
+
+def run_module(root: Path, *argv: str) -> None:
+    """`python -m ARGV` with the code of the checkout at `root`."""
+    run_in(root, "-m", *argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,6 @@ import argparse
 import base64
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -94,16 +93,12 @@ def _bytes(text: str | None) -> bytes | None:
 
 
 def run_derive(root: Path, events: Path, gates: Path) -> dict[str, list[Any]]:
-    """`derive` with the code of the checkout at `root` (this virtualenv's packages)."""
-    out = subprocess.run(
-        [sys.executable, str(Path(__file__)), "--derive", str(events), str(gates)],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, list[Any]] = json.loads(out.stdout.splitlines()[-1])
+    """`derive` with the code of the checkout at `root` (this file run as a script: the
+    baseline's bench has no such module)."""
+    from bench.ab import run_in
+
+    out = run_in(root, str(Path(__file__)), "--derive", str(events), str(gates))
+    result: dict[str, list[Any]] = json.loads(out.splitlines()[-1])
     return result
 
 
